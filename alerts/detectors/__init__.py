@@ -1,0 +1,1 @@
+"""One module per detector kind; each implements `Detector`."""

@@ -1,0 +1,47 @@
+"""The detector contract.
+
+A detector is stateless code over explicit state: `learn` folds one closed bucket into the
+rule's baseline, `evaluate` judges the window ending at a bucket boundary. The engine owns the
+state dict (JSON-safe) and the alert lifecycle, so detectors stay small and testable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from alerts.buckets import Bucket, WindowSummary
+from earful.records import Evidence, Severity
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The window is anomalous (or, with `anomalous=False`, what it looked like)."""
+
+    anomalous: bool
+    #: Still abnormal by the looser criterion that keeps a firing alert from flapping.
+    sustained: bool
+    severity: Severity = "warning"
+    evidence: Evidence | None = None
+    summary: str = ""
+    #: For per-topic / per-term detectors: what the finding is about.
+    topic: str | None = None
+    term: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Context:
+    brand: str
+    #: Bucket-aligned end of the window being judged (epoch seconds).
+    end: int
+    bucket_s: int
+    #: Seconds of history the rule has seen with data flowing.
+    history_s: int
+    search_url: str | None = None
+
+
+class Detector(Protocol):
+    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: bool) -> None: ...
+
+    def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]: ...

@@ -1,0 +1,86 @@
+"""sentiment_dip: a brand's negative share rising significantly above its own baseline.
+
+Baseline: exponentially weighted sums of negative and total counts per closed bucket, so the
+expected share p0 is volume-weighted (busy hours count more than quiet ones). Windows that are
+part of a firing episode are not learned from, so a long crisis does not become the new normal.
+
+Test: X = negatives in the window, X ~ Binomial(n, p0) under the baseline; the window is
+anomalous when P(X >= observed) < alpha *and* the share rose by at least `min_delta` (a large
+brand makes tiny rises significant; nobody wants an alert for +2 points). A viral *positive*
+spike raises volume but not the negative share, so it does not trigger this rule.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from alerts.buckets import Bucket, WindowSummary
+from alerts.detectors.base import Context, Finding
+from alerts.evidence import build_evidence, search_query
+from alerts.rules import SentimentDipRule
+from alerts.stats import EWMA, binom_tail_ge, z_from_p
+
+
+class SentimentDipDetector:
+    def __init__(self, rule: SentimentDipRule):
+        self.rule = rule
+
+    def _baseline(self, state: dict[str, Any], bucket_s: int) -> tuple[EWMA, EWMA]:
+        half_life = max(1.0, self.rule.baseline_half_life.total_seconds() / bucket_s)
+        neg = EWMA.from_dict(state["neg"]) if "neg" in state else EWMA(half_life)
+        tot = EWMA.from_dict(state["n"]) if "n" in state else EWMA(half_life)
+        return neg, tot
+
+    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: bool) -> None:
+        if firing or bucket.n == 0:
+            return
+        neg, tot = self._baseline(state, ctx.bucket_s)
+        neg.update(bucket.neg)
+        tot.update(bucket.n)
+        state["neg"], state["n"] = neg.to_dict(), tot.to_dict()
+        state["seen"] = state.get("seen", 0) + bucket.n
+
+    def expected_share(self, state: dict[str, Any], bucket_s: int) -> float | None:
+        neg, tot = self._baseline(state, bucket_s)
+        if tot.mean <= 0:
+            return None
+        return neg.mean / tot.mean
+
+    def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
+        rule = self.rule
+        p0 = self.expected_share(state, ctx.bucket_s)
+        warmed = (ctx.history_s >= rule.warmup.total_seconds()
+                  and state.get("seen", 0) >= 3 * rule.min_volume)
+        if p0 is None or not warmed or window.n < rule.min_volume:
+            return []
+        p0 = min(max(p0, 0.01), 0.99)
+        share = window.neg / window.n
+        p_value = binom_tail_ge(window.neg, window.n, p0)
+        delta = share - p0
+        anomalous = p_value < rule.alpha and delta >= rule.min_delta
+        sustained = p_value < math.sqrt(rule.alpha) and delta >= rule.min_delta / 2
+        if not (anomalous or sustained):
+            return [Finding(anomalous=False, sustained=False)]
+        spread = 2.576 * math.sqrt(p0 * (1 - p0) / window.n)
+        critical = delta >= 2.5 * rule.min_delta and window.n >= 3 * rule.min_volume
+        evidence = build_evidence(
+            window,
+            observed=round(share, 4), expected=round(p0, 4),
+            expected_low=round(max(0.0, p0 - spread), 4),
+            expected_high=round(min(1.0, p0 + spread), 4),
+            unit="negative share", statistic="binomial_z", statistic_value=round(z_from_p(p_value), 2),
+            p_value=p_value, posts=window.top_neg or window.top,
+            query=search_query(ctx.brand, window, sentiment="negative"), search_url=ctx.search_url,
+        )
+        summary = (f"{ctx.brand}: negative share {share:.0%} over the last "
+                   f"{_fmt_minutes(window.end - window.start)} vs {p0:.0%} expected "
+                   f"({window.neg} of {window.n} mentions)")
+        return [Finding(anomalous=anomalous, sustained=sustained,
+                        severity="critical" if critical else "warning",
+                        evidence=evidence, summary=summary)]
+
+
+def _fmt_minutes(seconds: int) -> str:
+    minutes = seconds // 60
+    return f"{minutes // 60}h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes} min"

@@ -1,0 +1,61 @@
+"""What a detector sees of one mention for one brand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from earful.records import ScoredMention
+from earful.text import terms
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    id: str
+    brand: str
+    at: datetime
+    sentiment: str  # negative | neutral | positive
+    score: float
+    followers: int = 0
+    topics: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()
+    text: str = ""
+    author: str = ""
+    url: str | None = None
+    platform: str = ""
+    lang: str | None = None
+    #: Extra labels a rule may key on (platform, language) — kept small on purpose.
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def observations_from(mention: ScoredMention) -> list[Observation]:
+    """One observation per brand the mention matched (a mention of two brands counts for both)."""
+    words = tuple(terms(mention.text))
+    return [
+        Observation(
+            id=mention.id, brand=brand, at=mention.created_at,
+            sentiment=mention.sentiment.label, score=mention.sentiment.score,
+            followers=mention.author.followers, topics=tuple(mention.topics), terms=words,
+            text=mention.text[:500], author=mention.author.handle, url=mention.url,
+            platform=mention.platform, lang=mention.lang,
+        )
+        for brand in mention.brands
+    ]
+
+
+def observation_to_dict(obs: Observation) -> dict[str, object]:
+    return {"id": obs.id, "brand": obs.brand, "at": obs.at.isoformat(), "s": obs.sentiment,
+            "sc": obs.score, "f": obs.followers, "tp": list(obs.topics), "tm": list(obs.terms),
+            "x": obs.text, "a": obs.author, "u": obs.url, "p": obs.platform, "l": obs.lang}
+
+
+def observation_from_dict(d: dict[str, object]) -> Observation:
+    from datetime import datetime
+
+    return Observation(
+        id=str(d["id"]), brand=str(d["brand"]), at=datetime.fromisoformat(str(d["at"])),
+        sentiment=str(d["s"]), score=float(d["sc"]),  # type: ignore[arg-type]
+        followers=int(d["f"]), topics=tuple(d["tp"]), terms=tuple(d["tm"]),  # type: ignore[call-overload,arg-type]
+        text=str(d["x"]), author=str(d["a"]), url=d["u"] and str(d["u"]),  # type: ignore[arg-type]
+        platform=str(d["p"]), lang=d["l"] and str(d["l"]),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,134 @@
+"""Detection rules in YAML, validated on load (`earful rules check FILE`).
+
+    defaults:
+      min_volume: 20
+    rules:
+      - name: pr-sentiment-dip
+        kind: sentiment_dip
+        window: 30m
+        brands: ["*"]
+        labels: {team: pr}
+
+Durations are written `90s`, `15m`, `2h`, `7d`. Every rule has a name (unique), a kind, the
+brands it applies to (`*` for all), and the minimum volume below which it never fires.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from earful.configfile import SemanticChecks, load_yaml, load_yaml_text
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+    raise ValueError(f"invalid duration {value!r}: write e.g. 90s, 15m, 2h, 7d")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class RuleBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    #: Brand names or glob patterns this rule watches; `*` is every brand.
+    brands: tuple[str, ...] = ("*",)
+    window: Duration = timedelta(minutes=30)
+    min_volume: int = Field(default=20, ge=1)
+    #: One-sided p-value below which the observed window is called anomalous.
+    alpha: float = Field(default=1e-4, gt=0, lt=0.5)
+    #: Consecutive normal evaluations before a firing alert resolves.
+    resolve_after: int = Field(default=3, ge=1)
+    #: History needed before the rule may fire at all (warm-up).
+    warmup: Duration = timedelta(hours=12)
+    labels: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+
+    def applies_to(self, brand: str) -> bool:
+        return any(fnmatch.fnmatchcase(brand, pattern) for pattern in self.brands)
+
+
+class SentimentDipRule(RuleBase):
+    """Negative share of a brand's mentions rising significantly above its baseline."""
+
+    kind: Literal["sentiment_dip"] = "sentiment_dip"
+    #: Smallest rise in negative share (absolute) worth an alert, whatever the p-value.
+    min_delta: float = Field(default=0.10, gt=0, lt=1)
+    #: Half-life of the baseline negative share, in time.
+    baseline_half_life: Duration = timedelta(days=2)
+
+
+Rule = Annotated[SentimentDipRule, Field(discriminator="kind")]
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Pane length every window is built from; windows must be multiples of it.
+    bucket: Duration = timedelta(minutes=5)
+    #: How long after a bucket ends late mentions are still counted into it.
+    allowed_lateness: Duration = timedelta(minutes=2)
+    #: Base URL of the dashboard's search page, for evidence links.
+    search_url: str | None = None
+
+
+class RuleSet(BaseModel, SemanticChecks):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: EngineConfig = EngineConfig()
+    rules: tuple[Rule, ...] = Field(min_length=1)
+
+    def semantic_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        seen: set[str] = set()
+        bucket = self.engine.bucket.total_seconds()
+        for i, rule in enumerate(self.rules):
+            if rule.name in seen:
+                problems.append((("rules", i, "name"), f"rule name '{rule.name}' is used twice"))
+            seen.add(rule.name)
+            window = rule.window.total_seconds()
+            if window < bucket or window % bucket:
+                problems.append((("rules", i, "window"),
+                                 f"{_fmt(rule.window)} is not a multiple of the bucket "
+                                 f"({_fmt(self.engine.bucket)})"))
+        return problems
+
+    @classmethod
+    def load(cls, path: str | Path) -> RuleSet:
+        return load_yaml(path, cls)
+
+    @classmethod
+    def from_text(cls, text: str, file: str = "<string>") -> RuleSet:
+        return load_yaml_text(text, cls, file)
+
+
+def _fmt(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("defaults") / "rules.yaml"
+
+
+def load_rules(path: str | Path | None) -> RuleSet:
+    return RuleSet.load(path or DEFAULT_RULES_PATH)

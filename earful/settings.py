@@ -1,0 +1,148 @@
+"""Typed settings, bound to environment variables (`EARFUL_KAFKA__BOOTSTRAP_SERVERS`, ...).
+
+Nested groups use `__` as the delimiter. Secrets are `SecretStr`, so they never show in logs,
+reprs or error messages. An `.env` file in the working directory is read too.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CACHE_DIR = Path.home() / ".cache" / "earful"
+
+
+class TopicNames(BaseModel):
+    mentions: str
+    inbox: str
+    scored: str
+    by_brand: str
+    alerts: str
+    deadletter: str
+    care_metrics: str
+    notifications: str
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    #: Prefix for every topic name (lets several deployments or test runs share a cluster).
+    topic_prefix: str = ""
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    @property
+    def topics(self) -> TopicNames:
+        p = self.topic_prefix
+        return TopicNames(
+            mentions=f"{p}mentions",
+            inbox=f"{p}inbox",
+            scored=f"{p}mentions.scored",
+            by_brand=f"{p}mentions.by-brand",
+            alerts=f"{p}alerts",
+            deadletter=f"{p}deadletter",
+            care_metrics=f"{p}care.metrics",
+            notifications=f"{p}notifications",
+        )
+
+    @property
+    def broker_url(self) -> str:
+        """Faust's form of the bootstrap list: `kafka://h1:9092;h2:9092`."""
+        return ";".join(f"kafka://{h.strip()}" for h in self.bootstrap_servers.split(","))
+
+
+class SearchSettings(BaseModel):
+    #: http(s) URL of the cluster; `opensearch+https://...` / `elasticsearch+http://...` force the
+    #: client, otherwise `engine` decides (auto asks the server which product it is).
+    url: str = "http://127.0.0.1:9200"
+    engine: Literal["auto", "opensearch", "elasticsearch"] = "auto"
+    username: str | None = None
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None
+    verify_certs: bool = True
+    index_prefix: str = "earful"
+    #: Store the mention embedding in the index (off by default: it is large and rarely searched).
+    store_embeddings: bool = False
+    shards: int = Field(default=1, ge=1)
+    replicas: int = Field(default=0, ge=0)
+    #: How the dashboard links to the search UI (OpenSearch Dashboards / Kibana Discover), if any.
+    discover_url: str | None = None
+
+    @property
+    def resolved(self) -> tuple[str, str]:
+        """(engine, plain http URL) after reading a `+scheme` hint in the URL."""
+        url, engine = self.url, self.engine
+        for name in ("opensearch", "elasticsearch"):
+            if url.startswith(f"{name}+"):
+                return name, url[len(name) + 1 :]
+        return engine, url
+
+
+class ModelSettings(BaseModel):
+    #: `default` (the offline multilingual model built from packages), a Hugging Face model id,
+    #: or a local directory with a saved model.
+    name: str = "default"
+    backend: Literal["torch", "onnx-int8"] = "torch"
+    batch_size: int = Field(default=64, ge=1, le=1024)
+    max_length: int = Field(default=128, ge=8, le=512)
+    #: Distinct texts remembered with their scores (retweets and campaigns repeat themselves).
+    cache_size: int = Field(default=50_000, ge=0)
+    threads: int | None = Field(default=None, ge=1)
+    cache_dir: Path = CACHE_DIR / "models"
+    taxonomy: Path | None = None
+    #: Build the default model on first use when it is missing.
+    build_if_missing: bool = True
+
+
+class WorkerSettings(BaseModel):
+    app_id: str = "earful"
+    batch_size: int = Field(default=64, ge=1)
+    batch_timeout_s: float = Field(default=0.5, gt=0)
+    #: Faust table store: `memory://` or `rocksdb://`.
+    store: str = "memory://"
+    web_port: int = 6066
+    web_enabled: bool = False
+    data_dir: Path = Path("var/worker")
+    session_timeout_s: float = 10.0
+    #: Seconds between the timer that closes event-time windows of idle brands.
+    tick_interval_s: float = 2.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EARFUL_", env_nested_delimiter="__", env_file=".env", extra="ignore",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    search: SearchSettings = SearchSettings()
+    model: ModelSettings = ModelSettings()
+    worker: WorkerSettings = WorkerSettings()
+    rules_file: Path | None = None
+    routes_file: Path | None = None
+    care_policies_file: Path | None = None
+    #: JSONL file the console sink appends every notification to (the demo tails it).
+    alerts_log: Path = Path("var/alerts.jsonl")
+    #: A generic webhook every alert is posted to, when no routes file is configured.
+    webhook_url: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    #: Public URL of the Earful API/dashboard, used for links in notifications.
+    public_url: str = "http://127.0.0.1:8000"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_level: str = "INFO"
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @cached_property
+    def topics(self) -> TopicNames:
+        return self.kafka.topics

@@ -1,0 +1,111 @@
+"""Text -> everything the pipeline needs, from one batched encoder pass per distinct text.
+
+`TextAnalyzer.analyze` normalises each text, identifies its language when the source did not say,
+looks the (text, language) pair up in a bounded cache, sends only the unseen distinct texts to the
+scorer in one batch, and assigns taxonomy topics from the same embeddings. It is synchronous and
+CPU-bound: the stream processor calls it from a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from earful.records import SENTIMENT_LABELS, Sentiment
+from models.cache import LRUCache
+from models.language import LanguageIdentifier
+from models.preprocess import normalize
+from models.scorers import Scorer
+from models.topics import TopicTagger
+
+
+@dataclass(frozen=True)
+class Analysis:
+    sentiment: Sentiment
+    lang: str | None
+    lang_detected: bool
+    topics: tuple[str, ...]
+    embedding: np.ndarray
+
+
+def sentiment_from_probs(probs: np.ndarray) -> Sentiment:
+    neg, neu, pos = (float(x) for x in probs)
+    label = SENTIMENT_LABELS[int(np.argmax(probs))]
+    score = max(-1.0, min(1.0, pos - neg))
+    return Sentiment(label=label, score=round(score, 4),
+                     probs=(round(neg, 4), round(neu, 4), round(pos, 4)))
+
+
+@dataclass(frozen=True)
+class _Cached:
+    probs: np.ndarray
+    embedding: np.ndarray
+    topics: tuple[str, ...]
+
+
+class TextAnalyzer:
+    def __init__(
+        self,
+        scorer: Scorer,
+        *,
+        language: LanguageIdentifier | None = None,
+        tagger: TopicTagger | None = None,
+        cache_size: int = 50_000,
+    ):
+        self.scorer = scorer
+        self.language = language
+        self.tagger = tagger
+        self.cache: LRUCache[_Cached] = LRUCache(cache_size)
+        self.name = scorer.name
+
+    def analyze(
+        self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
+    ) -> list[Analysis]:
+        langs = list(langs) if langs is not None else [None] * len(texts)
+        if len(langs) != len(texts):
+            raise ValueError("texts and langs differ in length")
+        normalized = [normalize(t) for t in texts]
+        resolved: list[str | None] = []
+        detected: list[bool] = []
+        for text, lang in zip(normalized, langs, strict=True):
+            if lang:
+                resolved.append(lang.lower().split("-")[0])
+                detected.append(False)
+            elif self.language is not None:
+                resolved.append(self.language.identify(text)[0])
+                detected.append(True)
+            else:
+                resolved.append(None)
+                detected.append(False)
+
+        keys = list(zip(normalized, resolved, strict=True))
+        found: dict[tuple[str, str | None], _Cached] = {}
+        missing: dict[tuple[str, str | None], None] = {}
+        for key in keys:
+            if key in found or key in missing:
+                continue
+            hit = self.cache.get(key)
+            if hit is None:
+                missing[key] = None
+            else:
+                found[key] = hit
+        if missing:
+            todo = list(missing)
+            batch = self.scorer.score([t for t, _ in todo], [lang for _, lang in todo])
+            topics = (self.tagger.tag(batch.embeddings) if self.tagger
+                      else [()] * len(todo))
+            for i, key in enumerate(todo):
+                entry = _Cached(batch.probs[i], batch.embeddings[i], tuple(topics[i]))
+                found[key] = entry
+                self.cache.put(key, entry)
+
+        out = []
+        for key, was_detected in zip(keys, detected, strict=True):
+            entry = found[key]
+            out.append(Analysis(
+                sentiment=sentiment_from_probs(entry.probs), lang=key[1],
+                lang_detected=was_detected, topics=entry.topics, embedding=entry.embedding,
+            ))
+        return out

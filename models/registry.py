@@ -1,0 +1,110 @@
+"""Build a `TextAnalyzer` from settings: the offline default, a local directory, or a hub id."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from earful.settings import ModelSettings
+from models.analyzer import TextAnalyzer
+from models.build import (
+    DEFAULT_MODEL,
+    ModelCorrupt,
+    ModelNotBuilt,
+    Progress,
+    build_default_model,
+    default_model_dir,
+    read_manifest,
+)
+from models.encoder import TransformerEncoder
+from models.heads import SoftmaxHead
+from models.language import LanguageIdentifier
+from models.scorers import EncoderHeadScorer, Scorer, SequenceClassifierScorer
+from models.topics import DEFAULT_TAXONOMY_PATH, Taxonomy, TopicTagger
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+def load_earful_model(model_dir: Path, cfg: ModelSettings) -> EncoderHeadScorer:
+    """A directory written by `earful models build` (encoder + heads + manifest)."""
+    manifest = read_manifest(model_dir)
+    encoder_dir = model_dir / manifest["encoder"]
+    try:
+        encoder = _encoder(encoder_dir, cfg, manifest.get("prefix", ""), model_dir)
+        heads = {lang: SoftmaxHead.load(model_dir / rel) for lang, rel in manifest["heads"].items()}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelCorrupt(
+            f"cannot load the model in {model_dir}: {exc}; rebuild it with "
+            "`earful models build --force`"
+        ) from exc
+    return EncoderHeadScorer(encoder, heads, name=f"{manifest['name']}/{cfg.backend}")
+
+
+def _encoder(encoder_dir: Path, cfg: ModelSettings, prefix: str, model_dir: Path) -> TransformerEncoder:
+    if cfg.backend == "onnx-int8":
+        from models.onnx_backend import OnnxEncoder, ensure_onnx_int8
+
+        onnx_path = ensure_onnx_int8(encoder_dir, model_dir / "onnx", max_length=cfg.max_length)
+        return OnnxEncoder(onnx_path, encoder_dir, prefix=prefix, max_length=cfg.max_length,
+                           batch_size=cfg.batch_size, threads=cfg.threads)  # type: ignore[return-value]
+    return TransformerEncoder(encoder_dir, prefix=prefix, max_length=cfg.max_length,
+                              batch_size=cfg.batch_size, threads=cfg.threads,
+                              tokenizer=fast_tokenizer(encoder_dir))
+
+
+def fast_tokenizer(encoder_dir: Path) -> object:
+    """Load tokenizer.json straight into a fast tokenizer (AutoTokenizer takes ~4x longer)."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(encoder_dir / "tokenizer.json"), bos_token="<s>", eos_token="</s>",
+        cls_token="<s>", sep_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        mask_token="<mask>", model_max_length=512,
+    )
+
+
+def load_scorer(cfg: ModelSettings, progress: Progress | None = None) -> Scorer:
+    if cfg.name in ("default", DEFAULT_MODEL):
+        model_dir = default_model_dir(cfg.cache_dir)
+        try:
+            read_manifest(model_dir)
+        except (ModelNotBuilt, ModelCorrupt) as exc:
+            if not cfg.build_if_missing:
+                raise ModelLoadError(str(exc)) from exc
+            log.warning("%s; building it now (one-off, about a minute)", exc)
+            build_default_model(cfg.cache_dir, force=True, progress=progress)
+        return load_earful_model(model_dir, cfg)
+
+    path = Path(cfg.name).expanduser()
+    if path.exists():
+        if (path / "earful-model.json").exists():
+            return load_earful_model(path, cfg)
+        if not (path / "config.json").exists():
+            raise ModelLoadError(
+                f"{path} is not a model directory (no config.json or earful-model.json)"
+            )
+    try:
+        return SequenceClassifierScorer(str(path) if path.exists() else cfg.name,
+                                        max_length=cfg.max_length, batch_size=cfg.batch_size,
+                                        threads=cfg.threads)
+    except OSError as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = (" (HF_HUB_OFFLINE=1 is set: download it on a connected machine and point "
+                "EARFUL_MODEL__NAME at the saved directory)") if offline else ""
+        raise ModelLoadError(f"cannot load model '{cfg.name}': {exc}{hint}") from exc
+
+
+def load_analyzer(cfg: ModelSettings, progress: Progress | None = None) -> TextAnalyzer:
+    scorer = load_scorer(cfg, progress)
+    taxonomy = Taxonomy.load(cfg.taxonomy or DEFAULT_TAXONOMY_PATH)
+    return TextAnalyzer(
+        scorer,
+        language=LanguageIdentifier(),
+        tagger=TopicTagger(taxonomy, scorer.encoder),
+        cache_size=cfg.cache_size,
+    )

@@ -1,0 +1,160 @@
+"""Scorers: a batch of texts in, sentiment probabilities and embeddings out.
+
+Two implementations share the `Scorer` interface:
+- `EncoderHeadScorer` — the offline default: a multilingual sentence encoder plus small softmax
+  heads (one per language where trained, with a shared fallback);
+- `SequenceClassifierScorer` — any Hugging Face sequence-classification model (a hub id for users
+  with a network, or a local directory), e.g. cardiffnlp/twitter-xlm-roberta-base-sentiment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from earful.records import SENTIMENT_LABELS
+from models.encoder import Encoder, length_batches, mean_pool, quiet_transformers, set_threads
+from models.heads import SoftmaxHead
+
+
+@dataclass(frozen=True)
+class ScoreBatch:
+    #: (n, 3) probabilities in SENTIMENT_LABELS order: negative, neutral, positive.
+    probs: np.ndarray
+    #: (n, dim) unit-length embeddings, for topics and emerging-topic discovery.
+    embeddings: np.ndarray
+
+
+class Scorer(Protocol):
+    name: str
+    encoder: Encoder
+
+    def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> ScoreBatch: ...
+
+
+def reorder_probs(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Columns in the head's label order -> columns in SENTIMENT_LABELS order."""
+    index = {label: i for i, label in enumerate(labels)}
+    return probs[:, [index[label] for label in SENTIMENT_LABELS]]
+
+
+class EncoderHeadScorer:
+    def __init__(self, encoder: Encoder, heads: Mapping[str, SoftmaxHead], name: str = ""):
+        if "*" not in heads:
+            raise ValueError("a fallback head '*' is required")
+        self.encoder = encoder
+        self.heads = dict(heads)
+        self.name = name or encoder.name
+
+    def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> ScoreBatch:
+        embeddings = self.encoder.encode(texts)
+        probs = np.zeros((len(texts), 3), dtype=np.float32)
+        groups: dict[str, list[int]] = {}
+        for i, lang in enumerate(langs):
+            groups.setdefault(lang if lang in self.heads else "*", []).append(i)
+        for key, rows in groups.items():
+            head = self.heads[key]
+            probs[rows] = reorder_probs(head.predict_proba(embeddings[rows]), head.labels)
+        return ScoreBatch(probs=probs, embeddings=embeddings)
+
+
+_STAR = re.compile(r"^([1-5])\s*stars?$")
+
+
+def label_mapping(id2label: Mapping[int, str]) -> np.ndarray:
+    """A (model classes x 3) matrix folding a model's labels onto negative/neutral/positive.
+
+    Understands negative/neutral/positive names (any case, `LABEL_0..2` for 3-class models in
+    that conventional order), binary negative/positive models, and 1-5 star models.
+    """
+    n = len(id2label)
+    fold = np.zeros((n, 3), dtype=np.float32)
+    for i in range(n):
+        name = id2label[i].strip().lower()
+        star = _STAR.match(name)
+        if name.startswith("neg"):
+            fold[i, 0] = 1
+        elif name.startswith("neu"):
+            fold[i, 1] = 1
+        elif name.startswith("pos"):
+            fold[i, 2] = 1
+        elif star:
+            stars = int(star.group(1))
+            fold[i, 0 if stars <= 2 else (1 if stars == 3 else 2)] = 1
+        elif name == f"label_{i}" and n == 3:
+            fold[i, i] = 1
+        elif name == f"label_{i}" and n == 2:
+            fold[i, 0 if i == 0 else 2] = 1
+        else:
+            raise ValueError(
+                f"cannot map the model's label '{id2label[i]}' onto negative/neutral/positive"
+            )
+    return fold
+
+
+class SequenceClassifierScorer:
+    """Sentiment straight from a fine-tuned classifier; embeddings are its mean-pooled last layer."""
+
+    def __init__(self, model_id_or_path: str | Path, *, max_length: int = 128,
+                 batch_size: int = 64, threads: int | None = None, prefix: str = ""):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        quiet_transformers()
+        set_threads(threads)
+        source = str(model_id_or_path)
+        self.name = source
+        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self.model = AutoModelForSequenceClassification.from_pretrained(source).eval()
+        self.fold = label_mapping({int(k): v for k, v in self.model.config.id2label.items()})
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.prefix = prefix
+        self.encoder = _ClassifierEncoder(self)
+
+    def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        dim = int(self.model.config.hidden_size)
+        probs = np.zeros((len(texts), 3), dtype=np.float32)
+        emb = np.zeros((len(texts), dim), dtype=np.float32)
+        if not texts:
+            return probs, emb
+        enc = self.tokenizer([self.prefix + t for t in texts], truncation=True,
+                             max_length=self.max_length)
+        ids: list[list[int]] = list(enc["input_ids"])
+        pad_id = self.tokenizer.pad_token_id or 0
+        for batch in length_batches([len(x) for x in ids], self.batch_size):
+            width = max(len(ids[i]) for i in batch)
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
+            with torch.inference_mode():
+                out: Any = self.model(input_ids=input_ids, attention_mask=mask,
+                                      output_hidden_states=True)
+            p = torch.softmax(out.logits, dim=-1).numpy()
+            probs[batch] = p @ self.fold
+            emb[batch] = mean_pool(out.hidden_states[-1], mask).numpy()
+        return probs, emb
+
+    def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> ScoreBatch:
+        probs, emb = self._run(texts)
+        return ScoreBatch(probs=probs, embeddings=emb)
+
+
+class _ClassifierEncoder:
+    """Lets the topic tagger embed taxonomy phrases with the classifier's own representation."""
+
+    def __init__(self, scorer: SequenceClassifierScorer):
+        self._scorer = scorer
+        self.name = scorer.name
+        self.dim = int(scorer.model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._scorer._run(texts)[1]

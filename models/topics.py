@@ -1,0 +1,104 @@
+"""Topics from a per-project taxonomy, assigned zero-shot by embedding similarity.
+
+A taxonomy is YAML: each topic has a name, a description and example phrases (any language —
+the encoder is multilingual). A topic's prototype is the normalised mean of the embeddings of its
+description and examples; a mention gets every topic whose cosine similarity is above the
+threshold and close enough to its best topic. Optionally a supervised head per topic (trained on
+labeled mentions) overrides the prototype score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from earful.configfile import load_yaml
+from models.encoder import Encoder
+
+
+class TopicSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[\w][\w .&/-]*$")
+    description: str = Field(min_length=3)
+    examples: list[str] = Field(default_factory=list)
+    #: Overrides the taxonomy-wide threshold for this topic.
+    threshold: float | None = Field(default=None, ge=-1, le=1)
+
+
+class Taxonomy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "default"
+    #: Minimum cosine similarity between a mention and a topic prototype.
+    threshold: float = Field(default=0.82, ge=-1, le=1)
+    #: A topic is kept only if within this margin of the mention's best topic.
+    margin: float = Field(default=0.03, ge=0, le=2)
+    max_topics: int = Field(default=3, ge=1, le=20)
+    topics: list[TopicSpec] = Field(min_length=1)
+
+    @field_validator("topics")
+    @classmethod
+    def _unique_names(cls, topics: list[TopicSpec]) -> list[TopicSpec]:
+        seen: set[str] = set()
+        for t in topics:
+            if t.name in seen:
+                raise ValueError(f"topic '{t.name}' is defined twice")
+            seen.add(t.name)
+        return topics
+
+    @classmethod
+    def load(cls, path: Path) -> Taxonomy:
+        return load_yaml(path, cls)
+
+
+DEFAULT_TAXONOMY_PATH = Path(__file__).with_name("assets") / "taxonomy.yaml"
+
+
+class TopicTagger:
+    """Assigns taxonomy topics to embeddings produced by the same encoder as the prototypes."""
+
+    def __init__(self, taxonomy: Taxonomy, encoder: Encoder):
+        self.taxonomy = taxonomy
+        self.names = [t.name for t in taxonomy.topics]
+        texts: list[str] = []
+        owners: list[int] = []
+        for i, topic in enumerate(taxonomy.topics):
+            for phrase in [topic.description, *topic.examples]:
+                texts.append(phrase)
+                owners.append(i)
+        vectors = encoder.encode(texts)
+        protos = np.zeros((len(self.names), vectors.shape[1]), dtype=np.float32)
+        np.add.at(protos, np.array(owners), vectors)
+        self.prototypes = protos / np.linalg.norm(protos, axis=1, keepdims=True).clip(min=1e-9)
+        self.thresholds = np.array(
+            [t.threshold if t.threshold is not None else taxonomy.threshold for t in taxonomy.topics],
+            dtype=np.float32,
+        )
+
+    def similarities(self, embeddings: np.ndarray) -> np.ndarray:
+        out: np.ndarray = embeddings @ self.prototypes.T
+        return out
+
+    def tag(self, embeddings: np.ndarray) -> list[tuple[str, ...]]:
+        if len(embeddings) == 0:
+            return []
+        sims = self.similarities(embeddings)
+        best = sims.max(axis=1, keepdims=True)
+        keep = (sims >= self.thresholds) & (sims >= best - self.taxonomy.margin)
+        out = []
+        for row, mask in zip(sims, keep, strict=True):
+            idx = [i for i in np.argsort(-row) if mask[i]][: self.taxonomy.max_topics]
+            out.append(tuple(self.names[i] for i in idx))
+        return out
+
+    def best(self, embeddings: np.ndarray) -> list[str]:
+        """The single most similar topic for each row (for closed-set evaluation)."""
+        return [self.names[i] for i in self.similarities(embeddings).argmax(axis=1)]
+
+
+def tag_all(tagger: TopicTagger | None, embeddings: np.ndarray) -> Sequence[tuple[str, ...]]:
+    return tagger.tag(embeddings) if tagger else [() for _ in range(len(embeddings))]

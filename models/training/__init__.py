@@ -1,0 +1,1 @@
+"""Reproducible training and evaluation data for the default scorer (read from packages)."""

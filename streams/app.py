@@ -1,0 +1,219 @@
+"""The Faust application: topics, tables and agents, wired to the steps.
+
+    mentions ──score──► mentions.scored ──index──► search index
+        │                     └──fanout──► mentions.by-brand ──detect──► alerts ──notify──► receivers
+        └─(malformed)──► deadletter ◄── (every stage: what it cannot process, with the reason)
+
+Agents stay thin: each takes a batch of events (`take_events`, acked after the batch) and hands
+plain `Msg` objects to a step, which holds the logic and is unit-tested without Faust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from alerts.engine import DetectionEngine
+from alerts.notifiers.base import Notifier
+from alerts.notifiers.console import JsonlNotifier
+from alerts.notifiers.webhook import WebhookNotifier
+from alerts.rules import load_rules
+from earful.settings import Settings
+from models.analyzer import TextAnalyzer
+from streams.deadletters import DeadLetters
+from streams.detection import DetectStep, FanoutStep
+from streams.indexing import IndexStep
+from streams.messages import Msg
+from streams.notify import NotifyStep
+from streams.scoring import ScoreStep
+from streams.search import SearchStore, open_store
+
+log = logging.getLogger(__name__)
+
+TOPIC_KEYS = ("mentions", "inbox", "scored", "by_brand", "alerts", "deadletter", "care_metrics",
+              "notifications")
+
+
+def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw", partitions=partitions)
+
+
+class FaustOutbox:
+    def __init__(self, topics: dict[str, Any]):
+        self.topics = topics
+
+    async def send(self, topic: str, key: str | None, value: bytes,
+                   timestamp: float | None = None) -> None:
+        await self.topics[topic].send(key=key.encode() if key is not None else None, value=value,
+                                      timestamp=timestamp)
+
+
+class TableStates:
+    """Adapts a Faust table to the engine's `StateStore` (values are JSON dicts)."""
+
+    def __init__(self, table: Any):
+        self.table = table
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.table.get(key)
+        return value
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        self.table[key] = value
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        return iter(list(self.table.items()))
+
+
+@dataclass
+class Dependencies:
+    """What the agents need from outside; tests pass their own."""
+
+    analyzer: Callable[[], TextAnalyzer]
+    notifiers: list[Notifier] = field(default_factory=list)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+class LazyStore:
+    """Opens the search store once, on first use, inside the running event loop."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._store: SearchStore | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> SearchStore:
+        if self._store is None:
+            async with self._lock:
+                if self._store is None:
+                    store = await open_store(self.settings.search)
+                    await store.ensure_setup()
+                    self._store = store
+        return self._store
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+
+class Analyzer:
+    """Loads the model once (in whatever thread first asks) and hands out the same instance."""
+
+    def __init__(self, factory: Callable[[], TextAnalyzer]):
+        import threading
+
+        self._factory = factory
+        self._analyzer: TextAnalyzer | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> TextAnalyzer:
+        if self._analyzer is None:
+            with self._lock:
+                if self._analyzer is None:
+                    self._analyzer = self._factory()
+        return self._analyzer
+
+
+@dataclass
+class EarfulApp:
+    app: faust.App
+    topics: dict[str, Any]
+    steps: dict[str, Any]
+    store: LazyStore
+
+
+def default_dependencies(settings: Settings) -> Dependencies:
+    from models.registry import load_analyzer
+
+    notifiers: list[Notifier] = [JsonlNotifier(settings.alerts_log)]
+    if settings.webhook_url is not None:
+        notifiers.append(WebhookNotifier(settings.webhook_url, secret=settings.webhook_secret))
+    return Dependencies(analyzer=lambda: load_analyzer(settings.model), notifiers=notifiers)
+
+
+def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulApp:
+    deps = deps or default_dependencies(settings)
+    w = settings.worker
+    (w.data_dir / w.app_id).parent.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        w.app_id,
+        broker=settings.kafka.broker_url,
+        store=w.store,
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        broker_session_timeout=w.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, w.session_timeout_s / 3),
+        consumer_auto_offset_reset="earliest",
+        web_enabled=w.web_enabled,
+        web_port=w.web_port,
+        datadir=str(w.data_dir / w.app_id),
+        table_cleanup_interval=60.0,
+        producer_max_request_size=4 * 1024 * 1024,
+        stream_wait_empty=False,
+    )
+    names = settings.topics.model_dump()
+    topics = {key: _raw_topic(app, names[key], settings.kafka.partitions) for key in TOPIC_KEYS}
+    outbox = FaustOutbox(topics)
+    deadletters = DeadLetters(outbox, deps.clock)
+    store = LazyStore(settings)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earful-model")
+    analyzer = Analyzer(deps.analyzer)
+    engine = DetectionEngine(load_rules(settings.rules_file))
+    # use_partitioner: the changelog is partitioned by key with the same (murmur2) partitioner
+    # that places the brand on `mentions.by-brand`, so state and input stay co-partitioned even
+    # when a batch mixes partitions, and the timer may update state outside stream iteration.
+    detector_table = app.Table(
+        "detector-state", default=None, partitions=settings.kafka.partitions,
+        schema=faust.Schema(key_type=str, value_type=None, key_serializer="raw",
+                            value_serializer="json"),
+        use_partitioner=True,
+    )
+
+    steps: dict[str, Any] = {
+        "score": ScoreStep(analyzer, outbox, deadletters, executor,
+                           store_embeddings=settings.search.store_embeddings),
+        "index": IndexStep(store, deadletters, clock=deps.clock,
+                           with_embeddings=settings.search.store_embeddings),
+        "fanout": FanoutStep(outbox, deadletters),
+        "detect": DetectStep(engine, TableStates(detector_table), outbox, deadletters),
+        "notify": NotifyStep(store, deps.notifiers, deadletters, public_url=settings.public_url),
+    }
+    batch, within = w.batch_size, w.batch_timeout_s
+
+    def agent(step_name: str, topic_key: str, agent_name: str) -> None:
+        step = steps[step_name]
+
+        async def run(stream: Any) -> None:
+            async for events in stream.take_events(batch, within=within):
+                await step.handle([Msg.from_event(e) for e in events])
+
+        run.__name__ = run.__qualname__ = agent_name
+        app.agent(topics[topic_key], name=agent_name)(run)
+
+    agent("score", "mentions", "score")
+    agent("index", "scored", "index")
+    agent("fanout", "scored", "fanout")
+    agent("detect", "by_brand", "detect")
+    agent("notify", "alerts", "notify")
+
+    @app.task
+    async def warm_up_model() -> None:
+        await steps["score"].warm_up()
+        log.info("model ready: %s", analyzer().name)
+
+    @app.timer(interval=w.tick_interval_s)
+    async def close_quiet_windows() -> None:
+        await steps["detect"].tick()
+
+    return EarfulApp(app=app, topics=topics, steps=steps, store=store)

@@ -1,0 +1,198 @@
+"""The search store interface and what the two engines share.
+
+Documents are addressed by *kind* (mentions, alerts, care-metrics), never by raw index name:
+the store decides the physical index (time-based for mentions) and owns the templates.
+Writes are bulk requests keyed by the record's own id, so replaying a stream is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from streams.search.mappings import index_templates
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["mentions", "alerts", "care-metrics"]
+KINDS: tuple[Kind, ...] = ("mentions", "alerts", "care-metrics")
+
+
+class SearchUnavailable(RuntimeError):
+    """The cluster could not be reached or kept refusing after retries."""
+
+
+@dataclass(frozen=True)
+class Doc:
+    id: str
+    body: Mapping[str, Any]
+    #: Event time that picks the time-based index (mentions, care metrics).
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BulkFailure:
+    id: str
+    reason: str
+    status: int
+
+
+@dataclass
+class BulkResult:
+    indexed: int = 0
+    failures: list[BulkFailure] = field(default_factory=list)
+
+
+class SearchStore(Protocol):
+    engine: str
+
+    async def ensure_setup(self) -> None: ...
+    async def bulk_index(self, kind: Kind, docs: Sequence[Doc]) -> BulkResult: ...
+    async def search(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def count(self, kind: Kind, query: Mapping[str, Any] | None = None) -> int: ...
+    async def refresh(self, kind: Kind) -> None: ...
+    async def delete_all(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class ClientStore(ABC):
+    """Shared logic over an async Elasticsearch-family client; subclasses adapt call shapes."""
+
+    engine = "abstract"
+    #: HTTP statuses worth retrying a bulk item or request for.
+    RETRYABLE = frozenset({429, 502, 503, 504})
+
+    def __init__(self, client: Any, *, prefix: str = "earful", shards: int = 1, replicas: int = 0,
+                 store_embeddings: bool = False, retries: int = 5):
+        self.client = client
+        self.prefix = prefix
+        self.shards = shards
+        self.replicas = replicas
+        self.store_embeddings = store_embeddings
+        self.retries = retries
+
+    # -- naming -------------------------------------------------------------------------------
+    def index_for(self, kind: Kind, at: datetime | None) -> str:
+        if kind == "alerts":
+            return f"{self.prefix}-alerts"
+        if at is None:
+            raise ValueError(f"{kind} documents need an event time to choose their index")
+        return f"{self.prefix}-{kind}-{at:%Y.%m}"
+
+    def pattern(self, kind: Kind) -> str:
+        return f"{self.prefix}-alerts" if kind == "alerts" else f"{self.prefix}-{kind}-*"
+
+    # -- engine-specific calls ---------------------------------------------------------------
+    @abstractmethod
+    async def _put_template(self, name: str, body: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    async def _bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def _search(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def _count(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    # -- shared behaviour -----------------------------------------------------------------------
+    async def ensure_setup(self) -> None:
+        templates = index_templates(self.prefix, shards=self.shards, replicas=self.replicas,
+                                    store_embeddings=self.store_embeddings)
+        for name, body in templates.items():
+            await self._call(self._put_template, name, body)
+        # The alerts index is not time-based; create it so searches on an idle system work.
+        if not await self.client.indices.exists(index=self.pattern("alerts")):
+            try:
+                await self.client.indices.create(index=self.pattern("alerts"))
+            except Exception as exc:  # created concurrently by another worker
+                if "already_exists" not in str(exc) and "resource_already_exists" not in str(exc):
+                    raise
+
+    async def bulk_index(self, kind: Kind, docs: Sequence[Doc]) -> BulkResult:
+        result = BulkResult()
+        pending = list(docs)
+        for attempt in range(self.retries + 1):
+            if not pending:
+                break
+            ops: list[dict[str, Any]] = []
+            for doc in pending:
+                ops.append({"index": {"_index": self.index_for(kind, doc.at), "_id": doc.id}})
+                ops.append(dict(doc.body))
+            response = await self._call(self._bulk, ops)
+            retry: list[Doc] = []
+            for doc, item in zip(pending, response["items"], strict=True):
+                outcome = item.get("index") or next(iter(item.values()))
+                status = int(outcome.get("status", 500))
+                if status < 300:
+                    result.indexed += 1
+                elif status in self.RETRYABLE and attempt < self.retries:
+                    retry.append(doc)
+                else:
+                    error = outcome.get("error") or {}
+                    reason = (f"{error.get('type', 'error')}: {error.get('reason', '')}"
+                              if isinstance(error, dict) else str(error))
+                    result.failures.append(BulkFailure(doc.id, reason.strip(), status))
+            if retry:
+                await asyncio.sleep(_backoff(attempt))
+            pending = retry
+        return result
+
+    async def search(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(self._search, self.pattern(kind), body)
+        return result
+
+    async def count(self, kind: Kind, query: Mapping[str, Any] | None = None) -> int:
+        body = {"query": query} if query else {}
+        response = await self._call(self._count, self.pattern(kind), body)
+        return int(response["count"])
+
+    async def refresh(self, kind: Kind) -> None:
+        await self._call(self.client.indices.refresh, index=self.pattern(kind),
+                         allow_no_indices=True, ignore_unavailable=True)
+
+    async def delete_all(self) -> None:
+        """Delete every index and template of this prefix (tests and `earful reset`)."""
+        for kind in KINDS:
+            await self.client.indices.delete(index=self.pattern(kind), ignore_unavailable=True,
+                                             allow_no_indices=True)
+        for name in index_templates(self.prefix):
+            try:
+                await self.client.indices.delete_index_template(name=name)
+            except Exception as exc:  # absent already
+                log.debug("template %s not deleted: %s", name, exc)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Retry connection errors and 429/5xx with exponential backoff and jitter."""
+        for attempt in range(self.retries + 1):
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:
+                status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+                transient = _is_connection_error(exc) or status in self.RETRYABLE
+                if not transient:
+                    raise
+                if attempt == self.retries:
+                    raise SearchUnavailable(f"{self.engine}: {exc}") from exc
+                log.warning("%s call failed (%s); retrying", self.engine, exc)
+                await asyncio.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
+
+
+def _backoff(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
+    return float(min(cap, base * 2**attempt) * (0.5 + random.random() / 2))
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    return bool(names & {"ConnectionError", "ConnectionTimeout", "ClientConnectorError",
+                         "ServerDisconnectedError", "TimeoutError", "ConnectionRefusedError"})

@@ -1,0 +1,41 @@
+"""OpenSearch through `opensearch-py` (the official Elasticsearch client refuses OpenSearch)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from streams.search.base import ClientStore
+
+
+class OpenSearchStore(ClientStore):
+    engine = "opensearch"
+
+    @classmethod
+    def connect(cls, url: str, *, username: str | None = None, password: str | None = None,
+                verify_certs: bool = True, **kwargs: Any) -> OpenSearchStore:
+        from opensearchpy import AsyncOpenSearch
+
+        auth = (username, password) if username and password else None
+        client = AsyncOpenSearch(hosts=[url], http_auth=auth, verify_certs=verify_certs,
+                                 ssl_show_warn=False, timeout=30)
+        return cls(client, **kwargs)
+
+    async def _put_template(self, name: str, body: dict[str, Any]) -> None:
+        await self.client.indices.put_index_template(name=name, body=body)
+
+    async def _bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
+        response: dict[str, Any] = await self.client.bulk(body=operations)
+        return response
+
+    async def _search(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = await self.client.search(
+            index=index, body=dict(body), params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+        )
+        return response
+
+    async def _count(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = await self.client.count(
+            index=index, body=dict(body), params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+        )
+        return response
