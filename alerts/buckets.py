@@ -35,8 +35,15 @@ class Post:
     at: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "f": self.followers, "s": self.sentiment, "t": self.text,
-                "a": self.author, "u": self.url, "at": self.at}
+        return {
+            "id": self.id,
+            "f": self.followers,
+            "s": self.sentiment,
+            "t": self.text,
+            "a": self.author,
+            "u": self.url,
+            "at": self.at,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Post:
@@ -79,8 +86,15 @@ class Bucket:
             self.terms[term] = self.terms.get(term, 0) + 1
         if len(self.terms) > MAX_TERMS:
             self._trim_terms()
-        post = Post(obs.id, reach, obs.sentiment, obs.text[:280], obs.author, obs.url,
-                    int(obs.at.timestamp()))
+        post = Post(
+            obs.id,
+            reach,
+            obs.sentiment,
+            obs.text[:280],
+            obs.author,
+            obs.url,
+            int(obs.at.timestamp()),
+        )
         _keep_top(self.top, post)
         if obs.sentiment == "negative":
             _keep_top(self.top_neg, post)
@@ -91,18 +105,35 @@ class Bucket:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "start": self.start, "n": self.n, "neg": self.neg, "neu": self.neu, "pos": self.pos,
-            "ss": round(self.score_sum, 6), "r": self.reach, "rn": self.reach_neg,
-            "tp": self.topics, "tpn": self.topics_neg, "tm": self.terms,
-            "top": [p.to_dict() for p in self.top], "topn": [p.to_dict() for p in self.top_neg],
+            "start": self.start,
+            "n": self.n,
+            "neg": self.neg,
+            "neu": self.neu,
+            "pos": self.pos,
+            "ss": round(self.score_sum, 6),
+            "r": self.reach,
+            "rn": self.reach_neg,
+            "tp": self.topics,
+            "tpn": self.topics_neg,
+            "tm": self.terms,
+            "top": [p.to_dict() for p in self.top],
+            "topn": [p.to_dict() for p in self.top_neg],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Bucket:
         return cls(
-            start=d["start"], n=d["n"], neg=d["neg"], neu=d["neu"], pos=d["pos"],
-            score_sum=d["ss"], reach=d["r"], reach_neg=d["rn"], topics=dict(d["tp"]),
-            topics_neg=dict(d["tpn"]), terms=dict(d["tm"]),
+            start=d["start"],
+            n=d["n"],
+            neg=d["neg"],
+            neu=d["neu"],
+            pos=d["pos"],
+            score_sum=d["ss"],
+            reach=d["r"],
+            reach_neg=d["rn"],
+            topics=dict(d["tp"]),
+            topics_neg=dict(d["tpn"]),
+            terms=dict(d["tm"]),
             top=[Post.from_dict(p) for p in d["top"]],
             top_neg=[Post.from_dict(p) for p in d["topn"]],
         )

@@ -29,9 +29,16 @@ class RetryPolicy:
         return max(backoff, min(retry_after or 0.0, self.cap_s))
 
 
-async def deliver(notifier: Notifier, notification: Notification, policy: RetryPolicy = RetryPolicy(),
-                  *, sleep: Sleep = asyncio.sleep, rng: random.Random | None = None) -> tuple[Delivery, int]:
+async def deliver(
+    notifier: Notifier,
+    notification: Notification,
+    policy: RetryPolicy | None = None,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> tuple[Delivery, int]:
     """Returns the final delivery and the number of attempts made."""
+    policy = policy or RetryPolicy()
     rng = rng or random.Random()
     result = Delivery(Outcome.GIVE_UP, "not attempted")
     for attempt in range(policy.attempts):
@@ -43,6 +50,8 @@ async def deliver(notifier: Notifier, notification: Notification, policy: RetryP
             return result, attempt + 1
         if attempt + 1 < policy.attempts:
             pause = policy.delay(attempt, rng, result.retry_after)
-            log.warning("%s: %s; retry %d in %.1fs", notifier.name, result.detail, attempt + 1, pause)
+            log.warning(
+                "%s: %s; retry %d in %.1fs", notifier.name, result.detail, attempt + 1, pause
+            )
             await sleep(pause)
     return result, policy.attempts

@@ -55,9 +55,14 @@ class KeyState:
         return {
             "open": [b.to_dict() for b in self.open.values()],
             "closed": [b.to_dict() for b in self.closed.values()],
-            "closed_until": self.closed_until, "first_event": self.first_event,
-            "max_event": self.max_event, "late": self.late, "history_s": self.history_s,
-            "rules": self.rules, "episodes": self.episodes, "partition": self.partition,
+            "closed_until": self.closed_until,
+            "first_event": self.first_event,
+            "max_event": self.max_event,
+            "late": self.late,
+            "history_s": self.history_s,
+            "rules": self.rules,
+            "episodes": self.episodes,
+            "partition": self.partition,
         }
 
     @classmethod
@@ -65,9 +70,14 @@ class KeyState:
         return cls(
             open={b["start"]: Bucket.from_dict(b) for b in d["open"]},
             closed={b["start"]: Bucket.from_dict(b) for b in d["closed"]},
-            closed_until=d["closed_until"], first_event=d["first_event"],
-            max_event=d["max_event"], late=d["late"], history_s=d.get("history_s", 0),
-            rules=d["rules"], episodes=d["episodes"], partition=d.get("partition", -1),
+            closed_until=d["closed_until"],
+            first_event=d["first_event"],
+            max_event=d["max_event"],
+            late=d["late"],
+            history_s=d.get("history_s", 0),
+            rules=d["rules"],
+            episodes=d["episodes"],
+            partition=d.get("partition", -1),
         )
 
 
@@ -110,8 +120,9 @@ class DetectionEngine:
         return max_event - self.lateness_s
 
     # -- time -------------------------------------------------------------------------------
-    def advance(self, state: KeyState, key: str, watermark: int,
-                is_gap: GapCheck | None = None) -> list[Alert]:
+    def advance(
+        self, state: KeyState, key: str, watermark: int, is_gap: GapCheck | None = None
+    ) -> list[Alert]:
         if state.closed_until is None:
             return []
         boundary = self.bucket_start(watermark)
@@ -125,8 +136,14 @@ class DetectionEngine:
         state.closed_until = max(state.closed_until, boundary)
         return alerts
 
-    def process(self, state: KeyState, key: str, observations: Iterable[Observation],
-                watermark: int | None = None, is_gap: GapCheck | None = None) -> list[Alert]:
+    def process(
+        self,
+        state: KeyState,
+        key: str,
+        observations: Iterable[Observation],
+        watermark: int | None = None,
+        is_gap: GapCheck | None = None,
+    ) -> list[Alert]:
         for obs in observations:
             self.observe(state, obs)
         mark = watermark if watermark is not None else self.watermark(state.max_event)
@@ -148,27 +165,46 @@ class DetectionEngine:
                 continue
             detector = self.detectors[rule.name]
             rule_state = state.rules.setdefault(rule.name, {})
-            ctx = Context(brand=key, end=end, bucket_s=self.bucket_s, history_s=state.history_s,
-                          search_url=self.search_url)
+            ctx = Context(
+                brand=key,
+                end=end,
+                bucket_s=self.bucket_s,
+                history_s=state.history_s,
+                search_url=self.search_url,
+            )
             window_s = int(rule.window.total_seconds())
-            window = summarize((b for s, b in state.closed.items() if s >= end - window_s),
-                               end - window_s, end)
+            window = summarize(
+                (b for s, b in state.closed.items() if s >= end - window_s), end - window_s, end
+            )
             findings = detector.evaluate(window, rule_state, ctx)
             alerts.extend(self._lifecycle(state, key, rule, findings, end, window_s))
             firing = any(k.startswith(f"{rule.name}|") for k in state.episodes)
             detector.learn(bucket, rule_state, ctx, firing)
         return alerts
 
-    def _lifecycle(self, state: KeyState, key: str, rule: Rule, findings: list[Finding],
-                   end: int, window_s: int) -> list[Alert]:
+    def _lifecycle(
+        self,
+        state: KeyState,
+        key: str,
+        rule: Rule,
+        findings: list[Finding],
+        end: int,
+        window_s: int,
+    ) -> list[Alert]:
         by_key = {f"{rule.name}|{f.topic or ''}|{f.term or ''}": f for f in findings}
         open_keys = [k for k in state.episodes if k.startswith(f"{rule.name}|")]
         alerts = []
         for episode_key in dict.fromkeys([*open_keys, *by_key]):
             new, alert = step(
-                state.episodes.get(episode_key), by_key.get(episode_key), kind=rule.kind,
-                brand=key, rule=rule.name, end=end, window_s=window_s,
-                resolve_after=rule.resolve_after, labels=dict(rule.labels),
+                state.episodes.get(episode_key),
+                by_key.get(episode_key),
+                kind=rule.kind,
+                brand=key,
+                rule=rule.name,
+                end=end,
+                window_s=window_s,
+                resolve_after=rule.resolve_after,
+                labels=dict(rule.labels),
             )
             if new is None:
                 state.episodes.pop(episode_key, None)

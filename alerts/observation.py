@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from earful.records import ScoredMention
 from earful.text import terms
@@ -33,29 +34,46 @@ def observations_from(mention: ScoredMention) -> list[Observation]:
     words = tuple(terms(mention.text))
     return [
         Observation(
-            id=mention.id, brand=brand, at=mention.created_at,
-            sentiment=mention.sentiment.label, score=mention.sentiment.score,
-            followers=mention.author.followers, topics=tuple(mention.topics), terms=words,
-            text=mention.text[:500], author=mention.author.handle, url=mention.url,
-            platform=mention.platform, lang=mention.lang,
+            id=mention.id,
+            brand=brand,
+            at=mention.created_at,
+            sentiment=mention.sentiment.label,
+            score=mention.sentiment.score,
+            followers=mention.author.followers,
+            topics=tuple(mention.topics),
+            terms=words,
+            text=mention.text[:500],
+            author=mention.author.handle,
+            url=mention.url,
+            platform=mention.platform,
+            lang=mention.lang,
         )
         for brand in mention.brands
     ]
 
 
-def observation_to_dict(obs: Observation) -> dict[str, object]:
-    return {"id": obs.id, "brand": obs.brand, "at": obs.at.isoformat(), "s": obs.sentiment,
-            "sc": obs.score, "f": obs.followers, "tp": list(obs.topics), "tm": list(obs.terms),
-            "x": obs.text, "a": obs.author, "u": obs.url, "p": obs.platform, "l": obs.lang}
+def observation_to_dict(obs: Observation) -> dict[str, Any]:
+    return {
+        "id": obs.id,
+        "brand": obs.brand,
+        "at": obs.at.isoformat(),
+        "s": obs.sentiment,
+        "sc": obs.score,
+        "f": obs.followers,
+        "tp": list(obs.topics),
+        "tm": list(obs.terms),
+        "x": obs.text,
+        "a": obs.author,
+        "u": obs.url,
+        "p": obs.platform,
+        "l": obs.lang,
+    }
 
 
-def observation_from_dict(d: dict[str, object]) -> Observation:
-    from datetime import datetime
-
+def observation_from_dict(d: dict[str, Any]) -> Observation:
     return Observation(
-        id=str(d["id"]), brand=str(d["brand"]), at=datetime.fromisoformat(str(d["at"])),
-        sentiment=str(d["s"]), score=float(d["sc"]),  # type: ignore[arg-type]
-        followers=int(d["f"]), topics=tuple(d["tp"]), terms=tuple(d["tm"]),  # type: ignore[call-overload,arg-type]
-        text=str(d["x"]), author=str(d["a"]), url=d["u"] and str(d["u"]),  # type: ignore[arg-type]
-        platform=str(d["p"]), lang=d["l"] and str(d["l"]),  # type: ignore[arg-type]
+        id=str(d["id"]), brand=str(d["brand"]), at=datetime.fromisoformat(d["at"]),
+        sentiment=str(d["s"]), score=float(d["sc"]), followers=int(d["f"]),
+        topics=tuple(d["tp"]), terms=tuple(d["tm"]), text=str(d["x"]), author=str(d["a"]),
+        url=d["u"], platform=str(d["p"]), lang=d["l"],
     )

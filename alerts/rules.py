@@ -105,9 +105,13 @@ class RuleSet(BaseModel, SemanticChecks):
             seen.add(rule.name)
             window = rule.window.total_seconds()
             if window < bucket or window % bucket:
-                problems.append((("rules", i, "window"),
-                                 f"{_fmt(rule.window)} is not a multiple of the bucket "
-                                 f"({_fmt(self.engine.bucket)})"))
+                problems.append(
+                    (
+                        ("rules", i, "window"),
+                        f"{_fmt(rule.window)} is not a multiple of the bucket "
+                        f"({_fmt(self.engine.bucket)})",
+                    )
+                )
         return problems
 
     @classmethod

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-IncidentKind = Literal["crisis", "sentiment_dip", "viral_positive", "topic_trend", "new_term",
-                       "gap", "drift"]
+IncidentKind = Literal[
+    "crisis", "sentiment_dip", "viral_positive", "topic_trend", "new_term", "gap", "drift"
+]
 #: Which alert kinds count as detecting each incident kind (empty: must stay quiet).
 EXPECTED_ALERTS: dict[str, tuple[str, ...]] = {
     "crisis": ("volume_spike", "sentiment_dip"),
@@ -39,11 +40,40 @@ EXPECTED_ALERTS: dict[str, tuple[str, ...]] = {
 }
 
 #: Relative hourly volume (UTC) of an English-speaking audience: quiet nights, busy evenings.
-DIURNAL = (0.35, 0.25, 0.2, 0.18, 0.2, 0.3, 0.5, 0.75, 0.95, 1.05, 1.1, 1.15,
-           1.2, 1.25, 1.3, 1.35, 1.4, 1.45, 1.5, 1.45, 1.3, 1.05, 0.8, 0.55)
+DIURNAL = (
+    0.35,
+    0.25,
+    0.2,
+    0.18,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    0.95,
+    1.05,
+    1.1,
+    1.15,
+    1.2,
+    1.25,
+    1.3,
+    1.35,
+    1.4,
+    1.45,
+    1.5,
+    1.45,
+    1.3,
+    1.05,
+    0.8,
+    0.55,
+)
 WEEKLY = (1.0, 1.05, 1.05, 1.0, 0.95, 0.75, 0.7)  # Monday .. Sunday
-PLATFORMS = (("twitter", 0.6), ("instagram", 0.15), ("facebook", 0.1), ("reddit", 0.1),
-             ("news", 0.05))
+PLATFORMS = (
+    ("twitter", 0.6),
+    ("instagram", 0.15),
+    ("facebook", 0.1),
+    ("reddit", 0.1),
+    ("news", 0.05),
+)
 
 
 @dataclass(frozen=True)
@@ -80,10 +110,16 @@ class Incident:
         return self.start + self.duration
 
     def truth(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "brand": self.brand,
-                "start": self.start.isoformat(), "end": self.end.isoformat(),
-                "topic": self.topic, "term": self.term,
-                "expected_alerts": list(EXPECTED_ALERTS[self.kind])}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "brand": self.brand,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "topic": self.topic,
+            "term": self.term,
+            "expected_alerts": list(EXPECTED_ALERTS[self.kind]),
+        }
 
 
 @dataclass(frozen=True)
@@ -160,7 +196,11 @@ def generate(
             for inc in incidents:
                 if inc.brand != profile.name or inc.kind in ("gap", "drift"):
                     continue
-                if inc.volume_factor > 1 and inc.start < hour + timedelta(hours=1) and inc.end > hour:
+                if (
+                    inc.volume_factor > 1
+                    and inc.start < hour + timedelta(hours=1)
+                    and inc.end > hour
+                ):
                     lo, hi = max(hour, inc.start), min(hour + timedelta(hours=1), inc.end)
                     span = (hi - lo).total_seconds()
                     n_extra = _poisson(rng, rate * (inc.volume_factor - 1) * span / 3600)
@@ -169,12 +209,23 @@ def generate(
                 if any(i.kind == "gap" and i.start <= at < i.end for i in incidents):
                     continue
                 serial += 1
-                batch.append(_mention(rng, serial, profile, at, pools,
-                                      _active(incidents, profile.name, at), with_sentiment, lang))
+                batch.append(
+                    _mention(
+                        rng,
+                        serial,
+                        profile,
+                        at,
+                        pools,
+                        _active(incidents, profile.name, at),
+                        with_sentiment,
+                        lang,
+                    )
+                )
         batch.sort(key=lambda m: m["created_at"])
-        for m in batch:
+        for original in batch:
+            m = original
             if recent and rng.random() < retweet_share:
-                m = _retweet(rng, m, rng.choice(recent))
+                m = _retweet(rng, original, rng.choice(recent))
             recent.append(m)
             if len(recent) > 200:
                 recent.pop(0)
@@ -186,9 +237,16 @@ def _pick_label(rng: random.Random, mix: tuple[float, float, float]) -> str:
     return rng.choices(LABELS, weights=mix)[0]
 
 
-def _mention(rng: random.Random, serial: int, profile: BrandProfile, at: datetime,
-             pools: TextPools, active: list[Incident], with_sentiment: bool,
-             lang: str | None) -> dict[str, Any]:
+def _mention(
+    rng: random.Random,
+    serial: int,
+    profile: BrandProfile,
+    at: datetime,
+    pools: TextPools,
+    active: list[Incident],
+    with_sentiment: bool,
+    lang: str | None,
+) -> dict[str, Any]:
     mix = profile.mix
     keywords: tuple[str, ...] = ()
     topic: str | None = None
@@ -214,8 +272,11 @@ def _mention(rng: random.Random, serial: int, profile: BrandProfile, at: datetim
     if keywords:
         filtered = [t for t in candidates if any(k in t.lower() for k in keywords)]
         candidates = filtered or candidates
-    text = (rng.choice(candidates).replace("{brand}", f"@{profile.handle}")
-            .replace("{name}", profile.name))
+    text = (
+        rng.choice(candidates)
+        .replace("{brand}", f"@{profile.handle}")
+        .replace("{name}", profile.name)
+    )
     if term:
         text = f"{text} {term}"
     platform = rng.choices([p for p, _ in PLATFORMS], weights=[w for _, w in PLATFORMS])[0]
@@ -230,8 +291,11 @@ def _mention(rng: random.Random, serial: int, profile: BrandProfile, at: datetim
         "lang": lang,
         "brands": [profile.name],
         "url": f"https://example.com/{platform}/{profile.handle}/{serial}",
-        "engagement": {"likes": int(rng.expovariate(0.2)), "shares": int(rng.expovariate(0.8)),
-                       "replies": int(rng.expovariate(1.0))},
+        "engagement": {
+            "likes": int(rng.expovariate(0.2)),
+            "shares": int(rng.expovariate(0.8)),
+            "replies": int(rng.expovariate(1.0)),
+        },
     }
     if with_sentiment:
         score = {"negative": -0.8, "neutral": 0.0, "positive": 0.8}[label]

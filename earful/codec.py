@@ -46,21 +46,24 @@ def decode_json(raw: bytes | str, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
         raw = raw.encode("utf-8", errors="surrogateescape")
     if len(raw) > max_bytes:
         raise InvalidMessage(
-            f"message is {len(raw)} bytes, over the {max_bytes}-byte limit", "oversized",
+            f"message is {len(raw)} bytes, over the {max_bytes}-byte limit",
+            "oversized",
             {"size": len(raw)},
         )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidMessage(
-            f"not valid UTF-8 at byte {exc.start}: {exc.reason}", "bad_encoding",
+            f"not valid UTF-8 at byte {exc.start}: {exc.reason}",
+            "bad_encoding",
             {"byte": exc.start},
         ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessage(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", "bad_json",
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            "bad_json",
         ) from None
 
 
@@ -68,7 +71,8 @@ def decode_record(raw: bytes | str, model: type[T], *, max_bytes: int = MAX_MESS
     payload = decode_json(raw, max_bytes=max_bytes)
     if not isinstance(payload, dict):
         raise InvalidMessage(
-            f"expected a JSON object, got {type(payload).__name__}", "bad_shape",
+            f"expected a JSON object, got {type(payload).__name__}",
+            "bad_shape",
         )
     try:
         return model.model_validate(payload)
@@ -77,7 +81,9 @@ def decode_record(raw: bytes | str, model: type[T], *, max_bytes: int = MAX_MESS
         oversized = any(e["type"] == "string_too_long" for e in exc.errors())
         error_type = "oversized" if oversized else "invalid_record"
         raise InvalidMessage(
-            describe_validation_error(exc), error_type, {"fields": fields},
+            describe_validation_error(exc),
+            error_type,
+            {"fields": fields},
         ) from None
 
 

@@ -27,7 +27,9 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 class ConfigError(ValueError):
@@ -38,34 +40,42 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> Any:
-    lines[path] = node.start_mark.line + 1
+def _collect_lines(
+    node: yaml.Node, path: PathKey, lines: dict[PathKey, int], seen: set[int]
+) -> None:
+    if id(node) in seen:  # an alias back into its own ancestor
+        return
+    seen.add(id(node))
+    lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
-            lines[(*path, str(key))] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, (*path, str(key)), lines)
-            lines[(*path, str(key))] = key_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _collect_lines(value_node, (*path, key), lines, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _collect_lines(item, (*path, i), lines, seen)
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, dict[PathKey, int]]:
     """Parse YAML keeping the line of every key and item."""
+    loader = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = yaml.SafeLoader(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError([ConfigProblem(file, line, "", f"invalid YAML: {problem}")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     lines: dict[PathKey, int] = {}
-    if node is None:
-        return {}, lines
-    return _construct(node, (), lines), lines
+    if node is not None:
+        _collect_lines(node, (), lines, set())
+    return data, lines
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
@@ -90,7 +100,10 @@ def _line_for(loc: Sequence[str | int], lines: dict[PathKey, int]) -> int | None
 
 
 def validation_problems(
-    exc: ValidationError, file: str, lines: dict[PathKey, int], data: Any = None,
+    exc: ValidationError,
+    file: str,
+    lines: dict[PathKey, int],
+    data: Any = None,
 ) -> list[ConfigProblem]:
     problems = []
     errors = exc.errors(include_url=False)
@@ -108,13 +121,15 @@ def validation_problems(
 
 
 def _yaml_loc(loc: list[str | int], data: Any) -> list[str | int]:
-    """Drop the segments pydantic adds for tagged unions (`rules.0.volume_spike.x` -> `rules.0.x`)."""
+    """Drop segments pydantic adds for tagged unions (`rules.0.volume_spike.x` -> `rules.0.x`)."""
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part not in node and part in {
-            str(v) for v in node.values() if isinstance(v, str | int)
-        }:
+        if (
+            isinstance(node, dict)
+            and part not in node
+            and part in {str(v) for v in node.values() if isinstance(v, str | int)}
+        ):
             continue
         out.append(part)
         if isinstance(node, dict):
@@ -143,9 +158,15 @@ def load_yaml_text(text: str, model: type[T], file: str = "<string>") -> T:
         result = model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(exc, file, lines, data)) from None
+    except RecursionError:
+        raise ConfigError(
+            [ConfigProblem(file, None, "", "self-referencing YAML aliases")]
+        ) from None
     if isinstance(result, SemanticChecks):
-        problems = [ConfigProblem(file, _line_for(loc, lines), format_loc(loc), msg)
-                    for loc, msg in result.semantic_problems()]
+        problems = [
+            ConfigProblem(file, _line_for(loc, lines), format_loc(loc), msg)
+            for loc, msg in result.semantic_problems()
+        ]
         if problems:
             raise ConfigError(problems)
     return result
@@ -156,7 +177,11 @@ def load_yaml(path: str | Path, model: type[T]) -> T:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([ConfigProblem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+        raise ConfigError(
+            [ConfigProblem(str(path), None, "", f"cannot read: {exc.strerror}")]
+        ) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigProblem(str(path), None, "", f"not UTF-8: {exc.reason}")]) from None
+        raise ConfigError(
+            [ConfigProblem(str(path), None, "", f"not UTF-8: {exc.reason}")]
+        ) from None
     return load_yaml_text(text, model, str(path))

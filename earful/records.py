@@ -33,7 +33,7 @@ SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive
 
 
 class Record(BaseModel):
-    """Base for wire records: immutable, and unknown fields are ignored for forward compatibility."""
+    """Base for wire records: immutable; unknown fields are ignored (forward compatibility)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
@@ -181,8 +181,13 @@ class Alert(Record):
 
     def all_labels(self) -> dict[str, str]:
         """Labels routing can match on: the alert's own fields plus its free-form labels."""
-        base = {"kind": self.kind, "brand": self.brand, "severity": self.severity,
-                "status": self.status, "rule": self.rule}
+        base = {
+            "kind": self.kind,
+            "brand": self.brand,
+            "severity": self.severity,
+            "status": self.status,
+            "rule": self.rule,
+        }
         if self.topic:
             base["topic"] = self.topic
         if self.term:

@@ -117,7 +117,10 @@ class WorkerSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="EARFUL_", env_nested_delimiter="__", env_file=".env", extra="ignore",
+        env_prefix="EARFUL_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
     )
 
     kafka: KafkaSettings = KafkaSettings()

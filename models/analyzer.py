@@ -34,8 +34,9 @@ def sentiment_from_probs(probs: np.ndarray) -> Sentiment:
     neg, neu, pos = (float(x) for x in probs)
     label = SENTIMENT_LABELS[int(np.argmax(probs))]
     score = max(-1.0, min(1.0, pos - neg))
-    return Sentiment(label=label, score=round(score, 4),
-                     probs=(round(neg, 4), round(neu, 4), round(pos, 4)))
+    return Sentiment(
+        label=label, score=round(score, 4), probs=(round(neg, 4), round(neu, 4), round(pos, 4))
+    )
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ class TextAnalyzer:
         self.name = scorer.name
 
     def analyze(
-        self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
+        self,
+        texts: Sequence[str],
+        langs: Sequence[str | None] | None = None,
     ) -> list[Analysis]:
         langs = list(langs) if langs is not None else [None] * len(texts)
         if len(langs) != len(texts):
@@ -94,8 +97,7 @@ class TextAnalyzer:
         if missing:
             todo = list(missing)
             batch = self.scorer.score([t for t, _ in todo], [lang for _, lang in todo])
-            topics = (self.tagger.tag(batch.embeddings) if self.tagger
-                      else [()] * len(todo))
+            topics = self.tagger.tag(batch.embeddings) if self.tagger else [()] * len(todo)
             for i, key in enumerate(todo):
                 entry = _Cached(batch.probs[i], batch.embeddings[i], tuple(topics[i]))
                 found[key] = entry
@@ -104,8 +106,13 @@ class TextAnalyzer:
         out = []
         for key, was_detected in zip(keys, detected, strict=True):
             entry = found[key]
-            out.append(Analysis(
-                sentiment=sentiment_from_probs(entry.probs), lang=key[1],
-                lang_detected=was_detected, topics=entry.topics, embedding=entry.embedding,
-            ))
+            out.append(
+                Analysis(
+                    sentiment=sentiment_from_probs(entry.probs),
+                    lang=key[1],
+                    lang_detected=was_detected,
+                    topics=entry.topics,
+                    embedding=entry.embedding,
+                )
+            )
         return out

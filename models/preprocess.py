@@ -35,4 +35,5 @@ _DEDUP_STRIP = re.compile(r"[^\w]+", re.UNICODE)
 
 def dedup_key(text: str) -> str:
     """Key under which retweets, copy-paste campaigns and trivially edited copies collide."""
-    return _DEDUP_STRIP.sub(" ", normalize(text).lower().replace("@user", "")).strip()
+    without_links = _URL.sub(" ", html.unescape(text))
+    return _DEDUP_STRIP.sub(" ", normalize(without_links).lower().replace("@user", "")).strip()

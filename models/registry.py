@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 from pathlib import Path
 
 from earful.settings import ModelSettings
@@ -20,6 +21,7 @@ from models.build import (
 from models.encoder import TransformerEncoder
 from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
+from models.onnx_backend import OnnxEncoder, ensure_onnx_int8
 from models.scorers import EncoderHeadScorer, Scorer, SequenceClassifierScorer
 from models.topics import DEFAULT_TAXONOMY_PATH, Taxonomy, TopicTagger
 
@@ -45,26 +47,33 @@ def load_earful_model(model_dir: Path, cfg: ModelSettings) -> EncoderHeadScorer:
     return EncoderHeadScorer(encoder, heads, name=f"{manifest['name']}/{cfg.backend}")
 
 
-def _encoder(encoder_dir: Path, cfg: ModelSettings, prefix: str, model_dir: Path) -> TransformerEncoder:
+def _encoder(
+    encoder_dir: Path, cfg: ModelSettings, prefix: str, model_dir: Path
+) -> TransformerEncoder | OnnxEncoder:
+    tokenizer = fast_tokenizer(encoder_dir)
     if cfg.backend == "onnx-int8":
-        from models.onnx_backend import OnnxEncoder, ensure_onnx_int8
-
         onnx_path = ensure_onnx_int8(encoder_dir, model_dir / "onnx", max_length=cfg.max_length)
-        return OnnxEncoder(onnx_path, encoder_dir, prefix=prefix, max_length=cfg.max_length,
-                           batch_size=cfg.batch_size, threads=cfg.threads)  # type: ignore[return-value]
+        return OnnxEncoder(onnx_path, tokenizer, name=f"{model_dir.name}/onnx-int8", prefix=prefix,
+                           max_length=cfg.max_length, batch_size=cfg.batch_size,
+                           threads=cfg.threads)
     return TransformerEncoder(encoder_dir, prefix=prefix, max_length=cfg.max_length,
-                              batch_size=cfg.batch_size, threads=cfg.threads,
-                              tokenizer=fast_tokenizer(encoder_dir))
+                              batch_size=cfg.batch_size, threads=cfg.threads, tokenizer=tokenizer)
 
 
-def fast_tokenizer(encoder_dir: Path) -> object:
+def fast_tokenizer(encoder_dir: Path) -> Any:
     """Load tokenizer.json straight into a fast tokenizer (AutoTokenizer takes ~4x longer)."""
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(
-        tokenizer_file=str(encoder_dir / "tokenizer.json"), bos_token="<s>", eos_token="</s>",
-        cls_token="<s>", sep_token="</s>", unk_token="<unk>", pad_token="<pad>",
-        mask_token="<mask>", model_max_length=512,
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_file=str(encoder_dir / "tokenizer.json"),
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=512,
     )
 
 
@@ -89,13 +98,22 @@ def load_scorer(cfg: ModelSettings, progress: Progress | None = None) -> Scorer:
                 f"{path} is not a model directory (no config.json or earful-model.json)"
             )
     try:
-        return SequenceClassifierScorer(str(path) if path.exists() else cfg.name,
-                                        max_length=cfg.max_length, batch_size=cfg.batch_size,
-                                        threads=cfg.threads)
+        return SequenceClassifierScorer(
+            str(path) if path.exists() else cfg.name,
+            max_length=cfg.max_length,
+            batch_size=cfg.batch_size,
+            threads=cfg.threads,
+        )
     except OSError as exc:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        hint = (" (HF_HUB_OFFLINE=1 is set: download it on a connected machine and point "
-                "EARFUL_MODEL__NAME at the saved directory)") if offline else ""
+        hint = (
+            (
+                " (HF_HUB_OFFLINE=1 is set: download it on a connected machine and point "
+                "EARFUL_MODEL__NAME at the saved directory)"
+            )
+            if offline
+            else ""
+        )
         raise ModelLoadError(f"cannot load model '{cfg.name}': {exc}{hint}") from exc
 
 

@@ -32,7 +32,9 @@ class ScoreBatch:
 
 class Scorer(Protocol):
     name: str
-    encoder: Encoder
+
+    @property
+    def encoder(self) -> Encoder: ...
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> ScoreBatch: ...
 
@@ -98,10 +100,17 @@ def label_mapping(id2label: Mapping[int, str]) -> np.ndarray:
 
 
 class SequenceClassifierScorer:
-    """Sentiment straight from a fine-tuned classifier; embeddings are its mean-pooled last layer."""
+    """Sentiment from a fine-tuned classifier; embeddings are its mean-pooled last layer."""
 
-    def __init__(self, model_id_or_path: str | Path, *, max_length: int = 128,
-                 batch_size: int = 64, threads: int | None = None, prefix: str = ""):
+    def __init__(
+        self,
+        model_id_or_path: str | Path,
+        *,
+        max_length: int = 128,
+        batch_size: int = 64,
+        threads: int | None = None,
+        prefix: str = "",
+    ):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         quiet_transformers()
@@ -124,8 +133,9 @@ class SequenceClassifierScorer:
         emb = np.zeros((len(texts), dim), dtype=np.float32)
         if not texts:
             return probs, emb
-        enc = self.tokenizer([self.prefix + t for t in texts], truncation=True,
-                             max_length=self.max_length)
+        enc = self.tokenizer(
+            [self.prefix + t for t in texts], truncation=True, max_length=self.max_length
+        )
         ids: list[list[int]] = list(enc["input_ids"])
         pad_id = self.tokenizer.pad_token_id or 0
         for batch in length_batches([len(x) for x in ids], self.batch_size):
@@ -136,8 +146,9 @@ class SequenceClassifierScorer:
                 input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
                 mask[row, : len(ids[i])] = 1
             with torch.inference_mode():
-                out: Any = self.model(input_ids=input_ids, attention_mask=mask,
-                                      output_hidden_states=True)
+                out: Any = self.model(
+                    input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+                )
             p = torch.softmax(out.logits, dim=-1).numpy()
             probs[batch] = p @ self.fold
             emb[batch] = mean_pool(out.hidden_states[-1], mask).numpy()

@@ -75,7 +75,10 @@ class TopicTagger:
         np.add.at(protos, np.array(owners), vectors)
         self.prototypes = protos / np.linalg.norm(protos, axis=1, keepdims=True).clip(min=1e-9)
         self.thresholds = np.array(
-            [t.threshold if t.threshold is not None else taxonomy.threshold for t in taxonomy.topics],
+            [
+                t.threshold if t.threshold is not None else taxonomy.threshold
+                for t in taxonomy.topics
+            ],
             dtype=np.float32,
         )
 

@@ -1,7 +1,7 @@
 """The Faust application: topics, tables and agents, wired to the steps.
 
     mentions ──score──► mentions.scored ──index──► search index
-        │                     └──fanout──► mentions.by-brand ──detect──► alerts ──notify──► receivers
+        │                     └──fanout──► mentions.by-brand ──detect──► alerts ──notify──► out
         └─(malformed)──► deadletter ◄── (every stage: what it cannot process, with the reason)
 
 Agents stay thin: each takes a batch of events (`take_events`, acked after the batch) and hands
@@ -37,23 +37,39 @@ from streams.search import SearchStore, open_store
 
 log = logging.getLogger(__name__)
 
-TOPIC_KEYS = ("mentions", "inbox", "scored", "by_brand", "alerts", "deadletter", "care_metrics",
-              "notifications")
+TOPIC_KEYS = (
+    "mentions",
+    "inbox",
+    "scored",
+    "by_brand",
+    "alerts",
+    "deadletter",
+    "care_metrics",
+    "notifications",
+)
 
 
 def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                     value_serializer="raw", partitions=partitions)
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
 
 
 class FaustOutbox:
     def __init__(self, topics: dict[str, Any]):
         self.topics = topics
 
-    async def send(self, topic: str, key: str | None, value: bytes,
-                   timestamp: float | None = None) -> None:
-        await self.topics[topic].send(key=key.encode() if key is not None else None, value=value,
-                                      timestamp=timestamp)
+    async def send(
+        self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
+    ) -> None:
+        await self.topics[topic].send(
+            key=key.encode() if key is not None else None, value=value, timestamp=timestamp
+        )
 
 
 class TableStates:
@@ -174,17 +190,26 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     # that places the brand on `mentions.by-brand`, so state and input stay co-partitioned even
     # when a batch mixes partitions, and the timer may update state outside stream iteration.
     detector_table = app.Table(
-        "detector-state", default=None, partitions=settings.kafka.partitions,
-        schema=faust.Schema(key_type=str, value_type=None, key_serializer="raw",
-                            value_serializer="json"),
+        "detector-state",
+        default=None,
+        partitions=settings.kafka.partitions,
+        schema=faust.Schema(
+            key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
+        ),
         use_partitioner=True,
     )
 
     steps: dict[str, Any] = {
-        "score": ScoreStep(analyzer, outbox, deadletters, executor,
-                           store_embeddings=settings.search.store_embeddings),
-        "index": IndexStep(store, deadletters, clock=deps.clock,
-                           with_embeddings=settings.search.store_embeddings),
+        "score": ScoreStep(
+            analyzer,
+            outbox,
+            deadletters,
+            executor,
+            store_embeddings=settings.search.store_embeddings,
+        ),
+        "index": IndexStep(
+            store, deadletters, clock=deps.clock, with_embeddings=settings.search.store_embeddings
+        ),
         "fanout": FanoutStep(outbox, deadletters),
         "detect": DetectStep(engine, TableStates(detector_table), outbox, deadletters),
         "notify": NotifyStep(store, deps.notifiers, deadletters, public_url=settings.public_url),
@@ -207,12 +232,12 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     agent("detect", "by_brand", "detect")
     agent("notify", "alerts", "notify")
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def warm_up_model() -> None:
         await steps["score"].warm_up()
         log.info("model ready: %s", analyzer().name)
 
-    @app.timer(interval=w.tick_interval_s)
+    @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
     async def close_quiet_windows() -> None:
         await steps["detect"].tick()
 

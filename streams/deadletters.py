@@ -19,9 +19,17 @@ class DeadLetters:
         self.count = 0
 
     async def send(self, msg: Msg, error: InvalidMessage) -> None:
-        record = dead_letter(msg.value, error, source_topic=msg.topic, received_at=self.clock(),
-                             partition=msg.partition, offset=msg.offset, key=msg.key)
-        log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset,
-                    error.reason)
+        record = dead_letter(
+            msg.value,
+            error,
+            source_topic=msg.topic,
+            received_at=self.clock(),
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+        )
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, error.reason
+        )
         self.count += 1
         await self.outbox.send("deadletter", record.key, encode(record))

@@ -46,16 +46,20 @@ class FanoutStep:
                 await self.deadletters.send(msg, exc)
                 continue
             for obs in observations_from(mention):
-                await self.outbox.send("by_brand", obs.brand,
-                                       json.dumps(observation_to_dict(obs)).encode(),
-                                       timestamp=mention.created_at.timestamp())
+                await self.outbox.send(
+                    "by_brand",
+                    obs.brand,
+                    json.dumps(observation_to_dict(obs)).encode(),
+                    timestamp=mention.created_at.timestamp(),
+                )
                 sent += 1
         return sent
 
 
 class DetectStep:
-    def __init__(self, engine: DetectionEngine, states: StateStore, outbox: Outbox,
-                 deadletters: DeadLetters):
+    def __init__(
+        self, engine: DetectionEngine, states: StateStore, outbox: Outbox, deadletters: DeadLetters
+    ):
         self.engine = engine
         self.states = states
         self.outbox = outbox
@@ -75,8 +79,11 @@ class DetectStep:
                 payload = decode_json(msg.value or b"")
                 obs = observation_from_dict(payload)
             except (InvalidMessage, KeyError, TypeError, ValueError) as exc:
-                err = exc if isinstance(exc, InvalidMessage) else InvalidMessage(
-                    f"not an observation record: {exc!r}", "invalid_record")
+                err = (
+                    exc
+                    if isinstance(exc, InvalidMessage)
+                    else InvalidMessage(f"not an observation record: {exc!r}", "invalid_record")
+                )
                 await self.deadletters.send(msg, err)
                 continue
             grouped[obs.brand].append(obs)
@@ -122,5 +129,6 @@ class DetectStep:
         for alert in alerts:
             metrics.ALERTS.labels(kind=alert.kind, status=alert.status).inc()
             log.info("alert %s %s %s: %s", alert.status, alert.kind, alert.brand, alert.summary)
-            await self.outbox.send("alerts", alert.fingerprint, encode(alert),
-                                   timestamp=alert.fired_at.timestamp())
+            await self.outbox.send(
+                "alerts", alert.fingerprint, encode(alert), timestamp=alert.fired_at.timestamp()
+            )

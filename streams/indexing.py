@@ -24,8 +24,9 @@ from streams.search.base import Doc, SearchStore, SearchUnavailable
 log = logging.getLogger(__name__)
 
 
-def mention_document(m: ScoredMention, *, indexed_at: datetime,
-                     with_embedding: bool = False) -> dict[str, Any]:
+def mention_document(
+    m: ScoredMention, *, indexed_at: datetime, with_embedding: bool = False
+) -> dict[str, Any]:
     body = m.model_dump(mode="json", exclude=None if with_embedding else {"embedding"})
     body["hashtags"] = hashtags(m.text)
     body["reach"] = m.author.followers
@@ -34,9 +35,15 @@ def mention_document(m: ScoredMention, *, indexed_at: datetime,
 
 
 class IndexStep:
-    def __init__(self, store: Callable[[], Awaitable[SearchStore]], deadletters: DeadLetters,
-                 *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 with_embeddings: bool = False, retry_pause_s: float = 5.0):
+    def __init__(
+        self,
+        store: Callable[[], Awaitable[SearchStore]],
+        deadletters: DeadLetters,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        with_embeddings: bool = False,
+        retry_pause_s: float = 5.0,
+    ):
         self._store = store
         self.deadletters = deadletters
         self.clock = clock
@@ -63,14 +70,23 @@ class IndexStep:
                 result = await store.bulk_index("mentions", [d for _, d in by_id.values()])
                 break
             except SearchUnavailable as exc:
-                log.error("search engine unavailable (%s); holding %d documents and retrying in "
-                          "%.0fs", exc, len(by_id), self.retry_pause_s)
+                log.error(
+                    "search engine unavailable (%s); holding %d documents and retrying in %.0fs",
+                    exc,
+                    len(by_id),
+                    self.retry_pause_s,
+                )
                 await asyncio.sleep(self.retry_pause_s)
         for failure in result.failures:
             msg, _ = by_id[failure.id]
             metrics.DEADLETTERS.labels(stage="index", error="index_rejected").inc()
-            await self.deadletters.send(msg, InvalidMessage(
-                f"search engine rejected the document (HTTP {failure.status}): {failure.reason}",
-                "index_rejected"))
+            await self.deadletters.send(
+                msg,
+                InvalidMessage(
+                    f"search engine rejected the document (HTTP {failure.status}): "
+                    f"{failure.reason}",
+                    "index_rejected",
+                ),
+            )
         metrics.INDEXED.labels(kind="mentions").inc(result.indexed)
         return result.indexed

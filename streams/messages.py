@@ -22,12 +22,19 @@ class Msg:
         value = event.value
         if isinstance(value, str):
             value = value.encode("utf-8", errors="surrogateescape")
-        return cls(value=value, key=m.key, topic=m.topic, partition=m.partition,
-                   offset=m.offset, timestamp=m.timestamp)
+        return cls(
+            value=value,
+            key=m.key,
+            topic=m.topic,
+            partition=m.partition,
+            offset=m.offset,
+            timestamp=m.timestamp,
+        )
 
 
 class Outbox(Protocol):
     """Where steps send records: a Kafka topic by logical name ('scored', 'alerts', ...)."""
 
-    async def send(self, topic: str, key: str | None, value: bytes,
-                   timestamp: float | None = None) -> None: ...
+    async def send(
+        self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
+    ) -> None: ...

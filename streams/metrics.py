@@ -5,15 +5,24 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 SCORED = Counter("earful_mentions_scored_total", "Mentions scored")
-INDEXED = Counter("earful_documents_indexed_total", "Documents written to the search index", ["kind"])
-DEADLETTERS = Counter("earful_deadletters_total", "Messages sent to the dead-letter topic",
-                      ["stage", "error"])
-ALERTS = Counter("earful_alerts_total", "Alerts emitted by the detection engine",
-                 ["kind", "status"])
-NOTIFICATIONS = Counter("earful_notifications_total", "Notifications delivered",
-                        ["receiver", "outcome"])
-SCORE_SECONDS = Histogram("earful_score_batch_seconds", "Model time per scoring batch",
-                          buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+INDEXED = Counter(
+    "earful_documents_indexed_total", "Documents written to the search index", ["kind"]
+)
+DEADLETTERS = Counter(
+    "earful_deadletters_total", "Messages sent to the dead-letter topic", ["stage", "error"]
+)
+ALERTS = Counter(
+    "earful_alerts_total", "Alerts emitted by the detection engine", ["kind", "status"]
+)
+NOTIFICATIONS = Counter(
+    "earful_notifications_total", "Notifications delivered", ["receiver", "outcome"]
+)
+SCORE_SECONDS = Histogram(
+    "earful_score_batch_seconds",
+    "Model time per scoring batch",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
 LATE = Counter("earful_late_observations_total", "Observations dropped as later than allowed")
-WATERMARK = Gauge("earful_detect_watermark_seconds", "Event-time watermark of detection",
-                  ["partition"])
+WATERMARK = Gauge(
+    "earful_detect_watermark_seconds", "Event-time watermark of detection", ["partition"]
+)

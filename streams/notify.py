@@ -1,7 +1,8 @@
-"""Agent step `notify`: alerts -> alerts index + notifiers, dead-lettering what cannot be delivered."""
+"""Agent step `notify`: alerts -> alerts index + notifiers; undeliverable -> dead letters."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -24,14 +25,21 @@ def alert_document(alert: Alert) -> dict[str, object]:
 class NotifyStep:
     """Skeleton dispatch: every alert goes to every notifier (routing replaces this)."""
 
-    def __init__(self, store: Callable[[], Awaitable[SearchStore]], notifiers: Sequence[Notifier],
-                 deadletters: DeadLetters, *, public_url: str = "",
-                 policy: RetryPolicy = RetryPolicy(), sleep: Sleep | None = None):
+    def __init__(
+        self,
+        store: Callable[[], Awaitable[SearchStore]],
+        notifiers: Sequence[Notifier],
+        deadletters: DeadLetters,
+        *,
+        public_url: str = "",
+        policy: RetryPolicy | None = None,
+        sleep: Sleep | None = None,
+    ):
         self._store = store
         self.notifiers = list(notifiers)
         self.deadletters = deadletters
         self.public_url = public_url
-        self.policy = policy
+        self.policy = policy or RetryPolicy()
         self.sleep = sleep
 
     async def handle(self, batch: Sequence[Msg]) -> list[Alert]:
@@ -46,15 +54,26 @@ class NotifyStep:
         store = await self._store()
         await store.bulk_index("alerts", [Doc(a.id, alert_document(a)) for _, a in alerts])
         for msg, alert in alerts:
-            notification = Notification(receiver="default", group_key=alert.fingerprint,
-                                        group_labels=alert.all_labels(), alerts=(alert,),
-                                        public_url=self.public_url)
+            notification = Notification(
+                receiver="default",
+                group_key=alert.fingerprint,
+                group_labels=alert.all_labels(),
+                alerts=(alert,),
+                public_url=self.public_url,
+            )
             for notifier in self.notifiers:
-                kwargs = {"sleep": self.sleep} if self.sleep else {}
-                result, attempts = await deliver(notifier, notification, self.policy, **kwargs)
-                metrics.NOTIFICATIONS.labels(receiver=notifier.name, outcome=result.outcome.value).inc()
+                result, attempts = await deliver(notifier, notification, self.policy,
+                                                 sleep=self.sleep or asyncio.sleep)
+                metrics.NOTIFICATIONS.labels(
+                    receiver=notifier.name, outcome=result.outcome.value
+                ).inc()
                 if result.outcome is not Outcome.SENT:
-                    await self.deadletters.send(msg, InvalidMessage(
-                        f"notification to {notifier.name} failed after {attempts} attempts: "
-                        f"{result.detail}", "notification_failed"))
+                    await self.deadletters.send(
+                        msg,
+                        InvalidMessage(
+                            f"notification to {notifier.name} failed after {attempts} attempts: "
+                            f"{result.detail}",
+                            "notification_failed",
+                        ),
+                    )
         return [a for _, a in alerts]

@@ -45,8 +45,8 @@ class Line:
 
 def read_lines(path: Path, key_fields: tuple[str, ...] = ("id",)) -> Iterator[Line]:
     with path.open("rb") as f:
-        for raw in f:
-            raw = raw.rstrip(b"\r\n")
+        for line in f:
+            raw = line.rstrip(b"\r\n")
             if not raw.strip():
                 continue
             key: bytes | None = None

@@ -1,4 +1,4 @@
-"""Agent step `score`: raw mentions -> validated -> scored (off the event loop) -> `mentions.scored`."""
+"""Agent step `score`: raw mentions -> validated -> scored off the event loop -> scored topic."""
 
 from __future__ import annotations
 
@@ -20,8 +20,15 @@ log = logging.getLogger(__name__)
 
 
 class ScoreStep:
-    def __init__(self, analyzer: Callable[[], TextAnalyzer], outbox: Outbox,
-                 deadletters: DeadLetters, executor: Executor, *, store_embeddings: bool = False):
+    def __init__(
+        self,
+        analyzer: Callable[[], TextAnalyzer],
+        outbox: Outbox,
+        deadletters: DeadLetters,
+        executor: Executor,
+        *,
+        store_embeddings: bool = False,
+    ):
         self._get_analyzer = analyzer
         self.outbox = outbox
         self.deadletters = deadletters
@@ -63,24 +70,34 @@ class ScoreStep:
                     analyses.append((await self._analyze([mention]))[0])
                 except Exception as exc:  # the model chokes on this text: keep it, with why
                     analyses.append(None)
-                    await self.deadletters.send(msg, InvalidMessage(
-                        f"scoring failed: {type(exc).__name__}: {exc}", "scoring_failed"))
+                    await self.deadletters.send(
+                        msg,
+                        InvalidMessage(
+                            f"scoring failed: {type(exc).__name__}: {exc}", "scoring_failed"
+                        ),
+                    )
         metrics.SCORE_SECONDS.observe(time.perf_counter() - started)
         sent = 0
         for (_, mention), analysis in zip(valid, analyses, strict=True):
             if analysis is None:
                 continue
-            scored = scored_mention(mention, analysis, model=self._get_analyzer().name,
-                                    with_embedding=self.store_embeddings)
-            await self.outbox.send("scored", mention.id, encode(scored),
-                                   timestamp=mention.created_at.timestamp())
+            scored = scored_mention(
+                mention,
+                analysis,
+                model=self._get_analyzer().name,
+                with_embedding=self.store_embeddings,
+            )
+            await self.outbox.send(
+                "scored", mention.id, encode(scored), timestamp=mention.created_at.timestamp()
+            )
             sent += 1
         metrics.SCORED.inc(sent)
         return sent
 
 
-def scored_mention(mention: Mention, analysis: Analysis, *, model: str,
-                   with_embedding: bool = False) -> ScoredMention:
+def scored_mention(
+    mention: Mention, analysis: Analysis, *, model: str, with_embedding: bool = False
+) -> ScoredMention:
     data = mention.model_dump()
     data.update(
         sentiment=analysis.sentiment,

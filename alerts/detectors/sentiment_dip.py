@@ -50,8 +50,10 @@ class SentimentDipDetector:
     def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
         rule = self.rule
         p0 = self.expected_share(state, ctx.bucket_s)
-        warmed = (ctx.history_s >= rule.warmup.total_seconds()
-                  and state.get("seen", 0) >= 3 * rule.min_volume)
+        warmed = (
+            ctx.history_s >= rule.warmup.total_seconds()
+            and state.get("seen", 0) >= 3 * rule.min_volume
+        )
         if p0 is None or not warmed or window.n < rule.min_volume:
             return []
         p0 = min(max(p0, 0.01), 0.99)
@@ -66,19 +68,32 @@ class SentimentDipDetector:
         critical = delta >= 2.5 * rule.min_delta and window.n >= 3 * rule.min_volume
         evidence = build_evidence(
             window,
-            observed=round(share, 4), expected=round(p0, 4),
+            observed=round(share, 4),
+            expected=round(p0, 4),
             expected_low=round(max(0.0, p0 - spread), 4),
             expected_high=round(min(1.0, p0 + spread), 4),
-            unit="negative share", statistic="binomial_z", statistic_value=round(z_from_p(p_value), 2),
-            p_value=p_value, posts=window.top_neg or window.top,
-            query=search_query(ctx.brand, window, sentiment="negative"), search_url=ctx.search_url,
+            unit="negative share",
+            statistic="binomial_z",
+            statistic_value=round(z_from_p(p_value), 2),
+            p_value=p_value,
+            posts=window.top_neg or window.top,
+            query=search_query(ctx.brand, window, sentiment="negative"),
+            search_url=ctx.search_url,
         )
-        summary = (f"{ctx.brand}: negative share {share:.0%} over the last "
-                   f"{_fmt_minutes(window.end - window.start)} vs {p0:.0%} expected "
-                   f"({window.neg} of {window.n} mentions)")
-        return [Finding(anomalous=anomalous, sustained=sustained,
-                        severity="critical" if critical else "warning",
-                        evidence=evidence, summary=summary)]
+        summary = (
+            f"{ctx.brand}: negative share {share:.0%} over the last "
+            f"{_fmt_minutes(window.end - window.start)} vs {p0:.0%} expected "
+            f"({window.neg} of {window.n} mentions)"
+        )
+        return [
+            Finding(
+                anomalous=anomalous,
+                sustained=sustained,
+                severity="critical" if critical else "warning",
+                evidence=evidence,
+                summary=summary,
+            )
+        ]
 
 
 def _fmt_minutes(seconds: int) -> str:

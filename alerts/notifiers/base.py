@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
@@ -12,7 +12,7 @@ import httpx
 from earful.records import Alert
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     SENT = "sent"
     RETRY = "retry"  # transient: try again later
     GIVE_UP = "give_up"  # permanent: retrying cannot help

@@ -26,9 +26,16 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class WebhookNotifier:
-    def __init__(self, url: SecretStr, *, secret: SecretStr | None = None, name: str = "webhook",
-                 timeout_s: float = 10.0, client: httpx.AsyncClient | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        url: SecretStr,
+        *,
+        secret: SecretStr | None = None,
+        name: str = "webhook",
+        timeout_s: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.name = name
         self._url = url
         self._secret = secret
@@ -39,18 +46,30 @@ class WebhookNotifier:
     async def notify(self, notification: Notification) -> Delivery:
         body = json.dumps(notification_payload(notification), ensure_ascii=False).encode()
         ts = str(int(self.clock()))
-        headers = {"Content-Type": "application/json", "User-Agent": "earful/0.1",
-                   "Idempotency-Key": notification.idempotency_key, "X-Earful-Timestamp": ts}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "earful/0.1",
+            "Idempotency-Key": notification.idempotency_key,
+            "X-Earful-Timestamp": ts,
+        }
         if self._secret is not None:
             headers["X-Earful-Signature"] = sign(self._secret.get_secret_value(), ts, body)
         try:
             if self._client is not None:
-                response = await self._client.post(self._url.get_secret_value(), content=body,
-                                                    headers=headers, timeout=self.timeout_s)
+                response = await self._client.post(
+                    self._url.get_secret_value(),
+                    content=body,
+                    headers=headers,
+                    timeout=self.timeout_s,
+                )
             else:
                 async with httpx.AsyncClient() as client:
-                    response = await client.post(self._url.get_secret_value(), content=body,
-                                                 headers=headers, timeout=self.timeout_s)
+                    response = await client.post(
+                        self._url.get_secret_value(),
+                        content=body,
+                        headers=headers,
+                        timeout=self.timeout_s,
+                    )
         except Exception as exc:
             return classify_error(exc)
         return classify_http(response)

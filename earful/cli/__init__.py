@@ -17,9 +17,13 @@ from rich.console import Console
 
 from earful.cli import alerts_cmd, models_cmd, rules_cmd, sample_cmd
 from earful.configfile import ConfigError
+from earful.settings import Settings
 
-app = typer.Typer(help="Earful: social listening and alerting on Kafka + Faust.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Earful: social listening and alerting on Kafka + Faust.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(rules_cmd.app, name="rules")
 app.add_typer(alerts_cmd.app, name="alerts")
@@ -27,15 +31,14 @@ app.add_typer(sample_cmd.app, name="sample")
 console = Console(stderr=True)
 
 
-def settings():  # type: ignore[no-untyped-def]
-    from earful.settings import Settings
-
+def settings() -> Settings:
     return Settings()
 
 
 @app.command()
-def worker(metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics")] = None,
-           ) -> None:
+def worker(
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics")] = None,
+) -> None:
     """Run the stream worker: score, index, detect and notify."""
     from streams.worker import run_worker
 
@@ -46,16 +49,23 @@ def worker(metrics_port: Annotated[int | None, typer.Option(help="Serve Promethe
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines to publish")],
-    speed: Annotated[str, typer.Option(help="Pace by event time: 60x plays an hour a minute; max = no pacing")] = "max",
-    topic: Annotated[str, typer.Option(help="mentions or inbox (a logical topic name)")] = "mentions",
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines to publish")
+    ],
+    speed: Annotated[
+        str, typer.Option(help="Pace by event time: 60x plays an hour a minute; max = no pacing")
+    ] = "max",
+    topic: Annotated[
+        str, typer.Option(help="mentions or inbox (a logical topic name)")
+    ] = "mentions",
 ) -> None:
     """Publish a recorded stream to Kafka with its original timestamps."""
     from kafka import KafkaProducer
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from streams.kafka_admin import client_config, ensure_topics
-    from streams.replay import parse_speed, replay as do_replay
+    from streams.replay import parse_speed
+    from streams.replay import replay as do_replay
 
     s = settings()
     try:
@@ -66,23 +76,56 @@ def replay(
     if topic not in ("mentions", "inbox"):
         raise typer.BadParameter("topic must be 'mentions' or 'inbox'")
     ensure_topics(s.kafka)
-    producer = KafkaProducer(acks="all", linger_ms=20, max_request_size=4 * 1024 * 1024,
-                             **client_config(s.kafka))
+    producer = KafkaProducer(
+        acks="all", linger_ms=20, max_request_size=4 * 1024 * 1024, **client_config(s.kafka)
+    )
     total = sum(1 for line in file.open("rb") if line.strip())
     key_fields = ("id",) if topic == "mentions" else ("conversation_id", "id")
-    with Progress(TextColumn("[bold]replay[/] {task.description}"), BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                  disable=not sys.stderr.isatty() and os.environ.get("EARFUL_PROGRESS") != "1") as bar:
+    with Progress(
+        TextColumn("[bold]replay[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not sys.stderr.isatty() and os.environ.get("EARFUL_PROGRESS") != "1",
+    ) as bar:
         task = bar.add_task(f"{file.name} -> {names[topic]}", total=total)
         stats = do_replay(
-            file, lambda raw, key, ts: producer.send(names[topic], value=raw, key=key, timestamp_ms=ts),
-            speed=pace, key_fields=key_fields, on_line=lambda: bar.advance(task),
+            file,
+            lambda raw, key, ts: producer.send(names[topic], value=raw, key=key, timestamp_ms=ts),
+            speed=pace,
+            key_fields=key_fields,
+            on_line=lambda: bar.advance(task),
         )
         producer.flush()
     producer.close()
-    console.print(f"sent {stats.sent} messages to {names[topic]} in {stats.seconds:.1f}s"
-                  + (f" ({stats.unparsed} unparseable: the worker will dead-letter them)"
-                     if stats.unparsed else ""))
+    console.print(
+        f"sent {stats.sent} messages to {names[topic]} in {stats.seconds:.1f}s"
+        + (
+            f" ({stats.unparsed} unparseable: the worker will dead-letter them)"
+            if stats.unparsed
+            else ""
+        )
+    )
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the HTTP API and dashboard."""
+    import uvicorn
+
+    from streams.api.app import create_api
+
+    s = settings()
+    uvicorn.run(
+        create_api(s),
+        host=host or s.api_host,
+        port=port or s.api_port,
+        log_level=s.log_level.lower(),
+    )
 
 
 def main() -> None:

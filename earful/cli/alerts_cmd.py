@@ -17,12 +17,16 @@ def render(alert: object) -> str:
     assert isinstance(alert, Alert)
     ev = alert.evidence
     colour = {"critical": "red", "warning": "yellow", "info": "cyan"}[alert.severity]
-    head = (f"[bold {colour}]{alert.status.upper()} {alert.severity}[/] {alert.kind} "
-            f"[bold]{alert.brand}[/] at {alert.fired_at:%Y-%m-%d %H:%M}Z")
+    head = (
+        f"[bold {colour}]{alert.status.upper()} {alert.severity}[/] {alert.kind} "
+        f"[bold]{alert.brand}[/] at {alert.fired_at:%Y-%m-%d %H:%M}Z"
+    )
     lines = [head, f"  {alert.summary}"]
     if alert.status == "firing":
-        lines.append(f"  observed {ev.observed} vs expected {ev.expected} "
-                     f"[{ev.expected_low} .. {ev.expected_high}] ({ev.unit}), p={ev.p_value}")
+        lines.append(
+            f"  observed {ev.observed} vs expected {ev.expected} "
+            f"[{ev.expected_low} .. {ev.expected_high}] ({ev.unit}), p={ev.p_value}"
+        )
         for post in ev.top_posts[:3]:
             lines.append(f"  · @{post.author} ({post.followers} followers): {post.text[:100]}")
         if ev.top_terms:
@@ -33,7 +37,9 @@ def render(alert: object) -> str:
 @app.command("watch")
 def watch(
     from_beginning: Annotated[bool, typer.Option(help="Show alerts already on the topic")] = True,
-    timeout: Annotated[float, typer.Option(help="Stop after this many idle seconds (0 = never)")] = 0,
+    timeout: Annotated[
+        float, typer.Option(help="Stop after this many idle seconds (0 = never)")
+    ] = 0,
 ) -> None:
     """Print alerts from the `alerts` topic as they arrive."""
     from kafka import KafkaConsumer
@@ -45,8 +51,10 @@ def watch(
 
     s = Settings()
     consumer = KafkaConsumer(
-        s.topics.alerts, auto_offset_reset="earliest" if from_beginning else "latest",
-        enable_auto_commit=False, consumer_timeout_ms=int(timeout * 1000) if timeout else float("inf"),
+        s.topics.alerts,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(timeout * 1000) if timeout else float("inf"),
         **client_config(s.kafka),
     )
     try:

@@ -25,6 +25,7 @@ def build(
 
     target = cache_dir or Settings().model.cache_dir
     with Status("building", console=console) as status:
+
         def progress(msg: str) -> None:
             status.update(msg)
             console.print(f"  {msg}")

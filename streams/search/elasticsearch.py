@@ -12,9 +12,16 @@ class ElasticsearchStore(ClientStore):
     engine = "elasticsearch"
 
     @classmethod
-    def connect(cls, url: str, *, username: str | None = None, password: str | None = None,
-                api_key: str | None = None, verify_certs: bool = True,
-                **kwargs: Any) -> ElasticsearchStore:
+    def connect(
+        cls,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        api_key: str | None = None,
+        verify_certs: bool = True,
+        **kwargs: Any,
+    ) -> ElasticsearchStore:
         from elasticsearch import AsyncElasticsearch
 
         auth: dict[str, Any] = {}
@@ -27,7 +34,9 @@ class ElasticsearchStore(ClientStore):
 
     async def _put_template(self, name: str, body: dict[str, Any]) -> None:
         await self.client.indices.put_index_template(
-            name=name, index_patterns=body["index_patterns"], priority=body["priority"],
+            name=name,
+            index_patterns=body["index_patterns"],
+            priority=body["priority"],
             template=body["template"],
         )
 
@@ -37,12 +46,18 @@ class ElasticsearchStore(ClientStore):
 
     async def _search(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
         response = await self.client.search(
-            index=index, ignore_unavailable=True, allow_no_indices=True, **dict(body),
+            index=index,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+            **dict(body),
         )
         return dict(response.body)
 
     async def _count(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
         response = await self.client.count(
-            index=index, ignore_unavailable=True, allow_no_indices=True, **dict(body),
+            index=index,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+            **dict(body),
         )
         return dict(response.body)

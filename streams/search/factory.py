@@ -27,15 +27,30 @@ async def open_store(settings: SearchSettings) -> SearchStore:
     if engine == "auto":
         auth = (settings.username, password) if settings.username and password else None
         engine = await detect_engine(url, auth, settings.verify_certs)
-    common = {"prefix": settings.index_prefix, "shards": settings.shards,
-              "replicas": settings.replicas, "store_embeddings": settings.store_embeddings}
+    common = {
+        "prefix": settings.index_prefix,
+        "shards": settings.shards,
+        "replicas": settings.replicas,
+        "store_embeddings": settings.store_embeddings,
+    }
     if engine == "opensearch":
         from streams.search.opensearch import OpenSearchStore
 
-        return OpenSearchStore.connect(url, username=settings.username, password=password,
-                                       verify_certs=settings.verify_certs, **common)
+        return OpenSearchStore.connect(
+            url,
+            username=settings.username,
+            password=password,
+            verify_certs=settings.verify_certs,
+            **common,
+        )
     from streams.search.elasticsearch import ElasticsearchStore
 
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    return ElasticsearchStore.connect(url, username=settings.username, password=password,
-                                      api_key=api_key, verify_certs=settings.verify_certs, **common)
+    return ElasticsearchStore.connect(
+        url,
+        username=settings.username,
+        password=password,
+        api_key=api_key,
+        verify_certs=settings.verify_certs,
+        **common,
+    )

@@ -25,9 +25,13 @@ def _mentions(store_embeddings: bool) -> dict[str, Any]:
         "url": {"type": "keyword", "index": False},
         "engagement": {"properties": {k: LONG for k in ("likes", "shares", "replies", "views")}},
         "reach": LONG,
-        "sentiment": {"properties": {
-            "label": KEYWORD, "score": FLOAT, "probs": {"type": "float", "index": False},
-        }},
+        "sentiment": {
+            "properties": {
+                "label": KEYWORD,
+                "score": FLOAT,
+                "probs": {"type": "float", "index": False},
+            }
+        },
         "topics": KEYWORD,
         "hashtags": KEYWORD,
         "model": KEYWORD,
@@ -40,9 +44,19 @@ def _mentions(store_embeddings: bool) -> dict[str, Any]:
 ALERTS: dict[str, Any] = {
     "dynamic": False,
     "properties": {
-        "id": KEYWORD, "fingerprint": KEYWORD, "kind": KEYWORD, "brand": KEYWORD, "rule": KEYWORD,
-        "status": KEYWORD, "severity": KEYWORD, "topic": KEYWORD, "term": KEYWORD,
-        "fired_at": DATE, "started_at": DATE, "window_start": DATE, "window_end": DATE,
+        "id": KEYWORD,
+        "fingerprint": KEYWORD,
+        "kind": KEYWORD,
+        "brand": KEYWORD,
+        "rule": KEYWORD,
+        "status": KEYWORD,
+        "severity": KEYWORD,
+        "topic": KEYWORD,
+        "term": KEYWORD,
+        "fired_at": DATE,
+        "started_at": DATE,
+        "window_start": DATE,
+        "window_end": DATE,
         "summary": {"type": "text"},
         "labels": {"type": "object", "dynamic": True},
         "evidence": {"type": "object", "enabled": False},
@@ -52,31 +66,54 @@ ALERTS: dict[str, Any] = {
 CARE_METRICS: dict[str, Any] = {
     "dynamic": False,
     "properties": {
-        "at": DATE, "window_start": DATE, "window_end": DATE, "scope": KEYWORD, "key": KEYWORD,
-        "channel": KEYWORD, "team": KEYWORD, "agent": KEYWORD,
-        "received": LONG, "replied": LONG, "first_responses": LONG,
-        "response_rate": FLOAT, "first_response_median_s": FLOAT, "first_response_p90_s": FLOAT,
-        "reply_wait_median_s": FLOAT, "reply_wait_p90_s": FLOAT,
-        "backlog": LONG, "backlog_oldest_s": FLOAT,
+        "at": DATE,
+        "window_start": DATE,
+        "window_end": DATE,
+        "scope": KEYWORD,
+        "key": KEYWORD,
+        "channel": KEYWORD,
+        "team": KEYWORD,
+        "agent": KEYWORD,
+        "received": LONG,
+        "replied": LONG,
+        "first_responses": LONG,
+        "response_rate": FLOAT,
+        "first_response_median_s": FLOAT,
+        "first_response_p90_s": FLOAT,
+        "reply_wait_median_s": FLOAT,
+        "reply_wait_p90_s": FLOAT,
+        "backlog": LONG,
+        "backlog_oldest_s": FLOAT,
     },
 }
 
 
 def index_templates(
-    prefix: str, *, shards: int = 1, replicas: int = 0, store_embeddings: bool = False,
+    prefix: str,
+    *,
+    shards: int = 1,
+    replicas: int = 0,
+    store_embeddings: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    settings = {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": "1s"}
+    settings = {
+        "number_of_shards": shards,
+        "number_of_replicas": replicas,
+        "refresh_interval": "1s",
+    }
     return {
         f"{prefix}-mentions": {
-            "index_patterns": [f"{prefix}-mentions-*"], "priority": 100,
+            "index_patterns": [f"{prefix}-mentions-*"],
+            "priority": 100,
             "template": {"settings": settings, "mappings": _mentions(store_embeddings)},
         },
         f"{prefix}-alerts": {
-            "index_patterns": [f"{prefix}-alerts"], "priority": 100,
+            "index_patterns": [f"{prefix}-alerts"],
+            "priority": 100,
             "template": {"settings": settings, "mappings": ALERTS},
         },
         f"{prefix}-care-metrics": {
-            "index_patterns": [f"{prefix}-care-metrics-*"], "priority": 100,
+            "index_patterns": [f"{prefix}-care-metrics-*"],
+            "priority": 100,
             "template": {"settings": settings, "mappings": CARE_METRICS},
         },
     }

@@ -12,13 +12,21 @@ class OpenSearchStore(ClientStore):
     engine = "opensearch"
 
     @classmethod
-    def connect(cls, url: str, *, username: str | None = None, password: str | None = None,
-                verify_certs: bool = True, **kwargs: Any) -> OpenSearchStore:
+    def connect(
+        cls,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        verify_certs: bool = True,
+        **kwargs: Any,
+    ) -> OpenSearchStore:
         from opensearchpy import AsyncOpenSearch
 
         auth = (username, password) if username and password else None
-        client = AsyncOpenSearch(hosts=[url], http_auth=auth, verify_certs=verify_certs,
-                                 ssl_show_warn=False, timeout=30)
+        client = AsyncOpenSearch(
+            hosts=[url], http_auth=auth, verify_certs=verify_certs, ssl_show_warn=False, timeout=30
+        )
         return cls(client, **kwargs)
 
     async def _put_template(self, name: str, body: dict[str, Any]) -> None:
@@ -30,12 +38,16 @@ class OpenSearchStore(ClientStore):
 
     async def _search(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
         response: dict[str, Any] = await self.client.search(
-            index=index, body=dict(body), params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+            index=index,
+            body=dict(body),
+            params={"ignore_unavailable": "true", "allow_no_indices": "true"},
         )
         return response
 
     async def _count(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
         response: dict[str, Any] = await self.client.count(
-            index=index, body=dict(body), params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+            index=index,
+            body=dict(body),
+            params={"ignore_unavailable": "true", "allow_no_indices": "true"},
         )
         return response

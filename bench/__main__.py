@@ -1,0 +1,137 @@
+"""`make bench`: scorer throughput alone and end-to-end throughput on the real pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample" / "mentions.jsonl"
+
+
+def sample_texts() -> list[str]:
+    """Texts of the sample's *valid* mentions (the malformed lines are dead-lettered)."""
+    from earful.codec import InvalidMessage, decode_record
+    from earful.records import Mention
+
+    out = []
+    for line in SAMPLE.read_bytes().splitlines():
+        try:
+            out.append(decode_record(line, Mention).text)
+        except InvalidMessage:
+            continue
+    return out
+
+
+def bench_scorer(repeats: int = 3, n: int = 1500) -> list[tuple[str, str, float]]:
+    from earful.settings import ModelSettings
+    from models.registry import load_analyzer
+    from models.training.data import english_tweets
+
+    rows = []
+    tweets = [e.text for e in english_tweets("test")][:n]
+    stream = sample_texts()[:3000]
+    for backend in os.environ.get("BENCH_BACKENDS", "torch").split(","):
+        for batch in (int(b) for b in os.environ.get("BENCH_BATCHES", "32,64").split(",")):
+            analyzer = load_analyzer(
+                ModelSettings(
+                    backend=backend,
+                    batch_size=batch,  # type: ignore[arg-type]
+                    cache_size=0,
+                )
+            )
+            analyzer.analyze(tweets[:64])  # warm up
+            rates = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                analyzer.analyze(tweets)
+                rates.append(len(tweets) / (time.perf_counter() - t))
+            rows.append(
+                (
+                    f"{backend}, batch {batch}",
+                    f"{len(tweets)} distinct test-split tweets, no cache",
+                    statistics.median(rates),
+                )
+            )
+            console.print("  ", *rows[-1])
+            cached = load_analyzer(
+                ModelSettings(
+                    backend=backend,
+                    batch_size=batch,  # type: ignore[arg-type]
+                    cache_size=50_000,
+                )
+            )
+            cached.analyze(tweets[:64])
+            t = time.perf_counter()
+            for i in range(0, len(stream), 256):  # the worker's batches
+                cached.analyze(stream[i : i + 256])
+            rows.append(
+                (
+                    f"{backend}, batch {batch}",
+                    f"sample stream ({len(stream)} mentions, "
+                    f"cache hit rate {cached.cache.hit_rate:.0%})",
+                    len(stream) / (time.perf_counter() - t),
+                )
+            )
+            console.print("  ", *rows[-1])
+    return rows
+
+
+def bench_pipeline() -> tuple[int, float]:
+    from tests.integration.harness import Worker, count_docs, earful_env, run_cli, wait_until
+
+    services = {
+        "kafka": os.environ.get("EARFUL_TEST_KAFKA", "127.0.0.1:9092"),
+        "search": os.environ.get("EARFUL_TEST_SEARCH", "http://127.0.0.1:9200"),
+    }
+    run_id = "bench" + uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = earful_env(run_id, services, Path(tmp))
+        worker = Worker(env, Path(tmp) / "worker.log").start()
+        try:
+            expected = len(sample_texts())
+            started = time.perf_counter()
+            run_cli(["replay", str(SAMPLE)], env)
+            wait_until(
+                lambda: count_docs(services["search"], run_id) >= expected,
+                1800,
+                "the sample to be indexed",
+                interval=0.5,
+            )
+            return expected, time.perf_counter() - started
+        finally:
+            worker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-pipeline", action="store_true")
+    args = parser.parse_args()
+    table = Table(title="Earful benchmarks (this machine, CPU)")
+    table.add_column("what")
+    table.add_column("input")
+    table.add_column("mentions/s", justify="right")
+    console.print(f"cores: {os.cpu_count()}")
+    for name, what, rate in bench_scorer():
+        table.add_row(f"scorer ({name})", what, f"{rate:,.0f}")
+    if not args.skip_pipeline:
+        n, seconds = bench_pipeline()
+        table.add_row(
+            "end to end (replay -> Kafka -> worker -> OpenSearch)",
+            f"{n} sample mentions, first publish to last indexed",
+            f"{n / seconds:,.0f}",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

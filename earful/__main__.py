@@ -1,0 +1,3 @@
+from earful.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""ONNX Runtime int8 backend for the encoder: same tokenizer, batching and pooling as torch.
+
+`ensure_onnx_int8` exports the encoder to ONNX once (dynamic batch and sequence axes), then
+quantizes its weights to int8 (dynamic quantization of MatMul/Gather), caching both next to the
+model. The model card states how far its outputs are from the fp32 torch encoder's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.encoder import length_batches
+
+log = logging.getLogger(__name__)
+FP32_NAME = "encoder-fp32.onnx"
+INT8_NAME = "encoder-int8.onnx"
+
+
+def export_onnx(encoder_dir: Path, out: Path, *, max_length: int = 128) -> Path:
+    """Export the transformers encoder's last hidden state to ONNX (opset 17)."""
+    import torch
+    from transformers import AutoModel
+
+    from models.encoder import quiet_transformers
+
+    quiet_transformers()
+    model = AutoModel.from_pretrained(str(encoder_dir)).eval()
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, inner: Any):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    ids = torch.ones((2, 16), dtype=torch.long)
+    mask = torch.ones((2, 16), dtype=torch.long)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    torch.onnx.export(
+        LastHidden(model), (ids, mask), str(tmp), input_names=["input_ids", "attention_mask"],
+        output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                      "last_hidden_state": {0: "batch", 1: "seq"}},
+    )
+    tmp.rename(out)
+    return out
+
+
+def quantize_int8(fp32: Path, out: Path) -> Path:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = out.with_suffix(".tmp")
+    quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8,
+                     op_types_to_quantize=["MatMul", "Gather"])
+    tmp.rename(out)
+    return out
+
+
+def ensure_onnx_int8(encoder_dir: Path, onnx_dir: Path, *, max_length: int = 128) -> Path:
+    int8 = onnx_dir / INT8_NAME
+    if int8.exists():
+        return int8
+    log.warning("exporting the encoder to ONNX int8 in %s (one-off, about a minute)", onnx_dir)
+    fp32 = onnx_dir / FP32_NAME
+    if not fp32.exists():
+        export_onnx(encoder_dir, fp32, max_length=max_length)
+    quantize_int8(fp32, int8)
+    fp32.unlink()  # only the int8 file is used at run time
+    return int8
+
+
+class OnnxEncoder:
+    """Drop-in for `TransformerEncoder` backed by an ONNX Runtime session."""
+
+    def __init__(self, onnx_path: Path, tokenizer: Any, *, name: str = "", prefix: str = "",
+                 max_length: int = 128, batch_size: int = 64, threads: int | None = None,
+                 dim: int = 384):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(onnx_path), options,
+                                            providers=["CPUExecutionProvider"])
+        self.tokenizer = tokenizer
+        self.name = name or str(onnx_path)
+        self.prefix = prefix
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.dim = dim
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        enc = self.tokenizer([self.prefix + t for t in texts], truncation=True,
+                             max_length=self.max_length)
+        ids: list[list[int]] = list(enc["input_ids"])
+        pad_id = self.tokenizer.pad_token_id or 0
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for batch in length_batches([len(x) for x in ids], self.batch_size):
+            width = max(len(ids[i]) for i in batch)
+            input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                input_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
+            (hidden,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            out[batch] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return out

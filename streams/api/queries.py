@@ -1,0 +1,127 @@
+"""Search-engine queries behind the API and dashboard (pure: they build request bodies)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+#: Fields a user may filter mentions on, mapped to index fields.
+FILTERS = {
+    "brand": "brands",
+    "sentiment": "sentiment.label",
+    "lang": "lang",
+    "platform": "platform",
+    "topic": "topics",
+    "hashtag": "hashtags",
+}
+
+
+def mention_query(
+    q: str | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    **filters: str | None,
+) -> dict[str, Any]:
+    must: list[dict[str, Any]] = []
+    if q:
+        must.append(
+            {"query_string": {"query": q, "default_field": "text", "default_operator": "AND"}}
+        )
+    for name, value in filters.items():
+        if value:
+            must.append({"term": {FILTERS[name]: value}})
+    if start or end:
+        rng: dict[str, str] = {}
+        if start:
+            rng["gte"] = start.isoformat()
+        if end:
+            rng["lt"] = end.isoformat()
+        must.append({"range": {"created_at": rng}})
+    return {"bool": {"filter": must}} if must else {"match_all": {}}
+
+
+def search_body(
+    query: dict[str, Any],
+    *,
+    size: int = 50,
+    sort: str = "created_at",
+    search_after: list[Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "query": query,
+        "size": size,
+        "sort": [{sort: "desc"}, {"id": "asc"}],
+        "aggs": {
+            "sentiment": {"terms": {"field": "sentiment.label"}},
+            "brands": {"terms": {"field": "brands", "size": 20}},
+            "topics": {"terms": {"field": "topics", "size": 15}},
+            "langs": {"terms": {"field": "lang", "size": 15}},
+            "platforms": {"terms": {"field": "platform", "size": 10}},
+        },
+        "track_total_hits": True,
+    }
+    if search_after:
+        body["search_after"] = search_after
+    return body
+
+
+def trend_body(query: dict[str, Any], interval: str = "1h") -> dict[str, Any]:
+    return {
+        "query": query,
+        "size": 0,
+        "aggs": {
+            "over_time": {
+                "date_histogram": {
+                    "field": "created_at",
+                    "fixed_interval": interval,
+                    "min_doc_count": 0,
+                },
+                "aggs": {
+                    "sentiment": {"terms": {"field": "sentiment.label"}},
+                    "score": {"avg": {"field": "sentiment.score"}},
+                },
+            }
+        },
+    }
+
+
+def overview_body() -> dict[str, Any]:
+    """Per brand: volume, sentiment mix, average score, top topics, and the time range."""
+    return {
+        "size": 0,
+        "aggs": {
+            "first": {"min": {"field": "created_at"}},
+            "last": {"max": {"field": "created_at"}},
+            "brands": {
+                "terms": {"field": "brands", "size": 50},
+                "aggs": {
+                    "sentiment": {"terms": {"field": "sentiment.label"}},
+                    "score": {"avg": {"field": "sentiment.score"}},
+                    "topics": {"terms": {"field": "topics", "size": 5}},
+                    "reach": {"sum": {"field": "reach"}},
+                },
+            },
+        },
+    }
+
+
+def bucket_counts(agg: dict[str, Any]) -> dict[str, int]:
+    return {str(b["key"]): int(b["doc_count"]) for b in agg.get("buckets", [])}
+
+
+def trend_points(result: dict[str, Any]) -> list[dict[str, Any]]:
+    points = []
+    for b in result.get("aggregations", {}).get("over_time", {}).get("buckets", []):
+        mix = bucket_counts(b["sentiment"])
+        n = int(b["doc_count"])
+        points.append(
+            {
+                "at": b["key_as_string"],
+                "count": n,
+                **mix,
+                "negative_share": (mix.get("negative", 0) / n) if n else None,
+                "avg_score": b["score"]["value"],
+            }
+        )
+    return points

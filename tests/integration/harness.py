@@ -1,0 +1,163 @@
+"""Run real Earful processes against the real Kafka broker and search engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def earful_env(run_id: str, services: dict[str, str], tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EARFUL_")}
+    env.update(
+        {
+            "EARFUL_KAFKA__BOOTSTRAP_SERVERS": services["kafka"],
+            "EARFUL_KAFKA__TOPIC_PREFIX": f"{run_id}.",
+            "EARFUL_SEARCH__URL": services["search"],
+            "EARFUL_SEARCH__INDEX_PREFIX": run_id,
+            "EARFUL_WORKER__APP_ID": run_id,
+            "EARFUL_WORKER__DATA_DIR": str(tmp / "worker"),
+            "EARFUL_WORKER__SESSION_TIMEOUT_S": "6",
+            "EARFUL_ALERTS_LOG": str(tmp / "alerts.jsonl"),
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class Worker:
+    """`python -m earful worker` as a child process, with its log in a file."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.env = env
+        self.log_path = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 180) -> Worker:
+        self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "earful", "worker"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: self._ready() or self._died(), timeout, "the worker to be ready")
+        if self._died():
+            raise AssertionError(f"worker exited:\n{self.log()[-3000:]}")
+        return self
+
+    def _ready(self) -> bool:
+        text = self.log_path.read_bytes()[self._offset :].decode(errors="replace")
+        return "Worker]: Ready" in text and "model ready" in text
+
+    def _died(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if hasattr(self, "_log"):
+            self._log.close()
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "earful", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"earful {' '.join(args)} failed:\n{done.stderr.decode()[-3000:]}")
+    return done.stdout.decode() + done.stderr.decode()
+
+
+def read_topic(bootstrap: str, topic: str, timeout_ms: int = 3000) -> list[Any]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=timeout_ms,
+    )
+    try:
+        return [m for m in consumer]
+    finally:
+        consumer.close()
+
+
+def caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
+    """True when the consumer group has committed every message currently on `topics`."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+        for topic in topics:
+            parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or [])]
+            for tp, end in consumer.end_offsets(parts).items():
+                meta = committed.get(tp)
+                if end > 0 and (meta is None or meta.offset < end):
+                    return False
+        return True
+    finally:
+        admin.close()
+        consumer.close()
+
+
+def count_docs(search: str, prefix: str, kind: str = "mentions", query: str | None = None) -> int:
+    httpx.post(f"{search}/{prefix}-{kind}*/_refresh", params={"allow_no_indices": "true"})
+    body = {"query": {"query_string": {"query": query}}} if query else {}
+    r = httpx.post(
+        f"{search}/{prefix}-{kind}*/_count", json=body, params={"allow_no_indices": "true"}
+    )
+    return int(r.json().get("count", 0))
+
+
+def write_jsonl(path: Path, rows: list[Any], extra_lines: list[bytes] = ()) -> Path:  # type: ignore[assignment]
+    with path.open("wb") as f:
+        for row in rows:
+            f.write(json.dumps(row).encode() + b"\n")
+        for line in extra_lines:
+            f.write(line + b"\n")
+    return path
