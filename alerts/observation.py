@@ -72,8 +72,17 @@ def observation_to_dict(obs: Observation) -> dict[str, Any]:
 
 def observation_from_dict(d: dict[str, Any]) -> Observation:
     return Observation(
-        id=str(d["id"]), brand=str(d["brand"]), at=datetime.fromisoformat(d["at"]),
-        sentiment=str(d["s"]), score=float(d["sc"]), followers=int(d["f"]),
-        topics=tuple(d["tp"]), terms=tuple(d["tm"]), text=str(d["x"]), author=str(d["a"]),
-        url=d["u"], platform=str(d["p"]), lang=d["l"],
+        id=str(d["id"]),
+        brand=str(d["brand"]),
+        at=datetime.fromisoformat(d["at"]),
+        sentiment=str(d["s"]),
+        score=float(d["sc"]),
+        followers=int(d["f"]),
+        topics=tuple(d["tp"]),
+        terms=tuple(d["tm"]),
+        text=str(d["x"]),
+        author=str(d["a"]),
+        url=d["u"],
+        platform=str(d["p"]),
+        lang=d["l"],
     )

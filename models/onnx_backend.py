@@ -44,10 +44,18 @@ def export_onnx(encoder_dir: Path, out: Path, *, max_length: int = 128) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     torch.onnx.export(
-        LastHidden(model), (ids, mask), str(tmp), input_names=["input_ids", "attention_mask"],
-        output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                      "last_hidden_state": {0: "batch", 1: "seq"}},
+        LastHidden(model),
+        (ids, mask),
+        str(tmp),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["last_hidden_state"],
+        opset_version=17,
+        dynamo=False,
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "seq"},
+            "attention_mask": {0: "batch", 1: "seq"},
+            "last_hidden_state": {0: "batch", 1: "seq"},
+        },
     )
     tmp.rename(out)
     return out
@@ -57,8 +65,9 @@ def quantize_int8(fp32: Path, out: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = out.with_suffix(".tmp")
-    quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Gather"])
+    quantize_dynamic(
+        str(fp32), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"]
+    )
     tmp.rename(out)
     return out
 
@@ -79,9 +88,18 @@ def ensure_onnx_int8(encoder_dir: Path, onnx_dir: Path, *, max_length: int = 128
 class OnnxEncoder:
     """Drop-in for `TransformerEncoder` backed by an ONNX Runtime session."""
 
-    def __init__(self, onnx_path: Path, tokenizer: Any, *, name: str = "", prefix: str = "",
-                 max_length: int = 128, batch_size: int = 64, threads: int | None = None,
-                 dim: int = 384):
+    def __init__(
+        self,
+        onnx_path: Path,
+        tokenizer: Any,
+        *,
+        name: str = "",
+        prefix: str = "",
+        max_length: int = 128,
+        batch_size: int = 64,
+        threads: int | None = None,
+        dim: int = 384,
+    ):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -89,8 +107,9 @@ class OnnxEncoder:
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_path), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
         self.tokenizer = tokenizer
         self.name = name or str(onnx_path)
         self.prefix = prefix
@@ -101,8 +120,9 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        enc = self.tokenizer([self.prefix + t for t in texts], truncation=True,
-                             max_length=self.max_length)
+        enc = self.tokenizer(
+            [self.prefix + t for t in texts], truncation=True, max_length=self.max_length
+        )
         ids: list[list[int]] = list(enc["input_ids"])
         pad_id = self.tokenizer.pad_token_id or 0
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -116,5 +136,7 @@ class OnnxEncoder:
             (hidden,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            out[batch] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[batch] = pooled / np.clip(
+                np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None
+            )
         return out

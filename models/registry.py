@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from earful.settings import ModelSettings
 from models.analyzer import TextAnalyzer
@@ -53,11 +53,23 @@ def _encoder(
     tokenizer = fast_tokenizer(encoder_dir)
     if cfg.backend == "onnx-int8":
         onnx_path = ensure_onnx_int8(encoder_dir, model_dir / "onnx", max_length=cfg.max_length)
-        return OnnxEncoder(onnx_path, tokenizer, name=f"{model_dir.name}/onnx-int8", prefix=prefix,
-                           max_length=cfg.max_length, batch_size=cfg.batch_size,
-                           threads=cfg.threads)
-    return TransformerEncoder(encoder_dir, prefix=prefix, max_length=cfg.max_length,
-                              batch_size=cfg.batch_size, threads=cfg.threads, tokenizer=tokenizer)
+        return OnnxEncoder(
+            onnx_path,
+            tokenizer,
+            name=f"{model_dir.name}/onnx-int8",
+            prefix=prefix,
+            max_length=cfg.max_length,
+            batch_size=cfg.batch_size,
+            threads=cfg.threads,
+        )
+    return TransformerEncoder(
+        encoder_dir,
+        prefix=prefix,
+        max_length=cfg.max_length,
+        batch_size=cfg.batch_size,
+        threads=cfg.threads,
+        tokenizer=tokenizer,
+    )
 
 
 def fast_tokenizer(encoder_dir: Path) -> Any:

@@ -62,8 +62,9 @@ class NotifyStep:
                 public_url=self.public_url,
             )
             for notifier in self.notifiers:
-                result, attempts = await deliver(notifier, notification, self.policy,
-                                                 sleep=self.sleep or asyncio.sleep)
+                result, attempts = await deliver(
+                    notifier, notification, self.policy, sleep=self.sleep or asyncio.sleep
+                )
                 metrics.NOTIFICATIONS.labels(
                     receiver=notifier.name, outcome=result.outcome.value
                 ).inc()

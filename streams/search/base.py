@@ -179,9 +179,13 @@ class ClientStore(ABC):
     async def delete_all(self) -> None:
         """Delete every index and template of this prefix (tests and `earful reset`)."""
         for kind in KINDS:
-            await self.client.indices.delete(
+            # Elasticsearch 8+ refuses wildcard deletes (action.destructive_requires_name), so
+            # resolve the pattern to concrete index names first.
+            found = await self.client.indices.get(
                 index=self.pattern(kind), ignore_unavailable=True, allow_no_indices=True
             )
+            for name in found:
+                await self.client.indices.delete(index=name)
         for name in index_templates(self.prefix):
             try:
                 await self.client.indices.delete_index_template(name=name)
