@@ -1,16 +1,18 @@
 """Event-time buckets: the panes every window is assembled from.
 
-Observations are summed into fixed buckets (5 minutes by default) per brand. A tumbling or
+Observations are summed into fixed buckets (5 minutes by default) per series. A tumbling or
 sliding window of any multiple of the bucket length is the sum of consecutive buckets, so each
 observation is aggregated once however many rules look at it. Buckets are plain data and
 serialize to JSON-safe dicts (they live in Faust tables).
 
     time ──►  |b0|b1|b2|b3|b4|b5|b6|
     window 15m, slide 5m:  [b0 b1 b2] [b1 b2 b3] [b2 b3 b4] ...
+    a data gap:             [b3 is gap] -> summed over b2, b4 only, and counted in `gaps`
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,8 +22,8 @@ from alerts.observation import Observation
 
 #: Posts kept per bucket as evidence (highest reach first).
 TOP_POSTS = 5
-#: Distinct terms counted per bucket; the rarest are dropped first (space-saving style).
-MAX_TERMS = 300
+#: Distinct terms counted per bucket; the rarest are dropped first when it overflows.
+MAX_TERMS = 400
 
 
 @dataclass
@@ -51,8 +53,9 @@ class Post:
 
 
 @dataclass
-class Bucket:
-    start: int  # epoch seconds, a multiple of the bucket length
+class Counts:
+    """What buckets and windows have in common: additive counts and evidence."""
+
     n: int = 0
     neg: int = 0
     neu: int = 0
@@ -60,44 +63,62 @@ class Bucket:
     score_sum: float = 0.0
     reach: int = 0
     reach_neg: int = 0
+    #: Reach weights w = log(1 + followers): sum, sum over negatives, sum of squares.
+    w: float = 0.0
+    wn: float = 0.0
+    w2: float = 0.0
     topics: dict[str, int] = field(default_factory=dict)
     topics_neg: dict[str, int] = field(default_factory=dict)
     terms: dict[str, int] = field(default_factory=dict)
     top: list[Post] = field(default_factory=list)
     top_neg: list[Post] = field(default_factory=list)
 
+    @property
+    def neg_share(self) -> float:
+        return self.neg / self.n if self.n else 0.0
+
+    def top_terms(self, k: int = 10) -> list[tuple[str, int]]:
+        return sorted(self.terms.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+@dataclass
+class Bucket(Counts):
+    start: int = 0  # epoch seconds, a multiple of the bucket length
+    #: Nothing arrived from anywhere in the stream: unknown, not zero.
+    gap: bool = False
+
     def add(self, obs: Observation) -> None:
         self.n += 1
-        reach = max(obs.followers, 0)
+        reach = obs.followers if obs.followers > 0 else 0
+        weight = math.log1p(reach)
         self.reach += reach
-        if obs.sentiment == "negative":
+        self.w += weight
+        self.w2 += weight * weight
+        negative = obs.sentiment == "negative"
+        if negative:
             self.neg += 1
             self.reach_neg += reach
+            self.wn += weight
         elif obs.sentiment == "positive":
             self.pos += 1
         else:
             self.neu += 1
         self.score_sum += obs.score
+        topics = self.topics
         for topic in obs.topics:
-            self.topics[topic] = self.topics.get(topic, 0) + 1
-            if obs.sentiment == "negative":
+            topics[topic] = topics.get(topic, 0) + 1
+            if negative:
                 self.topics_neg[topic] = self.topics_neg.get(topic, 0) + 1
+        terms = self.terms
         for term in obs.terms:
-            self.terms[term] = self.terms.get(term, 0) + 1
-        if len(self.terms) > MAX_TERMS:
+            terms[term] = terms.get(term, 0) + 1
+        if len(terms) > MAX_TERMS:
             self._trim_terms()
-        post = Post(
-            obs.id,
-            reach,
-            obs.sentiment,
-            obs.text[:280],
-            obs.author,
-            obs.url,
-            int(obs.at.timestamp()),
-        )
-        _keep_top(self.top, post)
-        if obs.sentiment == "negative":
-            _keep_top(self.top_neg, post)
+        # Build evidence posts only for mentions that make a top list (most do not).
+        if len(self.top) < TOP_POSTS or reach > self.top[-1].followers:
+            _keep_top(self.top, _post(obs, reach))
+        if negative and (len(self.top_neg) < TOP_POSTS or reach > self.top_neg[-1].followers):
+            _keep_top(self.top_neg, _post(obs, reach))
 
     def _trim_terms(self) -> None:
         keep = sorted(self.terms.items(), key=lambda kv: -kv[1])[: MAX_TERMS * 3 // 4]
@@ -106,6 +127,7 @@ class Bucket:
     def to_dict(self) -> dict[str, Any]:
         return {
             "start": self.start,
+            "gap": self.gap,
             "n": self.n,
             "neg": self.neg,
             "neu": self.neu,
@@ -113,6 +135,9 @@ class Bucket:
             "ss": round(self.score_sum, 6),
             "r": self.reach,
             "rn": self.reach_neg,
+            "w": round(self.w, 6),
+            "wn": round(self.wn, 6),
+            "w2": round(self.w2, 6),
             "tp": self.topics,
             "tpn": self.topics_neg,
             "tm": self.terms,
@@ -124,6 +149,7 @@ class Bucket:
     def from_dict(cls, d: dict[str, Any]) -> Bucket:
         return cls(
             start=d["start"],
+            gap=d.get("gap", False),
             n=d["n"],
             neg=d["neg"],
             neu=d["neu"],
@@ -131,12 +157,21 @@ class Bucket:
             score_sum=d["ss"],
             reach=d["r"],
             reach_neg=d["rn"],
+            w=d.get("w", 0.0),
+            wn=d.get("wn", 0.0),
+            w2=d.get("w2", 0.0),
             topics=dict(d["tp"]),
             topics_neg=dict(d["tpn"]),
             terms=dict(d["tm"]),
             top=[Post.from_dict(p) for p in d["top"]],
             top_neg=[Post.from_dict(p) for p in d["topn"]],
         )
+
+
+def _post(obs: Observation, reach: int) -> Post:
+    return Post(
+        obs.id, reach, obs.sentiment, obs.text[:280], obs.author, obs.url, int(obs.at.timestamp())
+    )
 
 
 def _keep_top(posts: list[Post], post: Post) -> None:
@@ -149,24 +184,52 @@ def _keep_top(posts: list[Post], post: Post) -> None:
     posts.sort(key=lambda p: -p.followers)
 
 
-@dataclass
 class WindowSummary:
-    """The sum of consecutive buckets: what a rule evaluates."""
+    """The sum of consecutive buckets: what a rule evaluates.
 
-    start: int
-    end: int
-    n: int = 0
-    neg: int = 0
-    neu: int = 0
-    pos: int = 0
-    score_sum: float = 0.0
-    reach: int = 0
-    reach_neg: int = 0
-    topics: dict[str, int] = field(default_factory=dict)
-    topics_neg: dict[str, int] = field(default_factory=dict)
-    terms: dict[str, int] = field(default_factory=dict)
-    top: list[Post] = field(default_factory=list)
-    top_neg: list[Post] = field(default_factory=list)
+    Scalar sums are computed at once; topics, terms and top posts are merged only when asked
+    for (most evaluations never need them: only findings build evidence)."""
+
+    __slots__ = (
+        "__dict__",
+        "buckets",
+        "end",
+        "gaps",
+        "n",
+        "neg",
+        "neu",
+        "pos",
+        "reach",
+        "reach_neg",
+        "score_sum",
+        "start",
+        "starts",
+        "w",
+        "w2",
+        "wn",
+    )
+
+    def __init__(self, buckets: Iterable[Bucket], start: int, end: int):
+        self.start, self.end = start, end
+        self.buckets = [b for b in buckets if not b.gap]
+        self.gaps = 0
+        self.starts = [b.start for b in self.buckets]
+        n = neg = neu = pos = reach = reach_neg = 0
+        score_sum = w = wn = w2 = 0.0
+        for b in self.buckets:
+            n += b.n
+            neg += b.neg
+            neu += b.neu
+            pos += b.pos
+            reach += b.reach
+            reach_neg += b.reach_neg
+            score_sum += b.score_sum
+            w += b.w
+            wn += b.wn
+            w2 += b.w2
+        self.n, self.neg, self.neu, self.pos = n, neg, neu, pos
+        self.reach, self.reach_neg, self.score_sum = reach, reach_neg, score_sum
+        self.w, self.wn, self.w2 = w, wn, w2
 
     @property
     def start_dt(self) -> datetime:
@@ -180,25 +243,94 @@ class WindowSummary:
     def neg_share(self) -> float:
         return self.neg / self.n if self.n else 0.0
 
+    def _merged(self, name: str) -> dict[str, int]:
+        cached: dict[str, int] | None = self.__dict__.get(name)
+        if cached is None:
+            cached = {}
+            for b in self.buckets:
+                for k, v in getattr(b, name).items():
+                    cached[k] = cached.get(k, 0) + v
+            self.__dict__[name] = cached
+        return cached
+
+    @property
+    def topics(self) -> dict[str, int]:
+        return self._merged("topics")
+
+    @property
+    def topics_neg(self) -> dict[str, int]:
+        return self._merged("topics_neg")
+
+    @property
+    def terms(self) -> dict[str, int]:
+        return self._merged("terms")
+
+    def _tops(self, name: str) -> list[Post]:
+        cached: list[Post] | None = self.__dict__.get(name)
+        if cached is None:
+            cached = []
+            for b in self.buckets:
+                for p in getattr(b, name):
+                    _keep_top(cached, p)
+            self.__dict__[name] = cached
+        return cached
+
+    @property
+    def top(self) -> list[Post]:
+        return self._tops("top")
+
+    @property
+    def top_neg(self) -> list[Post]:
+        return self._tops("top_neg")
+
     def top_terms(self, k: int = 10) -> list[tuple[str, int]]:
         return sorted(self.terms.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
 
 def summarize(buckets: Iterable[Bucket], start: int, end: int) -> WindowSummary:
-    w = WindowSummary(start=start, end=end)
-    for b in buckets:
-        w.n += b.n
-        w.neg += b.neg
-        w.neu += b.neu
-        w.pos += b.pos
-        w.score_sum += b.score_sum
-        w.reach += b.reach
-        w.reach_neg += b.reach_neg
-        for src, dst in ((b.topics, w.topics), (b.topics_neg, w.topics_neg), (b.terms, w.terms)):
-            for k, v in src.items():
-                dst[k] = dst.get(k, 0) + v
-        for p in b.top:
-            _keep_top(w.top, p)
-        for p in b.top_neg:
-            _keep_top(w.top_neg, p)
-    return w
+    bucket_list = list(buckets)
+    window = WindowSummary(bucket_list, start, end)
+    window.gaps = sum(1 for b in bucket_list if b.gap)
+    return window
+
+
+@dataclass
+class RunningTerms:
+    """Term counts over a sliding window, kept up to date bucket by bucket, with the set of
+    terms at or above `threshold` (the only ones a detector needs to look at)."""
+
+    window_s: int
+    threshold: float
+    counts: dict[str, int] = field(default_factory=dict)
+    hot: set[str] = field(default_factory=set)
+    upto: int = -1  # end of the last bucket included
+
+    def _add(self, terms: dict[str, int], sign: int) -> None:
+        counts, hot, threshold = self.counts, self.hot, self.threshold
+        for term, c in terms.items():
+            value = counts.get(term, 0) + sign * c
+            if value <= 0:
+                counts.pop(term, None)
+                hot.discard(term)
+                continue
+            counts[term] = value
+            if value >= threshold:
+                hot.add(term)
+            elif sign < 0:
+                hot.discard(term)
+
+    def update(self, closed: dict[int, Bucket], end: int, bucket_s: int) -> None:
+        """Bring the counts to the window [end - window_s, end)."""
+        if self.upto == end - bucket_s and self.upto >= 0:
+            newest = closed.get(end - bucket_s)
+            if newest is not None and not newest.gap:
+                self._add(newest.terms, 1)
+            expired = closed.get(end - self.window_s - bucket_s)
+            if expired is not None and not expired.gap:
+                self._add(expired.terms, -1)
+        else:
+            self.counts, self.hot = {}, set()
+            for s, b in closed.items():
+                if end - self.window_s <= s < end and not b.gap:
+                    self._add(b.terms, 1)
+        self.upto = end

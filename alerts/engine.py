@@ -1,88 +1,94 @@
 """The detection engine: observations in, alerts out, in event time, one key (brand) at a time.
 
-For each key the engine keeps open buckets, the recent closed buckets, every rule's baseline and
-the current alert episodes, all in a `KeyState` that serializes to a JSON-safe dict (it lives in
-a Faust table, keyed by brand). Nothing here reads a clock: time is the event time of the data
-and the watermark the caller passes in.
+For each key the engine keeps, per series, open buckets, recent closed buckets, every rule's
+baseline and the current alert episodes, all in a `KeyState` that serializes to a JSON-safe dict
+(it lives in a Faust table, keyed by brand). Nothing here reads a clock: time is the event time
+of the data and the watermark the caller passes in.
 
-    observe(state, obs)            add a mention to its bucket (or count it as late)
+    observe(state, obs)            add a mention to its buckets (or count it as late)
     advance(state, key, watermark) close every bucket that ended at or before the watermark;
                                    at each close, evaluate every rule on its window, then learn
 
 Late data: a bucket stays open until the watermark (max event time minus the allowed lateness)
 passes its end; anything older is counted in `state.late` and dropped, never silently merged.
+Gaps: a bucket in which nothing arrived from anywhere (`is_gap`) is unknown, not zero traffic:
+it is neither judged nor learned from, and windows leave it out of their expectations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.buckets import Bucket, summarize
+from alerts.buckets import Bucket, WindowSummary, summarize
 from alerts.detectors.base import Context, Detector, Finding
+from alerts.detectors.emerging_term import EmergingTermDetector
 from alerts.detectors.sentiment_dip import SentimentDipDetector
+from alerts.detectors.trending_topic import TrendingTopicDetector
+from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.lifecycle import step
 from alerts.observation import Observation
-from alerts.rules import Rule, RuleSet, SentimentDipRule
+from alerts.rules import (
+    EmergingTermRule,
+    Rule,
+    RuleSet,
+    SentimentDipRule,
+    TrendingTopicRule,
+    VolumeSpikeRule,
+)
+from alerts.state import KeyState, SeriesState
 from earful.records import Alert
+
+__all__ = ["DetectionEngine", "GapCheck", "KeyState"]
+
+#: Answers "was the whole stream silent in the bucket starting at t?" (an ingestion gap).
+GapCheck = Callable[[int], bool]
+#: Series idle this long (and without open episodes) are forgotten.
+PRUNE_IDLE_S = 3 * 86400
 
 
 def make_detector(rule: Rule) -> Detector:
     if isinstance(rule, SentimentDipRule):
         return SentimentDipDetector(rule)
+    if isinstance(rule, VolumeSpikeRule):
+        return VolumeSpikeDetector(rule)
+    if isinstance(rule, TrendingTopicRule):
+        return TrendingTopicDetector(rule)
+    if isinstance(rule, EmergingTermRule):
+        return EmergingTermDetector(rule)
     raise TypeError(f"no detector for rule kind {rule.kind!r}")
 
 
-@dataclass
-class KeyState:
-    open: dict[int, Bucket] = field(default_factory=dict)
-    closed: dict[int, Bucket] = field(default_factory=dict)
-    #: Every bucket starting before this is closed (None until the first observation).
-    closed_until: int | None = None
-    first_event: int | None = None
-    max_event: int = 0
-    late: int = 0
-    #: Seconds of closed history in which data was flowing (gaps excluded).
-    history_s: int = 0
-    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Open alert episodes by "rule|topic|term".
-    episodes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Kafka partition this key lives on (set by the stream wiring; -1 offline).
-    partition: int = -1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "open": [b.to_dict() for b in self.open.values()],
-            "closed": [b.to_dict() for b in self.closed.values()],
-            "closed_until": self.closed_until,
-            "first_event": self.first_event,
-            "max_event": self.max_event,
-            "late": self.late,
-            "history_s": self.history_s,
-            "rules": self.rules,
-            "episodes": self.episodes,
-            "partition": self.partition,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> KeyState:
-        return cls(
-            open={b["start"]: Bucket.from_dict(b) for b in d["open"]},
-            closed={b["start"]: Bucket.from_dict(b) for b in d["closed"]},
-            closed_until=d["closed_until"],
-            first_event=d["first_event"],
-            max_event=d["max_event"],
-            late=d["late"],
-            history_s=d.get("history_s", 0),
-            rules=d["rules"],
-            episodes=d["episodes"],
-            partition=d.get("partition", -1),
-        )
+def series_of(rule: Rule, obs: Observation) -> str | None:
+    """The series of `rule` this observation belongs to, or None if the rule ignores it."""
+    if rule.platforms and obs.platform not in rule.platforms:
+        return None
+    if rule.langs and obs.lang not in rule.langs:
+        return None
+    base = f"~{rule.name}" if rule.platforms or rule.langs else ""
+    if rule.split_by == "lang":
+        return f"{base}|lang={obs.lang or 'unknown'}"
+    if rule.split_by == "platform":
+        return f"{base}|platform={obs.platform or 'unknown'}"
+    return base
 
 
-#: Answers "was the whole stream silent in the bucket starting at t?" (an ingestion gap).
-GapCheck = Callable[[int], bool]
+def series_labels(series_id: str) -> dict[str, str]:
+    labels = {}
+    for part in series_id.split("|")[1:]:
+        name, _, value = part.partition("=")
+        labels[name] = value
+    return labels
+
+
+def rule_wants(rule: Rule, series_id: str) -> bool:
+    base, _, split = series_id.partition("|")
+    wanted_base = f"~{rule.name}" if rule.platforms or rule.langs else ""
+    if base != wanted_base:
+        return False
+    if rule.split_by is None:
+        return split == ""
+    return split.startswith(f"{rule.split_by}=")
 
 
 class DetectionEngine:
@@ -93,31 +99,41 @@ class DetectionEngine:
         self.lateness_s = int(ruleset.engine.allowed_lateness.total_seconds())
         self.search_url = ruleset.engine.search_url
         self.detectors = {r.name: make_detector(r) for r in self.rules}
-        self.horizon_s = max(int(r.window.total_seconds()) for r in self.rules) + self.bucket_s
+        self.horizon_s = max(int(r.window.total_seconds()) for r in self.rules) + 2 * self.bucket_s
+        self._simple = all(not (r.split_by or r.platforms or r.langs) for r in self.rules)
 
     # -- input ------------------------------------------------------------------------------
     def bucket_start(self, ts: int) -> int:
         return ts - ts % self.bucket_s
 
+    def watermark(self, max_event: int) -> int:
+        return max_event - self.lateness_s
+
     def observe(self, state: KeyState, obs: Observation) -> bool:
         """Add an observation; returns False (and counts it) when it arrived too late."""
         ts = int(obs.at.timestamp())
-        start = self.bucket_start(ts)
+        start = ts - ts % self.bucket_s
         if state.closed_until is None:
             state.closed_until = start
             state.first_event = ts
         elif start < state.closed_until:
             state.late += 1
             return False
-        bucket = state.open.get(start)
-        if bucket is None:
-            bucket = state.open[start] = Bucket(start)
-        bucket.add(obs)
+        if self._simple:
+            targets: Iterable[str] = ("",)
+        else:
+            targets = {sid for rule in self.rules if (sid := series_of(rule, obs)) is not None}
+        for sid in targets:
+            series = state.series.get(sid)
+            if series is None:
+                series = state.series[sid] = SeriesState()
+            bucket = series.open.get(start)
+            if bucket is None:
+                bucket = series.open[start] = Bucket(start=start)
+            bucket.add(obs)
+            series.last_data = start
         state.max_event = max(state.max_event, ts)
         return True
-
-    def watermark(self, max_event: int) -> int:
-        return max_event - self.lateness_s
 
     # -- time -------------------------------------------------------------------------------
     def advance(
@@ -129,11 +145,15 @@ class DetectionEngine:
         alerts: list[Alert] = []
         t = state.closed_until
         while t < boundary:
-            bucket = state.open.pop(t, None) or Bucket(t)
-            gap = bucket.n == 0 and is_gap is not None and is_gap(t)
-            alerts.extend(self._close(state, key, bucket, gap))
+            gap = is_gap is not None and is_gap(t)
+            if not gap:
+                state.history_s += self.bucket_s
+            for sid, series in list(state.series.items()):
+                alerts.extend(self._close(state, key, sid, series, t, gap))
             t += self.bucket_s
-        state.closed_until = max(state.closed_until, boundary)
+        if boundary > state.closed_until:
+            state.closed_until = boundary
+            self._prune(state, boundary)
         return alerts
 
     def process(
@@ -149,54 +169,84 @@ class DetectionEngine:
         mark = watermark if watermark is not None else self.watermark(state.max_event)
         return self.advance(state, key, mark, is_gap)
 
-    def _close(self, state: KeyState, key: str, bucket: Bucket, gap: bool) -> list[Alert]:
-        end = bucket.start + self.bucket_s
-        if bucket.n:
-            state.closed[bucket.start] = bucket
-        for start in [s for s in state.closed if s < end - self.horizon_s]:
-            del state.closed[start]
-        if gap:
-            # No data anywhere in the stream: unknown, not zero. Neither judge nor learn.
+    def _close(
+        self, state: KeyState, key: str, sid: str, series: SeriesState, start: int, gap: bool
+    ) -> list[Alert]:
+        bucket = series.open.pop(start, None)
+        if bucket is None:
+            bucket = Bucket(start=start)
+        bucket.gap = gap and bucket.n == 0
+        end = start + self.bucket_s
+        series.closed[start] = bucket
+        for old in [s for s in series.closed if s < end - self.horizon_s]:
+            del series.closed[old]
+        if bucket.gap:
             return []
-        state.history_s += self.bucket_s
         alerts: list[Alert] = []
+        windows: dict[int, WindowSummary] = {}  # one summary per window length, shared
         for rule in self.rules:
-            if not rule.applies_to(key):
+            if not rule.applies_to(key) or not rule_wants(rule, sid):
                 continue
-            detector = self.detectors[rule.name]
-            rule_state = state.rules.setdefault(rule.name, {})
-            ctx = Context(
-                brand=key,
-                end=end,
-                bucket_s=self.bucket_s,
-                history_s=state.history_s,
-                search_url=self.search_url,
-            )
             window_s = int(rule.window.total_seconds())
-            window = summarize(
-                (b for s, b in state.closed.items() if s >= end - window_s), end - window_s, end
-            )
-            findings = detector.evaluate(window, rule_state, ctx)
-            alerts.extend(self._lifecycle(state, key, rule, findings, end, window_s))
-            firing = any(k.startswith(f"{rule.name}|") for k in state.episodes)
-            detector.learn(bucket, rule_state, ctx, firing)
+            window = windows.get(window_s)
+            if window is None:
+                window = windows[window_s] = summarize(
+                    (b for s, b in series.closed.items() if s >= end - window_s),
+                    end - window_s,
+                    end,
+                )
+            alerts.extend(self._evaluate(state, key, sid, series, rule, bucket, window))
+        return alerts
+
+    def _evaluate(
+        self,
+        state: KeyState,
+        key: str,
+        sid: str,
+        series: SeriesState,
+        rule: Rule,
+        bucket: Bucket,
+        window: WindowSummary,
+    ) -> list[Alert]:
+        detector = self.detectors[rule.name]
+        rule_state = series.rules.setdefault(rule.name, {})
+        end = window.end
+        ctx = Context(
+            brand=key,
+            end=end,
+            bucket_s=self.bucket_s,
+            history_s=state.history_s,
+            search_url=self.search_url,
+            closed=series.closed,
+            cache=series.cache,
+        )
+        window_s = end - window.start
+        findings = (
+            []
+            if window.gaps * 2 > window_s // self.bucket_s
+            else detector.evaluate(window, rule_state, ctx)
+        )
+        alerts = self._lifecycle(series, key, sid, rule, findings, end, window_s)
+        detector.learn(bucket, rule_state, ctx, _firing_keys(series, rule.name))
         return alerts
 
     def _lifecycle(
         self,
-        state: KeyState,
+        series: SeriesState,
         key: str,
+        sid: str,
         rule: Rule,
         findings: list[Finding],
         end: int,
         window_s: int,
     ) -> list[Alert]:
         by_key = {f"{rule.name}|{f.topic or ''}|{f.term or ''}": f for f in findings}
-        open_keys = [k for k in state.episodes if k.startswith(f"{rule.name}|")]
+        open_keys = [k for k in series.episodes if k.startswith(f"{rule.name}|")]
+        labels = {**rule.labels, **series_labels(sid)}
         alerts = []
         for episode_key in dict.fromkeys([*open_keys, *by_key]):
             new, alert = step(
-                state.episodes.get(episode_key),
+                series.episodes.get(episode_key),
                 by_key.get(episode_key),
                 kind=rule.kind,
                 brand=key,
@@ -204,12 +254,37 @@ class DetectionEngine:
                 end=end,
                 window_s=window_s,
                 resolve_after=rule.resolve_after,
-                labels=dict(rule.labels),
+                labels=labels,
+                series=sid,
             )
             if new is None:
-                state.episodes.pop(episode_key, None)
+                series.episodes.pop(episode_key, None)
             else:
-                state.episodes[episode_key] = new
+                series.episodes[episode_key] = new
             if alert is not None:
                 alerts.append(alert)
         return alerts
+
+    def _prune(self, state: KeyState, now: int) -> None:
+        for sid in [
+            sid
+            for sid, s in state.series.items()
+            if sid and not s.episodes and not s.open and now - s.last_data > PRUNE_IDLE_S
+        ]:
+            del state.series[sid]
+
+
+def _firing_keys(series: SeriesState, rule_name: str) -> set[str]:
+    """What is firing for a rule: '' for the whole series, or the topic/term names."""
+    keys: set[str] = set()
+    for k in series.episodes:
+        name, _, rest = k.partition("|")
+        if name != rule_name:
+            continue
+        topic, _, term = rest.partition("|")
+        keys.add(topic or term or "")
+    return keys
+
+
+def state_of(raw: dict[str, Any] | None) -> KeyState:
+    return KeyState.from_dict(raw) if raw else KeyState()

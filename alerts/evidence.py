@@ -96,3 +96,10 @@ def build_evidence(
         search_url=search_link(search_url, query),
         history=history,
     )
+
+
+def fmt_span(seconds: int) -> str:
+    minutes = seconds // 60
+    if minutes >= 60 and minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes} min"

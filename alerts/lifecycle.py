@@ -17,9 +17,14 @@ from earful.records import SEVERITY_RANK, Alert, Evidence
 
 
 def fingerprint(
-    kind: str, brand: str, rule: str, topic: str | None = None, term: str | None = None
+    kind: str,
+    brand: str,
+    rule: str,
+    topic: str | None = None,
+    term: str | None = None,
+    series: str = "",
 ) -> str:
-    raw = "\x1f".join([kind, brand, rule, topic or "", term or ""])
+    raw = "\x1f".join([kind, brand, rule, topic or "", term or ""] + ([series] if series else []))
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -38,6 +43,7 @@ def step(
     window_s: int,
     resolve_after: int,
     labels: dict[str, str],
+    series: str = "",
 ) -> tuple[dict[str, Any] | None, Alert | None]:
     """Advance one episode by one evaluation. Returns (new episode state, alert to emit)."""
     anomalous = finding is not None and finding.anomalous
@@ -62,6 +68,7 @@ def step(
             end=end,
             window_s=window_s,
             labels=labels,
+            series=series,
         )
     if sustained:
         assert finding is not None
@@ -80,6 +87,7 @@ def step(
                 end=end,
                 window_s=window_s,
                 labels=labels,
+                series=series,
             )
         return episode, None
     calm = episode["calm"] + 1
@@ -107,6 +115,7 @@ def step(
         end=end,
         window_s=window_s,
         labels=labels,
+        series=series,
     )
 
 
@@ -121,6 +130,7 @@ def _alert(
     end: int,
     window_s: int,
     labels: dict[str, str],
+    series: str = "",
 ) -> Alert:
     return Alert(
         kind=kind,
@@ -128,7 +138,7 @@ def _alert(
         rule=rule,
         status=status,
         severity=episode["severity"],
-        fingerprint=fingerprint(kind, brand, rule, finding.topic, finding.term),
+        fingerprint=fingerprint(kind, brand, rule, finding.topic, finding.term, series),
         fired_at=_dt(end),
         window_start=_dt(end - window_s),
         window_end=_dt(end),

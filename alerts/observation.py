@@ -31,7 +31,7 @@ class Observation:
 
 def observations_from(mention: ScoredMention) -> list[Observation]:
     """One observation per brand the mention matched (a mention of two brands counts for both)."""
-    words = tuple(terms(mention.text))
+    words = () if mention.text.startswith("RT @") else tuple(terms(mention.text))
     return [
         Observation(
             id=mention.id,

@@ -60,6 +60,11 @@ class RuleBase(BaseModel):
     warmup: Duration = timedelta(hours=12)
     labels: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
+    #: Evaluate separately per language or platform (each value is its own series).
+    split_by: Literal["lang", "platform"] | None = None
+    #: Only these platforms / languages count (empty: all).
+    platforms: tuple[str, ...] = ()
+    langs: tuple[str, ...] = ()
 
     def applies_to(self, brand: str) -> bool:
         return any(fnmatch.fnmatchcase(brand, pattern) for pattern in self.brands)
@@ -73,9 +78,61 @@ class SentimentDipRule(RuleBase):
     min_delta: float = Field(default=0.10, gt=0, lt=1)
     #: Half-life of the baseline negative share, in time.
     baseline_half_life: Duration = timedelta(days=2)
+    #: Weight each mention by log(1 + followers): a complaint from a large account counts more,
+    #: without one celebrity outweighing everyone (effective sample size is used in the test).
+    reach_weighted: bool = False
 
 
-Rule = Annotated[SentimentDipRule, Field(discriminator="kind")]
+class VolumeSpikeRule(RuleBase):
+    """Mention volume above its seasonal expectation (hour of day, day of week, level)."""
+
+    kind: Literal["volume_spike"] = "volume_spike"
+    #: Observed must also be at least this many times the expectation.
+    min_ratio: float = Field(default=1.8, ge=1)
+    #: Alert on drops as well (a flatline can mean an outage of the source, not of the brand).
+    direction: Literal["up", "both"] = "up"
+    #: Half-life of the hour-of-day profile, and of the level that follows slow drifts.
+    profile_half_life: Duration = timedelta(days=7)
+    level_half_life: Duration = timedelta(hours=12)
+    warmup: Duration = timedelta(hours=24)
+
+
+class TrendingTopicRule(RuleBase):
+    """A taxonomy topic's share of the brand's mentions rising against its own baseline."""
+
+    kind: Literal["trending_topic"] = "trending_topic"
+    #: Mentions of the topic in the window needed to consider it at all.
+    min_volume: int = Field(default=10, ge=1)
+    #: The topic's share must grow at least this many times over its baseline share.
+    min_lift: float = Field(default=2.0, ge=1)
+    #: A topic never seen before is compared with this share instead of zero.
+    share_floor: float = Field(default=0.01, gt=0, lt=1)
+    baseline_half_life: Duration = timedelta(days=3)
+
+
+class EmergingTermRule(RuleBase):
+    """A hashtag or word rising from nothing against the brand's own background vocabulary."""
+
+    kind: Literal["emerging_term"] = "emerging_term"
+    #: Occurrences in the window needed to consider a term.
+    min_volume: int = Field(default=8, ge=2)
+    #: The window share must be this many times the background share.
+    min_lift: float = Field(default=5.0, ge=1)
+    #: Terms whose background share is above this are not "new".
+    max_background_share: float = Field(default=0.005, gt=0, lt=1)
+    #: Family-wise alpha over all candidate terms (divided by their number).
+    alpha: float = Field(default=1e-3, gt=0, lt=0.5)
+    background_half_life: Duration = timedelta(days=7)
+    #: Hashtags only, or hashtags and words.
+    terms: Literal["hashtags", "all"] = "all"
+    #: Terms never reported (brand names, campaign tags you already know).
+    ignore: tuple[str, ...] = ()
+
+
+Rule = Annotated[
+    SentimentDipRule | VolumeSpikeRule | TrendingTopicRule | EmergingTermRule,
+    Field(discriminator="kind"),
+]
 
 
 class EngineConfig(BaseModel):

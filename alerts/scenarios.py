@@ -175,6 +175,7 @@ def generate(
     with_sentiment: bool = False,
     retweet_share: float = 0.08,
     lang: str | None = "en",
+    label_noise: float = 0.0,
 ) -> Iterator[dict[str, Any]]:
     """Mention dicts in event-time order (JSON-ready; `sentiment` only if asked)."""
     rng = random.Random(seed)
@@ -206,7 +207,10 @@ def generate(
                     n_extra = _poisson(rng, rate * (inc.volume_factor - 1) * span / 3600)
                     extra += [lo + timedelta(seconds=rng.uniform(0, span)) for _ in range(n_extra)]
             for at in sorted(times + extra):
-                if any(i.kind == "gap" and i.start <= at < i.end for i in incidents):
+                if any(
+                    i.kind == "gap" and i.brand in ("*", profile.name) and i.start <= at < i.end
+                    for i in incidents
+                ):
                     continue
                 serial += 1
                 batch.append(
@@ -219,6 +223,7 @@ def generate(
                         _active(incidents, profile.name, at),
                         with_sentiment,
                         lang,
+                        label_noise,
                     )
                 )
         batch.sort(key=lambda m: m["created_at"])
@@ -246,6 +251,7 @@ def _mention(
     active: list[Incident],
     with_sentiment: bool,
     lang: str | None,
+    label_noise: float = 0.0,
 ) -> dict[str, Any]:
     mix = profile.mix
     keywords: tuple[str, ...] = ()
@@ -298,8 +304,12 @@ def _mention(
         },
     }
     if with_sentiment:
-        score = {"negative": -0.8, "neutral": 0.0, "positive": 0.8}[label]
-        m["sentiment"] = {"label": label, "score": score}
+        # Simulate an imperfect classifier: some labels are wrong, as a real scorer's are.
+        seen = (
+            rng.choice([x for x in LABELS if x != label]) if rng.random() < label_noise else label
+        )
+        score = {"negative": -0.8, "neutral": 0.0, "positive": 0.8}[seen]
+        m["sentiment"] = {"label": seen, "score": score}
         m["topics"] = [topic] if topic else []
     return m
 
@@ -314,3 +324,125 @@ def _retweet(rng: random.Random, m: dict[str, Any], original: dict[str, Any]) ->
         out["sentiment"] = original["sentiment"]
         out["topics"] = original.get("topics", [])
     return out
+
+
+#: Brand sizes of a scenario set, from a niche account to a large consumer brand.
+SET_BRANDS = (
+    ("Tiny", 40),
+    ("Small", 120),
+    ("Medium", 300),
+    ("Busy", 700),
+    ("Large", 1200),
+    ("Huge", 2000),
+)
+SET_TOPICS = ("baggage", "delays", "customer service", "refunds", "wifi and app")
+SET_TERMS = ("#seatgate", "#lostagain", "#refundnow", "#strandedinden", "#wifidown")
+SET_START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday
+
+
+def scenario_set(
+    seed: int, days: int = 14, start: datetime = SET_START
+) -> tuple[list[BrandProfile], list[Incident]]:
+    """Brands from ~40 to ~2,000 mentions a day and incidents of every kind, placed at random
+    (seeded) after a three-day warm-up, never overlapping on one brand."""
+    rng = random.Random(seed)
+    brands = []
+    for name, per_day in SET_BRANDS:
+        neg, pos = rng.uniform(0.18, 0.35), rng.uniform(0.2, 0.35)
+        brands.append(
+            BrandProfile(
+                name,
+                name.lower() + "air",
+                per_day=per_day * rng.uniform(0.85, 1.15),
+                mix=(neg, 1 - neg - pos, pos),
+                dispersion=rng.uniform(8, 30),
+                topics={t: rng.uniform(0.02, 0.08) for t in SET_TOPICS},
+            )
+        )
+    busy: dict[str, list[tuple[datetime, datetime]]] = {b.name: [] for b in brands}
+    incidents: list[Incident] = []
+
+    def place(
+        kind: IncidentKind, brand: BrandProfile, hours: tuple[float, float], **kwargs: Any
+    ) -> None:
+        for _ in range(500):
+            begin = start + timedelta(days=rng.uniform(3.2, days - 0.6))
+            begin = begin.replace(minute=rng.choice((0, 15, 30, 45)), second=0, microsecond=0)
+            if not 7 <= begin.hour <= 21 and rng.random() < 0.7:
+                continue  # most incidents happen when people are awake; some do not
+            length = timedelta(hours=rng.uniform(*hours))
+            taken = busy[brand.name]
+            if all(
+                begin >= e + timedelta(hours=8) or begin + length + timedelta(hours=8) <= s
+                for s, e in taken
+            ):
+                taken.append((begin, begin + length))
+                incidents.append(
+                    Incident(
+                        kind,
+                        brand.name,
+                        begin,
+                        length,
+                        id=f"s{seed}-{kind}-{brand.name}-{len(taken)}",
+                        **kwargs,
+                    )
+                )
+                return
+        raise RuntimeError("could not place an incident; use more days")
+
+    for b in brands:
+        small = b.per_day < 200
+        place(
+            "crisis",
+            b,
+            (2.0, 3.5) if small else (1.0, 2.0),
+            volume_factor=rng.uniform(4, 6) if small else rng.uniform(2.5, 4),
+            mix=(rng.uniform(0.75, 0.9), 0.08, 0.04),
+            keywords=("cancel", "delay", "stuck"),
+        )
+        if b.per_day >= 120:
+            place(
+                "sentiment_dip",
+                b,
+                (2.0, 4.0) if b.per_day < 500 else (1.5, 3.0),
+                mix=(min(b.mix[0] + rng.uniform(0.35, 0.45), 0.92), 0.05, 0.03),
+            )
+    for b in rng.sample(brands[1:], 3):
+        place(
+            "viral_positive",
+            b,
+            (1.0, 2.0),
+            volume_factor=rng.uniform(3, 5),
+            mix=(0.03, 0.12, 0.85),
+            keywords=("thank", "love", "great", "best"),
+        )
+    for b in rng.sample(brands[2:], 3):
+        place(
+            "topic_trend",
+            b,
+            (2.0, 4.0),
+            topic=rng.choice(SET_TOPICS),
+            topic_share=rng.uniform(0.4, 0.55),
+        )
+    for b in rng.sample(brands[2:], 3):
+        place(
+            "new_term", b, (1.5, 3.0), term=rng.choice(SET_TERMS), term_rate=rng.uniform(0.3, 0.5)
+        )
+    drifter = rng.choice(brands[1:])
+    incidents.append(
+        Incident(
+            "drift",
+            drifter.name,
+            start + timedelta(days=5),
+            timedelta(days=4),
+            volume_factor=2.0,
+            id=f"s{seed}-drift-{drifter.name}",
+        )
+    )
+    gap_start = (start + timedelta(days=rng.uniform(4, days - 2))).replace(
+        minute=0, second=0, microsecond=0
+    )
+    incidents.append(
+        Incident("gap", "*", gap_start, timedelta(hours=rng.uniform(1, 3)), id=f"s{seed}-gap")
+    )
+    return brands, sorted(incidents, key=lambda i: i.start)

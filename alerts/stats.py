@@ -13,8 +13,8 @@ from typing import Any
 from scipy import special
 
 
-def binom_tail_ge(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p)."""
+def binom_tail_ge(k: float, n: float, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p); k and n may be fractional (effective counts)."""
     if k <= 0:
         return 1.0
     if k > n:

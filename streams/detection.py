@@ -13,7 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
-from alerts.engine import DetectionEngine, KeyState
+from alerts.activity import ActivityTracker
+from alerts.engine import DetectionEngine, GapCheck, KeyState
 from alerts.observation import observation_from_dict, observation_to_dict, observations_from
 from earful.codec import InvalidMessage, decode_json, decode_record, encode
 from earful.records import Alert, ScoredMention
@@ -66,6 +67,9 @@ class DetectStep:
         self.deadletters = deadletters
         #: Highest event time seen per partition: the partition's event-time clock.
         self.partition_time: dict[int, int] = {}
+        #: Which buckets saw any data, per partition: silence across a whole partition is an
+        #: ingestion gap (unknown), not zero traffic.
+        self.activity: dict[int, ActivityTracker] = {}
 
     def _load(self, brand: str) -> KeyState:
         raw = self.states.get(brand)
@@ -90,6 +94,10 @@ class DetectStep:
             partition = msg.partition if msg.partition is not None else -1
             partitions[obs.brand] = partition
             ts = int(obs.at.timestamp())
+            tracker = self.activity.get(partition)
+            if tracker is None:
+                tracker = self.activity[partition] = ActivityTracker(self.engine.bucket_s)
+            tracker.mark(ts)
             if ts > self.partition_time.get(partition, 0):
                 self.partition_time[partition] = ts
         alerts: list[Alert] = []
@@ -100,10 +108,16 @@ class DetectStep:
             for obs in observations:
                 self.engine.observe(state, obs)
             metrics.LATE.inc(state.late - late_before)
-            alerts += self.engine.advance(state, brand, self._watermark(state.partition))
+            alerts += self.engine.advance(
+                state, brand, self._watermark(state.partition), self._gap_check(state.partition)
+            )
             self.states[brand] = state.to_dict()
         await self._publish(alerts)
         return alerts
+
+    def _gap_check(self, partition: int) -> GapCheck | None:
+        tracker = self.activity.get(partition)
+        return tracker.is_gap if tracker is not None else None
 
     def _watermark(self, partition: int) -> int:
         mark = self.engine.watermark(self.partition_time.get(partition, 0))
@@ -120,7 +134,7 @@ class DetectStep:
             mark = self._watermark(state.partition)
             if self.engine.bucket_start(mark) <= state.closed_until:
                 continue
-            alerts += self.engine.advance(state, brand, mark)
+            alerts += self.engine.advance(state, brand, mark, self._gap_check(state.partition))
             self.states[brand] = state.to_dict()
         await self._publish(alerts)
         return alerts

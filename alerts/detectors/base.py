@@ -39,10 +39,18 @@ class Context:
     #: Seconds of history the rule has seen with data flowing.
     history_s: int
     search_url: str | None = None
+    #: The series' closed buckets, and a transient per-series cache detectors may use for
+    #: incremental aggregates (never serialized; rebuilt after the state round-trips).
+    closed: dict[int, Bucket] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict)
 
 
 class Detector(Protocol):
-    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: bool) -> None: ...
+    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+        """Fold a closed bucket into the baseline. `firing` holds what currently fires for
+        this rule and series: '' for the series as a whole, or topic / term names; anomalous
+        data must not become the new normal."""
+        ...
 
     def evaluate(
         self, window: WindowSummary, state: dict[str, Any], ctx: Context

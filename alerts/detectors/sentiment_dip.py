@@ -1,13 +1,14 @@
 """sentiment_dip: a brand's negative share rising significantly above its own baseline.
 
 Baseline: exponentially weighted sums of negative and total counts per closed bucket, so the
-expected share p0 is volume-weighted (busy hours count more than quiet ones). Windows that are
-part of a firing episode are not learned from, so a long crisis does not become the new normal.
+expected share p0 is volume-weighted (busy hours count more than quiet ones). Buckets of a firing
+episode are not learned from, so a long crisis does not become the new normal.
 
 Test: X = negatives in the window, X ~ Binomial(n, p0) under the baseline; the window is
 anomalous when P(X >= observed) < alpha *and* the share rose by at least `min_delta` (a large
-brand makes tiny rises significant; nobody wants an alert for +2 points). A viral *positive*
-spike raises volume but not the negative share, so it does not trigger this rule.
+brand makes tiny rises significant; nobody wants an alert for +2 points). With reach weighting,
+mentions weigh log(1 + followers) and n is Kish's effective sample size (sum w)^2 / sum w^2.
+A viral *positive* spike raises volume but not the negative share: it does not trigger this rule.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding
-from alerts.evidence import build_evidence, search_query
+from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import SentimentDipRule
 from alerts.stats import EWMA, binom_tail_ge, z_from_p
 
@@ -32,12 +33,16 @@ class SentimentDipDetector:
         tot = EWMA.from_dict(state["n"]) if "n" in state else EWMA(half_life)
         return neg, tot
 
-    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: bool) -> None:
-        if firing or bucket.n == 0:
+    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+        if firing or bucket.n == 0 or state.get("hold"):
             return
         neg, tot = self._baseline(state, ctx.bucket_s)
-        neg.update(bucket.neg)
-        tot.update(bucket.n)
+        if self.rule.reach_weighted:
+            neg.update(bucket.wn)
+            tot.update(bucket.w)
+        else:
+            neg.update(bucket.neg)
+            tot.update(bucket.n)
         state["neg"], state["n"] = neg.to_dict(), tot.to_dict()
         state["seen"] = state.get("seen", 0) + bucket.n
 
@@ -55,16 +60,25 @@ class SentimentDipDetector:
             and state.get("seen", 0) >= 3 * rule.min_volume
         )
         if p0 is None or not warmed or window.n < rule.min_volume:
+            state["hold"] = False
             return []
         p0 = min(max(p0, 0.01), 0.99)
-        share = window.neg / window.n
-        p_value = binom_tail_ge(window.neg, window.n, p0)
+        if rule.reach_weighted and window.w2 > 0:
+            share = window.wn / window.w
+            n_eff = window.w * window.w / window.w2
+            p_value = binom_tail_ge(share * n_eff, n_eff, p0)
+        else:
+            share = window.neg / window.n
+            n_eff = window.n
+            p_value = binom_tail_ge(window.neg, window.n, p0)
         delta = share - p0
+        # suspicious windows are not learned from (see VolumeSpikeDetector.learn)
+        state["hold"] = p_value < math.sqrt(rule.alpha) and delta >= rule.min_delta / 2
         anomalous = p_value < rule.alpha and delta >= rule.min_delta
         sustained = p_value < math.sqrt(rule.alpha) and delta >= rule.min_delta / 2
         if not (anomalous or sustained):
             return [Finding(anomalous=False, sustained=False)]
-        spread = 2.576 * math.sqrt(p0 * (1 - p0) / window.n)
+        spread = 2.576 * math.sqrt(p0 * (1 - p0) / max(n_eff, 1.0))
         critical = delta >= 2.5 * rule.min_delta and window.n >= 3 * rule.min_volume
         evidence = build_evidence(
             window,
@@ -72,7 +86,7 @@ class SentimentDipDetector:
             expected=round(p0, 4),
             expected_low=round(max(0.0, p0 - spread), 4),
             expected_high=round(min(1.0, p0 + spread), 4),
-            unit="negative share",
+            unit="reach-weighted negative share" if rule.reach_weighted else "negative share",
             statistic="binomial_z",
             statistic_value=round(z_from_p(p_value), 2),
             p_value=p_value,
@@ -82,7 +96,7 @@ class SentimentDipDetector:
         )
         summary = (
             f"{ctx.brand}: negative share {share:.0%} over the last "
-            f"{_fmt_minutes(window.end - window.start)} vs {p0:.0%} expected "
+            f"{fmt_span(window.end - window.start)} vs {p0:.0%} expected "
             f"({window.neg} of {window.n} mentions)"
         )
         return [
@@ -94,8 +108,3 @@ class SentimentDipDetector:
                 summary=summary,
             )
         ]
-
-
-def _fmt_minutes(seconds: int) -> str:
-    minutes = seconds // 60
-    return f"{minutes // 60}h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes} min"

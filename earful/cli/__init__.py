@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from earful.cli import alerts_cmd, models_cmd, rules_cmd, sample_cmd
+from earful.cli import alerts_cmd, eval_cmd, models_cmd, rules_cmd, sample_cmd
 from earful.configfile import ConfigError
 from earful.settings import Settings
 
@@ -28,6 +28,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(rules_cmd.app, name="rules")
 app.add_typer(alerts_cmd.app, name="alerts")
 app.add_typer(sample_cmd.app, name="sample")
+app.add_typer(eval_cmd.app, name="eval")
 console = Console(stderr=True)
 
 

@@ -106,3 +106,25 @@ def airline_pools() -> dict[str, list[str]]:
         if "{brand}" in text and len(text) > 20:
             pools[example.label].append(text)
     return pools
+
+
+#: Words that put an airline tweet in a scenario topic (for topic-trend scenarios).
+TOPIC_KEYWORDS = {
+    "baggage": ("bag", "luggage", "suitcase"),
+    "delays": ("delay", "late", "cancel", "wait"),
+    "customer service": ("agent", "hold", "service", "rude", "call", "staff"),
+    "refunds": ("refund", "charge", "money", "fee", "credit"),
+    "wifi and app": ("wifi", "app", "website", "online", "internet"),
+}
+
+
+def airline_topic_pools() -> dict[str, dict[str, list[str]]]:
+    """Airline tweets by scenario topic and label, chosen by keywords."""
+    pools = airline_pools()
+    out: dict[str, dict[str, list[str]]] = {}
+    for topic, words in TOPIC_KEYWORDS.items():
+        out[topic] = {
+            label: [t for t in texts if any(w in t.lower() for w in words)]
+            for label, texts in pools.items()
+        }
+    return out

@@ -1,0 +1,268 @@
+"""volume_spike: mention volume above what this hour of this day usually brings.
+
+Seasonal baseline, learned per closed bucket:
+- an hour-of-day profile (24 slots of expected mentions per bucket, exponentially weighted with
+  a half-life of days), updated with *winsorised* counts so spikes barely move it;
+- a day-of-week factor (ratio of each finished day's volume to the hour-of-day profile);
+- a level that follows slow drifts (ratio of recent observed to expected volume, half-life of
+  hours), so a brand that grows over a week is not in permanent "spike".
+Expected volume of a window = sum over its non-gap buckets of profile x weekday x level.
+
+Test: counts are overdispersed (bursty), so the window count is compared with a negative
+binomial whose dispersion is calibrated on the brand's own windows (the ones that were not
+anomalous). Anomalous when P(X >= observed) < alpha, observed >= min_volume and observed is at
+least `min_ratio` times the expectation. No alert before `warmup` of history: the morning
+ramp-up of a day not yet seen would otherwise look like a spike.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from alerts.buckets import Bucket, WindowSummary
+from alerts.detectors.base import Context, Finding
+from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.rules import VolumeSpikeRule
+from alerts.stats import negbin_quantile, negbin_tail_ge, z_from_p
+
+#: Prior overdispersion before any window has been seen (variance = mu + phi mu^2).
+PHI_PRIOR = 0.05
+#: Continuous flagging longer than this is a level shift to learn, not an incident to guard.
+FLAG_TIMEOUT_S = 6 * 3600
+
+
+def _decay(half_life_updates: float) -> float:
+    return float(0.5 ** (1.0 / max(half_life_updates, 1.0)))
+
+
+class VolumeSpikeDetector:
+    def __init__(self, rule: VolumeSpikeRule):
+        self.rule = rule
+
+    # -- baseline ---------------------------------------------------------------------------
+    @staticmethod
+    def _init(state: dict[str, Any]) -> None:
+        if "hod" not in state:
+            state.update(
+                hod=[[0.0, 0.0] for _ in range(24)],
+                dow=[[0.0, 0.0] for _ in range(7)],
+                lvl=[0.0, 0.0],
+                phi=[0.0, 0.0],
+                day=[-1, 0.0, 0.0],
+            )
+
+    @staticmethod
+    def _mean(pair: list[float], default: float) -> float:
+        return float(pair[0] / pair[1]) if pair[1] > 1e-9 else default
+
+    def profile(self, state: dict[str, Any], ts: int) -> float | None:
+        """Expected mentions per bucket at `ts` from hour-of-day and weekday (no level)."""
+        return self._profile(state, (ts // 3600) % 24, (ts // 86400 + 3) % 7)  # 1970-01-01: Thu
+
+    def _profile(self, state: dict[str, Any], hour: int, weekday: int) -> float | None:
+        self._init(state)
+        hod = state["hod"][hour]
+        if hod[1] <= 1e-9:
+            known = [s / w for s, w in state["hod"] if w > 1e-9]
+            if not known:
+                return None
+            base = float(sum(known) / len(known))
+        else:
+            base = float(hod[0] / hod[1])
+        return base * min(max(self._mean(state["dow"][weekday], 1.0), 0.2), 5.0)
+
+    def expected_sum(self, state: dict[str, Any], starts: list[int]) -> float | None:
+        """Expected mentions over the given buckets (computed once per distinct hour)."""
+        per_hour: dict[int, int] = {}
+        for ts in starts:
+            hour = ts // 3600
+            per_hour[hour] = per_hour.get(hour, 0) + 1
+        total = 0.0
+        for hour, count in per_hour.items():
+            base = self._profile(state, hour % 24, (hour // 24 + 3) % 7)
+            if base is None:
+                return None
+            total += base * count
+        return total * self.level(state)
+
+    def level(self, state: dict[str, Any]) -> float:
+        obs, exp = state["lvl"]
+        if exp < 1.0:
+            return 1.0
+        return float(min(max(obs / exp, 0.2), 5.0))
+
+    def expected(self, state: dict[str, Any], ts: int) -> float | None:
+        base = self.profile(state, ts)
+        return None if base is None else base * self.level(state)
+
+    def phi(self, state: dict[str, Any]) -> float:
+        """Overdispersion, pooled method of moments: (sum (O-E)^2 - sum E) / sum E^2 over
+        ordinary windows (exponentially weighted). Pooling weighs windows by their
+        information; averaging per-window ratios would let near-empty windows dominate."""
+        self._init(state)
+        excess, scale = state["phi"]
+        if scale < 200.0:  # not enough evidence yet: shrink towards the prior
+            excess, scale = excess + PHI_PRIOR * 200.0, scale + 200.0
+        return float(min(max(excess / scale, 1e-3), 1.0))
+
+    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+        """Lagged learning with a guard band: a bucket joins the baseline only once it has left
+        the rule's window, and only if no window containing it looked unusual. An incident that
+        is merely *nearly* significant at first must not be folded into the baseline, or it
+        raises its own expectation and masks itself."""
+        self._init(state)
+        if not firing:
+            self._learn_level(bucket.start, bucket.n, state, ctx)
+        pending: list[list[int]] = state.setdefault("pending", [])
+        pending.append([bucket.start, bucket.n, 1 if firing else 0])
+        flag_from = state.get("flag_from", -1)
+        # A change that persists for hours is a new normal (a launch, a merger), not an
+        # incident: after FLAG_TIMEOUT of continuous flagging the guard band lets data in.
+        if flag_from >= 0:
+            state.setdefault("flagged_since", bucket.start)
+        else:
+            state.pop("flagged_since", None)
+        persistent = bucket.start - state.get("flagged_since", bucket.start) > FLAG_TIMEOUT_S
+        for entry in pending:
+            if entry[0] >= flag_from >= 0 and not persistent:
+                entry[2] = 1
+        lag = int(self.rule.window.total_seconds())
+        updates_per_day = 3600 / ctx.bucket_s
+        while pending and pending[0][0] < bucket.start + ctx.bucket_s - lag:
+            start, count, flagged = pending.pop(0)
+            slot_weight = state["hod"][(start // 3600) % 24][1]
+            # The guard protects established hours only: a slot with less than a day of data
+            # is still being learned and must not lock in a first wrong estimate.
+            if not flagged or slot_weight < updates_per_day:
+                self._learn_one(start, count, state, ctx)
+
+    def _learn_one(self, start: int, n: int, state: dict[str, Any], ctx: Context) -> None:
+        at = datetime.fromtimestamp(start, UTC)
+        e_prof = self.profile(state, start)
+        count = float(n)
+        if e_prof is not None and ctx.history_s > 86400:
+            cap = e_prof + 4.0 * math.sqrt(e_prof * (1 + self.phi(state) * e_prof)) + 3.0
+            count = min(count, cap)  # winsorised: a spike moves the baseline only a little
+        buckets_per_day = 86400 / ctx.bucket_s
+        hod_decay = _decay(
+            self.rule.profile_half_life.total_seconds() / 86400 * buckets_per_day / 24
+        )
+        slot = state["hod"][at.hour]
+        slot[0] = slot[0] * hod_decay + count
+        slot[1] = slot[1] * hod_decay + 1.0
+        self._learn_weekday(state, at, count)
+
+    def _learn_level(self, start: int, n: int, state: dict[str, Any], ctx: Context) -> None:
+        """The level follows slow drifts: it learns every non-firing bucket at once (no guard
+        band), winsorised, with a half-life of hours, so a short spike moves it little."""
+        e_prof = self.profile(state, start)
+        if e_prof is None:
+            return
+        count = float(n)
+        if ctx.history_s > 86400:
+            count = min(count, 2.0 * e_prof * self.level(state) + 3.0)
+        lvl_decay = _decay(self.rule.level_half_life.total_seconds() / ctx.bucket_s)
+        lvl = state["lvl"]
+        lvl[0] = lvl[0] * lvl_decay + count
+        lvl[1] = lvl[1] * lvl_decay + e_prof
+
+    def _learn_weekday(self, state: dict[str, Any], at: datetime, count: float) -> None:
+        day = state["day"]
+        index = int(at.timestamp()) // 86400
+        if day[0] != index:
+            if day[0] >= 0 and day[2] > 0 and day[1] > 0:
+                weekday = datetime.fromtimestamp(day[0] * 86400, UTC).weekday()
+                pair = state["dow"][weekday]
+                d = _decay(2.0)  # a weekday factor follows the last few weeks
+                pair[0] = pair[0] * d + day[1] / day[2]
+                pair[1] = pair[1] * d + 1.0
+            day[:] = [index, 0.0, 0.0]
+        hod = state["hod"][at.hour]
+        if hod[1] > 1e-9:
+            day[1] += count
+            day[2] += hod[0] / hod[1]
+
+    # -- judgement --------------------------------------------------------------------------
+    def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
+        rule = self.rule
+        if ctx.history_s < rule.warmup.total_seconds() or not window.starts:
+            return []
+        total = self.expected_sum(state, window.starts)
+        if total is None:
+            return []
+        expected = max(total, 0.05)
+        observed = window.n
+        phi = self.phi(state)
+        dispersion = 1.0 / phi
+        p_up = negbin_tail_ge(observed, expected, dispersion)
+        up = (
+            p_up < rule.alpha
+            and observed >= rule.min_volume
+            and observed >= rule.min_ratio * expected
+        )
+        up_sustained = (
+            p_up < math.sqrt(rule.alpha)
+            and observed >= rule.min_volume / 2
+            and observed >= (1 + (rule.min_ratio - 1) / 2) * expected
+        )
+        # Anything unusual (even far from alerting) keeps this window's buckets out of the
+        # baseline: the guard band of `learn`.
+        state["flag_from"] = window.start if (p_up < 0.05 and observed > expected) else -1
+        p_down = 1.0 - negbin_tail_ge(observed + 1, expected, dispersion)
+        down = (
+            rule.direction == "both"
+            and expected >= rule.min_volume
+            and p_down < rule.alpha
+            and observed * rule.min_ratio <= expected
+        )
+        if not (up or up_sustained or down):
+            # Every non-anomalous window counts: dropping the unusual ones would truncate the
+            # residual tail and bias the overdispersion (and so the false-alarm rate) downward.
+            if expected >= 1:
+                # calibrate overdispersion on ordinary windows only (pooled moments)
+                pair = state["phi"]
+                d = _decay(288.0 * max(1.0, rule.window.total_seconds() / 3600))
+                pair[0] = pair[0] * d + (observed - expected) ** 2 - expected
+                pair[1] = pair[1] * d + expected**2
+            return [Finding(anomalous=False, sustained=False)]
+        p_value = p_up if (up or up_sustained) else p_down
+        ratio = observed / expected
+        critical = observed >= 3 * rule.min_volume and (ratio >= 3 * rule.min_ratio or ratio <= 0.1)
+        span = fmt_span(window.end - window.start)
+        if up or up_sustained:
+            summary = (
+                f"{ctx.brand}: {observed} mentions in the last {span}, {ratio:.1f}x the "
+                f"{expected:.0f} expected for this time"
+            )
+        else:
+            summary = (
+                f"{ctx.brand}: only {observed} mentions in the last {span}, "
+                f"{expected:.0f} expected — a drop (or the source stopped)"
+            )
+        evidence = build_evidence(
+            window,
+            observed=float(observed),
+            expected=round(expected, 1),
+            expected_low=float(negbin_quantile(0.005, expected, dispersion)),
+            expected_high=float(negbin_quantile(0.995, expected, dispersion)),
+            unit="mentions",
+            statistic="negbin_z",
+            statistic_value=round(z_from_p(p_value), 2),
+            p_value=p_value,
+            posts=window.top,
+            query=search_query(ctx.brand, window),
+            search_url=ctx.search_url,
+            baseline_volume=round(expected, 1),
+        )
+        return [
+            Finding(
+                anomalous=up or down,
+                sustained=up_sustained or down,
+                severity="critical" if critical else "warning",
+                evidence=evidence,
+                summary=summary,
+                labels={"direction": "up" if up or up_sustained else "down"},
+            )
+        ]

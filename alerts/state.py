@@ -1,0 +1,88 @@
+"""The engine's per-key state (one brand), as plain data that round-trips through JSON.
+
+A key holds one or more *series*: the brand as a whole (id ""), and one per language or
+platform value for rules that `split_by` it, and one per filtered rule. Each series has its own
+buckets, rule baselines and alert episodes; the key's event-time clock is shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerts.buckets import Bucket
+
+
+@dataclass
+class SeriesState:
+    open: dict[int, Bucket] = field(default_factory=dict)
+    closed: dict[int, Bucket] = field(default_factory=dict)
+    #: Per-rule detector state (baselines), JSON-safe.
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Open alert episodes by "rule|topic|term".
+    episodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Last bucket start that received data (idle series are pruned eventually).
+    last_data: int = 0
+    #: Derived aggregates detectors keep between evaluations; not part of the state.
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "open": [b.to_dict() for b in self.open.values()],
+            "closed": [b.to_dict() for b in self.closed.values()],
+            "rules": self.rules,
+            "episodes": self.episodes,
+            "last": self.last_data,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SeriesState:
+        return cls(
+            open={b["start"]: Bucket.from_dict(b) for b in d["open"]},
+            closed={b["start"]: Bucket.from_dict(b) for b in d["closed"]},
+            rules=d["rules"],
+            episodes=d["episodes"],
+            last_data=d.get("last", 0),
+        )
+
+
+@dataclass
+class KeyState:
+    series: dict[str, SeriesState] = field(default_factory=dict)
+    #: Every bucket starting before this is closed (None until the first observation).
+    closed_until: int | None = None
+    first_event: int | None = None
+    max_event: int = 0
+    late: int = 0
+    #: Seconds of closed history in which data was flowing (gaps excluded).
+    history_s: int = 0
+    #: Kafka partition this key lives on (set by the stream wiring; -1 offline).
+    partition: int = -1
+
+    @property
+    def episodes(self) -> dict[str, dict[str, Any]]:
+        """All open episodes, prefixed by series id (for inspection and tests)."""
+        return {f"{sid}#{k}": v for sid, s in self.series.items() for k, v in s.episodes.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "series": {sid: s.to_dict() for sid, s in self.series.items()},
+            "closed_until": self.closed_until,
+            "first_event": self.first_event,
+            "max_event": self.max_event,
+            "late": self.late,
+            "history_s": self.history_s,
+            "partition": self.partition,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> KeyState:
+        return cls(
+            series={sid: SeriesState.from_dict(s) for sid, s in d["series"].items()},
+            closed_until=d["closed_until"],
+            first_event=d["first_event"],
+            max_event=d["max_event"],
+            late=d["late"],
+            history_s=d.get("history_s", 0),
+            partition=d.get("partition", -1),
+        )

@@ -1,0 +1,276 @@
+"""The four detectors and the engine's series, on synthetic timelines (5-minute buckets)."""
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+from alerts.activity import ActivityTracker
+from alerts.engine import DetectionEngine, KeyState
+from alerts.evaluation import Incident, evaluate
+from alerts.observation import Observation
+from alerts.replay import Replayer
+from alerts.rules import RuleSet
+
+T0 = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday
+
+
+def obs(i, at, *, sentiment="neutral", topics=(), terms=(), lang="en", followers=10, brand="acme"):
+    return Observation(
+        id=f"m{i}",
+        brand=brand,
+        at=at,
+        sentiment=sentiment,
+        score={"negative": -0.8, "neutral": 0.0, "positive": 0.8}[sentiment],
+        followers=followers,
+        topics=tuple(topics),
+        terms=tuple(terms),
+        lang=lang,
+        text=f"post {i}",
+    )
+
+
+def steady(hours, per_bucket, start=T0, rng=None, make=None):
+    """Observations at `per_bucket(t)` per 5-minute bucket for `hours` hours."""
+    rng = rng or random.Random(1)
+    out, i = [], 0
+    for b in range(int(hours * 12)):
+        t = start + timedelta(minutes=5 * b)
+        n = per_bucket(t) if callable(per_bucket) else per_bucket
+        for j in range(n):
+            at = t + timedelta(seconds=int(j * 290 / max(n, 1)))
+            out.append((make or obs)(i, at))
+            i += 1
+    return out
+
+
+def replay(rules_yaml, observations):
+    replayer = Replayer(DetectionEngine(RuleSet.from_text(rules_yaml)))
+    alerts = replayer.feed(sorted(observations, key=lambda o: o.at))
+    return alerts + replayer.finish()
+
+
+def diurnal(t):
+    """A day with quiet nights and busy evenings (the ramp-up must not look like a spike)."""
+    return (2, 1, 1, 1, 1, 2, 4, 6, 8, 9, 9, 10, 10, 10, 10, 11, 12, 12, 13, 12, 10, 8, 6, 4)[
+        t.hour
+    ]
+
+
+VOLUME = """
+rules:
+  - {name: vol, kind: volume_spike, window: 30m, min_volume: 15, min_ratio: 2, alpha: 1.0e-5,
+     warmup: 24h}
+"""
+
+
+def test_volume_spike_ignores_daily_ramp_up_and_catches_a_spike():
+    base = steady(24 * 4, diurnal)
+    quiet = replay(VOLUME, base)
+    assert quiet == []  # four days of rhythm, including every morning ramp, raise nothing
+    spike_at = T0 + timedelta(days=3, hours=14)
+    extra = steady(1, 25, start=spike_at, make=lambda k, a: obs(100_000 + k, a))
+    alerts = replay(VOLUME, base + extra)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert firing and firing[0].fired_at - spike_at <= timedelta(minutes=15)
+    assert firing[0].evidence.observed > 2 * firing[0].evidence.expected
+    assert (
+        firing[0].evidence.expected_low
+        <= firing[0].evidence.expected
+        <= firing[0].evidence.expected_high
+    )
+
+
+def test_volume_spike_is_quiet_during_warm_up():
+    base = steady(20, diurnal)
+    extra = steady(1, 40, start=T0 + timedelta(hours=12), make=lambda k, a: obs(10**6 + k, a))
+    assert replay(VOLUME, base + extra) == []
+
+
+def test_a_data_gap_raises_nothing_and_is_not_learned_as_zero():
+    stream = steady(24 * 4, diurnal)
+    gap_from, gap_to = T0 + timedelta(days=3, hours=10), T0 + timedelta(days=3, hours=12)
+    gapped = [o for o in stream if not gap_from <= o.at < gap_to]
+    other = steady(24 * 4, 3, make=lambda k, a: obs(10**6 + k, a, brand="other"))
+    other = [o for o in other if not gap_from <= o.at < gap_to]  # the whole feed stopped
+    rules = (
+        VOLUME.replace("direction", "direction")
+        + """
+  - {name: drop, kind: volume_spike, window: 30m, min_volume: 15, min_ratio: 2, alpha: 1.0e-5,
+     warmup: 24h, direction: both}
+"""
+    )
+    assert replay(rules, gapped + other) == []
+
+
+def test_activity_tracker_tells_gaps_from_quiet():
+    tracker = ActivityTracker(bucket_s=300, min_gap_buckets=3)
+    for minute in (0, 5, 10, 25, 30, 60):
+        tracker.mark(minute * 60)
+    assert not tracker.is_gap(15 * 60)  # two empty buckets: a quiet moment
+    assert tracker.is_gap(40 * 60)  # five empty buckets: the feed stopped
+    assert not tracker.is_gap(30 * 60)
+    assert ActivityTracker.from_dict(json.loads(json.dumps(tracker.to_dict()))).is_gap(40 * 60)
+
+
+TOPICS = """
+rules:
+  - {name: topics, kind: trending_topic, window: 1h, min_volume: 10, min_lift: 2.5,
+     alpha: 1.0e-5, warmup: 12h}
+"""
+
+
+def test_trending_topic_fires_for_the_rising_topic_only():
+    rng = random.Random(3)
+
+    def mention(k, at, boost=False):
+        share = 0.45 if boost else 0.05
+        topic = "baggage" if rng.random() < share else ("refunds" if rng.random() < 0.1 else None)
+        return obs(k, at, topics=(topic,) if topic else ())
+
+    base = steady(24 * 2, 8, make=mention)
+    trend_at = T0 + timedelta(days=1, hours=14)
+    base = [o for o in base if not trend_at <= o.at < trend_at + timedelta(hours=2)]
+    trend = steady(2, 8, start=trend_at, make=lambda k, a: mention(10**6 + k, a, boost=True))
+    alerts = [a for a in replay(TOPICS, base + trend) if a.status == "firing"]
+    assert {a.topic for a in alerts} == {"baggage"}
+    assert alerts[0].fired_at - trend_at <= timedelta(minutes=40)
+
+
+TERMS = """
+rules:
+  - {name: terms, kind: emerging_term, window: 1h, min_volume: 8, min_lift: 5, alpha: 1.0e-4,
+     warmup: 12h}
+"""
+
+
+def test_emerging_term_fires_for_a_new_hashtag_not_for_common_words():
+    rng = random.Random(5)
+    vocabulary = ["flight", "late", "seat", "crew", "gate", "bag", "delay", "thanks"]
+
+    def mention(k, at, new=False):
+        words = rng.sample(vocabulary, 3) + (["#seatgate"] if new and rng.random() < 0.4 else [])
+        return obs(k, at, terms=words)
+
+    base = steady(24 * 2, 6, make=mention)
+    start = T0 + timedelta(days=1, hours=15)
+    base = [o for o in base if not start <= o.at < start + timedelta(hours=2)]
+    burst = steady(2, 6, start=start, make=lambda k, a: mention(10**6 + k, a, new=True))
+    alerts = [a for a in replay(TERMS, base + burst) if a.status == "firing"]
+    assert {a.term for a in alerts} == {"#seatgate"}
+
+
+def test_reach_weighted_dip_counts_large_accounts_more():
+    rules = """
+rules:
+  - {name: dip, kind: sentiment_dip, window: 30m, min_volume: 20, min_delta: 0.15,
+     alpha: 1.0e-4, warmup: 6h, reach_weighted: true}
+"""
+    base = steady(
+        12,
+        10,
+        make=lambda k, a: obs(
+            k, a, sentiment="negative" if k % 5 == 0 else "neutral", followers=100
+        ),
+    )
+    start = T0 + timedelta(hours=12)
+    # same negative *count* share as usual (20%), but the negatives come from big accounts
+    wave = steady(
+        1,
+        10,
+        start=start,
+        make=lambda k, a: obs(
+            10**6 + k,
+            a,
+            sentiment="negative" if k % 5 == 0 else "neutral",
+            followers=5_000_000 if k % 5 == 0 else 10,
+        ),
+    )
+    alerts = [a for a in replay(rules, base + wave) if a.status == "firing"]
+    assert alerts and alerts[0].evidence.unit == "reach-weighted negative share"
+
+
+def test_split_by_language_gives_each_language_its_own_series_and_labels():
+    rules = """
+rules:
+  - {name: dip, kind: sentiment_dip, window: 30m, min_volume: 10, min_delta: 0.2,
+     alpha: 1.0e-5, warmup: 6h, split_by: lang}
+"""
+    base = steady(
+        12,
+        12,
+        make=lambda k, a: obs(
+            k, a, lang="sv" if k % 2 else "en", sentiment="negative" if k % 6 == 0 else "neutral"
+        ),
+    )
+    start = T0 + timedelta(hours=12)
+    swedish_storm = steady(
+        1,
+        12,
+        start=start,
+        make=lambda k, a: obs(
+            10**6 + k,
+            a,
+            lang="sv" if k % 2 else "en",
+            sentiment="negative" if (k % 2 or k % 6 == 0) else "neutral",
+        ),
+    )
+    alerts = [a for a in replay(rules, base + swedish_storm) if a.status == "firing"]
+    assert alerts and {a.labels["lang"] for a in alerts} == {"sv"}
+
+
+def test_state_with_all_detectors_round_trips_through_json():
+    rules = RuleSet.from_text(
+        VOLUME.replace("rules:\n", "rules:\n")
+        + TOPICS.split("rules:\n")[1]
+        + TERMS.split("rules:\n")[1]
+    )
+    engine = DetectionEngine(rules)
+    straight, state = KeyState(), KeyState()
+    stream = steady(
+        30,
+        diurnal,
+        make=lambda k, a: obs(k, a, topics=("x",) if k % 7 == 0 else (), terms=(f"w{k % 13}",)),
+    )
+    a1, a2 = [], []
+    for k, o in enumerate(stream):
+        engine.observe(straight, o)
+        a1 += engine.advance(straight, "acme", engine.watermark(straight.max_event))
+        if k % 50 == 0:
+            state = KeyState.from_dict(json.loads(json.dumps(state.to_dict())))
+        engine.observe(state, o)
+        a2 += engine.advance(state, "acme", engine.watermark(state.max_event))
+    assert json.dumps(state.to_dict(), sort_keys=True) == json.dumps(
+        straight.to_dict(), sort_keys=True
+    )
+    assert a1 == a2
+
+
+def test_evaluation_counts_true_false_and_related_episodes():
+    from earful.records import Alert, Evidence
+
+    def alert(kind, brand, at, status="firing"):
+        return Alert(
+            kind=kind,
+            brand=brand,
+            rule=kind,
+            status=status,
+            severity="warning",
+            fingerprint=f"{kind}{brand}",
+            fired_at=at,
+            started_at=at,
+            window_start=at - timedelta(minutes=30),
+            window_end=at,
+            evidence=Evidence(observed=1, expected=0),
+        )
+
+    inc = Incident("i1", "crisis", "A", T0, T0 + timedelta(hours=1), ("volume_spike",))
+    report = evaluate(
+        [
+            alert("volume_spike", "A", T0 + timedelta(minutes=10)),
+            alert("emerging_term", "A", T0 + timedelta(minutes=20)),
+            alert("volume_spike", "B", T0),
+        ],
+        [inc],
+    )
+    assert (report.true_episodes, len(report.related), len(report.false_episodes)) == (1, 1, 1)
+    assert report.recall == 1.0 and report.by_kind["crisis"].delays_min == [10.0]
