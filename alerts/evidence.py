@@ -94,7 +94,7 @@ def build_evidence(
         sentiment_mix={"negative": window.neg, "neutral": window.neu, "positive": window.pos},
         search_query=query,
         search_url=search_link(search_url, query),
-        history=history,
+        history=history or tuple(float(b.n) for b in window.buckets),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +25,10 @@ class TopicNames(BaseModel):
     deadletter: str
     care_metrics: str
     notifications: str
+    control: str
+
+    #: Topics that must keep a total order (grouping, inhibition, silences) have one partition.
+    SINGLE_PARTITION: ClassVar[tuple[str, ...]] = ("alerts", "control")
 
 
 class KafkaSettings(BaseModel):
@@ -50,6 +54,7 @@ class KafkaSettings(BaseModel):
             deadletter=f"{p}deadletter",
             care_metrics=f"{p}care.metrics",
             notifications=f"{p}notifications",
+            control=f"{p}control",
         )
 
     @property

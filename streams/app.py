@@ -1,7 +1,7 @@
 """The Faust application: topics, tables and agents, wired to the steps.
 
     mentions ──score──► mentions.scored ──index──► search index
-        │                     └──fanout──► mentions.by-brand ──detect──► alerts ──notify──► out
+        │                     └──fanout──► mentions.by-brand ──detect──► alerts ──dispatch──► out
         └─(malformed)──► deadletter ◄── (every stage: what it cannot process, with the reason)
 
 Agents stay thin: each takes a batch of events (`take_events`, acked after the batch) and hands
@@ -22,16 +22,18 @@ import faust
 
 from alerts.engine import DetectionEngine
 from alerts.notifiers.base import Notifier
-from alerts.notifiers.console import JsonlNotifier
+from alerts.notifiers.factory import build_notifiers
 from alerts.notifiers.webhook import WebhookNotifier
+from alerts.routing.config import DEFAULT_ROUTES_PATH, RoutingConfig
+from alerts.routing.dispatcher import Dispatcher
 from alerts.rules import load_rules
 from earful.settings import Settings
 from models.analyzer import TextAnalyzer
 from streams.deadletters import DeadLetters
 from streams.detection import DetectStep, FanoutStep
+from streams.dispatch import DispatchStep
 from streams.indexing import IndexStep
 from streams.messages import Msg
-from streams.notify import NotifyStep
 from streams.scoring import ScoreStep
 from streams.search import SearchStore, open_store
 
@@ -46,6 +48,7 @@ TOPIC_KEYS = (
     "deadletter",
     "care_metrics",
     "notifications",
+    "control",
 )
 
 
@@ -94,7 +97,9 @@ class Dependencies:
     """What the agents need from outside; tests pass their own."""
 
     analyzer: Callable[[], TextAnalyzer]
-    notifiers: list[Notifier] = field(default_factory=list)
+    #: Notifiers per receiver name (built from the routing configuration).
+    notifiers: dict[str, list[Notifier]] = field(default_factory=dict)
+    routes: RoutingConfig | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -150,10 +155,17 @@ class EarfulApp:
 def default_dependencies(settings: Settings) -> Dependencies:
     from models.registry import load_analyzer
 
-    notifiers: list[Notifier] = [JsonlNotifier(settings.alerts_log)]
-    if settings.webhook_url is not None:
-        notifiers.append(WebhookNotifier(settings.webhook_url, secret=settings.webhook_secret))
-    return Dependencies(analyzer=lambda: load_analyzer(settings.model), notifiers=notifiers)
+    routes = RoutingConfig.load(settings.routes_file or DEFAULT_ROUTES_PATH)
+    notifiers = build_notifiers(routes, console_path=settings.alerts_log)
+    if settings.webhook_url is not None:  # one extra webhook that hears everything
+        hook = WebhookNotifier(
+            settings.webhook_url, secret=settings.webhook_secret, name="global/webhook"
+        )
+        for receiver in notifiers.values():
+            receiver.append(hook)
+    return Dependencies(
+        analyzer=lambda: load_analyzer(settings.model), notifiers=notifiers, routes=routes
+    )
 
 
 def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulApp:
@@ -179,7 +191,11 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         stream_wait_empty=False,
     )
     names = settings.topics.model_dump()
-    topics = {key: _raw_topic(app, names[key], settings.kafka.partitions) for key in TOPIC_KEYS}
+    single = settings.topics.SINGLE_PARTITION
+    topics = {
+        key: _raw_topic(app, names[key], 1 if key in single else settings.kafka.partitions)
+        for key in TOPIC_KEYS
+    }
     outbox = FaustOutbox(topics)
     deadletters = DeadLetters(outbox, deps.clock)
     store = LazyStore(settings)
@@ -198,6 +214,17 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         ),
         use_partitioner=True,
     )
+    # The dispatcher's whole state is one value on one partition (see streams/dispatch.py).
+    dispatch_table = app.Table(
+        "dispatcher-state",
+        default=None,
+        partitions=1,
+        schema=faust.Schema(
+            key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
+        ),
+        use_partitioner=True,
+    )
+    routes = deps.routes or RoutingConfig.load(settings.routes_file or DEFAULT_ROUTES_PATH)
 
     steps: dict[str, Any] = {
         "score": ScoreStep(
@@ -212,16 +239,24 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         ),
         "fanout": FanoutStep(outbox, deadletters),
         "detect": DetectStep(engine, TableStates(detector_table), outbox, deadletters),
-        "notify": NotifyStep(store, deps.notifiers, deadletters, public_url=settings.public_url),
+        "dispatch": DispatchStep(
+            Dispatcher(routes, public_url=settings.public_url),
+            TableStates(dispatch_table),
+            store,
+            deps.notifiers,
+            outbox,
+            deadletters,
+            deps.clock,
+        ),
     }
     batch, within = w.batch_size, w.batch_timeout_s
 
-    def agent(step_name: str, topic_key: str, agent_name: str) -> None:
-        step = steps[step_name]
+    def agent(step_name: str, topic_key: str, agent_name: str, method: str = "handle") -> None:
+        handle = getattr(steps[step_name], method)
 
         async def run(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
-                await step.handle([Msg.from_event(e) for e in events])
+                await handle([Msg.from_event(e) for e in events])
 
         run.__name__ = run.__qualname__ = agent_name
         app.agent(topics[topic_key], name=agent_name)(run)
@@ -230,7 +265,8 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     agent("index", "scored", "index")
     agent("fanout", "scored", "fanout")
     agent("detect", "by_brand", "detect")
-    agent("notify", "alerts", "notify")
+    agent("dispatch", "alerts", "notify", "handle_alerts")
+    agent("dispatch", "control", "control", "handle_control")
 
     @app.task  # type: ignore[untyped-decorator]
     async def warm_up_model() -> None:
@@ -240,5 +276,9 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
     async def close_quiet_windows() -> None:
         await steps["detect"].tick()
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def deliver_notifications() -> None:
+        await steps["dispatch"].tick()
 
     return EarfulApp(app=app, topics=topics, steps=steps, store=store)

@@ -49,11 +49,13 @@ def ensure_topics(kafka: KafkaSettings, *, timeout_s: float = 60.0) -> list[str]
             time.sleep(1)
     try:
         existing = set(admin.list_topics())
-        wanted = [name for name in kafka.topics.model_dump().values() if name not in existing]
+        topics = kafka.topics
+        wanted = {key: name for key, name in topics.model_dump().items() if name not in existing}
         created = []
-        for name in wanted:
+        for key, name in wanted.items():
+            partitions = 1 if key in topics.SINGLE_PARTITION else kafka.partitions
             try:
-                admin.create_topics([NewTopic(name, kafka.partitions, kafka.replication_factor)])
+                admin.create_topics([NewTopic(name, partitions, kafka.replication_factor)])
                 created.append(name)
             except errors.TopicAlreadyExistsError:
                 pass

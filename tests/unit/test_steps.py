@@ -17,7 +17,6 @@ from streams.deadletters import DeadLetters
 from streams.detection import DetectStep, FanoutStep
 from streams.indexing import IndexStep
 from streams.messages import Msg
-from streams.notify import NotifyStep
 from streams.scoring import ScoreStep
 from tests.fakes import KeywordScorer, MemoryOutbox, MemoryStore, StepClock
 
@@ -202,9 +201,22 @@ class FlakyNotifier:
         return self.outcomes.pop(0) if self.outcomes else Delivery(Outcome.SENT)
 
 
-async def test_notify_step_retries_then_dead_letters_what_it_gave_up_on():
-    outbox = MemoryOutbox()
-    store = MemoryStore()
+ROUTES = """
+receivers:
+  - {name: pr, console: {}}
+route:
+  receiver: pr
+  group_by: [brand]
+  group_wait: 30s
+"""
+
+
+async def test_dispatch_step_groups_retries_dead_letters_and_survives_restart():
+    from alerts.routing.config import RoutingConfig
+    from alerts.routing.dispatcher import Dispatcher
+    from streams.dispatch import DispatchStep
+
+    outbox, store, clock = MemoryOutbox(), MemoryStore(), StepClock()
 
     async def get_store():
         return store
@@ -217,19 +229,71 @@ async def test_notify_step_retries_then_dead_letters_what_it_gave_up_on():
     async def no_wait(s: float) -> None:
         pauses.append(s)
 
-    step = NotifyStep(
-        get_store,
-        [ok, broken],
-        DeadLetters(outbox, StepClock()),
-        policy=RetryPolicy(attempts=3, base_s=1, cap_s=10),
-        sleep=no_wait,
-    )
-    await step.handle(msgs([encode(alert())], topic="alerts"))
-    assert len(ok.received) == 2 and len(broken.received) == 3
+    table: dict = {}
+    routes = RoutingConfig.from_text(ROUTES)
+
+    def step() -> DispatchStep:  # a fresh worker each time, recovering from the table
+        return DispatchStep(
+            Dispatcher(routes),
+            table,
+            get_store,
+            {"pr": [ok, broken]},
+            outbox,
+            DeadLetters(outbox, clock),
+            clock,
+            policy=RetryPolicy(attempts=3, base_s=1, cap_s=10),
+            sleep=no_wait,
+        )
+
+    await step().handle_alerts(msgs([encode(alert())], topic="alerts"))
     assert list(store.docs["alerts"]) == [alert().id]
+    assert await step().tick() == []  # group_wait not over
+    clock.advance(seconds=31)
+    [sent] = await step().tick()
+    assert sent.receiver == "pr" and sent.status == "firing"
+    assert len(ok.received) == 2 and len(broken.received) == 3
     letters = dead(outbox)
     assert len(letters) == 1 and "flaky failed after 3 attempts: HTTP 503" in letters[0]["reason"]
-    assert len(pauses) == 3 and all(0 <= p <= 10 for p in pauses)
+    assert len(pauses) == 3 and all(0 <= p <= 10 for p in pauses)  # no pause after the last try
+    assert len(outbox.sent["notifications"]) == 1
+    # a restarted worker (new step, same table) does not notify again
+    clock.advance(minutes=10)
+    assert await step().tick() == []
+    # the alert resolves: one resolved notice after group_interval, then the group is gone
+    await step().handle_alerts(msgs([encode(alert("resolved"))], topic="alerts"))
+    [resolved] = await step().tick()
+    assert resolved.status == "resolved"
+    assert table["dispatcher"]["groups"] == {}
+
+
+async def test_control_messages_silence_and_bad_ones_are_dead_lettered():
+    from alerts.routing.config import RoutingConfig
+    from alerts.routing.dispatcher import Dispatcher
+    from streams.dispatch import DispatchStep
+
+    outbox, clock, table = MemoryOutbox(), StepClock(), {}
+
+    async def get_store():
+        return MemoryStore()
+
+    step = DispatchStep(
+        Dispatcher(RoutingConfig.from_text(ROUTES)),
+        table,
+        get_store,
+        {},
+        outbox,
+        DeadLetters(outbox, clock),
+        clock,
+    )
+    silence = {"type": "silence", "id": "s1", "matchers": ["brand=Acme"], "duration_s": 3600}
+    await step.handle_control(
+        msgs([json.dumps(silence).encode(), b'{"type": "nope"}'], topic="control")
+    )
+    assert list(table["dispatcher"]["silences"]) == ["s1"]
+    assert "unknown control message type" in dead(outbox)[0]["reason"]
+    await step.handle_alerts(msgs([encode(alert())], topic="alerts"))
+    clock.advance(minutes=5)
+    assert await step.tick() == []  # silenced
 
 
 def test_retry_policy_backs_off_exponentially_with_jitter_and_honours_retry_after():

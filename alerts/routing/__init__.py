@@ -1,0 +1,1 @@
+"""Alert routing: the route tree, grouping, silences, inhibition, quiet hours, escalation."""

@@ -1,0 +1,164 @@
+"""Agent steps for alerts: index them, route and group them, deliver notifications.
+
+The `alerts` and `control` topics have one partition: alert volume is small, and grouping and
+inhibition need to see every alert in order (as one Alertmanager does). The dispatcher's state
+lives in a one-partition Faust table under a single key, so a restarted worker recovers what was
+already delivered and does not notify it again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from alerts.delivery import RetryPolicy, Sleep, deliver
+from alerts.notifiers.base import Notification, Notifier, Outcome
+from alerts.notifiers.payload import notification_payload
+from alerts.routing.config import Matcher
+from alerts.routing.dispatcher import Dispatcher
+from earful.codec import InvalidMessage, decode_json, decode_record
+from earful.records import Alert
+from streams import metrics
+from streams.deadletters import DeadLetters
+from streams.messages import Msg, Outbox
+from streams.search.base import Doc, SearchStore
+
+log = logging.getLogger(__name__)
+STATE_KEY = "dispatcher"
+
+
+class KeyValue(Protocol):
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+def alert_document(alert: Alert) -> dict[str, object]:
+    return {"id": alert.id, **alert.model_dump(mode="json")}
+
+
+class DispatchStep:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        state: KeyValue,
+        store: Callable[[], Awaitable[SearchStore]],
+        notifiers: Mapping[str, Sequence[Notifier]],
+        outbox: Outbox,
+        deadletters: DeadLetters,
+        clock: Callable[[], datetime],
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep | None = None,
+    ):
+        self.dispatcher = dispatcher
+        self.state = state
+        self._store = store
+        self.notifiers = notifiers
+        self.outbox = outbox
+        self.deadletters = deadletters
+        self.clock = clock
+        self.policy = policy or RetryPolicy(attempts=4, base_s=0.5, cap_s=8.0)
+        self.sleep = sleep
+
+    def _load(self) -> Dispatcher:
+        self.dispatcher.load(self.state.get(STATE_KEY))
+        return self.dispatcher
+
+    def _save(self) -> None:
+        self.state[STATE_KEY] = self.dispatcher.to_dict()
+
+    async def handle_alerts(self, batch: Sequence[Msg]) -> list[Alert]:
+        alerts: list[Alert] = []
+        for msg in batch:
+            try:
+                alerts.append(decode_record(msg.value or b"", Alert))
+            except InvalidMessage as exc:
+                await self.deadletters.send(msg, exc)
+        if not alerts:
+            return []
+        store = await self._store()
+        await store.bulk_index("alerts", [Doc(a.id, alert_document(a)) for a in alerts])
+        dispatcher, now = self._load(), self.clock()
+        for alert in alerts:
+            dispatcher.ingest(alert, now)
+        self._save()
+        return alerts
+
+    async def handle_control(self, batch: Sequence[Msg]) -> None:
+        """Silences, their expiry and acknowledgements, sent by `earful silences` / `alerts ack`."""
+        dispatcher, changed = self._load(), False
+        for msg in batch:
+            try:
+                command = decode_json(msg.value or b"")
+                apply_control(dispatcher, command, self.clock())
+                changed = True
+            except (InvalidMessage, KeyError, TypeError, ValueError) as exc:
+                err = (
+                    exc
+                    if isinstance(exc, InvalidMessage)
+                    else InvalidMessage(f"invalid control message: {exc}", "invalid_record")
+                )
+                await self.deadletters.send(msg, err)
+        if changed:
+            self._save()
+
+    async def tick(self) -> list[Notification]:
+        """Deliver whatever is due now; record it; dead-letter what could not be delivered."""
+        dispatcher, now = self._load(), self.clock()
+        due = dispatcher.due(now)
+        for notification in due:
+            await self._deliver(notification)
+            dispatcher.delivered(notification, self.clock())
+        dispatcher.expire(now)
+        if due:
+            self._save()
+        return due
+
+    async def _deliver(self, notification: Notification) -> None:
+        payload = json.dumps(notification_payload(notification)).encode()
+        for notifier in self.notifiers.get(notification.receiver, ()):
+            result, attempts = await deliver(
+                notifier, notification, self.policy, **({"sleep": self.sleep} if self.sleep else {})
+            )
+            metrics.NOTIFICATIONS.labels(receiver=notifier.name, outcome=result.outcome.value).inc()
+            if result.outcome is Outcome.SENT:
+                log.info("notified %s: %s", notifier.name, notification.title)
+                continue
+            msg = Msg(value=payload, topic="notifications", key=notification.group_key.encode())
+            await self.deadletters.send(
+                msg,
+                InvalidMessage(
+                    f"notification to {notifier.name} failed after {attempts} attempts: "
+                    f"{result.detail}",
+                    "notification_failed",
+                ),
+            )
+        await self.outbox.send("notifications", notification.group_key, payload)
+
+
+def apply_control(dispatcher: Dispatcher, command: dict[str, Any], now: datetime) -> None:
+    kind = command["type"]
+    if kind == "silence":
+        starts = datetime.fromisoformat(command["starts_at"]) if command.get("starts_at") else now
+        ends = (
+            datetime.fromisoformat(command["ends_at"])
+            if command.get("ends_at")
+            else starts + timedelta(seconds=float(command["duration_s"]))
+        )
+        dispatcher.add_silence(
+            tuple(Matcher.parse(m) for m in command["matchers"]),
+            starts,
+            ends,
+            command.get("created_by", ""),
+            command.get("comment", ""),
+            id=command.get("id"),
+        )
+    elif kind == "expire":
+        dispatcher.expire_silence(command["id"], now)
+    elif kind == "ack":
+        dispatcher.ack(command["fingerprint"], command.get("by", ""), now)
+    else:
+        raise ValueError(f"unknown control message type {kind!r}")
