@@ -8,6 +8,7 @@ already delivered and does not notify it again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -121,7 +122,7 @@ class DispatchStep:
         payload = json.dumps(notification_payload(notification)).encode()
         for notifier in self.notifiers.get(notification.receiver, ()):
             result, attempts = await deliver(
-                notifier, notification, self.policy, **({"sleep": self.sleep} if self.sleep else {})
+                notifier, notification, self.policy, sleep=self.sleep or asyncio.sleep
             )
             metrics.NOTIFICATIONS.labels(receiver=notifier.name, outcome=result.outcome.value).inc()
             if result.outcome is Outcome.SENT:

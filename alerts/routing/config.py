@@ -61,7 +61,7 @@ class Matcher(BaseModel):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"invalid regex in {text!r}: {exc}") from None
-        return cls(name=name, op=op, value=value)  # type: ignore[arg-type]
+        return cls(name=name, op=op, value=value)
 
     def matches(self, labels: dict[str, str]) -> bool:
         actual = labels.get(self.name, "")

@@ -55,12 +55,12 @@ def _inherit(parent: RouteOpts | None, route: Route, path: str) -> RouteOpts:
         group_by=route.group_by
         if route.group_by is not None
         else (parent.group_by if parent else ("brand", "kind")),
-        group_wait=_pick(route.group_wait, parent and parent.group_wait, GROUP_WAIT),
+        group_wait=_pick(route.group_wait, parent.group_wait if parent else None, GROUP_WAIT),
         group_interval=_pick(
-            route.group_interval, parent and parent.group_interval, GROUP_INTERVAL
+            route.group_interval, parent.group_interval if parent else None, GROUP_INTERVAL
         ),
         repeat_interval=_pick(
-            route.repeat_interval, parent and parent.repeat_interval, REPEAT_INTERVAL
+            route.repeat_interval, parent.repeat_interval if parent else None, REPEAT_INTERVAL
         ),
         escalate=route.escalate
         if route.escalate is not None
