@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     field_validator,
 )
 
@@ -212,3 +213,56 @@ class DeadLetter(Record):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# -- customer care inbox --------------------------------------------------------------------
+
+
+class InboxEventBase(Record):
+    event_id: str = Field(min_length=1, max_length=200)
+    conversation_id: str = Field(min_length=1, max_length=200)
+    at: UtcDatetime
+    #: Where the conversation happens (twitter, email, chat, ...).
+    channel: str = Field(min_length=1, max_length=40)
+    #: The brand or inbox the conversation belongs to.
+    brand: str = Field(default="care", min_length=1, max_length=100)
+
+
+class Customer(Record):
+    id: str = Field(min_length=1, max_length=200)
+    handle: str = Field(default="", max_length=200)
+
+
+class MessageReceived(InboxEventBase):
+    type: Literal["message_received"]
+    customer: Customer
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    lang: str | None = None
+
+
+class ReplySent(InboxEventBase):
+    type: Literal["reply_sent"]
+    agent: str = Field(min_length=1, max_length=200)
+    team: str = Field(default="", max_length=200)
+    text: str = Field(default="", max_length=MAX_TEXT_CHARS)
+
+
+class ConversationAssigned(InboxEventBase):
+    type: Literal["conversation_assigned"]
+    agent: str = Field(default="", max_length=200)
+    team: str = Field(default="", max_length=200)
+
+
+class ConversationClosed(InboxEventBase):
+    type: Literal["conversation_closed"]
+    by: str = Field(default="", max_length=200)
+
+
+InboxEvent = Annotated[
+    MessageReceived | ReplySent | ConversationAssigned | ConversationClosed,
+    Field(discriminator="type"),
+]
+
+
+class InboxRecord(RootModel[InboxEvent]):
+    """An inbox event as it arrives on the `inbox` topic (dispatched on `type`)."""

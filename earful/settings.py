@@ -26,9 +26,10 @@ class TopicNames(BaseModel):
     care_metrics: str
     notifications: str
     control: str
+    care_facts: str
 
     #: Topics that must keep a total order (grouping, inhibition, silences) have one partition.
-    SINGLE_PARTITION: ClassVar[tuple[str, ...]] = ("alerts", "control")
+    SINGLE_PARTITION: ClassVar[tuple[str, ...]] = ("alerts", "control", "care_facts")
 
 
 class KafkaSettings(BaseModel):
@@ -55,6 +56,7 @@ class KafkaSettings(BaseModel):
             care_metrics=f"{p}care.metrics",
             notifications=f"{p}notifications",
             control=f"{p}control",
+            care_facts=f"{p}care.facts",
         )
 
     @property
@@ -94,7 +96,8 @@ class ModelSettings(BaseModel):
     #: `default` (the offline multilingual model built from packages), a Hugging Face model id,
     #: or a local directory with a saved model.
     name: str = "default"
-    backend: Literal["torch", "onnx-int8"] = "torch"
+    #: onnx-int8: same accuracy as torch fp32 here (see models/MODEL_CARD.md), ~1.65x faster.
+    backend: Literal["torch", "onnx-int8"] = "onnx-int8"
     batch_size: int = Field(default=64, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=512)
     #: Distinct texts remembered with their scores (retweets and campaigns repeat themselves).
@@ -104,6 +107,9 @@ class ModelSettings(BaseModel):
     taxonomy: Path | None = None
     #: Build the default model on first use when it is missing.
     build_if_missing: bool = True
+    #: Topics from the frozen multilingual encoder ("frozen": zero-shot topics stay accurate,
+    #: one more encoder pass) or from the sentiment encoder ("shared": faster, worse topics).
+    topic_encoder: Literal["frozen", "shared"] = "frozen"
 
 
 class WorkerSettings(BaseModel):

@@ -15,6 +15,7 @@ import numpy as np
 
 from earful.records import SENTIMENT_LABELS, Sentiment
 from models.cache import LRUCache
+from models.encoder import Encoder
 from models.language import LanguageIdentifier
 from models.preprocess import normalize
 from models.scorers import Scorer
@@ -54,8 +55,11 @@ class TextAnalyzer:
         language: LanguageIdentifier | None = None,
         tagger: TopicTagger | None = None,
         cache_size: int = 50_000,
+        topic_encoder: Encoder | None = None,
     ):
         self.scorer = scorer
+        #: A second, general-purpose encoder for topics and stored embeddings (optional).
+        self.topic_encoder = topic_encoder
         self.language = language
         self.tagger = tagger
         self.cache: LRUCache[_Cached] = LRUCache(cache_size)
@@ -96,10 +100,16 @@ class TextAnalyzer:
                 found[key] = hit
         if missing:
             todo = list(missing)
-            batch = self.scorer.score([t for t, _ in todo], [lang for _, lang in todo])
-            topics = self.tagger.tag(batch.embeddings) if self.tagger else [()] * len(todo)
+            texts = [t for t, _ in todo]
+            batch = self.scorer.score(texts, [lang for _, lang in todo])
+            embeddings = (
+                self.topic_encoder.encode(texts)
+                if self.topic_encoder is not None
+                else batch.embeddings
+            )
+            topics = self.tagger.tag(embeddings) if self.tagger else [()] * len(todo)
             for i, key in enumerate(todo):
-                entry = _Cached(batch.probs[i], batch.embeddings[i], tuple(topics[i]))
+                entry = _Cached(batch.probs[i], embeddings[i], tuple(topics[i]))
                 found[key] = entry
                 self.cache.put(key, entry)
 

@@ -18,7 +18,7 @@ from models.build import (
     default_model_dir,
     read_manifest,
 )
-from models.encoder import TransformerEncoder
+from models.encoder import Encoder, TransformerEncoder
 from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
 from models.onnx_backend import OnnxEncoder, ensure_onnx_int8
@@ -30,6 +30,20 @@ log = logging.getLogger(__name__)
 
 class ModelLoadError(RuntimeError):
     pass
+
+
+def load_topic_encoder(model_dir: Path, cfg: ModelSettings) -> Encoder | None:
+    """The frozen encoder used for topics, if the model has one and settings want it."""
+    manifest = read_manifest(model_dir)
+    if cfg.topic_encoder != "frozen" or not manifest.get("topic_encoder"):
+        return None
+    return _encoder(
+        model_dir / manifest["topic_encoder"],
+        cfg,
+        manifest.get("prefix", ""),
+        model_dir,
+        onnx_dir="onnx-topics",
+    )
 
 
 def load_earful_model(model_dir: Path, cfg: ModelSettings) -> EncoderHeadScorer:
@@ -48,11 +62,11 @@ def load_earful_model(model_dir: Path, cfg: ModelSettings) -> EncoderHeadScorer:
 
 
 def _encoder(
-    encoder_dir: Path, cfg: ModelSettings, prefix: str, model_dir: Path
+    encoder_dir: Path, cfg: ModelSettings, prefix: str, model_dir: Path, onnx_dir: str = "onnx"
 ) -> TransformerEncoder | OnnxEncoder:
     tokenizer = fast_tokenizer(encoder_dir)
     if cfg.backend == "onnx-int8":
-        onnx_path = ensure_onnx_int8(encoder_dir, model_dir / "onnx", max_length=cfg.max_length)
+        onnx_path = ensure_onnx_int8(encoder_dir, model_dir / onnx_dir, max_length=cfg.max_length)
         return OnnxEncoder(
             onnx_path,
             tokenizer,
@@ -131,10 +145,16 @@ def load_scorer(cfg: ModelSettings, progress: Progress | None = None) -> Scorer:
 
 def load_analyzer(cfg: ModelSettings, progress: Progress | None = None) -> TextAnalyzer:
     scorer = load_scorer(cfg, progress)
+    topic_encoder = None
+    if cfg.name in ("default", DEFAULT_MODEL):
+        topic_encoder = load_topic_encoder(default_model_dir(cfg.cache_dir), cfg)
+    elif (Path(cfg.name) / "earful-model.json").exists():
+        topic_encoder = load_topic_encoder(Path(cfg.name), cfg)
     taxonomy = Taxonomy.load(cfg.taxonomy or DEFAULT_TAXONOMY_PATH)
     return TextAnalyzer(
         scorer,
         language=LanguageIdentifier(),
-        tagger=TopicTagger(taxonomy, scorer.encoder),
+        tagger=TopicTagger(taxonomy, topic_encoder or scorer.encoder),
         cache_size=cfg.cache_size,
+        topic_encoder=topic_encoder,
     )

@@ -20,6 +20,8 @@ from typing import Any
 
 import faust
 
+from alerts.care.conversation import CareTracker
+from alerts.care.policies import load_policies
 from alerts.engine import DetectionEngine
 from alerts.notifiers.base import Notifier
 from alerts.notifiers.factory import build_notifiers
@@ -29,6 +31,7 @@ from alerts.routing.dispatcher import Dispatcher
 from alerts.rules import load_rules
 from earful.settings import Settings
 from models.analyzer import TextAnalyzer
+from streams.care import CareMetricsStep, CareStep
 from streams.deadletters import DeadLetters
 from streams.detection import DetectStep, FanoutStep
 from streams.dispatch import DispatchStep
@@ -49,6 +52,7 @@ TOPIC_KEYS = (
     "care_metrics",
     "notifications",
     "control",
+    "care_facts",
 )
 
 
@@ -225,6 +229,21 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         use_partitioner=True,
     )
     routes = deps.routes or RoutingConfig.load(settings.routes_file or DEFAULT_ROUTES_PATH)
+    care_policies = load_policies(settings.care_policies_file)
+
+    def json_table(name: str, partitions: int) -> Any:
+        return app.Table(
+            name,
+            default=None,
+            partitions=partitions,
+            schema=faust.Schema(
+                key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
+            ),
+            use_partitioner=True,
+        )
+
+    conversations = json_table("care-conversations", settings.kafka.partitions)
+    care_metrics_table = json_table("care-metrics-state", 1)
 
     steps: dict[str, Any] = {
         "score": ScoreStep(
@@ -248,6 +267,17 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             deadletters,
             deps.clock,
         ),
+        "care": CareStep(
+            CareTracker(care_policies),
+            TableStates(conversations),
+            analyzer,
+            executor,
+            outbox,
+            deadletters,
+        ),
+        "care_metrics": CareMetricsStep(
+            care_policies, TableStates(care_metrics_table), store, outbox, deadletters
+        ),
     }
     batch, within = w.batch_size, w.batch_timeout_s
 
@@ -267,6 +297,8 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     agent("detect", "by_brand", "detect")
     agent("dispatch", "alerts", "notify", "handle_alerts")
     agent("dispatch", "control", "control", "handle_control")
+    agent("care", "inbox", "care")
+    agent("care_metrics", "care_facts", "care-metrics")
 
     @app.task  # type: ignore[untyped-decorator]
     async def warm_up_model() -> None:
@@ -280,5 +312,9 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
     async def deliver_notifications() -> None:
         await steps["dispatch"].tick()
+
+    @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
+    async def check_sla_clocks() -> None:
+        await steps["care"].tick()
 
     return EarfulApp(app=app, topics=topics, steps=steps, store=store)

@@ -23,6 +23,7 @@ from alerts.routing.dispatcher import Dispatcher
 from earful.codec import InvalidMessage, decode_json, decode_record
 from earful.records import Alert
 from streams import metrics
+from streams.clock import EventClock
 from streams.deadletters import DeadLetters
 from streams.messages import Msg, Outbox
 from streams.search.base import Doc, SearchStore
@@ -63,13 +64,30 @@ class DispatchStep:
         self.clock = clock
         self.policy = policy or RetryPolicy(attempts=4, base_s=0.5, cap_s=8.0)
         self.sleep = sleep
+        #: Grouping timers run on event time (the alerts' fired_at), moving at wall speed
+        #: between alerts: a replay is notified as it would have been live, not all at once.
+        self.event_clock = EventClock(wall=lambda: self.clock().timestamp())
+
+    def now(self) -> datetime:
+        return self.event_clock.now() or self.clock()
 
     def _load(self) -> Dispatcher:
-        self.dispatcher.load(self.state.get(STATE_KEY))
+        raw = self.state.get(STATE_KEY)
+        self.dispatcher.load(raw)
+        if raw and raw.get("clock") and self.event_clock.max_event is None:
+            # A restarted worker resumes event time where it was plus the wall time it was
+            # away, not at the wall clock (for a replay of old data that would make every
+            # repeat_interval elapse at once).
+            away = max(0.0, self.clock().timestamp() - float(raw.get("clock_wall", 0.0)))
+            self.event_clock.observe(datetime.fromisoformat(raw["clock"]) + timedelta(seconds=away))
         return self.dispatcher
 
     def _save(self) -> None:
-        self.state[STATE_KEY] = self.dispatcher.to_dict()
+        state = self.dispatcher.to_dict()
+        if self.event_clock.max_event is not None:
+            state["clock"] = self.now().isoformat()
+            state["clock_wall"] = self.clock().timestamp()
+        self.state[STATE_KEY] = state
 
     async def handle_alerts(self, batch: Sequence[Msg]) -> list[Alert]:
         alerts: list[Alert] = []
@@ -82,9 +100,10 @@ class DispatchStep:
             return []
         store = await self._store()
         await store.bulk_index("alerts", [Doc(a.id, alert_document(a)) for a in alerts])
-        dispatcher, now = self._load(), self.clock()
+        dispatcher = self._load()
         for alert in alerts:
-            dispatcher.ingest(alert, now)
+            self.event_clock.observe(alert.fired_at)
+            dispatcher.ingest(alert, self.now())
         self._save()
         return alerts
 
@@ -108,12 +127,12 @@ class DispatchStep:
 
     async def tick(self) -> list[Notification]:
         """Deliver whatever is due now; record it; dead-letter what could not be delivered."""
-        dispatcher, now = self._load(), self.clock()
-        due = dispatcher.due(now)
+        dispatcher, now, wall = self._load(), self.now(), self.clock()
+        due = dispatcher.due(now, wall=wall)
         for notification in due:
             await self._deliver(notification)
-            dispatcher.delivered(notification, self.clock())
-        dispatcher.expire(now)
+            dispatcher.delivered(notification, self.now())
+        dispatcher.expire(wall)
         if due:
             self._save()
         return due

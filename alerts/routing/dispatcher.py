@@ -226,14 +226,17 @@ class Dispatcher:
             out.append(alert)
         return out
 
-    def due(self, now: datetime) -> list[Notification]:
+    def due(self, now: datetime, wall: datetime | None = None) -> list[Notification]:
+        """`now` drives the grouping timers (event time in the worker); silences and quiet
+        hours are human, wall-clock matters (`wall`, defaulting to `now`)."""
+        wall = wall or now
         muted = self.inhibited(now)
         out: list[Notification] = []
         for group in self.groups.values():
             opts = self._opts(group)
             if opts is None:
                 continue
-            alerts = self._visible(group, now, muted)
+            alerts = self._visible(group, wall, muted)
             firing = [a for a in alerts if a.status == "firing"]
             changed = any(group.told.get(a.fingerprint) != _told_as(a) for a in alerts)
             if group.last_sent is None:
@@ -249,7 +252,7 @@ class Dispatcher:
             quiet = receiver.quiet_hours
             if (
                 quiet
-                and in_quiet_hours(quiet, now)
+                and in_quiet_hours(quiet, wall)
                 and not (quiet.except_ != "none" and top >= SEVERITY_RANK[quiet.except_])
             ):
                 continue  # held, not dropped: re-examined at the next call

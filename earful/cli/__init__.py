@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from earful.cli import alerts_cmd, eval_cmd, models_cmd, routes_cmd, rules_cmd, sample_cmd
+from earful.cli import alerts_cmd, care_cmd, eval_cmd, models_cmd, routes_cmd, rules_cmd, sample_cmd
 from earful.configfile import ConfigError
 from earful.settings import Settings
 
@@ -29,6 +29,7 @@ app.add_typer(rules_cmd.app, name="rules")
 app.add_typer(alerts_cmd.app, name="alerts")
 app.add_typer(sample_cmd.app, name="sample")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(care_cmd.app, name="care")
 app.add_typer(routes_cmd.routes_app, name="routes")
 app.add_typer(routes_cmd.silences_app, name="silences")
 alerts_cmd.app.command("ack")(routes_cmd.ack)

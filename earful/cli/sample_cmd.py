@@ -85,3 +85,35 @@ def build(
     }
     out.with_suffix(".truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     typer.echo(f"wrote {n} mentions (+{len(MALFORMED)} malformed lines) to {out}")
+
+
+INBOX_PATH = Path("data/sample/inbox.jsonl")
+
+
+@app.command("inbox")
+def inbox(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON lines")] = INBOX_PATH,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 3,
+    days: Annotated[float, typer.Option(help="Days of conversations")] = 2.5,
+    per_day: Annotated[float, typer.Option(help="Conversations a day")] = 120,
+) -> None:
+    """Write a demo inbox stream (customer messages, agent replies) with one malformed line."""
+    from alerts.care.policies import load_policies
+    from alerts.care.sample import inbox_stream
+    from models.training.data import airline_pools
+
+    start, _, _ = demo_scenario()
+    pools = airline_pools()
+    texts = [
+        t.replace("{brand}", "@skywayair").replace("{name}", "Skyway Air")
+        for t in pools["negative"] + pools["neutral"]
+    ]
+    calendar = load_policies(None).calendar.build()
+    events = inbox_stream(texts, calendar, start=start, days=days, per_day=per_day, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as f:
+        for i, e in enumerate(events):
+            f.write(json.dumps(e, ensure_ascii=False).encode() + b"\n")
+            if i == 50:
+                f.write(b'{"type": "reply_sent", "conversation_id": "x", "at": "yesterday"}\n')
+    typer.echo(f"wrote {len(events)} inbox events (+1 malformed line) to {out}")

@@ -147,6 +147,7 @@ def create_api(settings: Settings, store: SearchStore | None = None) -> FastAPI:
             {
                 "brands": brands,
                 "alerts": await recent_alerts(db(), size=20),
+                "care": await latest_care_metrics(db()),
                 "first": aggs.get("first", {}).get("value_as_string"),
                 "last": aggs.get("last", {}).get("value_as_string"),
                 "engine": db().engine,
@@ -184,3 +185,24 @@ async def recent_alerts(
     body = {"query": {"bool": {"filter": must}}, "size": size, "sort": [{"fired_at": "desc"}]}
     result = await store.search("alerts", body)
     return [h["_source"] for h in result["hits"]["hits"]]
+
+
+async def latest_care_metrics(store: SearchStore) -> list[dict[str, Any]]:
+    """The newest care snapshot: overall and per channel (empty when no inbox flows)."""
+    newest = await store.search("care-metrics", {"size": 1, "sort": [{"at": "desc"}]})
+    hits = newest["hits"]["hits"]
+    if not hits:
+        return []
+    at = hits[0]["_source"]["at"]
+    rows = await store.search(
+        "care-metrics",
+        {
+            "size": 50,
+            "query": {
+                "bool": {"filter": [{"term": {"at": at}}, {"terms": {"scope": ["all", "channel"]}}]}
+            },
+        },
+    )
+    return sorted(
+        (h["_source"] for h in rows["hits"]["hits"]), key=lambda r: (r["scope"] != "all", r["key"])
+    )

@@ -29,7 +29,9 @@ receivers:
 route:
   receiver: default
   group_by: [brand]
-  group_wait: 10s
+  # grouping timers run on event time (the alerts' fired_at): the warning->critical escalation
+  # comes one 5-minute bucket later and moves that clock past group_wait, so both merge
+  group_wait: 2m
   group_interval: 3s
   repeat_interval: 4h
   routes:
@@ -92,7 +94,8 @@ def test_one_firing_and_one_resolved_message_across_a_worker_kill(real_services,
             retweet_share=0.0,
         )
     )
-    cut = (crisis.start + timedelta(minutes=20)).isoformat()
+    # part one holds the whole firing phase (escalation included), part two the recovery
+    cut = (crisis.start + timedelta(minutes=35)).isoformat()
     first = write_jsonl(tmp_path / "first.jsonl", [r for r in rows if r["created_at"] < cut])
     rest = write_jsonl(tmp_path / "rest.jsonl", [r for r in rows if r["created_at"] >= cut])
 
@@ -100,7 +103,7 @@ def test_one_firing_and_one_resolved_message_across_a_worker_kill(real_services,
     try:
         run_cli(["replay", str(first)], env)
         wait_until(lambda: received, 240, "the firing Slack message")
-        # let the group_wait pass completely so a late escalation would show as a 2nd message
+        # give a late escalation every chance to show up as a second message
         time.sleep(15)
         assert len(received) == 1
         worker.stop(signal.SIGKILL)

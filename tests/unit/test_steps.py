@@ -174,6 +174,7 @@ async def scored_batch_values(values):
 
 
 def alert(status="firing") -> Alert:
+    at = T0 if status == "firing" else T0 + timedelta(minutes=40)  # recoveries come later
     return Alert(
         kind="sentiment_dip",
         brand="Acme",
@@ -181,9 +182,9 @@ def alert(status="firing") -> Alert:
         status=status,
         severity="warning",
         fingerprint="f1",
-        fired_at=T0,
-        window_start=T0 - timedelta(minutes=30),
-        window_end=T0,
+        fired_at=at,
+        window_start=at - timedelta(minutes=30),
+        window_end=at,
         evidence=Evidence(observed=0.7, expected=0.2),
         summary="dip",
     )

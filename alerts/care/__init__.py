@@ -1,0 +1,1 @@
+"""Customer care: business calendars, SLA policies, conversation clocks, metrics."""

@@ -1,0 +1,338 @@
+"""One conversation's state, its SLA clocks, and the warnings and breaches they raise.
+
+Events move the state (a customer message starts a wait, an agent reply ends it); `check(now)`
+compares every open wait with each applicable policy's allowance and raises, once each, a
+pre-breach warning at `warn_at` of the allowance and a breach at the allowance. A reply or the
+conversation's closing resolves whatever fired. Pure code: the clock is whatever `now` the
+caller passes (event time in the stream processor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from alerts.care.calendar import BusinessCalendar
+from alerts.care.policies import CarePolicies, SlaPolicy
+from alerts.lifecycle import fingerprint
+from earful.records import (
+    Alert,
+    ConversationAssigned,
+    ConversationClosed,
+    Evidence,
+    MessageReceived,
+    ReplySent,
+    TopPost,
+)
+
+
+@dataclass
+class Fact:
+    """Something the metrics need to know, derived from an event."""
+
+    kind: str  # opened | first_response | reply | waiting | closed
+    conversation: str
+    at: datetime
+    channel: str
+    team: str = ""
+    agent: str = ""
+    seconds: float | None = None  # business seconds waited (first_response / reply)
+    since: datetime | None = None  # when the wait started (waiting)
+    #: Inbox partition the fact came from (the aggregator's watermark is per partition).
+    source: int = -1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "conversation": self.conversation,
+            "at": self.at.isoformat(),
+            "channel": self.channel,
+            "team": self.team,
+            "agent": self.agent,
+            "seconds": self.seconds,
+            "since": self.since.isoformat() if self.since else None,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Fact:
+        return cls(
+            d["kind"],
+            d["conversation"],
+            datetime.fromisoformat(d["at"]),
+            d["channel"],
+            d.get("team", ""),
+            d.get("agent", ""),
+            d.get("seconds"),
+            datetime.fromisoformat(d["since"]) if d.get("since") else None,
+            d.get("source", -1),
+        )
+
+
+@dataclass
+class Conversation:
+    id: str
+    channel: str
+    brand: str
+    opened_at: datetime
+    customer: str = ""
+    team: str = ""
+    agent: str = ""
+    priority: str = "normal"
+    waiting_since: datetime | None = None
+    first_response_at: datetime | None = None
+    messages: int = 0
+    replies: int = 0
+    closed_at: datetime | None = None
+    last_message: str = ""
+    #: policy name -> {"warned": bool, "breached": bool, "since": iso}
+    sla: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Inbox partition (the stream judges it by that partition's event time).
+    partition: int = -1
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(d: datetime | None) -> str | None:
+            return d.isoformat() if d else None
+
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "brand": self.brand,
+            "opened_at": self.opened_at.isoformat(),
+            "customer": self.customer,
+            "team": self.team,
+            "agent": self.agent,
+            "priority": self.priority,
+            "waiting_since": iso(self.waiting_since),
+            "first_response_at": iso(self.first_response_at),
+            "messages": self.messages,
+            "replies": self.replies,
+            "closed_at": iso(self.closed_at),
+            "last_message": self.last_message,
+            "sla": self.sla,
+            "partition": self.partition,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Conversation:
+        def dt(v: str | None) -> datetime | None:
+            return datetime.fromisoformat(v) if v else None
+
+        return cls(
+            d["id"],
+            d["channel"],
+            d["brand"],
+            datetime.fromisoformat(d["opened_at"]),
+            d.get("customer", ""),
+            d.get("team", ""),
+            d.get("agent", ""),
+            d.get("priority", "normal"),
+            dt(d.get("waiting_since")),
+            dt(d.get("first_response_at")),
+            d.get("messages", 0),
+            d.get("replies", 0),
+            dt(d.get("closed_at")),
+            d.get("last_message", ""),
+            d.get("sla", {}),
+            d.get("partition", -1),
+        )
+
+
+class CareTracker:
+    """Applies inbox events to conversations and judges their SLA clocks."""
+
+    def __init__(self, policies: CarePolicies):
+        self.policies = policies
+        self.calendar: BusinessCalendar = policies.calendar.build()
+
+    def _waited(self, policy: SlaPolicy, start: datetime, end: datetime) -> float:
+        if policy.business_hours:
+            return self.calendar.business_seconds(start, end)
+        return (end - start).total_seconds()
+
+    def _at(self, policy: SlaPolicy, start: datetime, fraction: float) -> datetime:
+        allowance = policy.within.total_seconds() * fraction
+        if policy.business_hours:
+            return self.calendar.add_business(start, allowance)
+        return start + timedelta(seconds=allowance)
+
+    def apply(
+        self, conv: Conversation | None, event: Any, *, negative_score: float | None = None
+    ) -> tuple[Conversation, list[Fact], list[Alert]]:
+        """Fold one event in. Returns the conversation, facts for metrics, and resolutions."""
+        facts: list[Fact] = []
+        if conv is None:
+            conv = Conversation(event.conversation_id, event.channel, event.brand, event.at)
+            facts.append(Fact("opened", conv.id, event.at, conv.channel))
+        alerts: list[Alert] = []
+        if isinstance(event, MessageReceived):
+            conv.messages += 1
+            conv.customer = event.customer.handle or event.customer.id
+            conv.last_message = event.text[:280]
+            if negative_score is not None and negative_score <= self.policies.urgent_below:
+                conv.priority = "urgent"
+            if conv.waiting_since is None and conv.closed_at is None:
+                conv.waiting_since = event.at
+                facts.append(Fact("waiting", conv.id, event.at, conv.channel, since=event.at))
+            if conv.closed_at is not None:  # a closed conversation reopens
+                conv.closed_at = None
+                conv.waiting_since = event.at
+                facts.append(Fact("waiting", conv.id, event.at, conv.channel, since=event.at))
+        elif isinstance(event, ReplySent):
+            conv.replies += 1
+            conv.agent, conv.team = event.agent, event.team or conv.team
+            if conv.waiting_since is not None:
+                waited = self.calendar.business_seconds(conv.waiting_since, event.at)
+                kind = "first_response" if conv.first_response_at is None else "reply"
+                facts.append(
+                    Fact(
+                        kind,
+                        conv.id,
+                        event.at,
+                        conv.channel,
+                        conv.team,
+                        conv.agent,
+                        seconds=waited,
+                        since=conv.waiting_since,
+                    )
+                )
+            if conv.first_response_at is None:
+                conv.first_response_at = event.at
+            conv.waiting_since = None
+            alerts += self._resolve(conv, event.at)
+        elif isinstance(event, ConversationAssigned):
+            conv.agent, conv.team = event.agent or conv.agent, event.team or conv.team
+        elif isinstance(event, ConversationClosed):
+            conv.closed_at = event.at
+            if conv.waiting_since is not None:
+                facts.append(
+                    Fact(
+                        "closed",
+                        conv.id,
+                        event.at,
+                        conv.channel,
+                        conv.team,
+                        conv.agent,
+                        since=conv.waiting_since,
+                    )
+                )
+            else:
+                facts.append(Fact("closed", conv.id, event.at, conv.channel, conv.team, conv.agent))
+            conv.waiting_since = None
+            alerts += self._resolve(conv, event.at)
+        return conv, facts, alerts
+
+    def _applicable(self, conv: Conversation) -> list[SlaPolicy]:
+        out = []
+        for p in self.policies.policies:
+            if not p.applies(conv.channel, conv.brand, conv.priority):
+                continue
+            if p.metric == "first_response" and conv.first_response_at is not None:
+                continue
+            out.append(p)
+        return out
+
+    def deadlines(self, conv: Conversation) -> list[tuple[SlaPolicy, datetime, datetime]]:
+        """(policy, warn at, breach at) for every running SLA clock."""
+        if conv.waiting_since is None or conv.closed_at is not None:
+            return []
+        start = conv.waiting_since
+        return [
+            (p, self._at(p, start, p.warn_at), self._at(p, start, 1.0))
+            for p in self._applicable(conv)
+        ]
+
+    def check(self, conv: Conversation, now: datetime) -> list[Alert]:
+        alerts = []
+        for policy, warn_at, breach_at in self.deadlines(conv):
+            episode = conv.sla.setdefault(
+                policy.name,
+                {
+                    "since": conv.waiting_since.isoformat() if conv.waiting_since else None,
+                    "warned": False,
+                    "breached": False,
+                },
+            )
+            if not episode["warned"] and now >= warn_at:
+                episode["warned"] = True
+                alerts.append(self._alert(conv, policy, "sla_warning", warn_at, breach_at))
+            if not episode["breached"] and now >= breach_at:
+                episode["breached"] = True
+                alerts.append(self._alert(conv, policy, "sla_breach", breach_at, breach_at))
+        return alerts
+
+    def _resolve(self, conv: Conversation, at: datetime) -> list[Alert]:
+        alerts = []
+        for name, episode in list(conv.sla.items()):
+            policy = next((p for p in self.policies.policies if p.name == name), None)
+            if policy is None:
+                continue
+            start = datetime.fromisoformat(episode["since"]) if episode.get("since") else at
+            breach_at = self._at(policy, start, 1.0)
+            for kind, flag in (("sla_warning", "warned"), ("sla_breach", "breached")):
+                if episode.get(flag):
+                    alerts.append(
+                        self._alert(
+                            conv, policy, kind, at, breach_at, status="resolved", since=start
+                        )
+                    )
+        conv.sla.clear()
+        return alerts
+
+    def _alert(
+        self,
+        conv: Conversation,
+        policy: SlaPolicy,
+        kind: str,
+        at: datetime,
+        breach_at: datetime,
+        status: str = "firing",
+        since: datetime | None = None,
+    ) -> Alert:
+        start = since or conv.waiting_since or at
+        waited = self._waited(policy, start, at) / 60
+        allowance = policy.within.total_seconds() / 60
+        clock = "business " if policy.business_hours else ""
+        what = "warning: will breach" if kind == "sla_warning" else "breached"
+        summary = (
+            f"{conv.brand} {conv.channel} conversation {conv.id} ({conv.priority}): "
+            f"{policy.name} {what} — waited {waited:.0f} of {allowance:.0f} {clock}"
+            f"minutes, due {breach_at:%Y-%m-%d %H:%M}Z"
+        )
+        if status == "resolved":
+            summary = f"resolved: {conv.brand} conversation {conv.id} answered ({policy.name})"
+        return Alert(
+            kind=kind,
+            brand=conv.brand,
+            rule=policy.name,
+            status=status,
+            severity="critical" if kind == "sla_breach" or conv.priority == "urgent" else "warning",
+            fingerprint=fingerprint(kind, conv.brand, policy.name, term=conv.id),
+            fired_at=at,
+            window_start=start,
+            window_end=breach_at,
+            term=None,
+            summary=summary,
+            labels={
+                "team": "care",
+                "channel": conv.channel,
+                "policy": policy.name,
+                "priority": conv.priority,
+                "conversation": conv.id,
+                **({"agent": conv.agent} if conv.agent else {}),
+                **({"care_team": conv.team} if conv.team else {}),
+                **policy.labels,
+            },
+            evidence=Evidence(
+                observed=round(waited, 1),
+                expected=allowance,
+                expected_high=allowance,
+                unit=f"{clock}minutes waiting for a reply",
+                volume=conv.messages,
+                top_posts=(TopPost(id=conv.id, text=conv.last_message, author=conv.customer),)
+                if conv.last_message
+                else (),
+            ),
+            started_at=at if status == "firing" else start,
+        )

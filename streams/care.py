@@ -1,0 +1,238 @@
+"""Agent steps for customer care: conversations and SLA clocks, then metrics.
+
+`inbox` is keyed by conversation id, so one conversation is always on one worker; its state is
+a table entry. Inbound messages are scored (negative ones become urgent) in the model thread.
+Facts for metrics go to `care.facts` (one partition), where a single aggregator keeps the
+sliding windows and publishes snapshots on `care.metrics` and to the search index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from alerts.care.conversation import CareTracker, Conversation, Fact
+from alerts.care.metrics import CareMetrics
+from alerts.care.policies import CarePolicies
+from earful.codec import InvalidMessage, decode_json, decode_record, encode
+from earful.records import Alert, InboxRecord, MessageReceived
+from models.analyzer import TextAnalyzer
+from streams import metrics as prom
+from streams.clock import EventClock
+from streams.deadletters import DeadLetters
+from streams.messages import Msg, Outbox
+from streams.search.base import Doc, SearchStore
+
+log = logging.getLogger(__name__)
+
+
+class Table(Protocol):
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None: ...
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
+
+
+class CareStep:
+    def __init__(
+        self,
+        tracker: CareTracker,
+        conversations: Table,
+        analyzer: Callable[[], TextAnalyzer],
+        executor: Executor,
+        outbox: Outbox,
+        deadletters: DeadLetters,
+        clock: EventClock | None = None,
+    ):
+        self.tracker = tracker
+        self.conversations = conversations
+        self._analyzer = analyzer
+        self.executor = executor
+        self.outbox = outbox
+        self.deadletters = deadletters
+        #: One event-time clock per inbox partition: partitions progress at different speeds,
+        #: and a conversation is judged by its own partition's time (a global clock would
+        #: "breach" conversations whose replies simply have not been read yet).
+        self.clocks: dict[int, EventClock] = {}
+        self._shared_clock = clock  # tests pass one clock for every partition
+
+    def clock(self, partition: int) -> EventClock:
+        found = self.clocks.get(partition)
+        if found is None:
+            found = self.clocks[partition] = self._shared_clock or EventClock()
+        return found
+
+    async def _scores(self, messages: list[MessageReceived]) -> list[float]:
+        if not messages:
+            return []
+
+        def run() -> list[float]:
+            analyzer = self._analyzer()
+            results = analyzer.analyze([m.text for m in messages], [m.lang for m in messages])
+            return [r.sentiment.score for r in results]
+
+        scores: list[float] = await asyncio.get_running_loop().run_in_executor(self.executor, run)
+        return scores
+
+    async def handle(self, batch: Sequence[Msg]) -> list[Alert]:
+        events = []
+        partitions: dict[int, int] = {}
+        for msg in batch:
+            try:
+                event = decode_record(msg.value or b"", InboxRecord).root
+                events.append(event)
+                partitions[id(event)] = msg.partition if msg.partition is not None else -1
+            except InvalidMessage as exc:
+                prom.DEADLETTERS.labels(stage="care", error=exc.error_type).inc()
+                await self.deadletters.send(msg, exc)
+        inbound = [e for e in events if isinstance(e, MessageReceived)]
+        scores = dict(zip([id(e) for e in inbound], await self._scores(inbound), strict=True))
+        alerts: list[Alert] = []
+        facts: list[Fact] = []
+        touched: dict[str, Conversation] = {}
+        for event in sorted(events, key=lambda e: e.at):
+            partition = partitions.get(id(event), -1)
+            self.clock(partition).observe(event.at)
+            raw = touched.get(event.conversation_id) or self._load(event.conversation_id)
+            if raw is not None:
+                # a reply after the deadline must not hide the breach it ends: judge the clock
+                # as of this event before the event moves the state
+                alerts += self.tracker.check(raw, event.at)
+            conv, new_facts, resolved = self.tracker.apply(
+                raw, event, negative_score=scores.get(id(event))
+            )
+            for fact in new_facts:
+                fact.source = partition
+            conv.partition = partition
+            touched[conv.id] = conv
+            facts += new_facts
+            alerts += resolved
+        for conv in touched.values():
+            now = self.clock(conv.partition).now()
+            if now is not None:
+                alerts += self.tracker.check(conv, now)
+            self.conversations[conv.id] = conv.to_dict()
+        await self._publish(alerts, facts)
+        return alerts
+
+    def _load(self, conversation_id: str) -> Conversation | None:
+        raw = self.conversations.get(conversation_id)
+        return Conversation.from_dict(raw) if raw else None
+
+    async def tick(self) -> list[Alert]:
+        """Raise warnings and breaches whose time has come, even if nothing else happened."""
+        alerts: list[Alert] = []
+        for key, raw in list(self.conversations.items()):
+            if not raw or raw.get("waiting_since") is None or raw.get("closed_at"):
+                continue
+            conv = Conversation.from_dict(raw)
+            now = self.clock(conv.partition).now() if conv.partition in self.clocks else None
+            if now is None:
+                continue
+            found = self.tracker.check(conv, now)
+            if found:
+                alerts += found
+                self.conversations[key] = conv.to_dict()
+        await self._publish(alerts, [])
+        return alerts
+
+    async def _publish(self, alerts: list[Alert], facts: list[Fact]) -> None:
+        for alert in alerts:
+            prom.ALERTS.labels(kind=alert.kind, status=alert.status).inc()
+            log.info("care %s %s: %s", alert.status, alert.kind, alert.summary)
+            await self.outbox.send(
+                "alerts", alert.fingerprint, encode(alert), timestamp=alert.fired_at.timestamp()
+            )
+        for fact in facts:
+            await self.outbox.send(
+                "care_facts",
+                fact.conversation,
+                json.dumps(fact.to_dict()).encode(),
+                timestamp=fact.at.timestamp(),
+            )
+
+
+STATE_KEY = "care-metrics"
+
+
+class CareMetricsStep:
+    """The single aggregator: facts in, metric snapshots out every `metrics_every`.
+
+    Facts come from several inbox partitions, which progress at different speeds (by hours of
+    event time in a fast replay). They are buffered, and the snapshot for a period boundary is
+    published only once every partition seen has passed it, so the stream's figures equal an
+    offline computation over the same log."""
+
+    def __init__(
+        self,
+        policies: CarePolicies,
+        state: Table,
+        store: Callable[[], Awaitable[SearchStore]],
+        outbox: Outbox,
+        deadletters: DeadLetters,
+    ):
+        self.policies = policies
+        self.state = state
+        self._store = store
+        self.outbox = outbox
+        self.deadletters = deadletters
+
+    async def handle(self, batch: Sequence[Msg]) -> list[dict[str, Any]]:
+        raw = self.state.get(STATE_KEY) or {}
+        metrics = CareMetrics.from_dict(raw.get("metrics"), self.policies.metrics_window)
+        buffer = [Fact.from_dict(f) for f in raw.get("buffer", [])]
+        seen: dict[str, str] = dict(raw.get("partitions", {}))
+        published = datetime.fromisoformat(raw["published"]) if raw.get("published") else None
+        for msg in batch:
+            try:
+                fact = Fact.from_dict(decode_json(msg.value or b""))
+            except (InvalidMessage, KeyError, ValueError, TypeError) as exc:
+                err = (
+                    exc
+                    if isinstance(exc, InvalidMessage)
+                    else InvalidMessage(f"not a care fact: {exc!r}", "invalid_record")
+                )
+                await self.deadletters.send(msg, err)
+                continue
+            buffer.append(fact)
+            key = str(fact.source)
+            if key not in seen or fact.at.isoformat() > seen[key]:
+                seen[key] = fact.at.isoformat()
+        rows: list[dict[str, Any]] = []
+        if seen:
+            every = self.policies.metrics_every
+            watermark = min(datetime.fromisoformat(v) for v in seen.values())
+            buffer.sort(key=lambda f: f.at)
+            if published is None and buffer:
+                step = every.total_seconds()
+                published = datetime.fromtimestamp(buffer[0].at.timestamp() // step * step, UTC)
+            while published is not None and published + every <= watermark:
+                published += every
+                while buffer and buffer[0].at < published:
+                    metrics.add(buffer.pop(0))
+                rows += metrics.snapshot(published)
+                metrics.prune(published)
+        self.state[STATE_KEY] = {
+            "metrics": metrics.to_dict(),
+            "buffer": [f.to_dict() for f in buffer],
+            "partitions": seen,
+            "published": published.isoformat() if published else None,
+        }
+        if rows:
+            store = await self._store()
+            await store.bulk_index(
+                "care-metrics",
+                [
+                    Doc(f"{r['at']}|{r['scope']}|{r['key']}", r, datetime.fromisoformat(r["at"]))
+                    for r in rows
+                ],
+            )
+            for row in rows:
+                await self.outbox.send(
+                    "care_metrics", f"{row['scope']}:{row['key']}", json.dumps(row).encode()
+                )
+        return rows

@@ -1,0 +1,136 @@
+"""The real models: the offline default, a local Hugging Face directory, both backends.
+
+These load transformer weights (seconds each), so they are marked `slow`; CI runs them (the
+default model is built from packages by `make test` before pytest starts)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from earful.settings import ModelSettings
+from models.build import ModelCorrupt, default_model_dir, read_manifest
+from models.registry import ModelLoadError, load_analyzer, load_scorer
+from models.training.data import english_tweets
+
+pytestmark = pytest.mark.slow
+CACHE = ModelSettings().cache_dir
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return load_analyzer(ModelSettings(build_if_missing=True))
+
+
+def test_default_model_loads_offline_and_reads_several_languages(analyzer):
+    texts = [
+        "@skywayair cancelled my flight AGAIN and nobody answers, worst airline ever",
+        "Thank you @skywayair, the crew was wonderful! #happy",
+        "Tack för hjälpen, fantastisk service!",
+        "Let je bil spet odpovedan, grozna storitev",
+        "Hvala za hitro pomoč, odlična storitev!",
+        "Der Flug wurde schon wieder gestrichen, eine Katastrophe",
+        "El vuelo fue cancelado otra vez, pésimo servicio",
+        "Le vol a encore été annulé, service horrible",
+    ]
+    out = analyzer.analyze(texts)
+    assert [a.sentiment.label for a in out] == [
+        "negative",
+        "positive",
+        "positive",
+        "negative",
+        "positive",
+        "negative",
+        "negative",
+        "negative",
+    ]
+    assert [a.lang for a in out] == ["en", "en", "sv", "sl", "sl", "de", "es", "fr"]
+    assert "delays and cancellations" in out[0].topics
+    assert all(-1 <= a.sentiment.score <= 1 for a in out)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness (MODEL_CARD.md): the English-trained head "
+    "reads this Swedish complaint as positive",
+)
+def test_swedish_complaint_is_negative(analyzer):
+    [a] = analyzer.analyze(["Flyget blev inställt igen, hemsk kundtjänst"])
+    assert a.sentiment.label == "negative"
+
+
+def test_length_bucketing_preserves_order(analyzer):
+    encoder = analyzer.scorer.encoder
+    texts = [
+        "short",
+        "a considerably longer text that needs far more tokens than the first",
+        "mid length text here",
+    ]
+    together = encoder.encode(texts)
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    assert np.allclose(together, alone, atol=1e-4)
+
+
+def test_missing_or_corrupt_model_gives_a_clear_error(tmp_path):
+    with pytest.raises(ModelLoadError, match="earful models build --force"):
+        load_scorer(ModelSettings(cache_dir=tmp_path, build_if_missing=False))
+    broken = tmp_path / "broken"
+    shutil.copytree(
+        default_model_dir(CACHE),
+        broken,
+        ignore=shutil.ignore_patterns("model.safetensors", "onnx*"),
+    )
+    with pytest.raises(ModelCorrupt, match="missing; rebuild it with `earful models build"):
+        read_manifest(broken)
+
+
+def test_local_hugging_face_classifier_directory(tmp_path):
+    """Any sequence-classification model saved to a directory loads through the same path
+    users take for e.g. cardiffnlp/twitter-xlm-roberta-base-sentiment."""
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    encoder_dir = default_model_dir(CACHE) / "encoder"
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(encoder_dir / "tokenizer.json"),
+        pad_token="<pad>",
+        unk_token="<unk>",
+        cls_token="<s>",
+        sep_token="</s>",
+    )
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size + 100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+        id2label={0: "negative", 1: "neutral", 2: "positive"},
+        label2id={"negative": 0, "neutral": 1, "positive": 2},
+    )
+    model_dir = tmp_path / "tiny-sentiment"
+    BertForSequenceClassification(config).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    analyzer = load_analyzer(ModelSettings(name=str(model_dir), cache_size=0))
+    out = analyzer.analyze(["my flight was cancelled", "great crew"])
+    assert [len(a.embedding) for a in out] == [32, 32]
+    assert all(abs(sum(a.sentiment.probs or ()) - 1) < 1e-3 for a in out)
+    with pytest.raises(ModelLoadError, match="not a model directory"):
+        load_scorer(ModelSettings(name=str(tmp_path)))
+
+
+def test_onnx_int8_backend_agrees_with_torch():
+    texts = [e.text for e in english_tweets("test")[:300]]
+    torch_scorer = load_scorer(ModelSettings(backend="torch"))
+    onnx_scorer = load_scorer(ModelSettings(backend="onnx-int8"))
+    a = torch_scorer.score(texts, ["en"] * len(texts))
+    b = onnx_scorer.score(texts, ["en"] * len(texts))
+    cosine = (a.embeddings * b.embeddings).sum(axis=1)
+    agreement = float((a.probs.argmax(1) == b.probs.argmax(1)).mean())
+    # the tolerance MODEL_CARD.md states (measured there: min 0.921, mean 0.956, 95.3% same
+    # label, macro-F1 0.7897 vs 0.7898 on the English test split)
+    assert cosine.min() > 0.90 and cosine.mean() > 0.95
+    assert agreement >= 0.93
+    assert Path(default_model_dir(CACHE) / "onnx" / "encoder-int8.onnx").exists()
