@@ -313,6 +313,10 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     async def deliver_notifications() -> None:
         await steps["dispatch"].tick()
 
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def reindex_sla_clocks(sender: Any, *args: Any, **kwargs: Any) -> None:
+        steps["care"].invalidate()
+
     @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
     async def check_sla_clocks() -> None:
         await steps["care"].tick()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ from streams.messages import Msg, Outbox
 from streams.search.base import Doc, SearchStore
 
 log = logging.getLogger(__name__)
+
+REINDEX_S = 30.0  # full rescan of held conversations, in case an index update was missed
 
 
 class Table(Protocol):
@@ -59,6 +62,12 @@ class CareStep:
         #: "breach" conversations whose replies simply have not been read yet).
         self.clocks: dict[int, EventClock] = {}
         self._shared_clock = clock  # tests pass one clock for every partition
+        #: conversation -> (partition, next SLA instant): ticks look only at what is due.
+        #: Rebuilt from the table on the first tick and after a rebalance (partitions moved
+        #: here with their conversations), and every REINDEX_S as a safety net; kept up to
+        #: date by handle() in between.
+        self.due: dict[str, tuple[int, datetime]] = {}
+        self._indexed_at: float | None = None
 
     def clock(self, partition: int) -> EventClock:
         found = self.clocks.get(partition)
@@ -116,6 +125,7 @@ class CareStep:
             if now is not None:
                 alerts += self.tracker.check(conv, now)
             self.conversations[conv.id] = conv.to_dict()
+            self._schedule(conv)
         await self._publish(alerts, facts)
         return alerts
 
@@ -123,20 +133,54 @@ class CareStep:
         raw = self.conversations.get(conversation_id)
         return Conversation.from_dict(raw) if raw else None
 
+    def _schedule(self, conv: Conversation) -> None:
+        """Remember when this conversation next needs looking at (warning or breach)."""
+        upcoming = [
+            t
+            for policy, warn, breach in self.tracker.deadlines(conv)
+            for t, done in (
+                (warn, conv.sla.get(policy.name, {}).get("warned")),
+                (breach, conv.sla.get(policy.name, {}).get("breached")),
+            )
+            if not done
+        ]
+        if upcoming:
+            self.due[conv.id] = (conv.partition, min(upcoming))
+        else:
+            self.due.pop(conv.id, None)
+
+    def reindex(self) -> None:
+        """Rebuild the due index from the conversations this worker holds now."""
+        self.due.clear()
+        for _, raw in list(self.conversations.items()):
+            if raw and raw.get("waiting_since") and not raw.get("closed_at"):
+                self._schedule(Conversation.from_dict(raw))
+        self._indexed_at = time.monotonic()
+
+    def invalidate(self) -> None:
+        """Partitions moved: rebuild the index on the next tick."""
+        self._indexed_at = None
+
     async def tick(self) -> list[Alert]:
         """Raise warnings and breaches whose time has come, even if nothing else happened."""
+        if self._indexed_at is None or time.monotonic() - self._indexed_at > REINDEX_S:
+            self.reindex()
         alerts: list[Alert] = []
-        for key, raw in list(self.conversations.items()):
-            if not raw or raw.get("waiting_since") is None or raw.get("closed_at"):
+        for conv_id, (partition, at) in list(self.due.items()):
+            clock = self.clocks.get(partition)
+            now = clock.now() if clock is not None else None
+            if now is None or now < at:
+                continue
+            raw = self.conversations.get(conv_id)
+            if not raw:
+                self.due.pop(conv_id, None)
                 continue
             conv = Conversation.from_dict(raw)
-            now = self.clock(conv.partition).now() if conv.partition in self.clocks else None
-            if now is None:
-                continue
             found = self.tracker.check(conv, now)
             if found:
                 alerts += found
-                self.conversations[key] = conv.to_dict()
+                self.conversations[conv_id] = conv.to_dict()
+            self._schedule(conv)
         await self._publish(alerts, [])
         return alerts
 

@@ -295,10 +295,11 @@ class CareTracker:
         allowance = policy.within.total_seconds() / 60
         clock = "business " if policy.business_hours else ""
         what = "warning: will breach" if kind == "sla_warning" else "breached"
+        within = "business time" if policy.business_hours else "clock time"
         summary = (
             f"{conv.brand} {conv.channel} conversation {conv.id} ({conv.priority}): "
-            f"{policy.name} {what} — waited {waited:.0f} of {allowance:.0f} {clock}"
-            f"minutes, due {breach_at:%Y-%m-%d %H:%M}Z"
+            f"{policy.name} {what} — waited {_span(waited * 60)} of "
+            f"{_span(allowance * 60)} ({within}), due {breach_at:%Y-%m-%d %H:%M:%S}Z"
         )
         if status == "resolved":
             summary = f"resolved: {conv.brand} conversation {conv.id} answered ({policy.name})"
@@ -336,3 +337,14 @@ class CareTracker:
             ),
             started_at=at if status == "firing" else start,
         )
+
+
+def _span(seconds: float) -> str:
+    """A duration as people read it in a notification: "45 s", "48 min", "2 h 05 min"."""
+    seconds = round(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
