@@ -31,7 +31,8 @@ from alerts.routing.dispatcher import Dispatcher
 from alerts.rules import load_rules
 from earful.settings import Settings
 from models.analyzer import TextAnalyzer
-from streams.care import CareMetricsStep, CareStep
+from streams.care import CareStep
+from streams.care_metrics import CareMetricsStep
 from streams.deadletters import DeadLetters
 from streams.detection import DetectStep, FanoutStep
 from streams.dispatch import DispatchStep
@@ -91,6 +92,9 @@ class TableStates:
 
     def __setitem__(self, key: str, value: dict[str, Any]) -> None:
         self.table[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key]
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
         return iter(list(self.table.items()))
@@ -218,7 +222,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         ),
         use_partitioner=True,
     )
-    # The dispatcher's whole state is one value on one partition (see streams/dispatch.py).
+    # The dispatcher's state is on one partition, as small records (see streams/dispatch.py).
     dispatch_table = app.Table(
         "dispatcher-state",
         default=None,
@@ -316,6 +320,8 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def reindex_sla_clocks(sender: Any, *args: Any, **kwargs: Any) -> None:
         steps["care"].invalidate()
+        steps["dispatch"].invalidate()
+        steps["care_metrics"].invalidate()
 
     @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
     async def check_sla_clocks() -> None:

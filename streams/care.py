@@ -12,22 +12,19 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from alerts.care.conversation import CareTracker, Conversation, Fact
-from alerts.care.metrics import CareMetrics
-from alerts.care.policies import CarePolicies
-from earful.codec import InvalidMessage, decode_json, decode_record, encode
+from earful.codec import InvalidMessage, decode_record, encode
 from earful.records import Alert, InboxRecord, MessageReceived
 from models.analyzer import TextAnalyzer
 from streams import metrics as prom
 from streams.clock import EventClock
 from streams.deadletters import DeadLetters
 from streams.messages import Msg, Outbox
-from streams.search.base import Doc, SearchStore
 
 log = logging.getLogger(__name__)
 
@@ -198,85 +195,3 @@ class CareStep:
                 json.dumps(fact.to_dict()).encode(),
                 timestamp=fact.at.timestamp(),
             )
-
-
-STATE_KEY = "care-metrics"
-
-
-class CareMetricsStep:
-    """The single aggregator: facts in, metric snapshots out every `metrics_every`.
-
-    Facts come from several inbox partitions, which progress at different speeds (by hours of
-    event time in a fast replay). They are buffered, and the snapshot for a period boundary is
-    published only once every partition seen has passed it, so the stream's figures equal an
-    offline computation over the same log."""
-
-    def __init__(
-        self,
-        policies: CarePolicies,
-        state: Table,
-        store: Callable[[], Awaitable[SearchStore]],
-        outbox: Outbox,
-        deadletters: DeadLetters,
-    ):
-        self.policies = policies
-        self.state = state
-        self._store = store
-        self.outbox = outbox
-        self.deadletters = deadletters
-
-    async def handle(self, batch: Sequence[Msg]) -> list[dict[str, Any]]:
-        raw = self.state.get(STATE_KEY) or {}
-        metrics = CareMetrics.from_dict(raw.get("metrics"), self.policies.metrics_window)
-        buffer = [Fact.from_dict(f) for f in raw.get("buffer", [])]
-        seen: dict[str, str] = dict(raw.get("partitions", {}))
-        published = datetime.fromisoformat(raw["published"]) if raw.get("published") else None
-        for msg in batch:
-            try:
-                fact = Fact.from_dict(decode_json(msg.value or b""))
-            except (InvalidMessage, KeyError, ValueError, TypeError) as exc:
-                err = (
-                    exc
-                    if isinstance(exc, InvalidMessage)
-                    else InvalidMessage(f"not a care fact: {exc!r}", "invalid_record")
-                )
-                await self.deadletters.send(msg, err)
-                continue
-            buffer.append(fact)
-            key = str(fact.source)
-            if key not in seen or fact.at.isoformat() > seen[key]:
-                seen[key] = fact.at.isoformat()
-        rows: list[dict[str, Any]] = []
-        if seen:
-            every = self.policies.metrics_every
-            watermark = min(datetime.fromisoformat(v) for v in seen.values())
-            buffer.sort(key=lambda f: f.at)
-            if published is None and buffer:
-                step = every.total_seconds()
-                published = datetime.fromtimestamp(buffer[0].at.timestamp() // step * step, UTC)
-            while published is not None and published + every <= watermark:
-                published += every
-                while buffer and buffer[0].at < published:
-                    metrics.add(buffer.pop(0))
-                rows += metrics.snapshot(published)
-                metrics.prune(published)
-        self.state[STATE_KEY] = {
-            "metrics": metrics.to_dict(),
-            "buffer": [f.to_dict() for f in buffer],
-            "partitions": seen,
-            "published": published.isoformat() if published else None,
-        }
-        if rows:
-            store = await self._store()
-            await store.bulk_index(
-                "care-metrics",
-                [
-                    Doc(f"{r['at']}|{r['scope']}|{r['key']}", r, datetime.fromisoformat(r["at"]))
-                    for r in rows
-                ],
-            )
-            for row in rows:
-                await self.outbox.send(
-                    "care_metrics", f"{row['scope']}:{row['key']}", json.dumps(row).encode()
-                )
-        return rows

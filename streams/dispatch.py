@@ -2,8 +2,9 @@
 
 The `alerts` and `control` topics have one partition: alert volume is small, and grouping and
 inhibition need to see every alert in order (as one Alertmanager does). The dispatcher's state
-lives in a one-partition Faust table under a single key, so a restarted worker recovers what was
-already delivered and does not notify it again.
+lives in a one-partition Faust table as small records (see alerts/routing/state.py), so a
+restarted worker recovers what was already delivered and does not notify it again. The worker
+holding that partition keeps the state in memory and writes only the records that changed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -29,12 +30,14 @@ from streams.messages import Msg, Outbox
 from streams.search.base import Doc, SearchStore
 
 log = logging.getLogger(__name__)
-STATE_KEY = "dispatcher"
+CLOCK_KEY = "clock"
 
 
 class KeyValue(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
     def __setitem__(self, key: str, value: dict[str, Any]) -> None: ...
+    def __delitem__(self, key: str) -> None: ...
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
 
 
 def alert_document(alert: Alert) -> dict[str, object]:
@@ -67,13 +70,23 @@ class DispatchStep:
         #: Grouping timers run on event time (the alerts' fired_at), moving at wall speed
         #: between alerts: a replay is notified as it would have been live, not all at once.
         self.event_clock = EventClock(wall=lambda: self.clock().timestamp())
+        self._loaded = False
 
     def now(self) -> datetime:
         return self.event_clock.now() or self.clock()
 
+    def invalidate(self) -> None:
+        """Partitions moved: read the state back from the table before the next use."""
+        self._loaded = False
+
     def _load(self) -> Dispatcher:
-        raw = self.state.get(STATE_KEY)
-        self.dispatcher.load(raw)
+        if self._loaded:
+            return self.dispatcher
+        self.dispatcher.load_records(
+            (k, v) for k, v in self.state.items() if k != CLOCK_KEY and v is not None
+        )
+        self._loaded = True
+        raw = self.state.get(CLOCK_KEY)
         if raw and raw.get("clock") and self.event_clock.max_event is None:
             # A restarted worker resumes event time where it was plus the wall time it was
             # away, not at the wall clock (for a replay of old data that would make every
@@ -83,11 +96,18 @@ class DispatchStep:
         return self.dispatcher
 
     def _save(self) -> None:
-        state = self.dispatcher.to_dict()
-        if self.event_clock.max_event is not None:
-            state["clock"] = self.now().isoformat()
-            state["clock_wall"] = self.clock().timestamp()
-        self.state[STATE_KEY] = state
+        changes = self.dispatcher.changes()
+        for key, value in changes.items():
+            if value is None:
+                if self.state.get(key) is not None:
+                    del self.state[key]
+            else:
+                self.state[key] = value
+        if changes and self.event_clock.max_event is not None:
+            self.state[CLOCK_KEY] = {
+                "clock": self.now().isoformat(),
+                "clock_wall": self.clock().timestamp(),
+            }
 
     async def handle_alerts(self, batch: Sequence[Msg]) -> list[Alert]:
         alerts: list[Alert] = []
@@ -133,8 +153,7 @@ class DispatchStep:
             await self._deliver(notification)
             dispatcher.delivered(notification, self.now())
         dispatcher.expire(wall)
-        if due:
-            self._save()
+        self._save()
         return due
 
     async def _deliver(self, notification: Notification) -> None:

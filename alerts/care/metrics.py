@@ -40,13 +40,20 @@ class CareMetrics:
     waiting: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     #: conversation -> when it got its first reply (for the response rate)
     first_reply: dict[str, datetime] = field(default_factory=dict)
+    #: conversations whose backlog entry changed since the caller last cleared this (so the
+    #: stream persists only those)
+    changed: set[str] = field(default_factory=set)
 
     def add(self, fact: Fact) -> None:
         self.facts.append(fact)
         if fact.kind == "waiting" and fact.since is not None:
             self.waiting[fact.conversation] = (fact.since, fact.channel)
-        elif fact.kind in ("first_response", "reply", "closed"):
-            self.waiting.pop(fact.conversation, None)
+            self.changed.add(fact.conversation)
+        elif (
+            fact.kind in ("first_response", "reply", "closed")
+            and self.waiting.pop(fact.conversation, None) is not None
+        ):
+            self.changed.add(fact.conversation)
         if fact.kind == "first_response":
             self.first_reply.setdefault(fact.conversation, fact.at)
 

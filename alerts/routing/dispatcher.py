@@ -10,13 +10,17 @@ JSON (it lives in a Faust table, so a restarted worker never re-notifies what wa
   notices (except critical ones) until they end; an unacknowledged critical alert escalates;
 - `delivered(notification, now)` records what the receiver was told. Nothing is recorded for a
   failed delivery, so it is retried at the next `due`.
+
+State is kept as many small records (one per group, one per alert notice in a group, one for
+silences and acks) rather than one document: a storm of care alerts would otherwise outgrow a
+Kafka message (1 MiB) and every tick would rewrite all of it. `changes()` hands the worker only
+the records touched since the last call.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,86 +32,11 @@ from alerts.routing.config import (
     RoutingConfig,
     matches_all,
 )
+from alerts.routing.state import META, Group, Silence, group_record, notice_record
 from alerts.routing.tree import RouteOpts, match_routes
 from earful.records import SEVERITY_RANK, Alert
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-@dataclass
-class Silence:
-    id: str
-    matchers: tuple[Matcher, ...]
-    starts_at: datetime
-    ends_at: datetime
-    created_by: str = ""
-    comment: str = ""
-
-    def active(self, now: datetime) -> bool:
-        return self.starts_at <= now < self.ends_at
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "matchers": [str(m) for m in self.matchers],
-            "starts_at": self.starts_at.isoformat(),
-            "ends_at": self.ends_at.isoformat(),
-            "created_by": self.created_by,
-            "comment": self.comment,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Silence:
-        return cls(
-            d["id"],
-            tuple(Matcher.parse(m) for m in d["matchers"]),
-            datetime.fromisoformat(d["starts_at"]),
-            datetime.fromisoformat(d["ends_at"]),
-            d.get("created_by", ""),
-            d.get("comment", ""),
-        )
-
-
-@dataclass
-class Group:
-    key: str
-    receiver: str
-    labels: dict[str, str]
-    path: str
-    created: datetime
-    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # fingerprint -> Alert json
-    #: What the receiver was last told per fingerprint: "firing:critical" / "resolved".
-    told: dict[str, str] = field(default_factory=dict)
-    #: When each fingerprint was first notified as firing (escalation clock).
-    first_told: dict[str, str] = field(default_factory=dict)
-    last_sent: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "receiver": self.receiver,
-            "labels": self.labels,
-            "path": self.path,
-            "created": self.created.isoformat(),
-            "alerts": self.alerts,
-            "told": self.told,
-            "first_told": self.first_told,
-            "last_sent": self.last_sent.isoformat() if self.last_sent else None,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Group:
-        return cls(
-            d["key"],
-            d["receiver"],
-            d["labels"],
-            d["path"],
-            datetime.fromisoformat(d["created"]),
-            d["alerts"],
-            d["told"],
-            d.get("first_told", {}),
-            datetime.fromisoformat(d["last_sent"]) if d.get("last_sent") else None,
-        )
 
 
 def _told_as(alert: Alert) -> str:
@@ -135,6 +64,8 @@ class Dispatcher:
         self.silences: dict[str, Silence] = {}
         self.acks: dict[str, dict[str, str]] = {}  # fingerprint -> {by, at}
         self.escalated: dict[str, str] = {}  # fingerprint -> when
+        #: Record keys written or removed since the last `changes()`.
+        self._dirty: set[str] = set()
 
     # -- input ------------------------------------------------------------------------------
     def routes_for(self, labels: dict[str, str]) -> list[RouteOpts]:
@@ -147,15 +78,30 @@ class Dispatcher:
         for opts in self.routes_for(labels):
             key = opts.group_key(labels)
             group = self.groups.get(key)
+            fp = alert.fingerprint
+            if alert.status == "resolved" and (
+                group is None or group.told.get(fp, "resolved") == "resolved"
+            ):
+                # over before anyone was told it began: nothing to say, nothing to keep
+                if group is not None and fp in group.alerts:
+                    group.forget(fp)
+                    self._dirty.add(notice_record(key, fp))
+                    self._drop_if_empty(group)
+                continue
             if group is None:
-                if alert.status == "resolved":
-                    continue  # resolution of something this receiver never heard about
                 group = self.groups[key] = Group(
                     key, opts.receiver, opts.group_labels(labels), opts.path, now
                 )
-            group.alerts[alert.fingerprint] = alert.model_dump(mode="json")
+                self._dirty.add(group_record(key))
+            group.put(alert)
+            self._dirty.add(notice_record(key, fp))
             keys.append(key)
         return keys
+
+    def _drop_if_empty(self, group: Group) -> None:
+        if not group.alerts and self.groups.get(group.key) is group:
+            del self.groups[group.key]
+            self._dirty.add(group_record(group.key))
 
     def add_silence(
         self,
@@ -174,6 +120,7 @@ class Dispatcher:
             id or uuid.uuid4().hex[:12], matchers, starts_at, ends_at, created_by, comment
         )
         self.silences[silence.id] = silence
+        self._dirty.add(META)
         return silence
 
     def expire_silence(self, silence_id: str, now: datetime) -> bool:
@@ -181,10 +128,12 @@ class Dispatcher:
         if silence is None:
             return False
         silence.ends_at = min(silence.ends_at, now)
+        self._dirty.add(META)
         return True
 
     def ack(self, fingerprint: str, by: str, now: datetime) -> None:
         self.acks[fingerprint] = {"by": by, "at": now.isoformat()}
+        self._dirty.add(META)
 
     # -- judgement --------------------------------------------------------------------------
     def silenced(self, labels: dict[str, str], now: datetime) -> bool:
@@ -198,7 +147,7 @@ class Dispatcher:
         for group in self.groups.values():
             for fp, raw in group.alerts.items():
                 if raw["status"] == "firing":
-                    firing[fp] = Alert.model_validate(raw).all_labels()
+                    firing[fp] = group.alert(fp).all_labels()
         muted: set[str] = set()
         for rule in self.config.inhibit_rules:
             sources = [
@@ -217,8 +166,8 @@ class Dispatcher:
 
     def _visible(self, group: Group, now: datetime, muted: set[str]) -> list[Alert]:
         out = []
-        for fp, raw in group.alerts.items():
-            alert = Alert.model_validate(raw)
+        for fp in group.alerts:
+            alert = group.alert(fp)
             if fp in muted or self.silenced(alert.all_labels(), now):
                 continue
             if alert.status == "resolved" and group.told.get(fp, "resolved") == "resolved":
@@ -232,7 +181,7 @@ class Dispatcher:
         wall = wall or now
         muted = self.inhibited(now)
         out: list[Notification] = []
-        for group in self.groups.values():
+        for group in list(self.groups.values()):
             opts = self._opts(group)
             if opts is None:
                 continue
@@ -273,7 +222,7 @@ class Dispatcher:
                 if raw["severity"] not in opts.escalate.severities or fp in self.escalated:
                     continue
                 if now >= datetime.fromisoformat(when) + opts.escalate.after:
-                    alert = Alert.model_validate(raw)
+                    alert = group.alert(fp)
                     out.append(
                         self._notification(
                             opts.escalate.to,
@@ -298,8 +247,8 @@ class Dispatcher:
         )
 
     def _opts(self, group: Group) -> RouteOpts | None:
-        for raw in group.alerts.values():
-            labels = Alert.model_validate(raw).all_labels()
+        for fp in group.alerts:
+            labels = group.alert(fp).all_labels()
             for opts in self.routes_for(labels):
                 if opts.path == group.path:
                     return opts
@@ -309,46 +258,93 @@ class Dispatcher:
         if notification.group_key.startswith("escalation:"):
             for a in notification.alerts:
                 self.escalated[a.fingerprint] = now.isoformat()
+            self._dirty.add(META)
             return
         group = self.groups.get(notification.group_key)
         if group is None:
             return
         group.last_sent = now
+        self._dirty.add(group_record(group.key))
         for alert in notification.alerts:
             fp = alert.fingerprint
+            self._dirty.add(notice_record(group.key, fp))
             group.told[fp] = _told_as(alert)
             if alert.status == "firing":
                 group.first_told.setdefault(fp, now.isoformat())
             elif group.alerts.get(fp, {}).get("status") == "resolved":
                 # the episode is over and said to be over: forget it
-                group.alerts.pop(fp, None)
-                group.told.pop(fp, None)
-                group.first_told.pop(fp, None)
-                self.escalated.pop(fp, None)
-                self.acks.pop(fp, None)
-        if not group.alerts:
-            del self.groups[notification.group_key]
+                group.forget(fp)
+                if self.escalated.pop(fp, None) or self.acks.pop(fp, None):
+                    self._dirty.add(META)
+        self._drop_if_empty(group)
 
     def expire(self, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
         """Forget expired silences and groups that have been silent for long."""
         for sid in [s.id for s in self.silences.values() if s.ends_at < now - keep]:
             del self.silences[sid]
+            self._dirty.add(META)
 
     # -- state ------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def _meta(self) -> dict[str, Any]:
         return {
-            "groups": {k: g.to_dict() for k, g in self.groups.items()},
             "silences": {k: s.to_dict() for k, s in self.silences.items()},
             "acks": self.acks,
             "escalated": self.escalated,
         }
 
-    def load(self, d: dict[str, Any] | None) -> None:
-        d = d or {}
-        self.groups = {k: Group.from_dict(g) for k, g in d.get("groups", {}).items()}
-        self.silences = {k: Silence.from_dict(s) for k, s in d.get("silences", {}).items()}
-        self.acks = dict(d.get("acks", {}))
-        self.escalated = dict(d.get("escalated", {}))
+    def _record(self, key: str) -> dict[str, Any] | None:
+        """The current value of one record key (None: it no longer exists)."""
+        if key == META:
+            return self._meta()
+        kind, _, rest = key.partition("|")
+        if kind == "g":
+            group = self.groups.get(rest)
+            return group.header() if group else None
+        fp, _, group_key = rest.partition("|")
+        group = self.groups.get(group_key)
+        return group.notice(fp) if group and fp in group.alerts else None
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        """The whole state as records (what `load_records` takes back)."""
+        out = {META: self._meta()}
+        for key, group in self.groups.items():
+            out[group_record(key)] = group.header()
+            for fp in group.alerts:
+                out[notice_record(key, fp)] = group.notice(fp)
+        return out
+
+    def changes(self) -> dict[str, dict[str, Any] | None]:
+        """Records touched since the last call: new values, or None for removed ones."""
+        out = {key: self._record(key) for key in sorted(self._dirty)}
+        self._dirty.clear()
+        return out
+
+    def load_records(self, items: Iterable[tuple[str, dict[str, Any] | None]]) -> None:
+        self.groups, self.silences, self.acks, self.escalated = {}, {}, {}, {}
+        self._dirty.clear()
+        notices = []
+        for key, value in items:
+            if not value:
+                continue
+            if key == META:
+                self.silences = {
+                    k: Silence.from_dict(s) for k, s in value.get("silences", {}).items()
+                }
+                self.acks = dict(value.get("acks", {}))
+                self.escalated = dict(value.get("escalated", {}))
+            elif key.startswith("g|"):
+                self.groups[key[2:]] = Group.from_header(value)
+            elif key.startswith("a|"):
+                notices.append((key, value))
+        for key, value in notices:
+            fp, _, group_key = key[2:].partition("|")
+            group = self.groups.get(group_key)
+            if group is not None:
+                group.restore(fp, value)
+        for group in list(self.groups.values()):
+            if not group.alerts:  # a header whose notices were all removed
+                del self.groups[group.key]
+                self._dirty.add(group_record(group.key))
 
 
 def utc(clock: Callable[[], datetime] | None = None) -> datetime:

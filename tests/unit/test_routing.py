@@ -267,6 +267,16 @@ def test_dispatcher_state_round_trips():
     deliver_all(d, T0 + timedelta(minutes=1))
     d.ack("x", "ann", T0)
     e = dispatcher(extra="  escalate: {after: 15m, to: pager}")
-    e.load(json.loads(json.dumps(d.to_dict())))
-    assert e.to_dict() == d.to_dict()
+    e.load_records(json.loads(json.dumps(d.records())).items())
+    assert e.records() == d.records()
     assert deliver_all(e, T0 + timedelta(minutes=17))[0].receiver == "pager"
+
+
+def test_an_alert_over_before_anyone_was_told_leaves_nothing_behind():
+    d = dispatcher()
+    d.ingest(alert(), T0)
+    d.ingest(alert(status="resolved"), T0 + timedelta(seconds=5))  # inside group_wait
+    assert d.groups == {}
+    assert deliver_all(d, T0 + timedelta(hours=1)) == []
+    changes = d.changes()
+    assert changes and all(v is None for v in changes.values())  # removed from the table too

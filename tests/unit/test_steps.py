@@ -264,7 +264,7 @@ async def test_dispatch_step_groups_retries_dead_letters_and_survives_restart():
     await step().handle_alerts(msgs([encode(alert("resolved"))], topic="alerts"))
     [resolved] = await step().tick()
     assert resolved.status == "resolved"
-    assert table["dispatcher"]["groups"] == {}
+    assert sorted(table) == ["clock"]  # the group and its notices are gone
 
 
 async def test_control_messages_silence_and_bad_ones_are_dead_lettered():
@@ -290,11 +290,59 @@ async def test_control_messages_silence_and_bad_ones_are_dead_lettered():
     await step.handle_control(
         msgs([json.dumps(silence).encode(), b'{"type": "nope"}'], topic="control")
     )
-    assert list(table["dispatcher"]["silences"]) == ["s1"]
+    assert list(table["meta"]["silences"]) == ["s1"]
     assert "unknown control message type" in dead(outbox)[0]["reason"]
     await step.handle_alerts(msgs([encode(alert())], topic="alerts"))
     clock.advance(minutes=5)
     assert await step.tick() == []  # silenced
+
+
+async def test_dispatcher_state_is_small_records_written_only_when_changed():
+    """A storm of care alerts in one group must not become one oversized Kafka record, and
+    a quiet tick must not rewrite the state."""
+    from alerts.routing.config import RoutingConfig
+    from alerts.routing.dispatcher import Dispatcher
+    from streams.dispatch import DispatchStep
+
+    outbox, clock = MemoryOutbox(), StepClock()
+
+    class Recording(dict):
+        writes = 0
+
+        def __setitem__(self, key, value):
+            Recording.writes += 1
+            super().__setitem__(key, value)
+
+    table = Recording()
+
+    async def get_store():
+        return MemoryStore()
+
+    def step() -> DispatchStep:
+        return DispatchStep(
+            Dispatcher(RoutingConfig.from_text(ROUTES)),
+            table,
+            get_store,
+            {"pr": [FlakyNotifier([Delivery(Outcome.SENT)] * 10)]},
+            outbox,
+            DeadLetters(outbox, clock),
+            clock,
+        )
+
+    worker = step()
+    storm = [alert().model_copy(update={"fingerprint": f"fp{i:04d}"}) for i in range(2000)]
+    await worker.handle_alerts(msgs([encode(a) for a in storm], topic="alerts"))
+    clock.advance(seconds=31)
+    [sent] = await worker.tick()
+    assert len(sent.alerts) == 2000
+    assert len(table) == 2000 + 2  # one notice each, the group, the clock
+    assert max(len(json.dumps(v)) for v in table.values()) < 20_000
+    Recording.writes = 0
+    clock.advance(seconds=5)
+    assert await worker.tick() == [] and Recording.writes == 0
+    # a restarted worker reads the records back and does not notify again
+    clock.advance(minutes=10)
+    assert await step().tick() == []
 
 
 def test_retry_policy_backs_off_exponentially_with_jitter_and_honours_retry_after():

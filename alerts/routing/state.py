@@ -1,0 +1,126 @@
+"""Dispatcher state as small records: silences, groups and the alert notices filed in them.
+
+Each group, each notice in a group and the silences/acks are separate records (Faust table
+keys), so no record outgrows a Kafka message and a change rewrites only what it touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from alerts.routing.config import Matcher
+from earful.records import Alert
+
+
+@dataclass
+class Silence:
+    id: str
+    matchers: tuple[Matcher, ...]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str = ""
+    comment: str = ""
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "matchers": [str(m) for m in self.matchers],
+            "starts_at": self.starts_at.isoformat(),
+            "ends_at": self.ends_at.isoformat(),
+            "created_by": self.created_by,
+            "comment": self.comment,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Silence:
+        return cls(
+            d["id"],
+            tuple(Matcher.parse(m) for m in d["matchers"]),
+            datetime.fromisoformat(d["starts_at"]),
+            datetime.fromisoformat(d["ends_at"]),
+            d.get("created_by", ""),
+            d.get("comment", ""),
+        )
+
+
+@dataclass
+class Group:
+    key: str
+    receiver: str
+    labels: dict[str, str]
+    path: str
+    created: datetime
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # fingerprint -> Alert json
+    #: What the receiver was last told per fingerprint: "firing:critical" / "resolved".
+    told: dict[str, str] = field(default_factory=dict)
+    #: When each fingerprint was first notified as firing (escalation clock).
+    first_told: dict[str, str] = field(default_factory=dict)
+    last_sent: datetime | None = None
+    #: Parsed alerts, so a tick does not re-validate every notice (not persisted).
+    _parsed: dict[str, Alert] = field(default_factory=dict, repr=False, compare=False)
+
+    def alert(self, fp: str) -> Alert:
+        found = self._parsed.get(fp)
+        if found is None:
+            found = self._parsed[fp] = Alert.model_validate(self.alerts[fp])
+        return found
+
+    def put(self, alert: Alert) -> None:
+        self.alerts[alert.fingerprint] = alert.model_dump(mode="json")
+        self._parsed[alert.fingerprint] = alert
+
+    def forget(self, fp: str) -> None:
+        for d in (self.alerts, self.told, self.first_told, self._parsed):
+            d.pop(fp, None)
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "receiver": self.receiver,
+            "labels": self.labels,
+            "path": self.path,
+            "created": self.created.isoformat(),
+            "last_sent": self.last_sent.isoformat() if self.last_sent else None,
+        }
+
+    def notice(self, fp: str) -> dict[str, Any]:
+        return {
+            "alert": self.alerts[fp],
+            "told": self.told.get(fp),
+            "first_told": self.first_told.get(fp),
+        }
+
+    @classmethod
+    def from_header(cls, d: dict[str, Any]) -> Group:
+        return cls(
+            d["key"],
+            d["receiver"],
+            d["labels"],
+            d["path"],
+            datetime.fromisoformat(d["created"]),
+            last_sent=datetime.fromisoformat(d["last_sent"]) if d.get("last_sent") else None,
+        )
+
+    def restore(self, fp: str, d: dict[str, Any]) -> None:
+        self.alerts[fp] = d["alert"]
+        if d.get("told"):
+            self.told[fp] = d["told"]
+        if d.get("first_told"):
+            self.first_told[fp] = d["first_told"]
+
+
+META = "meta"
+
+
+def group_record(key: str) -> str:
+    return f"g|{key}"
+
+
+def notice_record(key: str, fp: str) -> str:
+    # the fingerprint (hex) goes first: group keys may contain any character
+    return f"a|{fp}|{key}"
