@@ -123,6 +123,12 @@ class DispatchStep:
         dispatcher = self._load()
         for alert in alerts:
             self.event_clock.observe(alert.fired_at)
+            # In event time, timers that ran out before this alert fire before it is filed: a
+            # replayed incident whose firing and resolved notices arrive in one batch is still
+            # told as firing (after group_wait), as it would have been live.
+            timer = dispatcher.next_timer()
+            if timer is not None and self.now() >= timer:
+                await self._deliver_due(dispatcher)
             dispatcher.ingest(alert, self.now())
         self._save()
         return alerts
@@ -147,13 +153,17 @@ class DispatchStep:
 
     async def tick(self) -> list[Notification]:
         """Deliver whatever is due now; record it; dead-letter what could not be delivered."""
-        dispatcher, now, wall = self._load(), self.now(), self.clock()
-        due = dispatcher.due(now, wall=wall)
+        dispatcher = self._load()
+        due = await self._deliver_due(dispatcher)
+        dispatcher.expire(self.clock())
+        self._save()
+        return due
+
+    async def _deliver_due(self, dispatcher: Dispatcher) -> list[Notification]:
+        due = dispatcher.due(self.now(), wall=self.clock())
         for notification in due:
             await self._deliver(notification)
             dispatcher.delivered(notification, self.now())
-        dispatcher.expire(wall)
-        self._save()
         return due
 
     async def _deliver(self, notification: Notification) -> None:

@@ -209,6 +209,26 @@ class Dispatcher:
         out.extend(self._escalations(now, muted))
         return out
 
+    def next_timer(self) -> datetime | None:
+        """The earliest instant a group timer (group_wait, group_interval, repeat_interval or
+        escalation) could make a notification due; cheap (per group, not per alert), so a
+        replay can ask before every alert whether `due` must run first."""
+        out: datetime | None = None
+        for group in self.groups.values():
+            opts = self._opts(group)
+            if opts is None:
+                continue
+            if group.last_sent is None:
+                at = group.created + opts.group_wait
+            else:
+                wait = opts.group_interval if group.changed else opts.repeat_interval
+                at = group.last_sent + wait
+            if opts.escalate is not None and group.first_told:
+                first = min(datetime.fromisoformat(t) for t in group.first_told.values())
+                at = min(at, first + opts.escalate.after)
+            out = at if out is None else min(out, at)
+        return out
+
     def _escalations(self, now: datetime, muted: set[str]) -> list[Notification]:
         out = []
         for group in self.groups.values():
@@ -264,6 +284,7 @@ class Dispatcher:
         if group is None:
             return
         group.last_sent = now
+        group.changed = False
         self._dirty.add(group_record(group.key))
         for alert in notification.alerts:
             fp = alert.fingerprint

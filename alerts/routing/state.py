@@ -63,6 +63,8 @@ class Group:
     last_sent: datetime | None = None
     #: Parsed alerts, so a tick does not re-validate every notice (not persisted).
     _parsed: dict[str, Alert] = field(default_factory=dict, repr=False, compare=False)
+    #: A notice arrived since the receiver was last told (not persisted: assumed after a load).
+    changed: bool = field(default=True, repr=False, compare=False)
 
     def alert(self, fp: str) -> Alert:
         found = self._parsed.get(fp)
@@ -73,6 +75,7 @@ class Group:
     def put(self, alert: Alert) -> None:
         self.alerts[alert.fingerprint] = alert.model_dump(mode="json")
         self._parsed[alert.fingerprint] = alert
+        self.changed = True
 
     def forget(self, fp: str) -> None:
         for d in (self.alerts, self.told, self.first_told, self._parsed):

@@ -345,6 +345,34 @@ async def test_dispatcher_state_is_small_records_written_only_when_changed():
     assert await step().tick() == []
 
 
+async def test_a_replayed_episode_in_one_batch_is_told_as_it_would_have_been_live():
+    """Firing at T0 and resolved 40 minutes later (event time) arrive in the same batch: the
+    group_wait ran out in between, so the receiver hears of the firing, then of the end."""
+    from alerts.routing.config import RoutingConfig
+    from alerts.routing.dispatcher import Dispatcher
+    from streams.dispatch import DispatchStep
+
+    outbox, clock = MemoryOutbox(), StepClock()
+    told = FlakyNotifier([])
+
+    async def get_store():
+        return MemoryStore()
+
+    step = DispatchStep(
+        Dispatcher(RoutingConfig.from_text(ROUTES)),
+        {},
+        get_store,
+        {"pr": [told]},
+        outbox,
+        DeadLetters(outbox, clock),
+        clock,
+    )
+    await step.handle_alerts(msgs([encode(alert()), encode(alert("resolved"))], topic="alerts"))
+    clock.advance(minutes=6)  # group_interval (default 5m) after the first notice
+    await step.tick()
+    assert [n.status for n in told.received] == ["firing", "resolved"]
+
+
 def test_retry_policy_backs_off_exponentially_with_jitter_and_honours_retry_after():
     import random
 
