@@ -24,13 +24,11 @@ from alerts.routing.dispatcher import Dispatcher
 from earful.codec import InvalidMessage, decode_json, decode_record
 from earful.records import Alert
 from streams import metrics
-from streams.clock import EventClock
 from streams.deadletters import DeadLetters
 from streams.messages import Msg, Outbox
 from streams.search.base import Doc, SearchStore
 
 log = logging.getLogger(__name__)
-CLOCK_KEY = "clock"
 
 
 class KeyValue(Protocol):
@@ -67,13 +65,9 @@ class DispatchStep:
         self.clock = clock
         self.policy = policy or RetryPolicy(attempts=4, base_s=0.5, cap_s=8.0)
         self.sleep = sleep
-        #: Grouping timers run on event time (the alerts' fired_at), moving at wall speed
-        #: between alerts: a replay is notified as it would have been live, not all at once.
-        self.event_clock = EventClock(wall=lambda: self.clock().timestamp())
+        #: Grouping timers run on each group's event time (see alerts/routing/state.py), so
+        #: the step only passes the wall clock.
         self._loaded = False
-
-    def now(self) -> datetime:
-        return self.event_clock.now() or self.clock()
 
     def invalidate(self) -> None:
         """Partitions moved: read the state back from the table before the next use."""
@@ -82,17 +76,8 @@ class DispatchStep:
     def _load(self) -> Dispatcher:
         if self._loaded:
             return self.dispatcher
-        self.dispatcher.load_records(
-            (k, v) for k, v in self.state.items() if k != CLOCK_KEY and v is not None
-        )
+        self.dispatcher.load_records((k, v) for k, v in self.state.items() if v is not None)
         self._loaded = True
-        raw = self.state.get(CLOCK_KEY)
-        if raw and raw.get("clock") and self.event_clock.max_event is None:
-            # A restarted worker resumes event time where it was plus the wall time it was
-            # away, not at the wall clock (for a replay of old data that would make every
-            # repeat_interval elapse at once).
-            away = max(0.0, self.clock().timestamp() - float(raw.get("clock_wall", 0.0)))
-            self.event_clock.observe(datetime.fromisoformat(raw["clock"]) + timedelta(seconds=away))
         return self.dispatcher
 
     def _save(self) -> None:
@@ -103,11 +88,6 @@ class DispatchStep:
                     del self.state[key]
             else:
                 self.state[key] = value
-        if changes and self.event_clock.max_event is not None:
-            self.state[CLOCK_KEY] = {
-                "clock": self.now().isoformat(),
-                "clock_wall": self.clock().timestamp(),
-            }
 
     async def handle_alerts(self, batch: Sequence[Msg]) -> list[Alert]:
         alerts: list[Alert] = []
@@ -122,14 +102,13 @@ class DispatchStep:
         await store.bulk_index("alerts", [Doc(a.id, alert_document(a)) for a in alerts])
         dispatcher = self._load()
         for alert in alerts:
-            self.event_clock.observe(alert.fired_at)
             # In event time, timers that ran out before this alert fire before it is filed: a
             # replayed incident whose firing and resolved notices arrive in one batch is still
             # told as firing (after group_wait), as it would have been live.
-            timer = dispatcher.next_timer()
-            if timer is not None and self.now() >= timer:
+            dispatcher.observe(alert, self.clock())
+            if dispatcher.timers_due(self.clock()):
                 await self._deliver_due(dispatcher)
-            dispatcher.ingest(alert, self.now())
+            dispatcher.ingest(alert, self.clock())
         self._save()
         return alerts
 
@@ -160,10 +139,10 @@ class DispatchStep:
         return due
 
     async def _deliver_due(self, dispatcher: Dispatcher) -> list[Notification]:
-        due = dispatcher.due(self.now(), wall=self.clock())
+        due = dispatcher.due(self.clock())
         for notification in due:
             await self._deliver(notification)
-            dispatcher.delivered(notification, self.now())
+            dispatcher.delivered(notification, self.clock())
         return due
 
     async def _deliver(self, notification: Notification) -> None:

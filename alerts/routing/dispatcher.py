@@ -4,7 +4,8 @@ Alertmanager's model, as pure code with an injected clock and state that round-t
 JSON (it lives in a Faust table, so a restarted worker never re-notifies what was delivered):
 
 - `ingest(alert)` files the alert notice into one group per matching route;
-- `due(now)` lists the notifications to send now: a new group after `group_wait`, a changed
+- `due(now)` lists the notifications to send now (`now` is the wall clock; each group's timers
+  run on its own event time, see `Group.time`): a new group after `group_wait`, a changed
   group after `group_interval` since its last notice, an unchanged firing group again after
   `repeat_interval`; silenced and inhibited alerts are left out; a receiver's quiet hours hold
   notices (except critical ones) until they end; an unacknowledged critical alert escalates;
@@ -90,13 +91,24 @@ class Dispatcher:
                 continue
             if group is None:
                 group = self.groups[key] = Group(
-                    key, opts.receiver, opts.group_labels(labels), opts.path, now
+                    key, opts.receiver, opts.group_labels(labels), opts.path, alert.fired_at
                 )
+                self._dirty.add(group_record(key))
+            if group.observe(alert.fired_at, now):
                 self._dirty.add(group_record(key))
             group.put(alert)
             self._dirty.add(notice_record(key, fp))
             keys.append(key)
         return keys
+
+    def observe(self, alert: Alert, now: datetime) -> None:
+        """Move the event time of the groups this alert goes to (before filing it, so timers
+        that ran out before it can fire first)."""
+        labels = alert.all_labels()
+        for opts in self.routes_for(labels):
+            group = self.groups.get(opts.group_key(labels))
+            if group is not None and group.observe(alert.fired_at, now):
+                self._dirty.add(group_record(group.key))
 
     def _drop_if_empty(self, group: Group) -> None:
         if not group.alerts and self.groups.get(group.key) is group:
@@ -141,7 +153,7 @@ class Dispatcher:
             s.active(now) and matches_all(s.matchers, labels) for s in self.silences.values()
         )
 
-    def inhibited(self, now: datetime) -> set[str]:
+    def inhibited(self) -> set[str]:
         """Fingerprints muted because a firing source alert with equal labels exists."""
         firing = {}
         for group in self.groups.values():
@@ -175,25 +187,26 @@ class Dispatcher:
             out.append(alert)
         return out
 
-    def due(self, now: datetime, wall: datetime | None = None) -> list[Notification]:
-        """`now` drives the grouping timers (event time in the worker); silences and quiet
-        hours are human, wall-clock matters (`wall`, defaulting to `now`)."""
-        wall = wall or now
-        muted = self.inhibited(now)
+    def due(self, now: datetime) -> list[Notification]:
+        """What to send at wall-clock `now`. Grouping timers run on each group's event time;
+        silences and quiet hours are human, so the wall clock decides those."""
+        wall = now
+        muted = self.inhibited()
         out: list[Notification] = []
         for group in list(self.groups.values()):
             opts = self._opts(group)
             if opts is None:
                 continue
+            at = group.time(now)
             alerts = self._visible(group, wall, muted)
             firing = [a for a in alerts if a.status == "firing"]
             changed = any(group.told.get(a.fingerprint) != _told_as(a) for a in alerts)
             if group.last_sent is None:
-                ready = bool(firing) and now >= group.created + opts.group_wait
+                ready = bool(firing) and at >= group.created + opts.group_wait
             elif changed:
-                ready = now >= group.last_sent + opts.group_interval
+                ready = at >= group.last_sent + opts.group_interval
             else:
-                ready = bool(firing) and now >= group.last_sent + opts.repeat_interval
+                ready = bool(firing) and at >= group.last_sent + opts.repeat_interval
             if not ready or not alerts:
                 continue
             receiver = self.config.receiver(group.receiver)
@@ -209,11 +222,10 @@ class Dispatcher:
         out.extend(self._escalations(now, muted))
         return out
 
-    def next_timer(self) -> datetime | None:
-        """The earliest instant a group timer (group_wait, group_interval, repeat_interval or
-        escalation) could make a notification due; cheap (per group, not per alert), so a
-        replay can ask before every alert whether `due` must run first."""
-        out: datetime | None = None
+    def timers_due(self, now: datetime) -> bool:
+        """Whether a group timer (group_wait, group_interval, repeat_interval or escalation)
+        has run out; cheap (per group, not per alert), so a replay can ask before every alert
+        whether `due` must run first."""
         for group in self.groups.values():
             opts = self._opts(group)
             if opts is None:
@@ -226,8 +238,9 @@ class Dispatcher:
             if opts.escalate is not None and group.first_told:
                 first = min(datetime.fromisoformat(t) for t in group.first_told.values())
                 at = min(at, first + opts.escalate.after)
-            out = at if out is None else min(out, at)
-        return out
+            if group.time(now) >= at:
+                return True
+        return False
 
     def _escalations(self, now: datetime, muted: set[str]) -> list[Notification]:
         out = []
@@ -241,7 +254,7 @@ class Dispatcher:
                     continue
                 if raw["severity"] not in opts.escalate.severities or fp in self.escalated:
                     continue
-                if now >= datetime.fromisoformat(when) + opts.escalate.after:
+                if group.time(now) >= datetime.fromisoformat(when) + opts.escalate.after:
                     alert = group.alert(fp)
                     out.append(
                         self._notification(
@@ -283,7 +296,7 @@ class Dispatcher:
         group = self.groups.get(notification.group_key)
         if group is None:
             return
-        group.last_sent = now
+        group.last_sent = group.time(now)
         group.changed = False
         self._dirty.add(group_record(group.key))
         for alert in notification.alerts:
@@ -291,7 +304,7 @@ class Dispatcher:
             self._dirty.add(notice_record(group.key, fp))
             group.told[fp] = _told_as(alert)
             if alert.status == "firing":
-                group.first_told.setdefault(fp, now.isoformat())
+                group.first_told.setdefault(fp, group.last_sent.isoformat())
             elif group.alerts.get(fp, {}).get("status") == "resolved":
                 # the episode is over and said to be over: forget it
                 group.forget(fp)

@@ -61,10 +61,28 @@ class Group:
     #: When each fingerprint was first notified as firing (escalation clock).
     first_told: dict[str, str] = field(default_factory=dict)
     last_sent: datetime | None = None
+    #: The group's own event time: the latest `fired_at` among its notices, and the wall-clock
+    #: moment it was seen. Timers (group_wait, ...) run on it, moving at wall speed between
+    #: notices, so a replay is told as it would have been live, and alerts from a stream that
+    #: runs hours ahead (a fast inbox replay) do not make another team's timers expire.
+    seen: datetime | None = None
+    seen_at: datetime | None = None
     #: Parsed alerts, so a tick does not re-validate every notice (not persisted).
     _parsed: dict[str, Alert] = field(default_factory=dict, repr=False, compare=False)
     #: A notice arrived since the receiver was last told (not persisted: assumed after a load).
     changed: bool = field(default=True, repr=False, compare=False)
+
+    def time(self, now: datetime) -> datetime:
+        """The group's event time at wall-clock `now`."""
+        if self.seen is None or self.seen_at is None:
+            return now
+        return self.seen + (now - self.seen_at)
+
+    def observe(self, fired_at: datetime, now: datetime) -> bool:
+        if self.seen is None or fired_at > self.time(now):
+            self.seen, self.seen_at = fired_at, now
+            return True
+        return False
 
     def alert(self, fp: str) -> Alert:
         found = self._parsed.get(fp)
@@ -89,6 +107,8 @@ class Group:
             "path": self.path,
             "created": self.created.isoformat(),
             "last_sent": self.last_sent.isoformat() if self.last_sent else None,
+            "seen": self.seen.isoformat() if self.seen else None,
+            "seen_at": self.seen_at.isoformat() if self.seen_at else None,
         }
 
     def notice(self, fp: str) -> dict[str, Any]:
@@ -107,6 +127,8 @@ class Group:
             d["path"],
             datetime.fromisoformat(d["created"]),
             last_sent=datetime.fromisoformat(d["last_sent"]) if d.get("last_sent") else None,
+            seen=datetime.fromisoformat(d["seen"]) if d.get("seen") else None,
+            seen_at=datetime.fromisoformat(d["seen_at"]) if d.get("seen_at") else None,
         )
 
     def restore(self, fp: str, d: dict[str, Any]) -> None:

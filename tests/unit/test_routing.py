@@ -280,3 +280,27 @@ def test_an_alert_over_before_anyone_was_told_leaves_nothing_behind():
     assert deliver_all(d, T0 + timedelta(hours=1)) == []
     changes = d.changes()
     assert changes and all(v is None for v in changes.values())  # removed from the table too
+
+
+def test_each_group_keeps_its_own_event_time():
+    """A fast inbox replay hours ahead must not run out another group's timers, and a replayed
+    episode is told as it would have been live: firing once its group_wait has passed in its
+    own event time, even though its resolution arrives a moment of wall time later."""
+    d = dispatcher()
+    wall = T0 + timedelta(days=30)  # replaying old data
+    d.ingest(alert(brand="Care", at=T0 + timedelta(hours=20)), wall)  # another stream, ahead
+    d.ingest(alert(brand="Acme", at=T0), wall)
+    assert {n.group_labels["brand"] for n in deliver_all(d, wall + timedelta(seconds=5))} == set()
+    # the Acme episode ends 95 minutes later in event time, 5 s later on the wall
+    end = alert(brand="Acme", status="resolved", at=T0 + timedelta(minutes=95))
+    d.observe(end, wall + timedelta(seconds=6))
+    assert d.timers_due(wall + timedelta(seconds=6))
+    [told] = [
+        n for n in deliver_all(d, wall + timedelta(seconds=6)) if n.group_labels["brand"] == "Acme"
+    ]
+    assert told.status == "firing"
+    d.ingest(end, wall + timedelta(seconds=6))
+    later = deliver_all(d, wall + timedelta(minutes=6))
+    assert [
+        (n.group_labels["brand"], n.status) for n in later if n.group_labels["brand"] == "Acme"
+    ] == [("Acme", "resolved")]
