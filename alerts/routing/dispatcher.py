@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from alerts.notifiers.base import Notification
@@ -269,7 +270,7 @@ class Dispatcher:
     def _notification(
         self, receiver: str, key: str, labels: dict[str, str], alerts: list[Alert]
     ) -> Notification:
-        silence = "&".join(f"matcher={k}%3D{v}" for k, v in sorted(labels.items()) if v)
+        silence = urlencode([("matcher", f"{k}={v}") for k, v in sorted(labels.items()) if v])
         return Notification(
             receiver=receiver,
             group_key=key,

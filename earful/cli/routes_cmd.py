@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -79,20 +78,10 @@ def test(
 
 
 def _publish(command: dict[str, Any]) -> None:
-    from kafka import KafkaProducer
-
     from earful.settings import Settings
-    from streams.kafka_admin import client_config, ensure_topics
+    from streams.control import publish_sync
 
-    s = Settings()
-    ensure_topics(s.kafka)
-    producer = KafkaProducer(acks="all", **client_config(s.kafka))
-    producer.send(
-        s.topics.control,
-        value=json.dumps(command).encode(),
-        key=command.get("id", command.get("fingerprint", "")).encode(),
-    ).get(30)
-    producer.close()
+    publish_sync(Settings(), command)
 
 
 @silences_app.command("add")
@@ -105,24 +94,15 @@ def add(
     comment: Annotated[str, typer.Option(help="Why")] = "",
 ) -> None:
     """Silence alerts matching all the matchers, from now for the duration."""
-    from alerts.routing.config import Matcher
     from alerts.rules import parse_duration
+    from streams.control import silence_command
 
-    for m in matchers:
-        try:
-            Matcher.parse(m)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-    seconds = parse_duration(duration).total_seconds()
-    silence = {
-        "type": "silence",
-        "id": uuid.uuid4().hex[:12],
-        "matchers": matchers,
-        "starts_at": datetime.now(UTC).isoformat(),
-        "duration_s": seconds,
-        "created_by": by,
-        "comment": comment,
-    }
+    try:
+        silence = silence_command(
+            matchers, parse_duration(duration), datetime.now(UTC), by, comment
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     _publish(silence)
     typer.echo(silence["id"])
 

@@ -6,23 +6,28 @@ GET /api/mentions          mention search (JSON), filters + query string + pagin
 GET /api/trends            volume and sentiment over time
 GET /api/alerts            recent alerts
 GET /healthz               liveness and search-engine reachability
+GET /silences/new?matcher= silence form (the "Silence" link in every notification)
+POST /api/silences         create a silence: {matchers, duration, created_by, comment}
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 
+from alerts.rules import parse_duration
 from earful.settings import Settings
 from streams.api import queries
 from streams.api.charts import sparkline
+from streams.control import ControlPublisher, KafkaControlPublisher, silence_command
 from streams.search import SearchStore, SearchUnavailable, open_store
 
 #: An optional exact-match filter in the query string (?brand=Skyway%20Air).
@@ -32,8 +37,20 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates"))
 TEMPLATES.env.globals["sparkline"] = sparkline
 
 
-def create_api(settings: Settings, store: SearchStore | None = None) -> FastAPI:
+class SilenceRequest(BaseModel):
+    matchers: list[str] = Field(min_length=1, examples=[["brand=Skyway Air", "kind=volume_spike"]])
+    duration: str = Field(default="2h", examples=["30m", "2h", "1d"])
+    created_by: str = ""
+    comment: str = ""
+
+
+def create_api(
+    settings: Settings,
+    store: SearchStore | None = None,
+    control: ControlPublisher | None = None,
+) -> FastAPI:
     state: dict[str, SearchStore] = {}
+    publisher = control or KafkaControlPublisher(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -174,6 +191,29 @@ def create_api(settings: Settings, store: SearchStore | None = None) -> FastAPI:
             "search.html",
             {"q": q or "", "filters": filters, "result": result, "error": error},
         )
+
+    @api.get("/silences/new", response_class=HTMLResponse)
+    async def silence_form(
+        request: Request, matcher: Annotated[list[str] | None, Query()] = None
+    ) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(
+            request, "silence_new.html", {"matchers": "\n".join(matcher or [])}
+        )
+
+    @api.post("/api/silences", status_code=201)
+    async def create_silence(body: SilenceRequest) -> dict[str, Any]:
+        try:
+            command = silence_command(
+                body.matchers,
+                parse_duration(body.duration),
+                datetime.now(UTC),
+                body.created_by,
+                body.comment,
+            )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        await publisher.publish(command)
+        return command
 
     return api
 

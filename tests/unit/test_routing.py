@@ -304,3 +304,10 @@ def test_each_group_keeps_its_own_event_time():
     assert [
         (n.group_labels["brand"], n.status) for n in later if n.group_labels["brand"] == "Acme"
     ] == [("Acme", "resolved")]
+
+
+def test_silence_link_is_a_valid_url_for_any_label_value():
+    d = Dispatcher(dispatcher().config, public_url="http://earful.local")
+    d.ingest(alert(brand="Skyway Air & Co"), T0)
+    [n] = deliver_all(d, T0 + timedelta(minutes=1))
+    assert n.silence_url == ("http://earful.local/silences/new?matcher=brand%3DSkyway+Air+%26+Co")
