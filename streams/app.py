@@ -57,6 +57,12 @@ TOPIC_KEYS = (
 )
 
 
+#: State values are kept small (records per group / bucket / conversation), but a very large
+#: brand's detector state can approach Kafka's default 1 MiB per message: the changelogs accept
+#: up to the producer's limit (4 MiB), so such a brand is slow to persist rather than lost.
+STATE_TOPIC_CONFIG = {"max.message.bytes": str(4 * 1024 * 1024)}
+
+
 def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
     return app.topic(
         name,
@@ -221,6 +227,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
         ),
         use_partitioner=True,
+        extra_topic_configs=STATE_TOPIC_CONFIG,
     )
     # The dispatcher's state is on one partition, as small records (see streams/dispatch.py).
     dispatch_table = app.Table(
@@ -231,6 +238,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
         ),
         use_partitioner=True,
+        extra_topic_configs=STATE_TOPIC_CONFIG,
     )
     routes = deps.routes or RoutingConfig.load(settings.routes_file or DEFAULT_ROUTES_PATH)
     care_policies = load_policies(settings.care_policies_file)
@@ -244,6 +252,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
                 key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
             ),
             use_partitioner=True,
+            extra_topic_configs=STATE_TOPIC_CONFIG,
         )
 
     conversations = json_table("care-conversations", settings.kafka.partitions)

@@ -19,8 +19,14 @@ from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import EmergingTermRule
 from alerts.stats import binom_tail_ge, z_from_p
 
-#: Terms remembered per brand; the least frequent are forgotten beyond this.
-MAX_VOCABULARY = 20_000
+#: Terms remembered per brand and rule; the least frequent are forgotten beyond this. The
+#: background lives in the brand's table value, which must stay well under a Kafka message
+#: (1 MiB): 20,000 terms took ~340 kB per rule for a 2,000-mentions/day brand.
+MAX_VOCABULARY = 8_000
+#: Once a day, terms whose decayed count fell below this are forgotten: a word seen once a
+#: week ago tells nothing a word never seen does not (both have a negligible background share).
+FORGET_BELOW = 0.5
+PRUNE_EVERY_S = 86_400
 RESCALE_AT = 1e12
 
 
@@ -46,10 +52,18 @@ class EmergingTermDetector:
                 bg[term] /= scale
             total /= scale
             scale = 1.0
+        since = state.get("since_prune", 0) + ctx.bucket_s
+        if since >= PRUNE_EVERY_S:
+            # forget faded terms, and rescale to plain counts with 3 decimals (17-digit floats
+            # of a large scale made up half the stored size)
+            bg = state["bg"] = {
+                t: round(c / scale, 3) for t, c in bg.items() if c >= FORGET_BELOW * scale
+            }
+            total, scale, since = total / scale, 1.0, 0
         if len(bg) > MAX_VOCABULARY:
             keep = sorted(bg.items(), key=lambda kv: -kv[1])[: MAX_VOCABULARY * 3 // 4]
             state["bg"] = dict(keep)
-        state["scale"], state["N"] = scale, total
+        state["scale"], state["N"], state["since_prune"] = scale, total, since
         state["seen"] = state.get("seen", 0) + bucket.n
 
     def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:

@@ -274,3 +274,27 @@ def test_evaluation_counts_true_false_and_related_episodes():
     )
     assert (report.true_episodes, len(report.related), len(report.false_episodes)) == (1, 1, 1)
     assert report.recall == 1.0 and report.by_kind["crisis"].delays_min == [10.0]
+
+
+def test_emerging_term_background_forgets_faded_terms_and_stays_bounded():
+    """The background lives in the brand's table value (one Kafka message): one-off words fade
+    out, regular words stay, and the vocabulary never exceeds its cap."""
+    from alerts.buckets import Bucket
+    from alerts.detectors.base import Context
+    from alerts.detectors.emerging_term import MAX_VOCABULARY, EmergingTermDetector
+    from alerts.rules import EmergingTermRule
+
+    detector = EmergingTermDetector(EmergingTermRule(name="t", background_half_life="1d"))
+    state: dict = {}
+    start = int(T0.timestamp())
+    for b in range(12 * 24 * 6):  # six days of 5-minute buckets
+        bucket = Bucket(start=start + 300 * b)
+        for j in range(10):
+            bucket.add(obs(j, T0, terms=("flight", f"once{b}-{j}")))
+        ctx = Context(brand="acme", end=bucket.start + 300, bucket_s=300, history_s=300 * b)
+        detector.learn(bucket, state, ctx, set())
+    bg, scale = state["bg"], state["scale"]
+    assert len(bg) <= MAX_VOCABULARY
+    assert "flight" in bg and bg["flight"] / scale > 100
+    assert "once0-0" not in bg  # seen once, six half-lives ago
+    assert len(json.dumps(state)) < 400_000
