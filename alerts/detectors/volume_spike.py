@@ -29,6 +29,8 @@ from alerts.stats import negbin_quantile, negbin_tail_ge, z_from_p
 
 #: Prior overdispersion before any window has been seen (variance = mu + phi mu^2).
 PHI_PRIOR = 0.05
+#: Where in a bucket its expectation is read (the middle of a 5-minute bucket).
+BUCKET_MID_S = 150
 #: Continuous flagging longer than this is a level shift to learn, not an incident to guard.
 FLAG_TIMEOUT_S = 6 * 3600
 
@@ -58,8 +60,30 @@ class VolumeSpikeDetector:
         return float(pair[0] / pair[1]) if pair[1] > 1e-9 else default
 
     def profile(self, state: dict[str, Any], ts: int) -> float | None:
-        """Expected mentions per bucket at `ts` from hour-of-day and weekday (no level)."""
-        return self._profile(state, (ts // 3600) % 24, (ts // 86400 + 3) % 7)  # 1970-01-01: Thu
+        """Expected mentions per bucket starting at `ts`, from hour-of-day and weekday (no
+        level). Each hour slot holds that hour's mean, so it is placed at the half hour and
+        the profile is interpolated linearly between slots: a step per hour would under-
+        expect the end of every hour of the morning ramp-up and cry "spike" at it."""
+        return self._interpolated(state, ts, {})
+
+    def _slot(
+        self, state: dict[str, Any], hour: int, memo: dict[int, float | None]
+    ) -> float | None:
+        """The profile of absolute hour `hour` (hours since the epoch), memoised per call."""
+        if hour not in memo:
+            memo[hour] = self._profile(state, hour % 24, (hour // 24 + 3) % 7)  # 1970-01-01: Thu
+        return memo[hour]
+
+    def _interpolated(
+        self, state: dict[str, Any], ts: int, memo: dict[int, float | None]
+    ) -> float | None:
+        hours = (ts + BUCKET_MID_S) / 3600 - 0.5
+        first = math.floor(hours)
+        frac = hours - first
+        a, b = self._slot(state, first, memo), self._slot(state, first + 1, memo)
+        if a is None or b is None:
+            return None
+        return a * (1 - frac) + b * frac
 
     def _profile(self, state: dict[str, Any], hour: int, weekday: int) -> float | None:
         self._init(state)
@@ -74,17 +98,13 @@ class VolumeSpikeDetector:
         return base * min(max(self._mean(state["dow"][weekday], 1.0), 0.2), 5.0)
 
     def expected_sum(self, state: dict[str, Any], starts: list[int]) -> float | None:
-        """Expected mentions over the given buckets (computed once per distinct hour)."""
-        per_hour: dict[int, int] = {}
+        """Expected mentions over the given buckets."""
+        total, memo = 0.0, dict[int, float | None]()
         for ts in starts:
-            hour = ts // 3600
-            per_hour[hour] = per_hour.get(hour, 0) + 1
-        total = 0.0
-        for hour, count in per_hour.items():
-            base = self._profile(state, hour % 24, (hour // 24 + 3) % 7)
+            base = self._interpolated(state, ts, memo)
             if base is None:
                 return None
-            total += base * count
+            total += base
         return total * self.level(state)
 
     def level(self, state: dict[str, Any]) -> float:

@@ -4,6 +4,8 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from alerts.activity import ActivityTracker
 from alerts.engine import DetectionEngine, KeyState
 from alerts.evaluation import Incident, evaluate
@@ -298,3 +300,26 @@ def test_emerging_term_background_forgets_faded_terms_and_stays_bounded():
     assert "flight" in bg and bg["flight"] / scale > 100
     assert "once0-0" not in bg  # seen once, six half-lives ago
     assert len(json.dumps(state)) < 400_000
+
+
+def test_volume_profile_is_interpolated_between_hour_slots():
+    """Each hour slot is that hour's mean, read at the half hour; between them the expectation
+    is linear, so the end of a ramp-up hour is not judged against the whole hour's mean."""
+    from alerts.detectors.volume_spike import VolumeSpikeDetector
+    from alerts.rules import VolumeSpikeRule
+
+    detector = VolumeSpikeDetector(VolumeSpikeRule(name="v"))
+    state: dict = {}
+    detector._init(state)
+    for hour in range(24):
+        state["hod"][hour] = [10.0 if hour < 6 else 30.0, 1.0]
+    monday = int(T0.timestamp())
+    at = lambda h, m: monday + h * 3600 + m * 60  # noqa: E731
+    assert detector.profile(state, at(5, 25)) == pytest.approx(10.0)  # mid 05:27:30, in 5's half
+    assert detector.profile(state, at(5, 55)) == pytest.approx(10 + 20 * (57.5 - 30) / 60)
+    assert detector.profile(state, at(6, 30)) == pytest.approx(30.0)  # past the 06:30 centre
+    # a window sums its buckets' expectations
+    starts = [at(5, 45), at(5, 50), at(5, 55)]
+    assert detector.expected_sum(state, starts) == pytest.approx(
+        sum(detector.profile(state, t) for t in starts)
+    )
