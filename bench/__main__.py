@@ -40,7 +40,8 @@ def bench_scorer(repeats: int = 3, n: int = 1500) -> list[tuple[str, str, float]
     rows = []
     tweets = [e.text for e in english_tweets("test")][:n]
     stream = sample_texts()[:3000]
-    for backend in os.environ.get("BENCH_BACKENDS", "torch").split(","):
+    # every backend (the int8 default first) at every batch size, as the model card reports
+    for backend in os.environ.get("BENCH_BACKENDS", "onnx-int8,torch").split(","):
         for batch in (int(b) for b in os.environ.get("BENCH_BATCHES", "32,64").split(",")):
             analyzer = load_analyzer(
                 ModelSettings(
@@ -125,8 +126,10 @@ def main() -> None:
         table.add_row(f"scorer ({name})", what, f"{rate:,.0f}")
     if not args.skip_pipeline:
         n, seconds = bench_pipeline()
+        from earful.settings import ModelSettings
+
         table.add_row(
-            "end to end (replay -> Kafka -> worker -> OpenSearch)",
+            f"end to end (replay -> Kafka -> worker -> OpenSearch), {ModelSettings().backend}",
             f"{n} sample mentions, first publish to last indexed",
             f"{n / seconds:,.0f}",
         )
