@@ -12,10 +12,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import datetime
-from typing import Any, Protocol
 
 from alerts.care.conversation import CareTracker, Conversation, Fact
 from earful.codec import InvalidMessage, decode_record, encode
@@ -24,24 +23,18 @@ from models.analyzer import TextAnalyzer
 from streams import metrics as prom
 from streams.clock import EventClock
 from streams.deadletters import DeadLetters
-from streams.messages import Msg, Outbox
+from streams.messages import Msg, Outbox, Records
 
 log = logging.getLogger(__name__)
 
 REINDEX_S = 30.0  # full rescan of held conversations, in case an index update was missed
 
 
-class Table(Protocol):
-    def get(self, key: str) -> dict[str, Any] | None: ...
-    def __setitem__(self, key: str, value: dict[str, Any]) -> None: ...
-    def items(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
-
-
 class CareStep:
     def __init__(
         self,
         tracker: CareTracker,
-        conversations: Table,
+        conversations: Records,
         analyzer: Callable[[], TextAnalyzer],
         executor: Executor,
         outbox: Outbox,

@@ -20,27 +20,20 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from alerts.care.conversation import Fact
 from alerts.care.metrics import CareMetrics
 from alerts.care.policies import CarePolicies
 from earful.codec import InvalidMessage, decode_json
 from streams.deadletters import DeadLetters
-from streams.messages import Msg, Outbox
+from streams.messages import Msg, Outbox, Records
 from streams.search.base import Doc, SearchStore
 
 META = "meta"
 BUCKET = timedelta(minutes=5)
-
-
-class Records(Protocol):
-    def get(self, key: str) -> dict[str, Any] | None: ...
-    def __setitem__(self, key: str, value: dict[str, Any]) -> None: ...
-    def __delitem__(self, key: str) -> None: ...
-    def items(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
 
 
 def bucket_of(at: datetime) -> str:

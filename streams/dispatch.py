@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from alerts.delivery import RetryPolicy, Sleep, deliver
 from alerts.notifiers.base import Notification, Notifier, Outcome
@@ -25,17 +25,10 @@ from earful.codec import InvalidMessage, decode_json, decode_record
 from earful.records import Alert
 from streams import metrics
 from streams.deadletters import DeadLetters
-from streams.messages import Msg, Outbox
+from streams.messages import Msg, Outbox, Records
 from streams.search.base import Doc, SearchStore
 
 log = logging.getLogger(__name__)
-
-
-class KeyValue(Protocol):
-    def get(self, key: str) -> dict[str, Any] | None: ...
-    def __setitem__(self, key: str, value: dict[str, Any]) -> None: ...
-    def __delitem__(self, key: str) -> None: ...
-    def items(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
 
 
 def alert_document(alert: Alert) -> dict[str, object]:
@@ -46,7 +39,7 @@ class DispatchStep:
     def __init__(
         self,
         dispatcher: Dispatcher,
-        state: KeyValue,
+        state: Records,
         store: Callable[[], Awaitable[SearchStore]],
         notifiers: Mapping[str, Sequence[Notifier]],
         outbox: Outbox,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,3 +39,12 @@ class Outbox(Protocol):
     async def send(
         self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
     ) -> None: ...
+
+
+class Records(Protocol):
+    """A step's state: JSON values by key, in a Faust table (a dict in unit tests)."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None: ...
+    def __delitem__(self, key: str) -> None: ...
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
