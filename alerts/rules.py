@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from earful.configfile import SemanticChecks, load_yaml, load_yaml_text
+from earful.configfile import SemanticChecks
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -170,14 +170,6 @@ class RuleSet(BaseModel, SemanticChecks):
                     )
                 )
         return problems
-
-    @classmethod
-    def load(cls, path: str | Path) -> RuleSet:
-        return load_yaml(path, cls)
-
-    @classmethod
-    def from_text(cls, text: str, file: str = "<string>") -> RuleSet:
-        return load_yaml_text(text, cls, file)
 
 
 def _fmt(d: timedelta) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -142,7 +142,8 @@ def _yaml_loc(loc: list[str | int], data: Any) -> list[str | int]:
 
 
 class SemanticChecks:
-    """Mixin for config models with checks across fields, reported at their YAML location.
+    """Mixin for YAML config models: `load(path)` / `from_text(text)` with errors located at
+    file, line and field, and checks across fields reported the same way.
 
     `semantic_problems` runs after field validation and returns (path, message) pairs such as
     (("rules", 2, "window"), "must be a multiple of the bucket").
@@ -150,6 +151,14 @@ class SemanticChecks:
 
     def semantic_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         return []
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        return cast(Self, load_yaml(path, cast(type[BaseModel], cls)))
+
+    @classmethod
+    def from_text(cls, text: str, file: str = "<string>") -> Self:
+        return cast(Self, load_yaml_text(text, cast(type[BaseModel], cls), file))
 
 
 def load_yaml_text(text: str, model: type[T], file: str = "<string>") -> T:

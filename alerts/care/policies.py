@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.care.calendar import DAYS, BusinessCalendar, parse_hours
 from alerts.rules import Duration
-from earful.configfile import SemanticChecks, load_yaml, load_yaml_text
+from earful.configfile import SemanticChecks
 
 
 class CalendarConfig(BaseModel):
@@ -106,14 +106,6 @@ class CarePolicies(BaseModel, SemanticChecks):
             for i, n in enumerate(names)
             if names.index(n) != i
         ]
-
-    @classmethod
-    def load(cls, path: str | Path) -> CarePolicies:
-        return load_yaml(path, cls)
-
-    @classmethod
-    def from_text(cls, text: str, file: str = "<string>") -> CarePolicies:
-        return load_yaml_text(text, cls, file)
 
 
 DEFAULT_POLICIES_PATH = Path(__file__).resolve().parents[1] / "defaults" / "care.yaml"

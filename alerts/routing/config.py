@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 from alerts.rules import Duration
-from earful.configfile import SemanticChecks, load_yaml, load_yaml_text
+from earful.configfile import SemanticChecks
 
 _MATCHER = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
 
@@ -269,14 +269,6 @@ class RoutingConfig(BaseModel, SemanticChecks):
 
         walk(self.route, ("route",))
         return problems
-
-    @classmethod
-    def load(cls, path: str | Path) -> RoutingConfig:
-        return load_yaml(path, cls)
-
-    @classmethod
-    def from_text(cls, text: str, file: str = "<string>") -> RoutingConfig:
-        return load_yaml_text(text, cls, file)
 
 
 DEFAULT_ROUTES_PATH = Path(__file__).resolve().parents[1] / "defaults" / "routes.yaml"
