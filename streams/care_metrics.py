@@ -28,7 +28,7 @@ from alerts.care.conversation import Fact
 from alerts.care.metrics import CareMetrics
 from alerts.care.policies import CarePolicies
 from earful.codec import InvalidMessage, decode_json
-from streams.deadletters import DeadLetters
+from streams.deadletters import DeadLetters, invalid
 from streams.messages import Msg, Outbox, Records
 from streams.search.base import Doc, SearchStore
 
@@ -113,12 +113,7 @@ class CareMetricsStep:
             try:
                 fact = Fact.from_dict(decode_json(msg.value or b""))
             except (InvalidMessage, KeyError, ValueError, TypeError) as exc:
-                err = (
-                    exc
-                    if isinstance(exc, InvalidMessage)
-                    else InvalidMessage(f"not a care fact: {exc!r}", "invalid_record")
-                )
-                await self.deadletters.send(msg, err)
+                await self.deadletters.send(msg, invalid(exc, "not a care fact"))
                 continue
             self._accept(fact)
             touched.add(bucket_of(fact.at))

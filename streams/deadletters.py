@@ -12,6 +12,13 @@ from streams.messages import Msg, Outbox
 log = logging.getLogger(__name__)
 
 
+def invalid(exc: Exception, what: str) -> InvalidMessage:
+    """The dead-letter reason for a record that decoded but did not make sense as `what`."""
+    if isinstance(exc, InvalidMessage):
+        return exc
+    return InvalidMessage(f"{what}: {exc!r}", "invalid_record")
+
+
 class DeadLetters:
     def __init__(self, outbox: Outbox, clock: Callable[[], datetime]):
         self.outbox = outbox

@@ -19,7 +19,7 @@ from alerts.observation import observation_from_dict, observation_to_dict, obser
 from earful.codec import InvalidMessage, decode_json, decode_record, encode
 from earful.records import Alert, ScoredMention
 from streams import metrics
-from streams.deadletters import DeadLetters
+from streams.deadletters import DeadLetters, invalid
 from streams.messages import Msg, Outbox
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,7 @@ class DetectStep:
                 payload = decode_json(msg.value or b"")
                 obs = observation_from_dict(payload)
             except (InvalidMessage, KeyError, TypeError, ValueError) as exc:
-                err = (
-                    exc
-                    if isinstance(exc, InvalidMessage)
-                    else InvalidMessage(f"not an observation record: {exc!r}", "invalid_record")
-                )
-                await self.deadletters.send(msg, err)
+                await self.deadletters.send(msg, invalid(exc, "not an observation record"))
                 continue
             grouped[obs.brand].append(obs)
             partition = msg.partition if msg.partition is not None else -1

@@ -24,7 +24,7 @@ from alerts.routing.dispatcher import Dispatcher
 from earful.codec import InvalidMessage, decode_json, decode_record
 from earful.records import Alert
 from streams import metrics
-from streams.deadletters import DeadLetters
+from streams.deadletters import DeadLetters, invalid
 from streams.messages import Msg, Outbox, Records
 from streams.search.base import Doc, SearchStore
 
@@ -114,12 +114,7 @@ class DispatchStep:
                 apply_control(dispatcher, command, self.clock())
                 changed = True
             except (InvalidMessage, KeyError, TypeError, ValueError) as exc:
-                err = (
-                    exc
-                    if isinstance(exc, InvalidMessage)
-                    else InvalidMessage(f"invalid control message: {exc}", "invalid_record")
-                )
-                await self.deadletters.send(msg, err)
+                await self.deadletters.send(msg, invalid(exc, "invalid control message"))
         if changed:
             self._save()
 
