@@ -7,6 +7,7 @@ person can act on, and the caller sends it to the dead-letter topic with the ori
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,6 +18,10 @@ from earful.records import DeadLetter
 
 #: Largest raw message accepted (bytes). Kafka's own default limit is 1 MiB.
 MAX_MESSAGE_BYTES = 1_048_576
+#: A dead letter keeps at most this much of the original, so that it fits a broker's default
+#: 1 MiB message limit even when the original barely did (base64 adds a third). The size and
+#: SHA-256 of the whole original are kept, and the reason says it was truncated.
+MAX_ORIGINAL_BYTES = 512 * 1024
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -59,12 +64,42 @@ def decode_json(raw: bytes | str, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
             {"byte": exc.start},
         ) from None
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InvalidMessage(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
             "bad_json",
         ) from None
+    except RecursionError:
+        raise InvalidMessage("invalid JSON: nested too deeply", "bad_json") from None
+    except ValueError as exc:  # NaN/Infinity, integers past Python's digit limit
+        raise InvalidMessage(f"invalid JSON: {exc}", "bad_json") from None
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
+        raise InvalidMessage(
+            "invalid JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which "
+            "no UTF-8 text can carry",
+            "bad_encoding",
+        )
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _has_lone_surrogate(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if depth > 64:
+        return False
+    if isinstance(value, dict):
+        return any(
+            _has_lone_surrogate(k, depth + 1) or _has_lone_surrogate(v, depth + 1)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v, depth + 1) for v in value)
+    return False
 
 
 def decode_record(raw: bytes | str, model: type[T], *, max_bytes: int = MAX_MESSAGE_BYTES) -> T:
@@ -99,16 +134,27 @@ def dead_letter(
 ) -> DeadLetter:
     if isinstance(key, bytes):
         key = key.decode("utf-8", errors="replace")
+    raw = raw or b""
+    reason, details = error.reason, dict(error.details)
+    if len(raw) > MAX_ORIGINAL_BYTES:
+        digest = hashlib.sha256(raw).hexdigest()
+        where = f"{source_topic}[{partition}]@{offset}" if offset is not None else source_topic
+        reason += (
+            f" (original of {len(raw):,} bytes truncated to its first {MAX_ORIGINAL_BYTES:,} "
+            f"here; sha256 {digest}; the whole message stays on {where} until retention)"
+        )
+        details.update(original_size=len(raw), original_sha256=digest, original_truncated=True)
+        raw = raw[:MAX_ORIGINAL_BYTES]
     return DeadLetter(
-        reason=error.reason,
+        reason=reason,
         error_type=error.error_type,
         source_topic=source_topic,
         partition=partition,
         offset=offset,
-        key=key,
-        original_b64=base64.b64encode(raw or b"").decode("ascii"),
+        key=key[:1000] if key else key,
+        original_b64=base64.b64encode(raw).decode("ascii"),
         received_at=received_at,
-        details=error.details,
+        details=details,
     )
 
 

@@ -42,14 +42,15 @@ class Record(BaseModel):
 class Author(Record):
     id: str = Field(min_length=1, max_length=200)
     handle: str = Field(default="", max_length=200)
-    followers: int = Field(default=0, ge=0)
+    #: Bounded so that an absurd number is refused here, with a reason, not by the index.
+    followers: int = Field(default=0, ge=0, le=10**11)
 
 
 class Engagement(Record):
-    likes: int = Field(default=0, ge=0)
-    shares: int = Field(default=0, ge=0)
-    replies: int = Field(default=0, ge=0)
-    views: int = Field(default=0, ge=0)
+    likes: int = Field(default=0, ge=0, le=10**12)
+    shares: int = Field(default=0, ge=0, le=10**12)
+    replies: int = Field(default=0, ge=0, le=10**12)
+    views: int = Field(default=0, ge=0, le=10**13)
 
 
 class Mention(Record):

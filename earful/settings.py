@@ -42,6 +42,16 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    #: How long the input topics (`mentions`, `inbox`) keep messages, counted from when the
+    #: broker *appended* them (never from their event time): a worker may be down this long.
+    input_retention_hours: int = Field(default=14 * 24, ge=1)
+    #: Internal hand-over topics (`mentions.scored`, `mentions.by-brand`, `care.facts`).
+    internal_retention_hours: int = Field(default=7 * 24, ge=1)
+    #: Records people look back at (`alerts`, `deadletter`, `notifications`, `control`,
+    #: `care.metrics`).
+    record_retention_hours: int = Field(default=30 * 24, ge=1)
+    #: Start even when an existing topic's settings would lose data (see `earful topics check`).
+    allow_unsafe_topics: bool = False
 
     @property
     def topics(self) -> TopicNames:
@@ -124,6 +134,14 @@ class WorkerSettings(BaseModel):
     session_timeout_s: float = 10.0
     #: Seconds between the timer that closes event-time windows of idle brands.
     tick_interval_s: float = 2.0
+    #: Serve `/metrics` and `/healthz` on this port (`earful worker --metrics-port` overrides).
+    metrics_port: int | None = None
+    #: Bind address of the metrics port (0.0.0.0 in a container, behind the compose network).
+    metrics_host: str = "127.0.0.1"
+    #: Seconds between consumer-lag samples (lag gauge, lost-offset accounting, `/healthz`).
+    lag_interval_s: float = Field(default=5.0, gt=0)
+    #: `/healthz` turns unhealthy (503) after this long with lag and no committed progress.
+    stall_after_s: float = Field(default=120.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -151,6 +169,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "INFO"
+    #: `json`: one event per line, with the mention id / alert fingerprint where there is one.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("public_url")
     @classmethod

@@ -36,10 +36,13 @@ from streams.care_metrics import CareMetricsStep
 from streams.deadletters import DeadLetters
 from streams.detection import DetectStep, FanoutStep
 from streams.dispatch import DispatchStep
+from streams.health import WorkerHealth
 from streams.indexing import IndexStep
+from streams.lag import GroupOffsets, OffsetResetWatch, ProgressMonitor
 from streams.messages import Msg
 from streams.scoring import ScoreStep
 from streams.search import SearchStore, open_store
+from streams.topic_policy import topic_configs
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +66,10 @@ TOPIC_KEYS = (
 STATE_TOPIC_CONFIG = {"max.message.bytes": str(4 * 1024 * 1024)}
 
 
-def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
+def _raw_topic(app: faust.App, name: str, partitions: int, config: dict[str, str]) -> Any:
     return app.topic(
         name,
+        config=config,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -158,12 +162,17 @@ class Analyzer:
         return self._analyzer
 
 
+#: Topics the worker's consumer group reads (its lag is the worker's backlog).
+CONSUMED_KEYS = ("mentions", "inbox", "scored", "by_brand", "alerts", "control", "care_facts")
+
+
 @dataclass
 class EarfulApp:
     app: faust.App
     topics: dict[str, Any]
     steps: dict[str, Any]
     store: LazyStore
+    health: WorkerHealth
 
 
 def default_dependencies(settings: Settings) -> Dependencies:
@@ -207,7 +216,12 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     names = settings.topics.model_dump()
     single = settings.topics.SINGLE_PARTITION
     topics = {
-        key: _raw_topic(app, names[key], 1 if key in single else settings.kafka.partitions)
+        key: _raw_topic(
+            app,
+            names[key],
+            1 if key in single else settings.kafka.partitions,
+            topic_configs(settings.kafka, key),
+        )
         for key in TOPIC_KEYS
     }
     outbox = FaustOutbox(topics)
@@ -336,4 +350,22 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     async def check_sla_clocks() -> None:
         await steps["care"].tick()
 
-    return EarfulApp(app=app, topics=topics, steps=steps, store=store)
+    health = WorkerHealth(stall_after_s=w.stall_after_s)
+    monitor = ProgressMonitor(
+        GroupOffsets(settings.kafka),
+        w.app_id,
+        [names[k] for k in CONSUMED_KEYS],
+        health,
+        OffsetResetWatch().install(),
+    )
+    monitor_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earful-monitor")
+
+    @app.timer(interval=w.lag_interval_s)  # type: ignore[untyped-decorator]
+    async def watch_progress() -> None:
+        health.search_backlog = steps["index"].backlog
+        try:
+            await asyncio.get_running_loop().run_in_executor(monitor_thread, monitor.run_once)
+        except Exception as exc:  # the broker may be briefly away; the next sample retries
+            log.warning("consumer lag sample failed: %s", exc)
+
+    return EarfulApp(app=app, topics=topics, steps=steps, store=store, health=health)

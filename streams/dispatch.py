@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.delivery import RetryPolicy, Sleep, deliver
-from alerts.notifiers.base import Notification, Notifier, Outcome
+from alerts.delivery_queue import DeliveryQueue
+from alerts.notifiers.base import Notification, Notifier, Outcome, classify_error
 from alerts.notifiers.payload import notification_payload
 from alerts.routing.config import Matcher
 from alerts.routing.dispatcher import Dispatcher
@@ -48,6 +49,7 @@ class DispatchStep:
         *,
         policy: RetryPolicy | None = None,
         sleep: Sleep | None = None,
+        queue: DeliveryQueue | None = None,
     ):
         self.dispatcher = dispatcher
         self.state = state
@@ -56,8 +58,11 @@ class DispatchStep:
         self.outbox = outbox
         self.deadletters = deadletters
         self.clock = clock
-        self.policy = policy or RetryPolicy(attempts=4, base_s=0.5, cap_s=8.0)
+        # in-line retries stay short (they hold the step); longer outages go to the queue
+        self.policy = policy or RetryPolicy(attempts=3, base_s=0.5, cap_s=2.0)
         self.sleep = sleep
+        self.queue = queue or DeliveryQueue()
+        self.by_name = {n.name: n for group in notifiers.values() for n in group}
         #: Grouping timers run on each group's event time (see alerts/routing/state.py), so
         #: the step only passes the wall clock.
         self._loaded = False
@@ -69,12 +74,15 @@ class DispatchStep:
     def _load(self) -> Dispatcher:
         if self._loaded:
             return self.dispatcher
-        self.dispatcher.load_records((k, v) for k, v in self.state.items() if v is not None)
+        items = [(k, v) for k, v in self.state.items() if v is not None]
+        self.dispatcher.load_records(items)
+        self.queue.load_records(items)
+        metrics.NOTIFICATIONS_PENDING.set(len(self.queue))
         self._loaded = True
         return self.dispatcher
 
     def _save(self) -> None:
-        changes = self.dispatcher.changes()
+        changes = {**self.dispatcher.changes(), **self.queue.changes()}
         for key, value in changes.items():
             if value is None:
                 if self.state.get(key) is not None:
@@ -122,6 +130,7 @@ class DispatchStep:
         """Deliver whatever is due now; record it; dead-letter what could not be delivered."""
         dispatcher = self._load()
         due = await self._deliver_due(dispatcher)
+        await self._retry_parked()
         dispatcher.expire(self.clock())
         self._save()
         return due
@@ -141,18 +150,84 @@ class DispatchStep:
             )
             metrics.NOTIFICATIONS.labels(receiver=notifier.name, outcome=result.outcome.value).inc()
             if result.outcome is Outcome.SENT:
-                log.info("notified %s: %s", notifier.name, notification.title)
+                log.info(
+                    "notified %s: %s",
+                    notifier.name,
+                    notification.title,
+                    extra={"group_key": notification.group_key, "receiver": notifier.name},
+                )
                 continue
-            msg = Msg(value=payload, topic="notifications", key=notification.group_key.encode())
-            await self.deadletters.send(
-                msg,
-                InvalidMessage(
-                    f"notification to {notifier.name} failed after {attempts} attempts: "
-                    f"{result.detail}",
-                    "notification_failed",
-                ),
+            reason = f"notification to {notifier.name} failed after {attempts} attempts: "
+            if result.outcome is Outcome.RETRY:
+                parked = self.queue.park(
+                    notifier.name,
+                    notification,
+                    result.detail,
+                    self.clock(),
+                    attempts=attempts,
+                    retry_after=result.retry_after,
+                )
+                metrics.NOTIFICATIONS_PENDING.set(len(self.queue))
+                await self._dead_letter(
+                    notification,
+                    payload,
+                    f"{reason}{result.detail}; kept and retried with backoff until "
+                    f"{(parked.first_at + self.queue.max_age).isoformat(timespec='seconds')}",
+                    "notification_deferred",
+                )
+                continue
+            await self._dead_letter(
+                notification, payload, reason + result.detail, "notification_failed"
             )
         await self.outbox.send("notifications", notification.group_key, payload)
+
+    async def _retry_parked(self) -> None:
+        """One attempt for each parked delivery that is due (never blocks on backoff)."""
+        now = self.clock()
+        for item in self.queue.due(now):
+            notifier = self.by_name.get(item.notifier)
+            payload = json.dumps(notification_payload(item.notification)).encode()
+            if notifier is None:  # the receiver was removed from the routes since
+                self.queue.drop(item)
+                await self._dead_letter(
+                    item.notification,
+                    payload,
+                    f"notification to {item.notifier} dropped: no such notifier any more",
+                    "notification_failed",
+                )
+                continue
+            try:
+                result = await notifier.notify(item.notification)
+            except Exception as exc:  # a notifier bug must not stop the others
+                result = classify_error(exc)
+            metrics.NOTIFICATIONS.labels(receiver=notifier.name, outcome=result.outcome.value).inc()
+            if result.outcome is Outcome.SENT:
+                self.queue.succeeded(item)
+                log.info(
+                    "notified %s after %d attempts: %s",
+                    notifier.name,
+                    item.attempts + 1,
+                    item.notification.title,
+                    extra={"group_key": item.notification.group_key, "receiver": notifier.name},
+                )
+            elif result.outcome is Outcome.GIVE_UP or self.queue.failed(
+                item, result.detail, now, result.retry_after
+            ):
+                self.queue.drop(item)
+                await self._dead_letter(
+                    item.notification,
+                    payload,
+                    f"notification to {notifier.name} given up after {item.attempts} attempts "
+                    f"since {item.first_at.isoformat(timespec='seconds')}: {result.detail}",
+                    "notification_failed",
+                )
+        metrics.NOTIFICATIONS_PENDING.set(len(self.queue))
+
+    async def _dead_letter(
+        self, notification: Notification, payload: bytes, reason: str, kind: str
+    ) -> None:
+        msg = Msg(value=payload, topic="notifications", key=notification.group_key.encode())
+        await self.deadletters.send(msg, InvalidMessage(reason, kind))
 
 
 def apply_control(dispatcher: Dispatcher, command: dict[str, Any], now: datetime) -> None:

@@ -49,6 +49,8 @@ class IndexStep:
         self.clock = clock
         self.with_embeddings = with_embeddings
         self.retry_pause_s = retry_pause_s
+        #: Documents held while the search engine is unavailable (shown in /healthz).
+        self.backlog = 0
 
     async def handle(self, batch: Sequence[Msg]) -> int:
         by_id: dict[str, tuple[Msg, Doc]] = {}
@@ -70,6 +72,9 @@ class IndexStep:
                 result = await store.bulk_index("mentions", [d for _, d in by_id.values()])
                 break
             except SearchUnavailable as exc:
+                self.backlog = len(by_id)
+                metrics.INDEX_BACKLOG.set(len(by_id))
+                metrics.INDEX_RETRIES.inc()
                 log.error(
                     "search engine unavailable (%s); holding %d documents and retrying in %.0fs",
                     exc,
@@ -77,6 +82,8 @@ class IndexStep:
                     self.retry_pause_s,
                 )
                 await asyncio.sleep(self.retry_pause_s)
+        self.backlog = 0
+        metrics.INDEX_BACKLOG.set(0)
         for failure in result.failures:
             msg, _ = by_id[failure.id]
             metrics.DEADLETTERS.labels(stage="index", error="index_rejected").inc()

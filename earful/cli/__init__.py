@@ -6,16 +6,25 @@ answers in a fraction of a second.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from earful.cli import alerts_cmd, care_cmd, eval_cmd, models_cmd, routes_cmd, rules_cmd, sample_cmd
+from earful.cli import (
+    alerts_cmd,
+    care_cmd,
+    eval_cmd,
+    models_cmd,
+    routes_cmd,
+    rules_cmd,
+    sample_cmd,
+    topics_cmd,
+)
 from earful.configfile import ConfigError
 from earful.settings import Settings
 
@@ -32,6 +41,8 @@ app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(care_cmd.app, name="care")
 app.add_typer(routes_cmd.routes_app, name="routes")
 app.add_typer(routes_cmd.silences_app, name="silences")
+app.add_typer(topics_cmd.app, name="topics")
+app.command("audit")(topics_cmd.audit)
 alerts_cmd.app.command("ack")(routes_cmd.ack)
 console = Console(stderr=True)
 
@@ -45,11 +56,16 @@ def worker(
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics")] = None,
 ) -> None:
     """Run the stream worker: score, index, detect and notify."""
-    from streams.worker import run_worker
+    from streams.observability import configure_logging
+    from streams.worker import UnsafeTopics, run_worker
 
     s = settings()
-    logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run_worker(s, metrics_port=metrics_port)
+    configure_logging(s.log_level, s.log_format)
+    try:
+        run_worker(s, metrics_port=metrics_port)
+    except UnsafeTopics as exc:
+        console.print(f"[red]{exc}[/]")
+        raise SystemExit(3) from None
 
 
 @app.command()
@@ -66,8 +82,10 @@ def replay(
 ) -> None:
     """Publish a recorded stream to Kafka with its original timestamps."""
     from kafka import KafkaProducer
+    from kafka.errors import KafkaError
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from earful.codec import InvalidMessage, dead_letter, encode
     from streams.kafka_admin import client_config, ensure_topics
     from streams.replay import parse_speed
     from streams.replay import replay as do_replay
@@ -95,23 +113,52 @@ def replay(
         disable=not sys.stderr.isatty() and os.environ.get("EARFUL_PROGRESS") != "1",
     ) as bar:
         task = bar.add_task(f"{file.name} -> {names[topic]}", total=total)
+        refused: list[tuple[bytes, bytes | None, Exception]] = []
+
+        def send(raw: bytes, key: bytes | None, ts: int | None) -> None:
+            def failed(exc: Exception) -> None:
+                refused.append((raw, key, exc))
+
+            try:
+                future = producer.send(names[topic], value=raw, key=key, timestamp_ms=ts)
+            except KafkaError as exc:  # refused before it left: too large for any request
+                failed(exc)
+                return
+            future.add_errback(failed)
+
         stats = do_replay(
-            file,
-            lambda raw, key, ts: producer.send(names[topic], value=raw, key=key, timestamp_ms=ts),
-            speed=pace,
-            key_fields=key_fields,
-            on_line=lambda: bar.advance(task),
+            file, send, speed=pace, key_fields=key_fields, on_line=lambda: bar.advance(task)
         )
+        producer.flush()
+        # What the broker refused is not lost silently: it goes to the dead-letter topic with
+        # the broker's reason (truncated if large), like anything the worker cannot process.
+        for raw, key, exc in refused:
+            letter = dead_letter(
+                raw,
+                InvalidMessage(
+                    f"the broker refused the message at publish: {type(exc).__name__}: {exc}",
+                    "refused_at_publish",
+                ),
+                source_topic=names[topic],
+                received_at=datetime.now(UTC),
+                key=key,
+            )
+            producer.send(names["deadletter"], value=encode(letter), key=key)
         producer.flush()
     producer.close()
     console.print(
-        f"sent {stats.sent} messages to {names[topic]} in {stats.seconds:.1f}s"
+        f"sent {stats.sent - len(refused)} messages to {names[topic]} in {stats.seconds:.1f}s"
         + (
             f" ({stats.unparsed} unparseable: the worker will dead-letter them)"
             if stats.unparsed
             else ""
         )
     )
+    if refused:
+        console.print(
+            f"[yellow]{len(refused)} refused by the broker[/] (e.g. {refused[0][2]!r}); "
+            f"they are on {names['deadletter']} with the reason"
+        )
 
 
 @app.command()
