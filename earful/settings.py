@@ -142,6 +142,10 @@ class WorkerSettings(BaseModel):
     lag_interval_s: float = Field(default=5.0, gt=0)
     #: `/healthz` turns unhealthy (503) after this long with lag and no committed progress.
     stall_after_s: float = Field(default=120.0, gt=0)
+    #: A notification a receiver could not take is retried with backoff up to this pause...
+    notify_retry_cap_s: float = Field(default=300.0, gt=0)
+    #: ... for this long, then given up and dead-lettered.
+    notify_retry_max_age_s: float = Field(default=24 * 3600.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -15,13 +15,14 @@ import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
 from alerts.care.conversation import CareTracker
 from alerts.care.policies import load_policies
+from alerts.delivery_queue import DeliveryQueue
 from alerts.engine import DetectionEngine
 from alerts.notifiers.base import Notifier
 from alerts.notifiers.factory import build_notifiers
@@ -194,6 +195,10 @@ def default_dependencies(settings: Settings) -> Dependencies:
 def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulApp:
     deps = deps or default_dependencies(settings)
     w = settings.worker
+    if w.store.startswith("rocksdb"):
+        from streams.rocksdb_store import register
+
+        register()
     (w.data_dir / w.app_id).parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         w.app_id,
@@ -293,6 +298,10 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             outbox,
             deadletters,
             deps.clock,
+            queue=DeliveryQueue(
+                cap=timedelta(seconds=w.notify_retry_cap_s),
+                max_age=timedelta(seconds=w.notify_retry_max_age_s),
+            ),
         ),
         "care": CareStep(
             CareTracker(care_policies),

@@ -6,8 +6,9 @@ Served at `/healthz` beside `/metrics`. The status is
 - `ok` while the worker keeps up or makes progress;
 - `degraded` when offsets were lost (the broker deleted messages before they were read) — the
   worker runs on, but a person must know which messages never arrived;
-- `stalled` (HTTP 503) when there is lag and no committed offset has moved for `stall_after_s`:
-  the worker cannot make progress (search engine down, a stuck agent) and needs attention.
+- `stalled` (HTTP 503) when a partition has lag and its committed offset has not moved for
+  `stall_after_s`: the worker cannot make progress there (search engine down, a stuck agent)
+  and needs attention.
 """
 
 from __future__ import annotations
@@ -44,16 +45,18 @@ class WorkerHealth:
         self.lost: list[LostRange] = []
         self.resets: list[str] = []
         self.search_backlog = 0
-        self.last_progress = clock()
+        #: When each partition last moved (or had nothing to do).
+        self.last_progress: dict[TP, float] = {}
         self.sampled = False
 
     def observe(self, committed: dict[TP, int], lag: dict[TP, int]) -> None:
         """A lag sample: committed offsets and lag per partition of the worker's inputs."""
         with self._lock:
-            if any(committed.get(tp, -1) > self.committed.get(tp, -1) for tp in committed):
-                self.last_progress = self.clock()
-            if not any(lag.values()):
-                self.last_progress = self.clock()
+            now = self.clock()
+            for tp, offset in committed.items():
+                moved = offset > self.committed.get(tp, -1)
+                if moved or not lag.get(tp) or tp not in self.last_progress:
+                    self.last_progress[tp] = now
             self.committed, self.lag, self.sampled = dict(committed), dict(lag), True
 
     def record_loss(self, lost: LostRange) -> None:
@@ -71,11 +74,15 @@ class WorkerHealth:
     def report(self) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) for `/healthz`."""
         with self._lock:
-            idle = self.clock() - self.last_progress
+            now = self.clock()
+            stuck = {
+                tp: now - self.last_progress.get(tp, now) for tp, n in self.lag.items() if n
+            }
+            idle = max(stuck.values(), default=0.0)
             total_lag = sum(self.lag.values())
             if not self.sampled:
                 status = "starting"
-            elif total_lag and idle > self.stall_after_s:
+            elif idle > self.stall_after_s:
                 status = "stalled"
             elif self.lost:
                 status = "degraded"
@@ -86,6 +93,7 @@ class WorkerHealth:
                 "lag": total_lag,
                 "lag_by_partition": {f"{t}[{p}]": n for (t, p), n in sorted(self.lag.items()) if n},
                 "seconds_since_progress": round(idle, 1),
+                "stalled": sorted(f"{t}[{p}]" for (t, p), s in stuck.items() if s > self.stall_after_s),
                 "offsets_lost": self.lost_total,
                 "lost": [
                     {

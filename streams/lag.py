@@ -135,12 +135,17 @@ class ProgressMonitor:
         self.topics = topics
         self.health = health
         self.watch = watch
+        #: aiokafka may report one reset more than once (fetches in flight): count it once.
+        self._seen: set[tuple[str, int, int]] = set()
 
     def run_once(self) -> None:
         from streams import metrics
         from streams.health import LostRange
 
         for topic, partition, wanted in self.watch.drain():
+            if (topic, partition, wanted) in self._seen:
+                continue
+            self._seen.add((topic, partition, wanted))
             if topic == "?":
                 self.health.record_reset("an offset was reset (unrecognised aiokafka message)")
                 log.error("a consumer offset was reset; data may have been skipped")

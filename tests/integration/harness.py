@@ -161,3 +161,43 @@ def write_jsonl(path: Path, rows: list[Any], extra_lines: list[bytes] = ()) -> P
         for line in extra_lines:
             f.write(line + b"\n")
     return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def health(port: int) -> dict[str, Any]:
+    """The worker's /healthz body, with the HTTP status under `http_status`."""
+    r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    return {**r.json(), "http_status": r.status_code}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def indexed_ids(search: str, prefix: str, kind: str = "mentions") -> list[str]:
+    """Every document id in the index family (a list: duplicates would show)."""
+    httpx.post(f"{search}/{prefix}-{kind}*/_refresh", params={"allow_no_indices": "true"})
+    ids: list[str] = []
+    body: dict[str, Any] = {"size": 5000, "_source": False, "sort": ["_doc"]}
+    r = httpx.post(
+        f"{search}/{prefix}-{kind}*/_search",
+        json=body,
+        params={"scroll": "1m", "allow_no_indices": "true"},
+        timeout=30,
+    ).json()
+    while r.get("hits", {}).get("hits"):
+        ids += [h["_id"] for h in r["hits"]["hits"]]
+        r = httpx.post(
+            f"{search}/_search/scroll", json={"scroll": "1m", "scroll_id": r["_scroll_id"]}
+        ).json()
+    return ids

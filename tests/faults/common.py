@@ -1,0 +1,135 @@
+"""Helpers shared by the fault tests: labelled mention streams and exact counts by id."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alerts.scenarios import BrandProfile, Incident, TextPools, generate
+from models.training.data import airline_pools
+from tests.integration.harness import caught_up, indexed_ids, wait_until, write_jsonl
+
+POOLS = TextPools(by_label=airline_pools())
+CONSUMED = ("mentions", "inbox", "mentions.scored", "mentions.by-brand", "alerts", "control")
+
+
+def mentions(
+    brand: str,
+    per_day: float,
+    start: datetime,
+    days: float,
+    *,
+    seed: int,
+    incidents: tuple[Incident, ...] = (),
+    prefix: str = "",
+) -> list[dict[str, Any]]:
+    rows = list(
+        generate(
+            [BrandProfile(brand, brand.lower(), per_day=per_day, mix=(0.15, 0.55, 0.30))],
+            POOLS,
+            start=start,
+            days=days,
+            incidents=list(incidents),
+            seed=seed,
+            retweet_share=0.0,
+        )
+    )
+    for row in rows:  # ids unique across the parts of one test
+        row["id"] = f"{prefix}{row['id']}"
+    return rows
+
+
+def save(tmp: Path, name: str, rows: list[dict[str, Any]]) -> Path:
+    return write_jsonl(tmp / name, rows)
+
+
+def drain(services: dict[str, str], run_id: str, timeout: float = 300) -> None:
+    """Wait until the worker's group has committed everything on its input topics."""
+    topics = [f"{run_id}.{t}" for t in CONSUMED]
+    wait_until(
+        lambda: caught_up(services["kafka"], run_id, topics),
+        timeout,
+        "the worker to consume every topic",
+        interval=1.0,
+    )
+
+
+def assert_indexed_exactly(search: str, run_id: str, rows: list[dict[str, Any]]) -> int:
+    """Every id indexed once, nothing else: returns the count."""
+    ids = indexed_ids(search, run_id)
+    doubled = [i for i, n in Counter(ids).items() if n > 1]
+    expected = {r["id"] for r in rows}
+    missing = sorted(expected - set(ids))
+    extra = sorted(set(ids) - expected)
+    assert not doubled, f"indexed twice: {doubled[:10]}"
+    assert not missing, f"{len(missing)} of {len(expected)} lost, e.g. {missing[:10]}"
+    assert not extra, f"unexpected documents: {extra[:10]}"
+    return len(ids)
+
+
+def count_indexed(search: str, run_id: str) -> int:
+    return len(indexed_ids(search, run_id))
+
+
+RULES = """
+engine: {bucket: 5m, allowed_lateness: 1m}
+rules:
+  - {name: dip, kind: sentiment_dip, window: 15m, min_volume: 10, min_delta: 0.15, warmup: 1h,
+     resolve_after: 2, labels: {team: pr}}
+"""
+ROUTES = """
+receivers:
+  - {name: default, console: {}}
+  - name: pr
+    webhook: {url_env: TEST_HOOK_URL}
+route:
+  receiver: default
+  group_by: [brand]
+  group_wait: 2m
+  group_interval: 3s
+  repeat_interval: 4h
+  routes:
+    - {matchers: [team=pr], receiver: pr}
+"""
+
+
+def alerting_env(tmp: Path, hook_url: str) -> dict[str, str]:
+    """Extra environment for a worker with a dip rule routed to a loopback webhook."""
+    (tmp / "rules.yaml").write_text(RULES)
+    (tmp / "routes.yaml").write_text(ROUTES)
+    return {
+        "EARFUL_RULES_FILE": str(tmp / "rules.yaml"),
+        "EARFUL_ROUTES_FILE": str(tmp / "routes.yaml"),
+        "TEST_HOOK_URL": hook_url,
+    }
+
+
+def crisis_stream(brand: str, *, seed: int, hours: float = 3.5) -> tuple[list[dict[str, Any]], Any]:
+    """A busy brand's morning with a 30-minute complaint wave two hours in (after warm-up)."""
+    from datetime import UTC, timedelta
+
+    start = datetime(2026, 11, 16, 8, tzinfo=UTC)
+    crisis = Incident(
+        "crisis",
+        brand,
+        start + timedelta(hours=2),
+        timedelta(minutes=30),
+        volume_factor=2.5,
+        mix=(0.95, 0.04, 0.01),
+        keywords=("cancel",),
+    )
+    return mentions(brand, 4000, start, hours / 24, seed=seed, incidents=(crisis,)), crisis
+
+
+def record(test: str, **figures: Any) -> None:
+    """Append measured figures (counts, recovery times, drain rates) to var/faults/results.jsonl."""
+    import json
+
+    from tests.integration.harness import ROOT
+
+    out = ROOT / "var" / "faults"
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "results.jsonl").open("a") as f:
+        f.write(json.dumps({"test": test, **figures}) + "\n")
