@@ -99,7 +99,9 @@ class DeliveryQueue:
     def _backoff(self, attempts: int, retry_after: float | None = None) -> timedelta:
         # full jitter within an exponentially growing window, never under half the window's
         # floor (so a fleet of parked deliveries spreads out but keeps moving)
-        window = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** max(0, attempts - 1))
+        window = min(
+            self.cap.total_seconds(), self.base.total_seconds() * 2 ** max(0, attempts - 1)
+        )
         seconds = self.rng.uniform(window / 2, window)
         return timedelta(seconds=max(seconds, min(retry_after or 0.0, self.cap.total_seconds())))
 

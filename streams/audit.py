@@ -107,8 +107,17 @@ def wait_drained(
     in a row, since consuming one topic produces into the next). Returns the remaining lag."""
     deadline = time.monotonic() + timeout_s
     calm = 0
+    from kafka.errors import KafkaError
+
+    left: dict[TP, int] = {}
     while True:
-        _, lag = offsets.sample(group, topics)
+        try:
+            _, lag = offsets.sample(group, topics)
+        except KafkaError:  # e.g. the group coordinator moving: ask again
+            time.sleep(interval_s)
+            if time.monotonic() > deadline:
+                return left
+            continue
         left = {tp: n for tp, n in lag.items() if n}
         if progress:
             progress(sum(left.values()), left)

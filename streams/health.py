@@ -36,7 +36,9 @@ class LostRange:
 
 
 class WorkerHealth:
-    def __init__(self, *, stall_after_s: float = 120.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, *, stall_after_s: float = 120.0, clock: Callable[[], float] = time.monotonic
+    ):
         self.stall_after_s = stall_after_s
         self.clock = clock
         self._lock = threading.Lock()
@@ -75,9 +77,7 @@ class WorkerHealth:
         """(HTTP status, body) for `/healthz`."""
         with self._lock:
             now = self.clock()
-            stuck = {
-                tp: now - self.last_progress.get(tp, now) for tp, n in self.lag.items() if n
-            }
+            stuck = {tp: now - self.last_progress.get(tp, now) for tp, n in self.lag.items() if n}
             idle = max(stuck.values(), default=0.0)
             total_lag = sum(self.lag.values())
             if not self.sampled:
@@ -93,7 +93,9 @@ class WorkerHealth:
                 "lag": total_lag,
                 "lag_by_partition": {f"{t}[{p}]": n for (t, p), n in sorted(self.lag.items()) if n},
                 "seconds_since_progress": round(idle, 1),
-                "stalled": sorted(f"{t}[{p}]" for (t, p), s in stuck.items() if s > self.stall_after_s),
+                "stalled": sorted(
+                    f"{t}[{p}]" for (t, p), s in stuck.items() if s > self.stall_after_s
+                ),
                 "offsets_lost": self.lost_total,
                 "lost": [
                     {

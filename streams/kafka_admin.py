@@ -98,6 +98,16 @@ def describe_topics(admin: Any, names: list[str]) -> dict[str, dict[str, str]]:
     }
 
 
+def max_message_bytes(kafka: KafkaSettings, topic: str) -> int:
+    """The largest record batch the broker accepts on `topic` (its max.message.bytes)."""
+    admin = admin_client(kafka)
+    try:
+        config = describe_topics(admin, [topic]).get(topic, {})
+    finally:
+        admin.close()
+    return int(config.get("max.message.bytes", "1048588"))
+
+
 def check_topics(kafka: KafkaSettings, app_id: str | None = None) -> list[TopicProblem]:
     """Problems with the settings of Earful's existing topics (and of `app_id`'s changelogs)."""
     admin = admin_client(kafka)
@@ -106,7 +116,9 @@ def check_topics(kafka: KafkaSettings, app_id: str | None = None) -> list[TopicP
         names = kafka.topics.model_dump()
         ours = {name: ROLES[key] for key, name in names.items() if name in existing}
         changelogs = sorted(
-            t for t in existing if app_id and t.startswith(f"{app_id}-") and t.endswith("-changelog")
+            t
+            for t in existing
+            if app_id and t.startswith(f"{app_id}-") and t.endswith("-changelog")
         )
         configs = describe_topics(admin, sorted(ours) + changelogs)
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
-from typing import Any
+from typing import Any, cast
 
 from earful.settings import KafkaSettings
 from streams.kafka_admin import client_config
@@ -97,7 +97,7 @@ class OffsetResetWatch(logging.Handler):
         if not str(record.msg).startswith("Fetch offset %s is out of range"):
             return
         try:
-            offset, tp = record.args  # type: ignore[misc]
+            offset, tp = cast(tuple[Any, Any], record.args)
             self.events.put((str(tp.topic), int(tp.partition), int(offset)))
         except (TypeError, ValueError, AttributeError):  # another aiokafka wording
             self.events.put(("?", -1, -1))

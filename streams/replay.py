@@ -16,6 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+#: Bytes a one-record batch adds to its key and value (batch and record headers, generously).
+RECORD_OVERHEAD = 128
+
 _SPEED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*x?\s*$", re.IGNORECASE)
 
 

@@ -16,10 +16,10 @@ from aiokafka.partitioner import murmur2
 from faust.stores.rocksdb import Store as FaustRocksStore
 
 
-class Store(FaustRocksStore):  # type: ignore[misc]
+class Store(FaustRocksStore):
     def _partition_for(self, key: bytes) -> int:
         partitions = int(self.table.partitions or self.app.conf.topic_partitions)
-        return (murmur2(key) & 0x7FFFFFFF) % partitions
+        return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
     def _set(self, key: bytes, value: bytes | None) -> None:
         partition = self._partition_for(key)

@@ -82,12 +82,12 @@ def replay(
 ) -> None:
     """Publish a recorded stream to Kafka with its original timestamps."""
     from kafka import KafkaProducer
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, MessageSizeTooLargeError
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from earful.codec import InvalidMessage, dead_letter, encode
-    from streams.kafka_admin import client_config, ensure_topics
-    from streams.replay import parse_speed
+    from streams.kafka_admin import client_config, ensure_topics, max_message_bytes
+    from streams.replay import RECORD_OVERHEAD, parse_speed
     from streams.replay import replay as do_replay
 
     s = settings()
@@ -99,6 +99,7 @@ def replay(
     if topic not in ("mentions", "inbox"):
         raise typer.BadParameter("topic must be 'mentions' or 'inbox'")
     ensure_topics(s.kafka)
+    limit = max_message_bytes(s.kafka, names[topic])
     producer = KafkaProducer(
         acks="all", linger_ms=20, max_request_size=4 * 1024 * 1024, **client_config(s.kafka)
     )
@@ -119,6 +120,16 @@ def replay(
             def failed(exc: Exception) -> None:
                 refused.append((raw, key, exc))
 
+            # Checked here, not left to the broker: after one MessageSizeTooLarge from the
+            # broker, kafka-python's producer fails every later send with the same error.
+            size = len(raw) + len(key or b"") + RECORD_OVERHEAD
+            if size > limit:
+                failed(
+                    MessageSizeTooLargeError(
+                        f"{size:,} bytes is over {names[topic]}'s max.message.bytes ({limit:,})"
+                    )
+                )
+                return
             try:
                 future = producer.send(names[topic], value=raw, key=key, timestamp_ms=ts)
             except KafkaError as exc:  # refused before it left: too large for any request
@@ -130,22 +141,28 @@ def replay(
             file, send, speed=pace, key_fields=key_fields, on_line=lambda: bar.advance(task)
         )
         producer.flush()
-        # What the broker refused is not lost silently: it goes to the dead-letter topic with
-        # the broker's reason (truncated if large), like anything the worker cannot process.
-        for raw, key, exc in refused:
+    producer.close()
+    # What the broker refused is not lost silently: it goes to the dead-letter topic with the
+    # broker's reason (truncated if large), like anything the worker cannot process. A fresh
+    # producer: after a MessageSizeTooLarge, kafka-python's refuses large records that fit.
+    if refused:
+        letters = KafkaProducer(
+            acks="all", max_request_size=4 * 1024 * 1024, **client_config(s.kafka)
+        )
+        for raw, key, error in refused:
             letter = dead_letter(
                 raw,
                 InvalidMessage(
-                    f"the broker refused the message at publish: {type(exc).__name__}: {exc}",
+                    f"refused at publish, the broker does not take it: {type(error).__name__}: "
+                    f"{error}",
                     "refused_at_publish",
                 ),
                 source_topic=names[topic],
                 received_at=datetime.now(UTC),
                 key=key,
             )
-            producer.send(names["deadletter"], value=encode(letter), key=key)
-        producer.flush()
-    producer.close()
+            letters.send(names["deadletter"], value=encode(letter), key=key).get(timeout=60)
+        letters.close()
     console.print(
         f"sent {stats.sent - len(refused)} messages to {names[topic]} in {stats.seconds:.1f}s"
         + (

@@ -135,7 +135,9 @@ def audit(
         sys.stderr.flush()
 
     try:
-        left = wait_drained(offsets, s.worker.app_id, [names[k] for k in CONSUMED], wait, progress=show)
+        left = wait_drained(
+            offsets, s.worker.app_id, [names[k] for k in CONSUMED], wait, progress=show
+        )
     finally:
         offsets.close()
     sys.stderr.write("\r" + " " * 110 + "\r")
@@ -153,10 +155,10 @@ def audit(
     health = worker_health(health_url)
     print(result.line())
     if left:
+        where = ", ".join(f"{t}[{p}]: {n:,}" for (t, p), n in sorted(left.items()))
         console.print(
             f"[yellow]the worker had not consumed {sum(left.values()):,} messages after "
-            f"{wait:.0f}s[/] ({', '.join(f'{t}[{p}]: {n:,}' for (t, p), n in sorted(left.items()))}): "
-            "is it running? its log and /healthz say why"
+            f"{wait:.0f}s[/] ({where}): is it running? its log and /healthz say why"
         )
     if health and health.get("offsets_lost"):
         console.print(f"[red]the worker reports {health['offsets_lost']:,} offsets lost:[/]")

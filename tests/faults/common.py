@@ -47,9 +47,18 @@ def save(tmp: Path, name: str, rows: list[dict[str, Any]]) -> Path:
 
 def drain(services: dict[str, str], run_id: str, timeout: float = 300) -> None:
     """Wait until the worker's group has committed everything on its input topics."""
+    from kafka.errors import KafkaError
+
     topics = [f"{run_id}.{t}" for t in CONSUMED]
+
+    def done() -> bool:
+        try:
+            return caught_up(services["kafka"], run_id, topics)
+        except KafkaError:  # the coordinator moves while a broker restarts
+            return False
+
     wait_until(
-        lambda: caught_up(services["kafka"], run_id, topics),
+        done,
         timeout,
         "the worker to consume every topic",
         interval=1.0,

@@ -40,9 +40,7 @@ def test_sigkill_mid_stream_with_rocksdb_state_loses_and_doubles_nothing(
         run_cli(["replay", str(save(tmp_path, "first.jsonl", first))], env)
         drain(real_services, run_id)
         run_cli(["replay", str(save(tmp_path, "rest.jsonl", rest))], env)
-        wait_until(
-            lambda: count_indexed(search, run_id) >= len(first) + 40, 120, "the second part"
-        )
+        wait_until(lambda: count_indexed(search, run_id) >= len(first) + 40, 120, "the second part")
         at_kill = count_indexed(search, run_id)
         worker.stop(signal.SIGKILL)
     finally:

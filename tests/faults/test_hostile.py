@@ -91,7 +91,8 @@ def test_hostile_input_is_dead_lettered_and_the_valid_is_all_indexed(
         futures = []
         queue = list(good[50:])
         for kind, value in bad:  # interleaved: a valid one between bad ones
-            futures.append((kind, value, producer.send(topic, value)))
+            key = b"tombstone" if value is None else None  # a record needs a key or a value
+            futures.append((kind, value, producer.send(topic, value, key=key)))
             if queue:
                 row = queue.pop()
                 producer.send(topic, json.dumps(row).encode(), key=row["id"].encode())

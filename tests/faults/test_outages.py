@@ -156,7 +156,9 @@ def test_receiver_down_for_minutes_gets_the_notification_once(
         assert len(receiver.firing("Hookco")) == 1
     finally:
         worker.stop()
-    letters = [json.loads(m.value) for m in read_topic(real_services["kafka"], f"{run_id}.deadletter")]
+    letters = [
+        json.loads(m.value) for m in read_topic(real_services["kafka"], f"{run_id}.deadletter")
+    ]
     deferred = [d for d in letters if d["error_type"] == "notification_deferred"]
     assert deferred and "retried with backoff" in deferred[0]["reason"]
     assert not [d for d in letters if d["error_type"] == "notification_failed"]

@@ -114,7 +114,7 @@ def test_records_deleted_before_they_were_read_are_counted_and_reported(
             if line.startswith("earful_offsets_lost_total{")
         )
         assert lost_metric == len(gone)
-        assert f"LOST" in worker.log() and topic in worker.log()
+        assert "LOST" in worker.log() and topic in worker.log()
         assert_indexed_exactly(real_services["search"], run_id, before + after)
     finally:
         worker.stop()

@@ -96,7 +96,9 @@ def notification() -> Notification:
 
 def test_parked_deliveries_back_off_survive_a_restart_and_give_up_after_max_age():
     queue = DeliveryQueue(
-        base=timedelta(seconds=5), cap=timedelta(seconds=60), max_age=timedelta(hours=1),
+        base=timedelta(seconds=5),
+        cap=timedelta(seconds=60),
+        max_age=timedelta(hours=1),
         rng=random.Random(1),
     )
     item = queue.park("pr/webhook", notification(), "HTTP 503", NOW, attempts=3)
@@ -140,14 +142,18 @@ def test_health_turns_stalled_when_a_partition_with_lag_stops_moving():
     t[0] = 12
     health.observe({a: 11, b: 3}, {a: 0, b: 4})
     status, body = health.report()
-    assert status == 503 and body["status"] == "stalled" and body["stalled"] == ["mentions.scored[0]"]
+    assert (
+        status == 503 and body["status"] == "stalled" and body["stalled"] == ["mentions.scored[0]"]
+    )
     t[0] = 13
     health.observe({a: 11, b: 7}, {a: 0, b: 0})
     assert health.report()[1]["status"] == "ok"
     health.record_loss(LostRange("mentions", 2, 100, 160))
     status, body = health.report()
     assert status == 200 and body["status"] == "degraded" and body["offsets_lost"] == 60
-    assert body["lost"] == [{"topic": "mentions", "partition": 2, "offsets": [100, 159], "count": 60}]
+    assert body["lost"] == [
+        {"topic": "mentions", "partition": 2, "offsets": [100, 159], "count": 60}
+    ]
 
 
 def test_audit_counts_by_id():
