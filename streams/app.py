@@ -367,13 +367,22 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         health,
         OffsetResetWatch().install(),
     )
-    monitor_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earful-monitor")
+    monitor_thread = [ThreadPoolExecutor(max_workers=1, thread_name_prefix="earful-monitor")]
 
     @app.timer(interval=w.lag_interval_s)  # type: ignore[untyped-decorator]
     async def watch_progress() -> None:
         health.search_backlog = steps["index"].backlog
+        health.late_observations = steps["detect"].late
+        run = asyncio.get_running_loop().run_in_executor(monitor_thread[0], monitor.run_once)
         try:
-            await asyncio.get_running_loop().run_in_executor(monitor_thread, monitor.run_once)
+            await asyncio.wait_for(run, timeout=max(30.0, 4 * w.lag_interval_s))
+        except TimeoutError:
+            # a broker call that never answers must not freeze the lag sampling: leave that
+            # thread behind, and sample with fresh clients from a fresh one
+            log.warning("consumer lag sample hung; reconnecting")
+            monitor_thread[0].shutdown(wait=False)
+            monitor_thread[0] = ThreadPoolExecutor(1, thread_name_prefix="earful-monitor")
+            monitor.offsets = GroupOffsets(settings.kafka)
         except Exception as exc:  # the broker may be briefly away; the next sample retries
             log.warning("consumer lag sample failed: %s", exc)
 

@@ -36,7 +36,18 @@ class DeadLetters:
             key=msg.key,
         )
         log.warning(
-            "dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, error.reason
+            "dead-lettered %s[%s]@%s: %s",
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            error.reason[:500],
+            extra={
+                "topic": msg.topic,
+                "partition": msg.partition,
+                "offset": msg.offset,
+                "key": record.key,
+                "error_type": error.error_type,
+            },
         )
         self.count += 1
         await self.outbox.send("deadletter", record.key, encode(record))

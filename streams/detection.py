@@ -70,6 +70,10 @@ class DetectStep:
         #: Which buckets saw any data, per partition: silence across a whole partition is an
         #: ingestion gap (unknown), not zero traffic.
         self.activity: dict[int, ActivityTracker] = {}
+        #: Observations later than the rules' allowed lateness (indexed, not counted by
+        #: detection): never silent — counted, logged, and shown in /healthz.
+        self.late = 0
+        self._late_told = 0
 
     def _load(self, brand: str) -> KeyState:
         raw = self.states.get(brand)
@@ -103,11 +107,20 @@ class DetectStep:
             for obs in observations:
                 self.engine.observe(state, obs)
             metrics.LATE.inc(state.late - late_before)
+            self.late += state.late - late_before
             alerts += self.engine.advance(
                 state, brand, self._watermark(state.partition), self._gap_check(state.partition)
             )
             self.states[brand] = state.to_dict()
         await self._publish(alerts)
+        if self.late >= max(1, 2 * self._late_told):  # log at 1, 2, 4, 8, ... late ones
+            log.warning(
+                "%d observations so far arrived later than the allowed lateness and were left "
+                "out of detection (they are indexed); a replay or backfill faster than real "
+                "time reorders event time across partitions",
+                self.late,
+            )
+            self._late_told = self.late
         return alerts
 
     def _gap_check(self, partition: int) -> GapCheck | None:
@@ -137,7 +150,14 @@ class DetectStep:
     async def _publish(self, alerts: list[Alert]) -> None:
         for alert in alerts:
             metrics.ALERTS.labels(kind=alert.kind, status=alert.status).inc()
-            log.info("alert %s %s %s: %s", alert.status, alert.kind, alert.brand, alert.summary)
+            log.info(
+                "alert %s %s %s: %s",
+                alert.status,
+                alert.kind,
+                alert.brand,
+                alert.summary,
+                extra={"fingerprint": alert.fingerprint, "alert_id": alert.id},
+            )
             await self.outbox.send(
                 "alerts", alert.fingerprint, encode(alert), timestamp=alert.fired_at.timestamp()
             )

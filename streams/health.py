@@ -47,6 +47,8 @@ class WorkerHealth:
         self.lost: list[LostRange] = []
         self.resets: list[str] = []
         self.search_backlog = 0
+        #: Observations the detector left out as later than the allowed lateness.
+        self.late_observations = 0
         #: When each partition last moved (or had nothing to do).
         self.last_progress: dict[TP, float] = {}
         self.sampled = False
@@ -108,5 +110,6 @@ class WorkerHealth:
                 ],
                 "offset_resets": list(self.resets),
                 "search_backlog": self.search_backlog,
+                "late_observations": self.late_observations,
             }
         return (503 if status == "stalled" else 200), body

@@ -48,6 +48,19 @@ def configure_logging(level: str, fmt: Literal["text", "json"] = "text") -> None
     root.setLevel(level)
 
 
+def logging_config(level: str, fmt: Literal["text", "json"]) -> dict[str, Any] | None:
+    """The dictConfig Faust's worker applies at start (it replaces the root handlers)."""
+    if fmt != "json":
+        return None
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "streams.observability.JsonFormatter"}},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"level": level, "handlers": ["default"]},
+    }
+
+
 def serve(port: int, health: WorkerHealth, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Serve `/metrics` (Prometheus) and `/healthz` (JSON) from a daemon thread."""
 

@@ -36,7 +36,7 @@ def verify_topics(settings: Settings) -> None:
 def run_worker(settings: Settings, *, metrics_port: int | None = None) -> None:
     from faust.worker import Worker
 
-    from streams.observability import serve
+    from streams.observability import logging_config, serve
 
     verify_topics(settings)
     earful = create_app(settings)
@@ -48,5 +48,10 @@ def run_worker(settings: Settings, *, metrics_port: int | None = None) -> None:
             settings.worker.metrics_host,
             port,
         )
-    worker = Worker(earful.app, loglevel=settings.log_level.lower(), quiet=True)
+    worker = Worker(
+        earful.app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        logging_config=logging_config(settings.log_level, settings.log_format),
+    )
     worker.execute_from_commandline()

@@ -164,6 +164,12 @@ def audit(
         console.print(f"[red]the worker reports {health['offsets_lost']:,} offsets lost:[/]")
         for r in health.get("lost", []):
             console.print(f"  {r['topic']}[{r['partition']}] offsets {r['offsets']}")
+    if health and health.get("late_observations"):
+        console.print(
+            f"[yellow]detection left out {health['late_observations']:,} observations that "
+            "arrived later than the allowed lateness[/] (indexed and searchable; a replay "
+            "faster than real time reorders event time across partitions)"
+        )
     if result.lost:
         console.print(f"[red]lost ids[/] (first 20): {', '.join(result.lost[:20])}")
         raise typer.Exit(1)
