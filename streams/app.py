@@ -84,10 +84,18 @@ class FaustOutbox:
         self.topics = topics
 
     async def send(
-        self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
+        self,
+        topic: str,
+        key: str | None,
+        value: bytes,
+        timestamp: float | None = None,
+        partition: int | None = None,
     ) -> None:
         await self.topics[topic].send(
-            key=key.encode() if key is not None else None, value=value, timestamp=timestamp
+            key=key.encode() if key is not None else None,
+            value=value,
+            timestamp=timestamp,
+            partition=partition,
         )
 
 
@@ -216,6 +224,9 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         datadir=str(w.data_dir / w.app_id),
         table_cleanup_interval=60.0,
         producer_max_request_size=4 * 1024 * 1024,
+        # Small fetches interleave the partitions of a backlog (a replay, a catch-up) finely,
+        # so no event-time lane starves while another runs hours ahead (see DetectStep).
+        consumer_max_fetch_size=64 * 1024,
         stream_wait_empty=False,
     )
     names = settings.topics.model_dump()
@@ -284,6 +295,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             deadletters,
             executor,
             store_embeddings=settings.search.store_embeddings,
+            lanes=settings.kafka.partitions,
         ),
         "index": IndexStep(
             store, deadletters, clock=deps.clock, with_embeddings=settings.search.store_embeddings

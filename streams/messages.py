@@ -34,10 +34,16 @@ class Msg:
 
 
 class Outbox(Protocol):
-    """Where steps send records: a Kafka topic by logical name ('scored', 'alerts', ...)."""
+    """Where steps send records: a Kafka topic by logical name ('scored', 'alerts', ...).
+    `partition` pins the record to a partition (by default the key's hash decides)."""
 
     async def send(
-        self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
+        self,
+        topic: str,
+        key: str | None,
+        value: bytes,
+        timestamp: float | None = None,
+        partition: int | None = None,
     ) -> None: ...
 
 

@@ -103,6 +103,12 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
 
+    def assert_no_duplicates(self) -> None:
+        """Nothing told twice: an escalation or a resolution is a new notice with a new key;
+        a repeat after a restart would carry the same idempotency key."""
+        keys = [n["idempotency_key"] for n in self.received]
+        assert len(keys) == len(set(keys)), [n["title"] for n in self.received]
+
     def firing(self, brand: str) -> list[dict[str, Any]]:
         return [
             n

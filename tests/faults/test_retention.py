@@ -36,9 +36,12 @@ def test_backfill_older_than_retention_waits_for_the_worker_and_is_all_indexed(
 ):
     kafka = real_services["kafka"]
     env = earful_env(run_id, real_services, tmp_path)
-    old = (datetime.now(UTC) - timedelta(days=40)).replace(minute=0, second=0, microsecond=0)
+    # 40 days ago, in the brand's busy morning hours (the volume follows the time of day)
+    old = (datetime.now(UTC) - timedelta(days=40)).replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
     rows = mentions("Backfillco", 2000, old, 0.15, seed=21)
-    assert 150 < len(rows) < 400
+    assert 150 < len(rows) < 800
     run_cli(["replay", str(save(tmp_path, "old.jsonl", rows))], env)  # no worker runs yet
 
     # The same records on a topic with Kafka's defaults (CreateTime, 7 days): the broker deletes

@@ -6,13 +6,11 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from alerts.care.conversation import CareTracker
 from alerts.care.metrics import periodic_snapshots
 from alerts.care.policies import CarePolicies
 from alerts.care.sample import inbox_stream
-from earful.codec import decode_record
-from earful.records import InboxRecord
 from models.training.data import airline_pools
+from tests.care_reference import expected_sla_alerts
 from tests.integration.harness import (
     Worker,
     caught_up,
@@ -60,28 +58,7 @@ def test_sla_alerts_once_each_and_metrics_match_offline(real_services, tmp_path)
     log = write_jsonl(tmp_path / "inbox.jsonl", events, [b'{"type": "reply_sent", "at": "soon"}'])
 
     # offline reference, from the same log and policies
-    tracker = CareTracker(policies)
-    records = sorted(
-        (decode_record(json.dumps(e), InboxRecord).root for e in events), key=lambda e: e.at
-    )
-    conversations, facts, expected = {}, [], Counter()
-    last = records[-1].at
-    for event in records:
-        for conv in conversations.values():
-            expected.update(
-                (a.kind, a.labels["conversation"])
-                for a in tracker.check(conv, event.at)
-                if a.status == "firing"
-            )
-        conv, new_facts, _ = tracker.apply(conversations.get(event.conversation_id), event)
-        conversations[conv.id] = conv
-        facts += new_facts
-    for conv in conversations.values():
-        expected.update(
-            (a.kind, a.labels["conversation"])
-            for a in tracker.check(conv, last)
-            if a.status == "firing"
-        )
+    expected, facts, last = expected_sla_alerts(events, policies)
     assert expected[("sla_breach", next(iter(expected))[1])] >= 0 and len(expected) > 10
 
     worker = Worker(env, tmp_path / "worker.log").start()

@@ -1,0 +1,44 @@
+"""The offline reference for care SLA alerts: the same log through `CareTracker`, checked at
+every event and at the end — what a correct stream must raise, once each."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from alerts.care.conversation import CareTracker
+from alerts.care.policies import CarePolicies
+from earful.codec import decode_record
+from earful.records import InboxRecord
+
+
+def expected_sla_alerts(
+    events: list[dict[str, Any]], policies: CarePolicies
+) -> tuple[Counter[tuple[str, str]], list[Any], Any]:
+    """(firing alerts by (kind, conversation), care facts, last event time)."""
+    tracker = CareTracker(policies)
+    records = sorted(
+        (decode_record(json.dumps(e), InboxRecord).root for e in events), key=lambda e: e.at
+    )
+    conversations: dict[str, Any] = {}
+    facts: list[Any] = []
+    expected: Counter[tuple[str, str]] = Counter()
+    last = records[-1].at
+    for event in records:
+        for conv in conversations.values():
+            expected.update(
+                (a.kind, a.labels["conversation"])
+                for a in tracker.check(conv, event.at)
+                if a.status == "firing"
+            )
+        conv, new_facts, _ = tracker.apply(conversations.get(event.conversation_id), event)
+        conversations[conv.id] = conv
+        facts += new_facts
+    for conv in conversations.values():
+        expected.update(
+            (a.kind, a.labels["conversation"])
+            for a in tracker.check(conv, last)
+            if a.status == "firing"
+        )
+    return expected, facts, last
