@@ -41,6 +41,7 @@ from streams.health import WorkerHealth
 from streams.indexing import IndexStep
 from streams.lag import GroupOffsets, OffsetResetWatch, ProgressMonitor
 from streams.messages import Msg
+from streams.rewind import rewind_stuck
 from streams.scoring import ScoreStep
 from streams.search import SearchStore, open_store
 from streams.topic_policy import topic_configs
@@ -397,5 +398,12 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             monitor.offsets = GroupOffsets(settings.kafka)
         except Exception as exc:  # the broker may be briefly away; the next sample retries
             log.warning("consumer lag sample failed: %s", exc)
+            return
+        await rewind_stuck(
+            app.consumer,
+            health,
+            after_s=w.rewind_after_s,
+            waiting_for_search=steps["index"].backlog > 0,
+        )
 
     return EarfulApp(app=app, topics=topics, steps=steps, store=store, health=health)

@@ -188,3 +188,15 @@ def test_a_partition_clock_is_its_slowest_active_lane():
     assert lanes.clock() == 12_000
     t[0] = 100  # every lane idle: the furthest any has gone
     assert lanes.clock() == 12_000
+
+
+def test_stuck_partitions_are_those_with_lag_and_no_commit_for_a_while():
+    t = [0.0]
+    health = WorkerHealth(stall_after_s=100, clock=lambda: t[0])
+    a, b = ("mentions", 0), ("mentions", 1)
+    health.observe({a: 5, b: 5}, {a: 3, b: 0})
+    t[0] = 50
+    health.observe({a: 5, b: 9}, {a: 3, b: 0})
+    assert health.stuck(45) == {a: 50}
+    health.moved(a)
+    assert health.stuck(45) == {}
