@@ -142,9 +142,6 @@ class WorkerSettings(BaseModel):
     lag_interval_s: float = Field(default=5.0, gt=0)
     #: `/healthz` turns unhealthy (503) after this long with lag and no committed progress.
     stall_after_s: float = Field(default=120.0, gt=0)
-    #: A partition with lag whose commit has not moved this long is re-read from its committed
-    #: offset (Faust can drop buffered events across a rebalance; see streams/rewind.py).
-    rewind_after_s: float = Field(default=45.0, gt=0)
     #: A notification a receiver could not take is retried with backoff up to this pause...
     notify_retry_cap_s: float = Field(default=300.0, gt=0)
     #: ... for this long, then given up and dead-lettered.

@@ -41,7 +41,6 @@ from streams.health import WorkerHealth
 from streams.indexing import IndexStep
 from streams.lag import GroupOffsets, OffsetResetWatch, ProgressMonitor
 from streams.messages import Msg
-from streams.rewind import rewind_stuck
 from streams.scoring import ScoreStep
 from streams.search import SearchStore, open_store
 from streams.topic_policy import topic_configs
@@ -85,18 +84,10 @@ class FaustOutbox:
         self.topics = topics
 
     async def send(
-        self,
-        topic: str,
-        key: str | None,
-        value: bytes,
-        timestamp: float | None = None,
-        partition: int | None = None,
+        self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
     ) -> None:
         await self.topics[topic].send(
-            key=key.encode() if key is not None else None,
-            value=value,
-            timestamp=timestamp,
-            partition=partition,
+            key=key.encode() if key is not None else None, value=value, timestamp=timestamp
         )
 
 
@@ -225,9 +216,6 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         datadir=str(w.data_dir / w.app_id),
         table_cleanup_interval=60.0,
         producer_max_request_size=4 * 1024 * 1024,
-        # Small fetches interleave the partitions of a backlog (a replay, a catch-up) finely,
-        # so no event-time lane starves while another runs hours ahead (see DetectStep).
-        consumer_max_fetch_size=64 * 1024,
         stream_wait_empty=False,
     )
     names = settings.topics.model_dump()
@@ -296,7 +284,6 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             deadletters,
             executor,
             store_embeddings=settings.search.store_embeddings,
-            lanes=settings.kafka.partitions,
         ),
         "index": IndexStep(
             store, deadletters, clock=deps.clock, with_embeddings=settings.search.store_embeddings
@@ -398,12 +385,5 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             monitor.offsets = GroupOffsets(settings.kafka)
         except Exception as exc:  # the broker may be briefly away; the next sample retries
             log.warning("consumer lag sample failed: %s", exc)
-            return
-        await rewind_stuck(
-            app.consumer,
-            health,
-            after_s=w.rewind_after_s,
-            waiting_for_search=steps["index"].backlog > 0,
-        )
 
     return EarfulApp(app=app, topics=topics, steps=steps, store=store, health=health)

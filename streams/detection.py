@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from alerts.activity import ActivityTracker
@@ -48,67 +47,26 @@ class FanoutStep:
                 await self.deadletters.send(msg, exc)
                 continue
             for obs in observations_from(mention):
-                record = observation_to_dict(obs)
-                if msg.partition is not None:
-                    record["src"] = msg.partition  # its event-time lane (see DetectStep)
                 await self.outbox.send(
                     "by_brand",
                     obs.brand,
-                    json.dumps(record).encode(),
+                    json.dumps(observation_to_dict(obs)).encode(),
                     timestamp=mention.created_at.timestamp(),
                 )
                 sent += 1
         return sent
 
 
-class Lanes:
-    """A partition's event-time clock, kept per upstream lane.
-
-    Each input partition of `mentions` is one lane: it is kept in order through `score` (same
-    partition on `mentions.scored`) and `fanout` (one producer per lane per brand partition). A
-    backlog — a replay, a backfill, a worker catching up — is read lane by lane, so one lane can
-    run hours of event time ahead of another. The clock is therefore the *slowest* active lane
-    (as Flink takes the minimum watermark over its inputs), not the fastest: nothing from a lane
-    that is merely behind is judged late. A lane that has sent nothing for `idle_s` (wall
-    clock) stops holding the clock back, so a quiet input cannot stall detection.
-    """
-
-    def __init__(self, idle_s: float, monotonic: Callable[[], float]):
-        self.idle_s = idle_s
-        self.monotonic = monotonic
-        self.time: dict[int, int] = {}
-        self.seen: dict[int, float] = {}
-
-    def mark(self, lane: int, ts: int) -> None:
-        if ts > self.time.get(lane, 0):
-            self.time[lane] = ts
-        self.seen[lane] = self.monotonic()
-
-    def clock(self) -> int:
-        now = self.monotonic()
-        active = [t for lane, t in self.time.items() if now - self.seen[lane] <= self.idle_s]
-        return min(active) if active else max(self.time.values(), default=0)
-
-
 class DetectStep:
     def __init__(
-        self,
-        engine: DetectionEngine,
-        states: StateStore,
-        outbox: Outbox,
-        deadletters: DeadLetters,
-        *,
-        lane_idle_s: float = 30.0,
-        monotonic: Callable[[], float] = time.monotonic,
+        self, engine: DetectionEngine, states: StateStore, outbox: Outbox, deadletters: DeadLetters
     ):
         self.engine = engine
         self.states = states
         self.outbox = outbox
         self.deadletters = deadletters
-        self.lane_idle_s = lane_idle_s
-        self.monotonic = monotonic
-        #: The event-time clock of each partition (the slowest of its active lanes).
-        self.lanes: dict[int, Lanes] = {}
+        #: Highest event time seen per partition: the partition's event-time clock.
+        self.partition_time: dict[int, int] = {}
         #: Which buckets saw any data, per partition: silence across a whole partition is an
         #: ingestion gap (unknown), not zero traffic.
         self.activity: dict[int, ActivityTracker] = {}
@@ -128,7 +86,6 @@ class DetectStep:
             try:
                 payload = decode_json(msg.value or b"")
                 obs = observation_from_dict(payload)
-                lane = int(payload.get("src", -1))
             except (InvalidMessage, KeyError, TypeError, ValueError) as exc:
                 await self.deadletters.send(msg, invalid(exc, "not an observation record"))
                 continue
@@ -140,10 +97,8 @@ class DetectStep:
             if tracker is None:
                 tracker = self.activity[partition] = ActivityTracker(self.engine.bucket_s)
             tracker.mark(ts)
-            lanes = self.lanes.get(partition)
-            if lanes is None:
-                lanes = self.lanes[partition] = Lanes(self.lane_idle_s, self.monotonic)
-            lanes.mark(lane, ts)
+            if ts > self.partition_time.get(partition, 0):
+                self.partition_time[partition] = ts
         alerts: list[Alert] = []
         for brand, observations in grouped.items():
             state = self._load(brand)
@@ -173,8 +128,7 @@ class DetectStep:
         return tracker.is_gap if tracker is not None else None
 
     def _watermark(self, partition: int) -> int:
-        lanes = self.lanes.get(partition)
-        mark = self.engine.watermark(lanes.clock() if lanes else 0)
+        mark = self.engine.watermark(self.partition_time.get(partition, 0))
         metrics.WATERMARK.labels(partition=str(partition)).set(mark)
         return mark
 
@@ -183,7 +137,7 @@ class DetectStep:
         alerts: list[Alert] = []
         for brand, raw in list(self.states.items()):
             state = KeyState.from_dict(raw)
-            if state.partition not in self.lanes or state.closed_until is None:
+            if state.partition not in self.partition_time or state.closed_until is None:
                 continue
             mark = self._watermark(state.partition)
             if self.engine.bucket_start(mark) <= state.closed_until:

@@ -61,7 +61,7 @@ class DispatchStep:
         # in-line retries stay short (they hold the step); longer outages go to the queue
         self.policy = policy or RetryPolicy(attempts=3, base_s=0.5, cap_s=2.0)
         self.sleep = sleep
-        self.queue = queue or DeliveryQueue()
+        self.queue = queue if queue is not None else DeliveryQueue()  # (an empty one is falsy)
         self.by_name = {n.name: n for group in notifiers.values() for n in group}
         #: Grouping timers run on each group's event time (see alerts/routing/state.py), so
         #: the step only passes the wall clock.

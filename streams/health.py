@@ -63,21 +63,6 @@ class WorkerHealth:
                     self.last_progress[tp] = now
             self.committed, self.lag, self.sampled = dict(committed), dict(lag), True
 
-    def stuck(self, after_s: float) -> dict[TP, float]:
-        """Partitions with lag whose committed offset has not moved for `after_s` seconds."""
-        with self._lock:
-            now = self.clock()
-            return {
-                tp: now - self.last_progress[tp]
-                for tp, n in self.lag.items()
-                if n and tp in self.last_progress and now - self.last_progress[tp] > after_s
-            }
-
-    def moved(self, tp: TP) -> None:
-        """Count `tp` as having just moved (after it was re-read)."""
-        with self._lock:
-            self.last_progress[tp] = self.clock()
-
     def record_loss(self, lost: LostRange) -> None:
         with self._lock:
             self.lost.append(lost)

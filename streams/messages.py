@@ -34,16 +34,10 @@ class Msg:
 
 
 class Outbox(Protocol):
-    """Where steps send records: a Kafka topic by logical name ('scored', 'alerts', ...).
-    `partition` pins the record to a partition (by default the key's hash decides)."""
+    """Where steps send records: a Kafka topic by logical name ('scored', 'alerts', ...)."""
 
     async def send(
-        self,
-        topic: str,
-        key: str | None,
-        value: bytes,
-        timestamp: float | None = None,
-        partition: int | None = None,
+        self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
     ) -> None: ...
 
 

@@ -45,8 +45,3 @@ INDEX_BACKLOG = Gauge(
 NOTIFICATIONS_PENDING = Gauge(
     "earful_notifications_pending", "Deliveries waiting to be retried (receiver unreachable)"
 )
-REWINDS = Counter(
-    "earful_partition_rewinds_total",
-    "Partitions re-read from their committed offset because the commit was stuck",
-    ["topic", "partition"],
-)

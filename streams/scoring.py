@@ -28,11 +28,7 @@ class ScoreStep:
         executor: Executor,
         *,
         store_embeddings: bool = False,
-        lanes: int | None = None,
     ):
-        #: Scored mentions keep their input partition's lane (partition mod `lanes`) on
-        #: `mentions.scored`, so each lane stays in its input's event-time order downstream.
-        self.lanes = lanes
         self._get_analyzer = analyzer
         self.outbox = outbox
         self.deadletters = deadletters
@@ -82,7 +78,7 @@ class ScoreStep:
                     )
         metrics.SCORE_SECONDS.observe(time.perf_counter() - started)
         sent = 0
-        for (msg, mention), analysis in zip(valid, analyses, strict=True):
+        for (_, mention), analysis in zip(valid, analyses, strict=True):
             if analysis is None:
                 continue
             scored = scored_mention(
@@ -91,13 +87,8 @@ class ScoreStep:
                 model=self._get_analyzer().name,
                 with_embedding=self.store_embeddings,
             )
-            lane = msg.partition % self.lanes if self.lanes and msg.partition is not None else None
             await self.outbox.send(
-                "scored",
-                mention.id,
-                encode(scored),
-                timestamp=mention.created_at.timestamp(),
-                partition=lane,
+                "scored", mention.id, encode(scored), timestamp=mention.created_at.timestamp()
             )
             sent += 1
         metrics.SCORED.inc(sent)

@@ -16,18 +16,11 @@ from streams.search.base import BulkFailure, BulkResult, Doc, Kind
 class MemoryOutbox:
     def __init__(self) -> None:
         self.sent: dict[str, list[tuple[str | None, bytes, float | None]]] = defaultdict(list)
-        self.partitions: dict[str, list[int | None]] = defaultdict(list)
 
     async def send(
-        self,
-        topic: str,
-        key: str | None,
-        value: bytes,
-        timestamp: float | None = None,
-        partition: int | None = None,
+        self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
     ) -> None:
         self.sent[topic].append((key, value, timestamp))
-        self.partitions[topic].append(partition)
 
 
 class MemoryStore:

@@ -45,20 +45,20 @@ def save(tmp: Path, name: str, rows: list[dict[str, Any]]) -> Path:
     return write_jsonl(tmp / name, rows)
 
 
-def drain(services: dict[str, str], run_id: str, timeout: float = 300) -> None:
-    """Wait until the worker's group has committed everything on its input topics."""
+def done(services: dict[str, str], run_id: str) -> bool:
+    """Whether the worker's group has committed everything on its input topics."""
     from kafka.errors import KafkaError
 
-    topics = [f"{run_id}.{t}" for t in CONSUMED]
+    try:
+        return caught_up(services["kafka"], run_id, [f"{run_id}.{t}" for t in CONSUMED])
+    except KafkaError:  # the coordinator moves while a broker restarts
+        return False
 
-    def done() -> bool:
-        try:
-            return caught_up(services["kafka"], run_id, topics)
-        except KafkaError:  # the coordinator moves while a broker restarts
-            return False
 
+def drain(services: dict[str, str], run_id: str, timeout: float = 300) -> None:
+    """Wait until the worker's group has committed everything on its input topics."""
     wait_until(
-        done,
+        lambda: done(services, run_id),
         timeout,
         "the worker to consume every topic",
         interval=1.0,

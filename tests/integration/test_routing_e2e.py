@@ -30,9 +30,8 @@ route:
   receiver: default
   group_by: [brand]
   # grouping timers run on event time (the alerts' fired_at): the warning->critical escalation
-  # comes a bucket or two later, inside group_wait, so both go out as one message (with every
-  # mention counted, the escalation can come 5-10 min after the first warning)
-  group_wait: 15m
+  # comes one 5-minute bucket later and moves that clock past group_wait, so both merge
+  group_wait: 2m
   group_interval: 3s
   repeat_interval: 4h
   routes:

@@ -169,34 +169,3 @@ def test_audit_counts_by_id():
     result = audit(expected, {"a", "b", "c"}, count, ids)
     assert result.lost == ["e"]
     assert result.line() == "sent 6 · indexed 3 · dead-lettered 2 · lost 1"
-
-
-def test_a_partition_clock_is_its_slowest_active_lane():
-    from streams.detection import Lanes
-
-    t = [0.0]
-    lanes = Lanes(idle_s=30, monotonic=lambda: t[0])
-    assert lanes.clock() == 0
-    lanes.mark(0, 10_000)  # lane 0 read far ahead (a backlog read lane by lane)
-    lanes.mark(1, 1_000)
-    assert lanes.clock() == 1_000  # lane 1's next mentions are not late
-    lanes.mark(1, 900)  # out of order within a lane never moves it back
-    assert lanes.clock() == 1_000
-    t[0] = 20
-    lanes.mark(0, 12_000)
-    t[0] = 45  # lane 1 silent for 45 s: it stops holding the clock back
-    assert lanes.clock() == 12_000
-    t[0] = 100  # every lane idle: the furthest any has gone
-    assert lanes.clock() == 12_000
-
-
-def test_stuck_partitions_are_those_with_lag_and_no_commit_for_a_while():
-    t = [0.0]
-    health = WorkerHealth(stall_after_s=100, clock=lambda: t[0])
-    a, b = ("mentions", 0), ("mentions", 1)
-    health.observe({a: 5, b: 5}, {a: 3, b: 0})
-    t[0] = 50
-    health.observe({a: 5, b: 9}, {a: 3, b: 0})
-    assert health.stuck(45) == {a: 50}
-    health.moved(a)
-    assert health.stuck(45) == {}
