@@ -30,6 +30,16 @@ class TopicNames(BaseModel):
 
     #: Topics that must keep a total order (grouping, inhibition, silences) have one partition.
     SINGLE_PARTITION: ClassVar[tuple[str, ...]] = ("alerts", "control", "care_facts")
+    #: Topics the worker's consumer group reads (their lag is the worker's backlog).
+    CONSUMED: ClassVar[tuple[str, ...]] = (
+        "mentions",
+        "inbox",
+        "scored",
+        "by_brand",
+        "alerts",
+        "control",
+        "care_facts",
+    )
 
 
 class KafkaSettings(BaseModel):

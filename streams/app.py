@@ -163,10 +163,6 @@ class Analyzer:
         return self._analyzer
 
 
-#: Topics the worker's consumer group reads (its lag is the worker's backlog).
-CONSUMED_KEYS = ("mentions", "inbox", "scored", "by_brand", "alerts", "control", "care_facts")
-
-
 @dataclass
 class EarfulApp:
     app: faust.App
@@ -363,7 +359,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     monitor = ProgressMonitor(
         GroupOffsets(settings.kafka),
         w.app_id,
-        [names[k] for k in CONSUMED_KEYS],
+        [names[k] for k in settings.topics.CONSUMED],
         health,
         OffsetResetWatch().install(),
     )

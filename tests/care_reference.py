@@ -12,6 +12,19 @@ from alerts.care.policies import CarePolicies
 from earful.codec import decode_record
 from earful.records import InboxRecord
 
+#: Round-the-clock hours and one first-reply policy: every slow reply is a warning and a breach.
+POLICIES = """
+calendar:
+  timezone: UTC
+  hours: {mon: "00:00-24:00", tue: "00:00-24:00", wed: "00:00-24:00", thu: "00:00-24:00",
+          fri: "00:00-24:00", sat: "00:00-24:00", sun: "00:00-24:00"}
+metrics_every: 1h
+metrics_window: 6h
+urgent_below: -1.0
+policies:
+  - {name: first-reply, metric: first_response, within: 30m, warn_at: 0.8, labels: {team: care}}
+"""
+
 
 def expected_sla_alerts(
     events: list[dict[str, Any]], policies: CarePolicies

@@ -14,9 +14,6 @@ from rich.console import Console
 app = typer.Typer(help="Kafka topics: settings that keep data, consumer lag.", no_args_is_help=True)
 console = Console(stderr=True)
 
-#: Logical topics the worker's consumer group reads.
-CONSUMED = ("mentions", "inbox", "scored", "by_brand", "alerts", "control", "care_facts")
-
 
 @app.command("check")
 def check() -> None:
@@ -60,7 +57,7 @@ def lag(
     offsets = GroupOffsets(s.kafka)
     try:
         left = wait_drained(
-            offsets, s.worker.app_id, [names[k] for k in CONSUMED], wait, settle_samples=1
+            offsets, s.worker.app_id, [names[k] for k in s.topics.CONSUMED], wait, settle_samples=1
         )
     finally:
         offsets.close()
@@ -136,7 +133,7 @@ def audit(
 
     try:
         left = wait_drained(
-            offsets, s.worker.app_id, [names[k] for k in CONSUMED], wait, progress=show
+            offsets, s.worker.app_id, [names[k] for k in s.topics.CONSUMED], wait, progress=show
         )
     finally:
         offsets.close()

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.care_reference import POLICIES as CARE
 from tests.faults.common import (
     alerting_env,
     assert_indexed_exactly,
@@ -29,18 +30,6 @@ from tests.integration.harness import (
     run_cli,
     wait_until,
 )
-
-CARE = """
-calendar:
-  timezone: UTC
-  hours: {mon: "00:00-24:00", tue: "00:00-24:00", wed: "00:00-24:00", thu: "00:00-24:00",
-          fri: "00:00-24:00", sat: "00:00-24:00", sun: "00:00-24:00"}
-metrics_every: 1h
-metrics_window: 6h
-urgent_below: -1.0
-policies:
-  - {name: first-reply, metric: first_response, within: 30m, warn_at: 0.8, labels: {team: care}}
-"""
 
 
 def inbox(start, hours: float):

@@ -10,7 +10,7 @@ from alerts.care.metrics import periodic_snapshots
 from alerts.care.policies import CarePolicies
 from alerts.care.sample import inbox_stream
 from models.training.data import airline_pools
-from tests.care_reference import expected_sla_alerts
+from tests.care_reference import POLICIES, expected_sla_alerts
 from tests.integration.harness import (
     Worker,
     caught_up,
@@ -20,18 +20,6 @@ from tests.integration.harness import (
     wait_until,
     write_jsonl,
 )
-
-POLICIES = """
-calendar:
-  timezone: UTC
-  hours: {mon: "00:00-24:00", tue: "00:00-24:00", wed: "00:00-24:00", thu: "00:00-24:00",
-          fri: "00:00-24:00", sat: "00:00-24:00", sun: "00:00-24:00"}
-metrics_every: 1h
-metrics_window: 6h
-urgent_below: -1.0
-policies:
-  - {name: first-reply, metric: first_response, within: 30m, warn_at: 0.8, labels: {team: care}}
-"""
 
 
 def test_sla_alerts_once_each_and_metrics_match_offline(real_services, tmp_path):
