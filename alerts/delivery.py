@@ -12,7 +12,8 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from alerts.notifiers.base import Delivery, Notification, Notifier, Outcome, classify_error
+from alerts.notification import Delivery, Notification, Notifier, Outcome
+from alerts.notifiers.base import classify_error
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from alerts.notifiers.base import Notification
+from alerts.notification import Notification
 from earful.records import Alert
 
 PREFIX = "p|"

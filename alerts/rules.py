@@ -16,32 +16,14 @@ brands it applies to (`*` for all), and the minimum volume below which it never 
 from __future__ import annotations
 
 import fnmatch
-import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from earful.configfile import SemanticChecks
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
-    raise ValueError(f"invalid duration {value!r}: write e.g. 90s, 15m, 2h, 7d")
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+from earful.types import Duration
 
 
 class RuleBase(BaseModel):

@@ -6,12 +6,15 @@ reprs or error messages. An `.env` file in the working directory is read too.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from earful.types import Duration
 
 CACHE_DIR = Path.home() / ".cache" / "earful"
 
@@ -158,6 +161,43 @@ class WorkerSettings(BaseModel):
     notify_retry_max_age_s: float = Field(default=24 * 3600.0, gt=0)
 
 
+Role = Literal["viewer", "operator", "admin"]
+#: What each role may do: viewers read, operators also acknowledge and silence, admins also
+#: force a silence past the API's guards.
+ROLE_RANK: dict[Role, int] = {"viewer": 0, "operator": 1, "admin": 2}
+
+
+class ApiToken(BaseModel):
+    """One bearer token for the API. The name is who did it, in the audit trail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[\w.@-]+$")
+    token: SecretStr
+    role: Role = "viewer"
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("an API token needs at least 16 characters (use `earful api token`)")
+        return value
+
+
+class ApiSettings(BaseModel):
+    #: `EARFUL_API__TOKENS='[{"name": "ann", "token": "...", "role": "operator"}]'`.
+    #: With none, the API serves reads and refuses every write.
+    tokens: tuple[ApiToken, ...] = ()
+    #: Reads without a token (the dashboard, search). Set false to require a viewer token.
+    public_read: bool = True
+    #: Silences longer than this are refused unless an admin forces them.
+    max_silence: Duration = timedelta(days=7)
+    #: Request bodies over this many bytes are refused (413).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Origins allowed to call the API from a browser (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EARFUL_",
@@ -182,6 +222,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api: ApiSettings = ApiSettings()
     log_level: str = "INFO"
     #: `json`: one event per line, with the mention id / alert fingerprint where there is one.
     log_format: Literal["text", "json"] = "text"

@@ -24,7 +24,7 @@ from alerts.care.conversation import CareTracker
 from alerts.care.policies import load_policies
 from alerts.delivery_queue import DeliveryQueue
 from alerts.engine import DetectionEngine
-from alerts.notifiers.base import Notifier
+from alerts.notification import Notifier
 from alerts.notifiers.factory import build_notifiers
 from alerts.notifiers.webhook import WebhookNotifier
 from alerts.routing.config import DEFAULT_ROUTES_PATH, RoutingConfig

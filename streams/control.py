@@ -1,54 +1,28 @@
-"""Control commands for the dispatcher (silences, their expiry, acknowledgements).
+"""The `control` topic: publishing router commands, and reading them back.
 
-People create them from the CLI (`earful silences add`, `earful alerts ack`) or from the
-dashboard's silence form (the "Silence" button in every notification); both publish the same
-JSON command on the `control` topic, which the worker's `control` agent applies.
+The commands and their meaning live in `alerts/routing/commands.py`; this module only moves
+them through Kafka. The CLI publishes synchronously; the API publishes from a thread so its
+event loop never blocks on the producer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+import logging
+from datetime import UTC, datetime
+from typing import Protocol
 
-from alerts.routing.config import Matcher
+from alerts.routing.commands import ControlCommand, command_key, encode_command, parse_command
 from earful.settings import Settings
 
-
-def silence_command(
-    matchers: Sequence[str],
-    duration: timedelta,
-    now: datetime,
-    created_by: str = "",
-    comment: str = "",
-) -> dict[str, Any]:
-    """A validated silence command; ValueError says what is wrong with it."""
-    matchers = [m.strip() for m in matchers if m.strip()]
-    if not matchers:
-        raise ValueError("a silence needs at least one matcher, e.g. brand=Skyway Air")
-    for m in matchers:
-        Matcher.parse(m)  # raises ValueError naming the bad matcher
-    if duration <= timedelta(0):
-        raise ValueError("a silence must last longer than zero")
-    return {
-        "type": "silence",
-        "id": uuid.uuid4().hex[:12],
-        "matchers": matchers,
-        "starts_at": now.isoformat(),
-        "duration_s": duration.total_seconds(),
-        "created_by": created_by,
-        "comment": comment,
-    }
+log = logging.getLogger(__name__)
 
 
 class ControlPublisher(Protocol):
-    async def publish(self, command: dict[str, Any]) -> None: ...
+    async def publish(self, command: ControlCommand) -> None: ...
 
 
-def publish_sync(settings: Settings, command: dict[str, Any]) -> None:
+def publish_sync(settings: Settings, command: ControlCommand) -> None:
     """Publish one command and wait until Kafka has it (acks=all)."""
     from kafka import KafkaProducer
 
@@ -57,8 +31,9 @@ def publish_sync(settings: Settings, command: dict[str, Any]) -> None:
     ensure_topics(settings.kafka)
     producer = KafkaProducer(acks="all", **client_config(settings.kafka))
     try:
-        key = str(command.get("id", command.get("fingerprint", ""))).encode()
-        producer.send(settings.topics.control, value=json.dumps(command).encode(), key=key).get(30)
+        producer.send(
+            settings.topics.control, value=encode_command(command), key=command_key(command)
+        ).get(30)
     finally:
         producer.close()
 
@@ -69,5 +44,48 @@ class KafkaControlPublisher:
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    async def publish(self, command: dict[str, Any]) -> None:
+    async def publish(self, command: ControlCommand) -> None:
         await asyncio.to_thread(publish_sync, self.settings, command)
+
+
+def read_commands(settings: Settings) -> list[tuple[datetime, ControlCommand]]:
+    """Every command still on the control topic, with the time Kafka took it, in order.
+
+    Reads up to the end offsets taken at the start (not until a timeout), so the answer is
+    complete and quick; unreadable records are skipped (the worker dead-letters them)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from streams.kafka_admin import client_config
+
+    consumer = KafkaConsumer(enable_auto_commit=False, **client_config(settings.kafka))
+    out: list[tuple[datetime, ControlCommand]] = []
+    try:
+        parts = consumer.partitions_for_topic(settings.topics.control) or set()
+        tps = [TopicPartition(settings.topics.control, p) for p in sorted(parts)]
+        if not tps:
+            return out
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if ends[tp] > consumer.position(tp)}
+        while remaining:
+            for tp, messages in consumer.poll(timeout_ms=1000).items():
+                for message in messages:
+                    if message.offset >= ends[tp]:
+                        continue
+                    try:
+                        command = parse_command(message.value or b"")
+                    except ValueError as exc:
+                        log.warning("skipping control record %s: %s", message.offset, exc)
+                        continue
+                    at = datetime.fromtimestamp(message.timestamp / 1000, UTC)
+                    out.append((at, command))
+            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
+    finally:
+        consumer.close()
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+async def read_commands_async(settings: Settings) -> list[tuple[datetime, ControlCommand]]:
+    return await asyncio.to_thread(read_commands, settings)

@@ -13,14 +13,14 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from alerts.delivery import RetryPolicy, Sleep, deliver
 from alerts.delivery_queue import DeliveryQueue
-from alerts.notifiers.base import Notification, Notifier, Outcome, classify_error
+from alerts.notification import Notification, Notifier, Outcome
+from alerts.notifiers.base import classify_error
 from alerts.notifiers.payload import notification_payload
-from alerts.routing.config import Matcher
+from alerts.routing.commands import apply_command, parse_command
 from alerts.routing.dispatcher import Dispatcher
 from earful.codec import InvalidMessage, decode_json, decode_record
 from earful.records import Alert
@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 
 
 def alert_document(alert: Alert) -> dict[str, object]:
-    return {"id": alert.id, **alert.model_dump(mode="json")}
+    doc: dict[str, object] = {"id": alert.id, **alert.model_dump(mode="json")}
+    if alert.labels.get("team"):
+        doc["team"] = alert.labels["team"]
+    return doc
 
 
 class DispatchStep:
@@ -118,8 +121,8 @@ class DispatchStep:
         dispatcher, changed = self._load(), False
         for msg in batch:
             try:
-                command = decode_json(msg.value or b"")
-                apply_control(dispatcher, command, self.clock())
+                command = parse_command(decode_json(msg.value or b""))
+                apply_command(dispatcher, command, self.clock())
                 changed = True
             except (InvalidMessage, KeyError, TypeError, ValueError) as exc:
                 await self.deadletters.send(msg, invalid(exc, "invalid control message"))
@@ -228,28 +231,3 @@ class DispatchStep:
     ) -> None:
         msg = Msg(value=payload, topic="notifications", key=notification.group_key.encode())
         await self.deadletters.send(msg, InvalidMessage(reason, kind))
-
-
-def apply_control(dispatcher: Dispatcher, command: dict[str, Any], now: datetime) -> None:
-    kind = command["type"]
-    if kind == "silence":
-        starts = datetime.fromisoformat(command["starts_at"]) if command.get("starts_at") else now
-        ends = (
-            datetime.fromisoformat(command["ends_at"])
-            if command.get("ends_at")
-            else starts + timedelta(seconds=float(command["duration_s"]))
-        )
-        dispatcher.add_silence(
-            tuple(Matcher.parse(m) for m in command["matchers"]),
-            starts,
-            ends,
-            command.get("created_by", ""),
-            command.get("comment", ""),
-            id=command.get("id"),
-        )
-    elif kind == "expire":
-        dispatcher.expire_silence(command["id"], now)
-    elif kind == "ack":
-        dispatcher.ack(command["fingerprint"], command.get("by", ""), now)
-    else:
-        raise ValueError(f"unknown control message type {kind!r}")

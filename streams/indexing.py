@@ -30,6 +30,9 @@ def mention_document(
     body = m.model_dump(mode="json", exclude=None if with_embedding else {"embedding"})
     body["hashtags"] = hashtags(m.text)
     body["reach"] = m.author.followers
+    body["engagement_total"] = sum(
+        v for k, v in (body.get("engagement") or {}).items() if k != "views" and v
+    )
     body["indexed_at"] = indexed_at.isoformat()
     return body
 

@@ -25,31 +25,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alerts.care.calendar import DAYS, BusinessCalendar, parse_hours
-from alerts.rules import Duration
+from alerts.care.calendar import BusinessCalendar, parse_hours
 from earful.configfile import SemanticChecks
+from earful.types import DAYS, Duration, TimeZoneName, Weekday
 
 
 class CalendarConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     #: weekday -> "08:00-17:00" or a list of ranges; a missing day is closed.
-    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], str | list[str]] = Field(
-        default_factory=dict
-    )
+    hours: dict[Weekday, str | list[str]] = Field(default_factory=dict)
     holidays: tuple[date, ...] = ()
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @field_validator("hours")
     @classmethod

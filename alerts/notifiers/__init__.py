@@ -1,5 +1,5 @@
 """Notifiers: one small class per channel, each returning sent / retry later / give up."""
 
-from alerts.notifiers.base import Delivery, Notification, Notifier, Outcome
+from alerts.notification import Delivery, Notification, Notifier, Outcome
 
 __all__ = ["Delivery", "Notification", "Notifier", "Outcome"]

@@ -1,80 +1,53 @@
-"""The notifier contract (after Alertmanager's `Notifier.Notify` returning retry-or-not)."""
+"""The HTTP side of notifying: one shared client, one way to post and classify the answer.
+
+`HttpNotifier` is the base of every notifier that speaks HTTP (Slack, Teams, webhooks,
+PagerDuty). It posts through one `httpx.AsyncClient` shared by all notifiers on an event loop
+(or the one injected, e.g. with `httpx.MockTransport` in unit tests), and turns the answer into
+a `Delivery`. It never retries: retries belong to `alerts.delivery.RetryPolicy` and the
+delivery queue, so there is one retry loop in Earful, not one per receiver.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
+import asyncio
+import weakref
+from typing import Any
 
 import httpx
 
-from earful.records import Alert
+from alerts.notification import Delivery, Notification, Notifier, Outcome
+
+__all__ = [
+    "Delivery",
+    "HttpNotifier",
+    "Notification",
+    "Notifier",
+    "Outcome",
+    "classify_error",
+    "classify_http",
+    "shared_client",
+]
+
+USER_AGENT = "earful/0.1"
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-class Outcome(StrEnum):
-    SENT = "sent"
-    RETRY = "retry"  # transient: try again later
-    GIVE_UP = "give_up"  # permanent: retrying cannot help
+def shared_client() -> httpx.AsyncClient:
+    """The client every HTTP notifier on the running event loop shares (keep-alive, one pool).
 
-
-@dataclass(frozen=True)
-class Delivery:
-    outcome: Outcome
-    detail: str = ""
-    #: Seconds the receiver asked us to wait (Retry-After), if it said.
-    retry_after: float | None = None
-
-
-@dataclass(frozen=True)
-class Notification:
-    """What one receiver is told at once: a group of alerts sharing the group labels."""
-
-    receiver: str
-    group_key: str
-    group_labels: dict[str, str]
-    alerts: tuple[Alert, ...]
-    #: Link back to the Earful dashboard.
-    public_url: str = ""
-    #: Dashboard URL that silences this group (pre-filled matchers).
-    silence_url: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        return "firing" if any(a.status == "firing" for a in self.alerts) else "resolved"
-
-    @property
-    def firing(self) -> list[Alert]:
-        return [a for a in self.alerts if a.status == "firing"]
-
-    @property
-    def resolved(self) -> list[Alert]:
-        return [a for a in self.alerts if a.status == "resolved"]
-
-    @property
-    def idempotency_key(self) -> str:
-        """Same group, same alert notices -> same key: receivers can drop our retries."""
-        ids = ",".join(sorted(a.id for a in self.alerts))
-        return hashlib.sha256(f"{self.receiver}|{self.group_key}|{ids}".encode()).hexdigest()[:32]
-
-    @property
-    def title(self) -> str:
-        lead = self.alerts[0]
-        kinds = sorted({a.kind for a in self.alerts})
-        count = f" (+{len(self.alerts) - 1} more)" if len(self.alerts) > 1 else ""
-        state = "RESOLVED" if self.status == "resolved" else lead.severity.upper()
-        return f"[{state}] {lead.brand}: {', '.join(kinds)}{count}"
-
-
-class Notifier(Protocol):
-    name: str
-
-    async def notify(self, notification: Notification) -> Delivery: ...
+    One per loop, because an httpx client's connections belong to the loop that opened them."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = _clients[loop] = httpx.AsyncClient(headers={"User-Agent": USER_AGENT})
+    return client
 
 
 def classify_http(response: httpx.Response) -> Delivery:
-    """2xx sent; 408/429/5xx retry (honouring Retry-After); other 4xx give up."""
+    """2xx sent; 408/425/429/5xx retry (honouring Retry-After); other 4xx give up."""
     code = response.status_code
     if 200 <= code < 300:
         return Delivery(Outcome.SENT, f"HTTP {code}")
@@ -96,3 +69,37 @@ def classify_error(exc: Exception) -> Delivery:
     if isinstance(exc, httpx.TransportError):
         return Delivery(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
     return Delivery(Outcome.GIVE_UP, f"{type(exc).__name__}: {exc}")
+
+
+class HttpNotifier:
+    """Base of the HTTP notifiers: subclasses build the request, `post` sends and classifies."""
+
+    def __init__(
+        self, name: str, *, timeout_s: float = 10.0, client: httpx.AsyncClient | None = None
+    ):
+        self.name = name
+        self.timeout_s = timeout_s
+        self._client = client
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self._client if self._client is not None else shared_client()
+
+    async def post(
+        self,
+        url: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Delivery:
+        try:
+            response = await self.client.post(
+                url, json=json, content=content, headers=headers, timeout=self.timeout_s
+            )
+        except Exception as exc:
+            return classify_error(exc)
+        return classify_http(response)
+
+    async def notify(self, notification: Notification) -> Delivery:
+        raise NotImplementedError

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from alerts.notifiers.base import Delivery, Notification, Outcome
+from alerts.notification import Delivery, Notification, Outcome
 from alerts.notifiers.payload import notification_payload
 
 log = logging.getLogger("earful.notifications")

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 
 from pydantic import SecretStr
 
-from alerts.notifiers.base import Delivery, Notification, Outcome
+from alerts.notification import Delivery, Notification, Outcome
 from alerts.notifiers.render import links, observed_line, plain_text, post_lines, window_line
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from alerts.notifiers.base import Delivery, Notification, Outcome, classify_error, classify_http
+from alerts.notification import Delivery, Notification, Outcome
+from alerts.notifiers.base import HttpNotifier
 from earful.records import Alert
 
 SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
@@ -46,7 +47,7 @@ def pagerduty_event(alert: Alert, routing_key: str, public_url: str = "") -> dic
     return event
 
 
-class PagerDutyNotifier:
+class PagerDutyNotifier(HttpNotifier):
     def __init__(
         self,
         routing_key: SecretStr,
@@ -54,23 +55,17 @@ class PagerDutyNotifier:
         url: str = "https://events.pagerduty.com/v2/enqueue",
         name: str = "pagerduty",
         timeout_s: float = 10.0,
+        client: httpx.AsyncClient | None = None,
     ):
-        self.name = name
+        super().__init__(name, timeout_s=timeout_s, client=client)
         self._key = routing_key
         self.url = url
-        self.timeout_s = timeout_s
 
     async def notify(self, notification: Notification) -> Delivery:
         result = Delivery(Outcome.SENT)
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                for alert in notification.alerts:
-                    event = pagerduty_event(
-                        alert, self._key.get_secret_value(), notification.public_url
-                    )
-                    result = classify_http(await client.post(self.url, json=event))
-                    if result.outcome is not Outcome.SENT:
-                        return result  # PagerDuty dedups by key, so a retry of all is safe
-        except Exception as exc:
-            return classify_error(exc)
+        for alert in notification.alerts:
+            event = pagerduty_event(alert, self._key.get_secret_value(), notification.public_url)
+            result = await self.post(self.url, json=event)
+            if result.outcome is not Outcome.SENT:
+                return result  # PagerDuty dedups by key, so a retry of all is safe
         return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.notifiers.base import Notification
+from alerts.notification import Notification
 
 SCHEMA_VERSION = 1
 

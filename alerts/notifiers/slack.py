@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from alerts.notifiers.base import Delivery, Notification, classify_error, classify_http
+from alerts.notification import Delivery, Notification
+from alerts.notifiers.base import HttpNotifier
 from alerts.notifiers.render import observed_line, post_lines, sparkline, terms_line, window_line
 
 
@@ -66,7 +67,7 @@ def slack_payload(n: Notification, channel: str | None = None) -> dict[str, Any]
     return payload
 
 
-class SlackNotifier:
+class SlackNotifier(HttpNotifier):
     def __init__(
         self,
         url: SecretStr,
@@ -74,18 +75,12 @@ class SlackNotifier:
         channel: str | None = None,
         name: str = "slack",
         timeout_s: float = 10.0,
+        client: httpx.AsyncClient | None = None,
     ):
-        self.name = name
+        super().__init__(name, timeout_s=timeout_s, client=client)
         self._url = url
         self.channel = channel
-        self.timeout_s = timeout_s
 
     async def notify(self, notification: Notification) -> Delivery:
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                response = await client.post(
-                    self._url.get_secret_value(), json=slack_payload(notification, self.channel)
-                )
-        except Exception as exc:
-            return classify_error(exc)
-        return classify_http(response)
+        payload = slack_payload(notification, self.channel)
+        return await self.post(self._url.get_secret_value(), json=payload)

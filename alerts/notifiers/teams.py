@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from alerts.notifiers.base import Delivery, Notification, classify_error, classify_http
+from alerts.notification import Delivery, Notification
+from alerts.notifiers.base import HttpNotifier
 from alerts.notifiers.render import observed_line, post_lines, window_line
 
 
@@ -60,18 +61,17 @@ def teams_payload(n: Notification) -> dict[str, Any]:
     }
 
 
-class TeamsNotifier:
-    def __init__(self, url: SecretStr, *, name: str = "teams", timeout_s: float = 10.0):
-        self.name = name
+class TeamsNotifier(HttpNotifier):
+    def __init__(
+        self,
+        url: SecretStr,
+        *,
+        name: str = "teams",
+        timeout_s: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ):
+        super().__init__(name, timeout_s=timeout_s, client=client)
         self._url = url
-        self.timeout_s = timeout_s
 
     async def notify(self, notification: Notification) -> Delivery:
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                response = await client.post(
-                    self._url.get_secret_value(), json=teams_payload(notification)
-                )
-        except Exception as exc:
-            return classify_error(exc)
-        return classify_http(response)
+        return await self.post(self._url.get_secret_value(), json=teams_payload(notification))

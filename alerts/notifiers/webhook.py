@@ -16,7 +16,8 @@ from collections.abc import Callable
 import httpx
 from pydantic import SecretStr
 
-from alerts.notifiers.base import Delivery, Notification, classify_error, classify_http
+from alerts.notification import Delivery, Notification
+from alerts.notifiers.base import USER_AGENT, HttpNotifier
 from alerts.notifiers.payload import notification_payload
 
 
@@ -25,7 +26,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-class WebhookNotifier:
+class WebhookNotifier(HttpNotifier):
     def __init__(
         self,
         url: SecretStr,
@@ -36,11 +37,9 @@ class WebhookNotifier:
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ):
-        self.name = name
+        super().__init__(name, timeout_s=timeout_s, client=client)
         self._url = url
         self._secret = secret
-        self._client = client
-        self.timeout_s = timeout_s
         self.clock = clock
 
     async def notify(self, notification: Notification) -> Delivery:
@@ -48,28 +47,10 @@ class WebhookNotifier:
         ts = str(int(self.clock()))
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": "earful/0.1",
+            "User-Agent": USER_AGENT,
             "Idempotency-Key": notification.idempotency_key,
             "X-Earful-Timestamp": ts,
         }
         if self._secret is not None:
             headers["X-Earful-Signature"] = sign(self._secret.get_secret_value(), ts, body)
-        try:
-            if self._client is not None:
-                response = await self._client.post(
-                    self._url.get_secret_value(),
-                    content=body,
-                    headers=headers,
-                    timeout=self.timeout_s,
-                )
-            else:
-                async with httpx.AsyncClient() as client:
-                    response = await client.post(
-                        self._url.get_secret_value(),
-                        content=body,
-                        headers=headers,
-                        timeout=self.timeout_s,
-                    )
-        except Exception as exc:
-            return classify_error(exc)
-        return classify_http(response)
+        return await self.post(self._url.get_secret_value(), content=body, headers=headers)

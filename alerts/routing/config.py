@@ -28,12 +28,11 @@ import re
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
-from alerts.rules import Duration
 from earful.configfile import SemanticChecks
+from earful.types import DAYS, Duration, TimeZoneName, Weekday
 
 _MATCHER = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
 
@@ -157,29 +156,12 @@ class ConsoleConfig(_Channel):
 
 
 class QuietHours(_Channel):
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     start: time
     end: time
-    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = (
-        "mon",
-        "tue",
-        "wed",
-        "thu",
-        "fri",
-        "sat",
-        "sun",
-    )
+    days: tuple[Weekday, ...] = DAYS
     #: Alerts at this severity or above are delivered even in quiet hours.
     except_: Literal["critical", "warning", "none"] = Field(default="critical", alias="except")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
 
 class Receiver(BaseModel):

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from alerts.notifiers.base import Notification
+from alerts.notification import Notification
 from alerts.routing.config import (
     Matcher,
     QuietHours,
@@ -37,8 +37,7 @@ from alerts.routing.config import (
 from alerts.routing.state import META, Group, Silence, group_record, notice_record
 from alerts.routing.tree import RouteOpts, match_routes
 from earful.records import SEVERITY_RANK, Alert
-
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from earful.types import DAYS
 
 
 def _told_as(alert: Alert) -> str:

@@ -60,7 +60,10 @@ done
 echo "worker ready"
 
 step "API and dashboard on $EARFUL_PUBLIC_URL"
-$run earful api > "$demo_dir/api.log" 2>&1 &
+# One operator token for this demo run (ack and silence from the dashboard need it).
+demo_token="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+EARFUL_API__TOKENS="[{\"name\": \"demo\", \"token\": \"$demo_token\", \"role\": \"operator\"}]" \
+  $run earful api > "$demo_dir/api.log" 2>&1 &
 pids+=($!)
 
 step "alerts, as they fire (from the Kafka topic ${stamp}.alerts)"
@@ -93,6 +96,7 @@ cat <<MSG
   try:                 earful care report --input $inbox --from 2026-11-16 --to 2026-11-18T12:00
   dead letters:        topic ${stamp}.deadletter (3 malformed lines in the sample, with reasons)
   dashboard:           $EARFUL_PUBLIC_URL/        search: $EARFUL_PUBLIC_URL/search
+  operator token:      $demo_token   (paste it in the dashboard to ack and silence)
   API docs:            $EARFUL_PUBLIC_URL/docs    metrics: http://127.0.0.1:9108/metrics
   worker health:       http://127.0.0.1:9108/healthz
 MSG

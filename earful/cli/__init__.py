@@ -197,6 +197,27 @@ def api(
     )
 
 
+@app.command("api-token")
+def api_token(
+    name: Annotated[str, typer.Option(help="Who uses it (shown in the audit trail)")],
+    role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "operator",
+) -> None:
+    """Make a new random API token and print the setting that enables it."""
+    import json
+    import secrets
+
+    from earful.settings import ROLE_RANK, ApiToken
+
+    if role not in ROLE_RANK:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLE_RANK)}", param_hint="--role")
+    token = ApiToken.model_validate(
+        {"name": name, "token": secrets.token_urlsafe(32), "role": role}
+    )
+    entry = {"name": token.name, "token": token.token.get_secret_value(), "role": token.role}
+    typer.echo(f"EARFUL_API__TOKENS='{json.dumps([entry])}'")
+    typer.echo("(add it to the list when there are several; keep it secret)", err=True)
+
+
 def main() -> None:
     try:
         app()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +15,9 @@ silences_app = typer.Typer(
     help="Silences: mute alerts by label matchers for a while.", no_args_is_help=True
 )
 console = Console()
+
+if TYPE_CHECKING:
+    from alerts.routing.commands import ControlCommand
 
 
 def _load(file: Path | None) -> Any:
@@ -77,7 +79,7 @@ def test(
     typer.echo(",".join(o.receiver for o in matched))
 
 
-def _publish(command: dict[str, Any]) -> None:
+def _publish(command: ControlCommand) -> None:
     from earful.settings import Settings
     from streams.control import publish_sync
 
@@ -94,8 +96,8 @@ def add(
     comment: Annotated[str, typer.Option(help="Why")] = "",
 ) -> None:
     """Silence alerts matching all the matchers, from now for the duration."""
-    from alerts.rules import parse_duration
-    from streams.control import silence_command
+    from alerts.routing.commands import silence_command
+    from earful.types import parse_duration
 
     try:
         silence = silence_command(
@@ -104,13 +106,15 @@ def add(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     _publish(silence)
-    typer.echo(silence["id"])
+    typer.echo(silence.id)
 
 
 @silences_app.command("expire")
 def expire(silence_id: str) -> None:
     """End a silence now."""
-    _publish({"type": "expire", "id": silence_id})
+    from alerts.routing.commands import ExpireSilenceCommand
+
+    _publish(ExpireSilenceCommand(id=silence_id))
     typer.echo(f"expired {silence_id}")
 
 
@@ -119,36 +123,16 @@ def list_(
     all_: Annotated[bool, typer.Option("--all", help="Include expired ones")] = False,
 ) -> None:
     """List silences (as the worker sees them, rebuilt from the control topic)."""
-    from kafka import KafkaConsumer
-
-    from alerts.routing.dispatcher import Dispatcher
+    from alerts.routing.commands import silences_from
     from earful.settings import Settings
-    from streams.dispatch import apply_control
-    from streams.kafka_admin import client_config
+    from streams.control import read_commands
 
-    s = Settings()
-    _, config = _load(None)
-    dispatcher = Dispatcher(config)
-    consumer = KafkaConsumer(
-        s.topics.control,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
-        **client_config(s.kafka),
-    )
-    for message in consumer:
-        try:
-            command = json.loads(message.value)
-            at = datetime.fromtimestamp(message.timestamp / 1000, UTC)
-            apply_control(dispatcher, command, at)
-        except (ValueError, KeyError):
-            continue
-    consumer.close()
+    silences = silences_from(read_commands(Settings()))
     now = datetime.now(UTC)
     table = Table()
     for col in ("id", "matchers", "ends", "by", "comment", "state"):
         table.add_column(col)
-    for silence in sorted(dispatcher.silences.values(), key=lambda x: x.ends_at):
+    for silence in sorted(silences.values(), key=lambda x: x.ends_at):
         active = silence.active(now)
         if active or all_:
             table.add_row(
@@ -164,5 +148,7 @@ def list_(
 
 def ack(fingerprint: str, by: Annotated[str, typer.Option(help="Who takes it")] = "") -> None:
     """Acknowledge an alert: it will not escalate."""
-    _publish({"type": "ack", "fingerprint": fingerprint, "by": by})
+    from alerts.routing.commands import AckCommand
+
+    _publish(AckCommand(fingerprint=fingerprint, by=by))
     typer.echo(f"acknowledged {fingerprint}")

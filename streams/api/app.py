@@ -1,33 +1,40 @@
 """Earful's HTTP API and dashboard (FastAPI), reading from the search index.
 
-GET /                      dashboard: brands, volume and sentiment trends, recent alerts
-GET /search?q=&brand=...   mention search page (alert evidence links land here)
-GET /api/mentions          mention search (JSON), filters + query string + paging
-GET /api/trends            volume and sentiment over time
-GET /api/alerts            recent alerts
-GET /healthz               liveness and search-engine reachability
-GET /silences/new?matcher= silence form (the "Silence" link in every notification)
-POST /api/silences         create a silence: {matchers, duration, created_by, comment}
+GET  /                         dashboard: brands, volume and sentiment trends, alerts
+GET  /search?q=&brand=...      mention search page (alert evidence links land here)
+GET  /api/mentions             mention search: query string, filters, sort, cursor, highlights
+GET  /api/trends               volume and sentiment over time
+GET  /api/alerts               alerts (team, kind, status, brand), with their acknowledgement
+POST /api/alerts/{id}/ack      acknowledge (operator)
+GET|POST /api/silences         list / create silences (create: operator)
+DELETE /api/silences/{id}      expire a silence (operator)
+GET  /silences/new?matcher=    silence form (the "Silence" link in every notification)
+GET  /healthz, /metrics        liveness and search-engine reachability; Prometheus
+
+Reads are open unless `api.public_read` is off; writes need a bearer token (streams/api/auth.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from prometheus_client import make_asgi_app
 
-from alerts.rules import parse_duration
 from earful.settings import Settings
 from streams.api import queries
+from streams.api.actions import ReadCommands, actions_router
+from streams.api.auth import Authenticator, Principal
 from streams.api.charts import sparkline
-from streams.control import ControlPublisher, KafkaControlPublisher, silence_command
+from streams.api.limits import BodySizeLimit
+from streams.control import ControlPublisher, KafkaControlPublisher, read_commands_async
 from streams.search import SearchStore, SearchUnavailable, open_store
 
 #: An optional exact-match filter in the query string (?brand=Skyway%20Air).
@@ -37,20 +44,15 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates"))
 TEMPLATES.env.globals["sparkline"] = sparkline
 
 
-class SilenceRequest(BaseModel):
-    matchers: list[str] = Field(min_length=1, examples=[["brand=Skyway Air", "kind=volume_spike"]])
-    duration: str = Field(default="2h", examples=["30m", "2h", "1d"])
-    created_by: str = ""
-    comment: str = ""
-
-
 def create_api(
     settings: Settings,
     store: SearchStore | None = None,
     control: ControlPublisher | None = None,
+    commands: ReadCommands | None = None,
 ) -> FastAPI:
     state: dict[str, SearchStore] = {}
     publisher = control or KafkaControlPublisher(settings)
+    auth = Authenticator(settings.api)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -60,10 +62,39 @@ def create_api(
         if store is None:
             await state["store"].close()
 
-    api = FastAPI(title="Earful", version="0.1.0", lifespan=lifespan)
+    api = FastAPI(
+        title="Earful",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Social listening: mentions, trends, alerts and silences. Reads may be "
+        "public; writes need `Authorization: Bearer <token>` with the operator role.",
+    )
+    api.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    if settings.api.cors_origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.api.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    api.mount("/metrics", make_asgi_app())
 
     def db() -> SearchStore:
         return state["store"]
+
+    def reader(request: Request) -> Principal:
+        return auth.check(request, "viewer")
+
+    may_read = Depends(reader)
+
+    api.include_router(
+        actions_router(
+            settings.api,
+            db,
+            publisher,
+            commands or (lambda: read_commands_async(settings)),
+        )
+    )
 
     @api.exception_handler(SearchUnavailable)
     async def unavailable(_: Request, exc: SearchUnavailable) -> JSONResponse:
@@ -79,26 +110,54 @@ def create_api(
         start: datetime | None,
         end: datetime | None,
         size: int,
+        *,
+        sort: str = "time",
+        cursor: str | None = None,
+        min_reach: int | None = None,
+        highlight: bool = False,
     ) -> dict[str, Any]:
-        query = queries.mention_query(q, start=start, end=end, **filters)
         try:
-            result = await db().search("mentions", queries.search_body(query, size=size))
-        except SearchUnavailable:
-            raise
-        except Exception as exc:  # a malformed user query string: say so, do not 500
-            raise HTTPException(400, f"invalid query: {exc}") from None
+            after = queries.decode_cursor(cursor) if cursor else None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        query = queries.mention_query(q, start=start, end=end, min_reach=min_reach, **filters)
+        body = queries.search_body(
+            query,
+            size=size,
+            sort=queries.SORTS[sort],
+            search_after=after,
+            highlight=highlight and bool(q),
+        )
+        result = await search_or_400(body)
         aggs = result.get("aggregations", {})
+        hits = result["hits"]["hits"]
+        rows = []
+        for h in hits:
+            row = dict(h["_source"])
+            if "highlight" in h:
+                row["highlight"] = h["highlight"].get("text", [""])[0]
+            rows.append(row)
         return {
             "total": result["hits"]["total"]["value"],
-            "hits": [h["_source"] for h in result["hits"]["hits"]],
+            "hits": rows,
+            "next_cursor": queries.encode_cursor(hits[-1]["sort"]) if len(hits) == size else None,
             "facets": {
                 name: queries.bucket_counts(aggs.get(name, {}))
                 for name in ("sentiment", "brands", "topics", "langs", "platforms")
             },
         }
 
+    async def search_or_400(body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await db().search("mentions", body)
+        except SearchUnavailable:
+            raise
+        except Exception as exc:  # a malformed user query string: say so, do not 500
+            raise HTTPException(400, f"invalid query: {_reason(exc)}") from None
+
     @api.get("/api/mentions")
     async def mentions(
+        _: Principal = may_read,
         q: str | None = None,
         brand: Filter = None,
         sentiment: Filter = None,
@@ -109,7 +168,14 @@ def create_api(
         start: datetime | None = None,
         end: datetime | None = None,
         size: Annotated[int, Query(ge=1, le=500)] = 50,
+        sort: Annotated[str, Query(pattern="^(time|reach|engagement)$")] = "time",
+        cursor: Annotated[str | None, Query(max_length=2000)] = None,
+        min_reach: Annotated[int | None, Query(ge=0)] = None,
+        highlight: bool = True,
     ) -> dict[str, Any]:
+        """Mentions matching a query string (Lucene syntax: `delay* AND NOT refund`) and
+        filters, newest (or most reached / engaged) first. Pass `next_cursor` back as `cursor`
+        for the next page. A malformed query is a 400 that says where it failed."""
         filters = {
             "brand": brand,
             "sentiment": sentiment,
@@ -118,10 +184,21 @@ def create_api(
             "topic": topic,
             "hashtag": hashtag,
         }
-        return await search_mentions(q, filters, start, end, size)
+        return await search_mentions(
+            q,
+            filters,
+            start,
+            end,
+            size,
+            sort=sort,
+            cursor=cursor,
+            min_reach=min_reach,
+            highlight=highlight,
+        )
 
     @api.get("/api/trends")
     async def trends(
+        _: Principal = may_read,
         brand: Filter = None,
         topic: Filter = None,
         q: str | None = None,
@@ -130,17 +207,11 @@ def create_api(
         end: datetime | None = None,
     ) -> dict[str, Any]:
         query = queries.mention_query(q, start=start, end=end, brand=brand, topic=topic)
-        result = await db().search("mentions", queries.trend_body(query, interval))
+        result = await search_or_400(queries.trend_body(query, interval))
         return {"interval": interval, "points": queries.trend_points(result)}
 
-    @api.get("/api/alerts")
-    async def alerts(
-        brand: Filter = None, status: Filter = None, size: Annotated[int, Query(ge=1, le=500)] = 50
-    ) -> dict[str, Any]:
-        return {"alerts": await recent_alerts(db(), brand=brand, status=status, size=size)}
-
     @api.get("/", response_class=HTMLResponse)
-    async def dashboard(request: Request) -> HTMLResponse:
+    async def dashboard(request: Request, _: Principal = may_read) -> HTMLResponse:
         overview = await db().search("mentions", queries.overview_body())
         aggs = overview.get("aggregations", {})
         brands = []
@@ -174,6 +245,7 @@ def create_api(
     @api.get("/search", response_class=HTMLResponse)
     async def search_page(
         request: Request,
+        _: Principal = may_read,
         q: str | None = None,
         brand: Filter = None,
         sentiment: Filter = None,
@@ -199,21 +271,6 @@ def create_api(
         return TEMPLATES.TemplateResponse(
             request, "silence_new.html", {"matchers": "\n".join(matcher or [])}
         )
-
-    @api.post("/api/silences", status_code=201)
-    async def create_silence(body: SilenceRequest) -> dict[str, Any]:
-        try:
-            command = silence_command(
-                body.matchers,
-                parse_duration(body.duration),
-                datetime.now(UTC),
-                body.created_by,
-                body.comment,
-            )
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-        await publisher.publish(command)
-        return command
 
     return api
 
@@ -246,3 +303,15 @@ async def latest_care_metrics(store: SearchStore) -> list[dict[str, Any]]:
     return sorted(
         (h["_source"] for h in rows["hits"]["hits"]), key=lambda r: (r["scope"] != "all", r["key"])
     )
+
+
+def _reason(exc: Exception) -> str:
+    """The engine's own words for a rejected query (e.g. where a query string fails to parse)."""
+    info = getattr(exc, "info", None)
+    if isinstance(info, dict):
+        error = info.get("error", {})
+        causes = error.get("root_cause") or [] if isinstance(error, dict) else []
+        for cause in causes:
+            if isinstance(cause, dict) and cause.get("reason"):
+                return str(cause["reason"])[:500]
+    return str(exc)[:500]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime
 from typing import Any
 
@@ -16,14 +18,38 @@ FILTERS = {
 }
 
 
+#: `sort=` choices of the mention search, mapped to index fields (ties broken by id).
+SORTS = {"time": "created_at", "reach": "reach", "engagement": "engagement_total"}
+
+
+def encode_cursor(sort_values: list[Any]) -> str:
+    """An opaque `search_after` cursor for the next page (the last hit's sort values)."""
+    return base64.urlsafe_b64encode(json.dumps(sort_values).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    """ValueError on a cursor this API did not hand out."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("invalid cursor: pass the next_cursor of the previous page") from None
+    if not isinstance(values, list) or len(values) != 2:
+        raise ValueError("invalid cursor: pass the next_cursor of the previous page")
+    return values
+
+
 def mention_query(
     q: str | None = None,
     *,
     start: datetime | None = None,
     end: datetime | None = None,
+    min_reach: int | None = None,
     **filters: str | None,
 ) -> dict[str, Any]:
     must: list[dict[str, Any]] = []
+    if min_reach:
+        must.append({"range": {"reach": {"gte": min_reach}}})
     if q:
         must.append(
             {"query_string": {"query": q, "default_field": "text", "default_operator": "AND"}}
@@ -47,11 +73,12 @@ def search_body(
     size: int = 50,
     sort: str = "created_at",
     search_after: list[Any] | None = None,
+    highlight: bool = False,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "query": query,
         "size": size,
-        "sort": [{sort: "desc"}, {"id": "asc"}],
+        "sort": [{sort: {"order": "desc", "missing": "_last"}}, {"id": "asc"}],
         "aggs": {
             "sentiment": {"terms": {"field": "sentiment.label"}},
             "brands": {"terms": {"field": "brands", "size": 20}},
@@ -63,6 +90,15 @@ def search_body(
     }
     if search_after:
         body["search_after"] = search_after
+    if highlight:
+        # <mark> around the matched words; the text is escaped first, so a post cannot inject
+        # markup into the page that shows it
+        body["highlight"] = {
+            "pre_tags": ["<mark>"],
+            "post_tags": ["</mark>"],
+            "encoder": "html",
+            "fields": {"text": {"number_of_fragments": 0}},
+        }
     return body
 
 

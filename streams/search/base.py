@@ -20,8 +20,10 @@ from streams.search.mappings import index_templates
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["mentions", "alerts", "care-metrics"]
-KINDS: tuple[Kind, ...] = ("mentions", "alerts", "care-metrics")
+Kind = Literal["mentions", "alerts", "care-metrics", "audit"]
+KINDS: tuple[Kind, ...] = ("mentions", "alerts", "care-metrics", "audit")
+#: Kinds kept in one index each (small, and searched whole); the others are monthly.
+SINGLE: tuple[Kind, ...] = ("alerts", "audit")
 
 
 class SearchUnavailable(RuntimeError):
@@ -87,14 +89,14 @@ class ClientStore(ABC):
 
     # -- naming -------------------------------------------------------------------------------
     def index_for(self, kind: Kind, at: datetime | None) -> str:
-        if kind == "alerts":
-            return f"{self.prefix}-alerts"
+        if kind in SINGLE:
+            return f"{self.prefix}-{kind}"
         if at is None:
             raise ValueError(f"{kind} documents need an event time to choose their index")
         return f"{self.prefix}-{kind}-{at:%Y.%m}"
 
     def pattern(self, kind: Kind) -> str:
-        return f"{self.prefix}-alerts" if kind == "alerts" else f"{self.prefix}-{kind}-*"
+        return f"{self.prefix}-{kind}" if kind in SINGLE else f"{self.prefix}-{kind}-*"
 
     # -- engine-specific calls ---------------------------------------------------------------
     @abstractmethod
@@ -119,10 +121,12 @@ class ClientStore(ABC):
         )
         for name, body in templates.items():
             await self._call(self._put_template, name, body)
-        # The alerts index is not time-based; create it so searches on an idle system work.
-        if not await self.client.indices.exists(index=self.pattern("alerts")):
+        # The single indexes are not time-based; create them so searches on an idle system work.
+        for kind in SINGLE:
+            if await self.client.indices.exists(index=self.pattern(kind)):
+                continue
             try:
-                await self.client.indices.create(index=self.pattern("alerts"))
+                await self.client.indices.create(index=self.pattern(kind))
             except Exception as exc:  # created concurrently by another worker
                 if "already_exists" not in str(exc) and "resource_already_exists" not in str(exc):
                     raise

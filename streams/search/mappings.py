@@ -25,6 +25,7 @@ def _mentions(store_embeddings: bool) -> dict[str, Any]:
         "url": {"type": "keyword", "index": False},
         "engagement": {"properties": {k: LONG for k in ("likes", "shares", "replies", "views")}},
         "reach": LONG,
+        "engagement_total": LONG,
         "sentiment": {
             "properties": {
                 "label": KEYWORD,
@@ -47,6 +48,7 @@ ALERTS: dict[str, Any] = {
         "id": KEYWORD,
         "fingerprint": KEYWORD,
         "kind": KEYWORD,
+        "team": KEYWORD,
         "brand": KEYWORD,
         "rule": KEYWORD,
         "status": KEYWORD,
@@ -87,6 +89,21 @@ CARE_METRICS: dict[str, Any] = {
     },
 }
 
+#: Who did what through the API, and why (acknowledgements, silences, their expiry).
+AUDIT: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "at": DATE,
+        "actor": KEYWORD,
+        "role": KEYWORD,
+        "action": KEYWORD,
+        "target": KEYWORD,
+        "reason": {"type": "text"},
+        "forced": {"type": "boolean"},
+        "details": {"type": "object", "enabled": False},
+    },
+}
+
 
 def index_templates(
     prefix: str,
@@ -110,6 +127,11 @@ def index_templates(
             "index_patterns": [f"{prefix}-alerts"],
             "priority": 100,
             "template": {"settings": settings, "mappings": ALERTS},
+        },
+        f"{prefix}-audit": {
+            "index_patterns": [f"{prefix}-audit"],
+            "priority": 100,
+            "template": {"settings": settings, "mappings": AUDIT},
         },
         f"{prefix}-care-metrics": {
             "index_patterns": [f"{prefix}-care-metrics-*"],

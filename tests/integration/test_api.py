@@ -19,6 +19,8 @@ from streams.search.base import Doc
 from tests.integration.harness import ROOT, earful_env, read_topic, run_cli, wait_until
 
 T0 = datetime(2026, 11, 17, 14, tzinfo=UTC)
+OPERATOR = "integration-operator-token-0123"
+AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 
 
 def mention(i: int, label: str, text: str) -> ScoredMention:
@@ -56,7 +58,12 @@ def api_server(real_services, run_id, tmp_path):
         await store.close()
 
     asyncio.run(seed())
-    env = earful_env(run_id, real_services, tmp_path)
+    env = earful_env(
+        run_id,
+        real_services,
+        tmp_path,
+        EARFUL_API__TOKENS=json.dumps([{"name": "ann", "token": OPERATOR, "role": "operator"}]),
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(tmp_path / "api.log", "wb") as log:
@@ -111,7 +118,14 @@ def test_search_trends_dashboard_and_silences(api_server, real_services, run_id)
     assert form.status_code == 200
     assert "brand=Skyway Air\nkind=volume_spike" in form.text
 
-    bad = httpx.post(f"{url}/api/silences", json={"matchers": ["brand=~("], "duration": "1h"})
+    # writes need an operator token; the form sends the one the user typed in
+    refused = httpx.post(
+        f"{url}/api/silences", json={"matchers": ["brand=Skyway Air"], "duration": "1h"}
+    )
+    assert refused.status_code == 401
+    bad = httpx.post(
+        f"{url}/api/silences", json={"matchers": ["brand=~("], "duration": "1h"}, headers=AUTH
+    )
     assert bad.status_code == 422 and "invalid regex" in bad.text
     made = httpx.post(
         f"{url}/api/silences",
@@ -121,6 +135,7 @@ def test_search_trends_dashboard_and_silences(api_server, real_services, run_id)
             "created_by": "ann",
             "comment": "statement is out",
         },
+        headers=AUTH,
     )
     assert made.status_code == 201, made.text
     silence = made.json()
@@ -131,3 +146,95 @@ def test_search_trends_dashboard_and_silences(api_server, real_services, run_id)
     # and the CLI, reading the same topic, lists it
     listed = run_cli(["silences", "list"], env)
     assert silence["id"] in listed and "active" in listed
+
+
+def test_search_pages_sorts_highlights_and_refuses_bad_queries(api_server):
+    url, _ = api_server
+    first = httpx.get(f"{url}/api/mentions", params={"q": "flight", "size": 4}).json()
+    assert first["total"] == 10 and len(first["hits"]) == 4 and first["next_cursor"]
+    seen = [h["id"] for h in first["hits"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = httpx.get(
+            f"{url}/api/mentions", params={"q": "flight", "size": 4, "cursor": cursor}
+        ).json()
+        seen += [h["id"] for h in page["hits"]]
+        cursor = page["next_cursor"]
+    assert sorted(seen) == sorted({f"api-{i}" for i in range(6)} | {f"api-1{i}" for i in range(4)})
+    assert len(seen) == 10  # every mention once, none twice
+    newest_first = [h["created_at"] for h in first["hits"]]
+    assert newest_first == sorted(newest_first, reverse=True)
+
+    reached = httpx.get(f"{url}/api/mentions", params={"sort": "reach", "min_reach": 300}).json()
+    reach = [h["reach"] for h in reached["hits"]]
+    assert reach == sorted(reach, reverse=True) and min(reach) >= 300 and reached["total"] == 7
+
+    lit = httpx.get(f"{url}/api/mentions", params={"q": "crew"}).json()
+    assert all("<mark>crew</mark>" in h["highlight"] for h in lit["hits"]) and lit["total"] == 4
+
+    for path in ("/api/mentions", "/api/trends"):
+        bad = httpx.get(f"{url}{path}", params={"q": "text:(delayed"})
+        assert bad.status_code == 400, (path, bad.text)
+        assert "invalid query" in bad.json()["detail"]
+    assert httpx.get(f"{url}/api/mentions", params={"cursor": "zzz"}).status_code == 400
+
+
+def test_alerts_ack_silences_and_audit_against_the_real_services(api_server, real_services, run_id):
+    url, _ = api_server
+
+    async def seed_alert():
+        from earful.records import Alert, Evidence
+        from streams.dispatch import alert_document
+
+        alert = Alert(
+            kind="volume_spike",
+            brand="Skyway Air",
+            rule="pr-volume",
+            status="firing",
+            severity="critical",
+            fingerprint="fp-int",
+            fired_at=T0,
+            window_start=T0,
+            window_end=T0,
+            labels={"team": "pr"},
+            evidence=Evidence(observed=40, expected=5),
+        )
+        store = await open_store(SearchSettings(url=real_services["search"], index_prefix=run_id))
+        await store.bulk_index("alerts", [Doc(alert.id, alert_document(alert))])
+        await store.refresh("alerts")
+        await store.close()
+        return alert
+
+    alert = asyncio.run(seed_alert())
+    listed = httpx.get(f"{url}/api/alerts", params={"team": "pr"}).json()["alerts"]
+    assert [a["id"] for a in listed] == [alert.id] and listed[0]["acknowledged"] is None
+    assert httpx.get(f"{url}/api/alerts", params={"team": "care"}).json()["alerts"] == []
+
+    assert httpx.post(f"{url}/api/alerts/{alert.id}/ack", json={}).status_code == 401
+    acked = httpx.post(
+        f"{url}/api/alerts/{alert.id}/ack", json={"comment": "PR on it"}, headers=AUTH
+    )
+    assert acked.status_code == 200, acked.text
+    [listed] = httpx.get(f"{url}/api/alerts").json()["alerts"]
+    assert listed["acknowledged"]["by"] == "ann"
+
+    made = httpx.post(
+        f"{url}/api/silences",
+        json={"matchers": ["brand=Skyway Air"], "duration": "1h", "comment": "known"},
+        headers=AUTH,
+    ).json()
+    everything = httpx.post(
+        f"{url}/api/silences", json={"matchers": ["brand=~.*"], "duration": "1h"}, headers=AUTH
+    )
+    assert everything.status_code == 422
+    active = httpx.get(f"{url}/api/silences").json()["silences"]
+    assert [s["id"] for s in active] == [made["id"]]
+    assert httpx.delete(f"{url}/api/silences/{made['id']}", headers=AUTH).status_code == 200
+    assert httpx.get(f"{url}/api/silences").json()["silences"] == []
+
+    control = [json.loads(m.value) for m in read_topic(real_services["kafka"], f"{run_id}.control")]
+    assert [c["type"] for c in control] == ["ack", "silence", "expire"]
+    assert control[0]["fingerprint"] == "fp-int" and control[0]["by"] == "ann"
+    audit = httpx.get(f"{url}/api/audit", headers=AUTH).json()["entries"]
+    assert [e["action"] for e in audit] == ["expire_silence", "silence", "ack"]
+    assert {e["actor"] for e in audit} == {"ann"}

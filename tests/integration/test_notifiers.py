@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
-from alerts.notifiers.base import Notification, Outcome
+from alerts.notification import Notification, Outcome
 from alerts.notifiers.email import EmailNotifier
 from alerts.notifiers.pagerduty import PagerDutyNotifier
 from alerts.notifiers.slack import SlackNotifier

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from alerts.notifiers.base import Notification, Outcome
+from alerts.notification import Notification, Outcome
 from alerts.notifiers.webhook import WebhookNotifier
 from earful.records import Alert, Evidence
 

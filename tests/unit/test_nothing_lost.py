@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerts.delivery_queue import DeliveryQueue, Parked
-from alerts.notifiers.base import Notification
+from alerts.notification import Notification
 from earful.codec import MAX_ORIGINAL_BYTES, InvalidMessage, dead_letter, decode_json, encode
 from earful.settings import KafkaSettings
 from streams.audit import Expected, audit, dead_lettered

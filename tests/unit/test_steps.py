@@ -8,7 +8,7 @@ import pytest
 
 from alerts.delivery import RetryPolicy
 from alerts.engine import DetectionEngine
-from alerts.notifiers.base import Delivery, Notification, Outcome
+from alerts.notification import Delivery, Notification, Outcome
 from alerts.rules import RuleSet
 from earful.codec import encode
 from earful.records import Alert, Evidence
