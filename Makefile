@@ -32,9 +32,12 @@ demo: setup model ## Real services, the worker, a replayed sample stream, alerts
 bench: setup model ## Throughput figures (printed)
 	deploy/local/with-services.sh $(RUN) python -m bench
 
-lint:
+lint: setup ## Ruff (lint + format), mypy strict, the layer contracts, declared dependencies
 	$(RUN) ruff check .
+	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) lint-imports
+	$(RUN) deptry .
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,12 +1,13 @@
 """Detection rules in YAML, validated on load (`earful rules check FILE`).
 
-    defaults:
-      min_volume: 20
+    engine:
+      bucket: 5m
     rules:
       - name: pr-sentiment-dip
         kind: sentiment_dip
         window: 30m
         brands: ["*"]
+        min_volume: 20
         labels: {team: pr}
 
 Durations are written `90s`, `15m`, `2h`, `7d`. Every rule has a name (unique), a kind, the

@@ -88,7 +88,7 @@ def bench_scorer(repeats: int = 3, n: int = 1500) -> list[tuple[str, str, float]
 
 
 def bench_pipeline() -> tuple[int, float]:
-    from tests.integration.harness import Worker, count_docs, earful_env, run_cli, wait_until
+    from tooling.harness import Worker, count_docs, earful_env, run_cli, wait_until
 
     services = {
         "kafka": os.environ.get("EARFUL_TEST_KAFKA", "127.0.0.1:9092"),

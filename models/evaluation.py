@@ -28,25 +28,28 @@ class Scores:
 def score(
     truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str] | None = None
 ) -> Scores:
-    """Accuracy and macro-F1 over the labels present in the truth (as scikit-learn computes)."""
+    """Accuracy and macro-F1 over the labels present in the truth (scikit-learn's metrics)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
     if len(truth) != len(predicted):
         raise ValueError("truth and predictions differ in length")
     classes = list(labels) if labels else sorted(set(truth))
-    confusion: dict[str, dict[str, int]] = {t: defaultdict(int) for t in classes}
-    for t, p in zip(truth, predicted, strict=True):
-        confusion.setdefault(t, defaultdict(int))[p] += 1
-    f1s = {}
-    for c in classes:
-        tp = confusion.get(c, {}).get(c, 0)
-        fp = sum(row.get(c, 0) for t, row in confusion.items() if t != c)
-        fn = sum(v for p, v in confusion.get(c, {}).items() if p != c)
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1s[c] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     n = len(truth)
-    accuracy = sum(1 for t, p in zip(truth, predicted, strict=True) if t == p) / n if n else 0.0
-    macro = sum(f1s.values()) / len(f1s) if f1s else 0.0
-    return Scores(n, accuracy, macro, f1s, {t: dict(r) for t, r in confusion.items()})
+    if not n:
+        return Scores(0, 0.0, 0.0, dict.fromkeys(classes, 0.0), {c: {} for c in classes})
+    per_class = f1_score(truth, predicted, labels=classes, average=None, zero_division=0.0)
+    f1s = {c: float(v) for c, v in zip(classes, per_class, strict=True)}
+    macro = float(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0.0))
+    # the confusion keeps predictions outside `classes` (a model may say what truth never does)
+    seen = classes + sorted(set(predicted) - set(classes))
+    matrix = confusion_matrix(truth, predicted, labels=seen)
+    confusion = {
+        t: {p: int(matrix[i][j]) for j, p in enumerate(seen) if matrix[i][j]}
+        for i, t in enumerate(seen)
+        if t in classes or t in set(truth)
+    }
+    accuracy = float(accuracy_score(truth, predicted))
+    return Scores(n, accuracy, macro, f1s, confusion)
 
 
 def by_language(

@@ -1,9 +1,13 @@
 """Routing configuration (YAML, validated): receivers, the route tree, inhibition rules.
 
     receivers:
+      - name: default
+        console: {}
       - name: pr-slack
         slack: {url_env: EARFUL_SLACK_PR_URL}
         quiet_hours: {timezone: Europe/Ljubljana, start: "22:00", end: "07:00", except: critical}
+      - name: pr-pagerduty
+        pagerduty: {routing_key_env: EARFUL_PAGERDUTY_KEY}
     route:
       receiver: default
       group_by: [brand, kind]

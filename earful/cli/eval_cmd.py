@@ -32,8 +32,8 @@ def scenarios(
     noise: Annotated[float, typer.Option(help="Share of sentiment labels flipped")] = 0.2,
 ) -> None:
     """Build labeled scenario sets (pre-scored mentions + incidents) from real tweets."""
-    from alerts.scenarios import SET_START, TextPools, generate, scenario_set
     from models.training.data import airline_pools, airline_topic_pools
+    from tooling.scenarios import SET_START, TextPools, generate, scenario_set
 
     pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
     out.mkdir(parents=True, exist_ok=True)
@@ -89,10 +89,10 @@ def detect(
 ) -> None:
     """Replay mentions through the detection engine in event time (no Kafka)."""
     from alerts.engine import DetectionEngine
-    from alerts.evaluation import Incident, evaluate
     from alerts.replay import Replayer, parse_lines
     from alerts.rules import load_rules
     from earful.cli.eval_scoring import score_missing
+    from tooling.evaluation import Incident, evaluate
 
     engine = DetectionEngine(load_rules(rules))
     replayer = Replayer(engine)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from alerts.scenarios import BrandProfile, Incident
+    from tooling.scenarios import BrandProfile, Incident
 
 app = typer.Typer(help="Sample streams.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ MALFORMED = [
 
 
 def demo_scenario() -> tuple[datetime, list[BrandProfile], list[Incident]]:
-    from alerts.scenarios import BrandProfile, Incident
+    from tooling.scenarios import BrandProfile, Incident
 
     start = datetime(2026, 11, 16, tzinfo=UTC)  # a Monday
     brands = [
@@ -63,8 +63,8 @@ def build(
     days: Annotated[float, typer.Option(help="Days of traffic")] = 2.5,
 ) -> None:
     """Write the demo mention stream and its ground truth."""
-    from alerts.scenarios import TextPools, generate
     from models.training.data import airline_pools
+    from tooling.scenarios import TextPools, generate
 
     start, brands, incidents = demo_scenario()
     pools = TextPools(by_label=airline_pools())
@@ -99,8 +99,8 @@ def inbox(
 ) -> None:
     """Write a demo inbox stream (customer messages, agent replies) with one malformed line."""
     from alerts.care.policies import load_policies
-    from alerts.care.sample import inbox_stream
     from models.training.data import airline_pools
+    from tooling.care_sample import inbox_stream
 
     start, _, _ = demo_scenario()
     pools = airline_pools()

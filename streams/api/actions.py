@@ -242,9 +242,7 @@ def actions_router(
         return {"silences": rows}
 
     @router.post("/api/silences", status_code=201)
-    async def create_silence(
-        body: SilenceRequest, who: Principal = operator
-    ) -> dict[str, Any]:
+    async def create_silence(body: SilenceRequest, who: Principal = operator) -> dict[str, Any]:
         try:
             duration = parse_duration(body.duration)
             command = silence_command(body.matchers, duration, clock(), who.name, body.comment)

@@ -7,9 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.scenarios import BrandProfile, Incident, TextPools, generate
 from models.training.data import airline_pools
-from tests.integration.harness import caught_up, indexed_ids, wait_until, write_jsonl
+from tooling.harness import caught_up, indexed_ids, wait_until, write_jsonl
+from tooling.scenarios import BrandProfile, Incident, TextPools, generate
 
 POOLS = TextPools(by_label=airline_pools())
 CONSUMED = ("mentions", "inbox", "mentions.scored", "mentions.by-brand", "alerts", "control")
@@ -136,7 +136,7 @@ def record(test: str, **figures: Any) -> None:
     """Append measured figures (counts, recovery times, drain rates) to var/faults/results.jsonl."""
     import json
 
-    from tests.integration.harness import ROOT
+    from tooling.harness import ROOT
 
     out = ROOT / "var" / "faults"
     out.mkdir(parents=True, exist_ok=True)

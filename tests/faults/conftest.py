@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import ROOT
+from tooling.harness import ROOT
 
 SERVICES = ROOT / "deploy" / "local" / "services.sh"
 STATE = Path(os.environ.get("EARFUL_STATE_DIR", ROOT / "var" / "local"))

@@ -20,7 +20,7 @@ from tests.faults.common import (
     record,
     save,
 )
-from tests.integration.harness import (
+from tooling.harness import (
     Worker,
     earful_env,
     free_port,
@@ -35,8 +35,8 @@ from tests.integration.harness import (
 def inbox(start, hours: float):
     """Customer conversations over the same morning, some answered late, a few never."""
     from alerts.care.policies import CarePolicies
-    from alerts.care.sample import inbox_stream
     from models.training.data import airline_pools
+    from tooling.care_sample import inbox_stream
 
     policies = CarePolicies.from_text(CARE)
     texts = [t.replace("{brand}", "@crashco") for t in airline_pools()["neutral"]]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from kafka import KafkaProducer
 
 from tests.faults.common import assert_indexed_exactly, drain, mentions, record
-from tests.integration.harness import (
+from tooling.harness import (
     Worker,
     earful_env,
     read_topic,

@@ -19,7 +19,7 @@ from tests.faults.common import (
     record,
     save,
 )
-from tests.integration.harness import (
+from tooling.harness import (
     Worker,
     earful_env,
     free_port,

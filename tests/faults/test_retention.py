@@ -10,7 +10,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from tests.faults.common import assert_indexed_exactly, drain, mentions, save
-from tests.integration.harness import (
+from tooling.harness import (
     Worker,
     earful_env,
     free_port,

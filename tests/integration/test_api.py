@@ -16,7 +16,7 @@ from earful.settings import SearchSettings
 from streams.indexing import mention_document
 from streams.search import open_store
 from streams.search.base import Doc
-from tests.integration.harness import ROOT, earful_env, read_topic, run_cli, wait_until
+from tooling.harness import ROOT, earful_env, read_topic, run_cli, wait_until
 
 T0 = datetime(2026, 11, 17, 14, tzinfo=UTC)
 OPERATOR = "integration-operator-token-0123"

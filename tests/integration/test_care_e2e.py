@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.care.metrics import periodic_snapshots
 from alerts.care.policies import CarePolicies
-from alerts.care.sample import inbox_stream
 from models.training.data import airline_pools
 from tests.care_reference import POLICIES, expected_sla_alerts
-from tests.integration.harness import (
+from tooling.care_sample import inbox_stream
+from tooling.harness import (
     Worker,
     caught_up,
     earful_env,

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.scenarios import BrandProfile, Incident, TextPools, generate
 from models.training.data import airline_pools
-from tests.integration.harness import (
+from tooling.harness import (
     Worker,
     caught_up,
     count_docs,
@@ -19,6 +18,7 @@ from tests.integration.harness import (
     wait_until,
     write_jsonl,
 )
+from tooling.scenarios import BrandProfile, Incident, TextPools, generate
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 MALFORMED = [

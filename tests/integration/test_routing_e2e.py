@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from alerts.scenarios import BrandProfile, Incident, TextPools, generate
 from models.training.data import airline_pools
-from tests.integration.harness import Worker, earful_env, run_cli, wait_until, write_jsonl
+from tooling.harness import Worker, earful_env, run_cli, wait_until, write_jsonl
+from tooling.scenarios import BrandProfile, Incident, TextPools, generate
 
 RULES = """
 engine: {bucket: 5m, allowed_lateness: 1m}

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from alerts.care.conversation import CareTracker
 from alerts.care.metrics import periodic_snapshots
 from alerts.care.policies import CarePolicies
-from alerts.care.sample import inbox_stream
 from earful.records import InboxRecord
 from streams.care_metrics import CareMetricsStep
 from streams.deadletters import DeadLetters
 from streams.messages import Msg
 from tests.fakes import MemoryOutbox, MemoryStore, StepClock
+from tooling.care_sample import inbox_stream
 
 POLICIES = CarePolicies.from_text("""
 calendar:

@@ -8,10 +8,10 @@ import pytest
 
 from alerts.activity import ActivityTracker
 from alerts.engine import DetectionEngine, KeyState
-from alerts.evaluation import Incident, evaluate
 from alerts.observation import Observation
 from alerts.replay import Replayer
 from alerts.rules import RuleSet
+from tooling.evaluation import Incident, evaluate
 
 T0 = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday
 

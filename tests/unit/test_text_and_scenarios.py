@@ -1,8 +1,8 @@
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from alerts.scenarios import BrandProfile, Incident, TextPools, generate
 from earful.text import hashtags, terms
+from tooling.scenarios import BrandProfile, Incident, TextPools, generate
 
 POOLS = TextPools(
     by_label={
