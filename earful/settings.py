@@ -213,6 +213,8 @@ class Settings(BaseSettings):
     rules_file: Path | None = None
     routes_file: Path | None = None
     care_policies_file: Path | None = None
+    #: Listening projects (brand, competitors, teams); the shipped example when unset.
+    projects_file: Path | None = None
     #: JSONL file the console sink appends every notification to (the demo tails it).
     alerts_log: Path = Path("var/alerts.jsonl")
     #: A generic webhook every alert is posted to, when no routes file is configured.

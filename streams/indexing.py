@@ -69,9 +69,10 @@ class IndexStep:
             by_id[m.id] = (msg, Doc(id=m.id, body=body, at=m.created_at))
         if not by_id:
             return 0
-        store = await self._store()
         while True:
             try:
+                # opening the store asks the server its version: that too waits out an outage
+                store = await self._store()
                 result = await store.bulk_index("mentions", [d for _, d in by_id.values()])
                 break
             except SearchUnavailable as exc:

@@ -288,6 +288,11 @@ def actions_router(
         await audit(who, "expire_silence", silence_id, comment, {})
         return {"id": silence_id, "expired_by": who.name}
 
+    @router.get("/api/whoami")
+    async def whoami(who: Principal = viewer) -> dict[str, Any]:
+        """Who the presented token is (the page shows operator actions only to operators)."""
+        return {"name": who.name, "role": who.role, "writes_enabled": bool(settings.tokens)}
+
     @router.get("/api/audit")
     async def audit_log(
         _: Principal = operator,

@@ -25,14 +25,17 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import make_asgi_app
 
+from alerts.care.policies import load_policies
+from earful.projects import load_projects
 from earful.settings import Settings
 from streams.api import queries
 from streams.api.actions import ReadCommands, actions_router
 from streams.api.auth import Authenticator, Principal
-from streams.api.charts import sparkline
+from streams.api.insight_routes import insight_router, insight_span
 from streams.api.limits import BodySizeLimit
 from streams.control import ControlPublisher, KafkaControlPublisher, read_commands_async
 from streams.search import SearchStore, SearchUnavailable, open_store
@@ -41,7 +44,6 @@ from streams.search import SearchStore, SearchUnavailable, open_store
 Filter = Annotated[str | None, Query()]
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-TEMPLATES.env.globals["sparkline"] = sparkline
 
 
 def create_api(
@@ -53,6 +55,7 @@ def create_api(
     state: dict[str, SearchStore] = {}
     publisher = control or KafkaControlPublisher(settings)
     auth = Authenticator(settings.api)
+    projects = load_projects(settings.projects_file)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +81,7 @@ def create_api(
             allow_headers=["Authorization", "Content-Type"],
         )
     api.mount("/metrics", make_asgi_app())
+    api.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
 
     def db() -> SearchStore:
         return state["store"]
@@ -87,6 +91,9 @@ def create_api(
 
     may_read = Depends(reader)
 
+    api.include_router(
+        insight_router(db, projects, load_policies(settings.care_policies_file), may_read)
+    )
     api.include_router(
         actions_router(
             settings.api,
@@ -211,35 +218,25 @@ def create_api(
         return {"interval": interval, "points": queries.trend_points(result)}
 
     @api.get("/", response_class=HTMLResponse)
-    async def dashboard(request: Request, _: Principal = may_read) -> HTMLResponse:
-        overview = await db().search("mentions", queries.overview_body())
-        aggs = overview.get("aggregations", {})
-        brands = []
-        for b in aggs.get("brands", {}).get("buckets", []):
-            trend = await db().search(
-                "mentions", queries.trend_body(queries.mention_query(brand=b["key"]), "1h")
-            )
-            brands.append(
-                {
-                    "name": b["key"],
-                    "count": b["doc_count"],
-                    "mix": queries.bucket_counts(b["sentiment"]),
-                    "score": b["score"]["value"],
-                    "topics": queries.bucket_counts(b["topics"]),
-                    "trend": queries.trend_points(trend),
-                }
-            )
+    async def dashboard(request: Request) -> HTMLResponse:
+        """The dashboard shell (team views, pickers); its panels read the JSON API. The project
+        names are written into the page only for callers who may read."""
+        try:
+            auth.check(request, "viewer")
+            allowed = True
+        except HTTPException:
+            allowed = False
+        shown = [
+            {"name": p.name, "label": p.label, "brand": p.brand, "brands": list(p.brands)}
+            for p in projects.projects
+        ]
+        boot = {
+            "projects": shown if allowed else [],
+            "data": await insight_span(db()) if allowed else {},
+            "engine": db().engine,
+        }
         return TEMPLATES.TemplateResponse(
-            request,
-            "dashboard.html",
-            {
-                "brands": brands,
-                "alerts": await recent_alerts(db(), size=20),
-                "care": await latest_care_metrics(db()),
-                "first": aggs.get("first", {}).get("value_as_string"),
-                "last": aggs.get("last", {}).get("value_as_string"),
-                "engine": db().engine,
-            },
+            request, "app.html", {"projects": boot["projects"], "boot": boot}
         )
 
     @api.get("/search", response_class=HTMLResponse)
@@ -273,36 +270,6 @@ def create_api(
         )
 
     return api
-
-
-async def recent_alerts(
-    store: SearchStore, *, brand: str | None = None, status: str | None = None, size: int = 50
-) -> list[dict[str, Any]]:
-    must = [{"term": {k: v}} for k, v in (("brand", brand), ("status", status)) if v]
-    body = {"query": {"bool": {"filter": must}}, "size": size, "sort": [{"fired_at": "desc"}]}
-    result = await store.search("alerts", body)
-    return [h["_source"] for h in result["hits"]["hits"]]
-
-
-async def latest_care_metrics(store: SearchStore) -> list[dict[str, Any]]:
-    """The newest care snapshot: overall and per channel (empty when no inbox flows)."""
-    newest = await store.search("care-metrics", {"size": 1, "sort": [{"at": "desc"}]})
-    hits = newest["hits"]["hits"]
-    if not hits:
-        return []
-    at = hits[0]["_source"]["at"]
-    rows = await store.search(
-        "care-metrics",
-        {
-            "size": 50,
-            "query": {
-                "bool": {"filter": [{"term": {"at": at}}, {"terms": {"scope": ["all", "channel"]}}]}
-            },
-        },
-    )
-    return sorted(
-        (h["_source"] for h in rows["hits"]["hits"]), key=lambda r: (r["scope"] != "all", r["key"])
-    )
 
 
 def _reason(exc: Exception) -> str:

@@ -116,28 +116,10 @@ def trend_body(query: dict[str, Any], interval: str = "1h") -> dict[str, Any]:
                 "aggs": {
                     "sentiment": {"terms": {"field": "sentiment.label"}},
                     "score": {"avg": {"field": "sentiment.score"}},
+                    "reach": {"sum": {"field": "reach"}},
+                    "engagement": {"sum": {"field": "engagement_total"}},
                 },
             }
-        },
-    }
-
-
-def overview_body() -> dict[str, Any]:
-    """Per brand: volume, sentiment mix, average score, top topics, and the time range."""
-    return {
-        "size": 0,
-        "aggs": {
-            "first": {"min": {"field": "created_at"}},
-            "last": {"max": {"field": "created_at"}},
-            "brands": {
-                "terms": {"field": "brands", "size": 50},
-                "aggs": {
-                    "sentiment": {"terms": {"field": "sentiment.label"}},
-                    "score": {"avg": {"field": "sentiment.score"}},
-                    "topics": {"terms": {"field": "topics", "size": 5}},
-                    "reach": {"sum": {"field": "reach"}},
-                },
-            },
         },
     }
 
@@ -158,6 +140,8 @@ def trend_points(result: dict[str, Any]) -> list[dict[str, Any]]:
                 **mix,
                 "negative_share": (mix.get("negative", 0) / n) if n else None,
                 "avg_score": b["score"]["value"],
+                "reach": int(b.get("reach", {}).get("value") or 0),
+                "engagement": int(b.get("engagement", {}).get("value") or 0),
             }
         )
     return points

@@ -1,0 +1,270 @@
+"""Search bodies and their reading for the insight views (pure: no I/O).
+
+- share of voice: a project's brand against its competitors, over time, with net sentiment;
+- emerging: terms and topics rising now against their own background, with example posts;
+- care response times: the care metrics series against the SLA targets.
+
+Share of voice counts a mention once for every brand it names (the usual definition: a post
+comparing two airlines is a voice for both), so shares sum to 1 over the project's brands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+EXAMPLE_FIELDS = ["id", "text", "created_at", "author", "platform", "sentiment", "reach", "url"]
+
+
+def _range(start: datetime | None, end: datetime | None, field: str = "created_at") -> list[Any]:
+    if not (start or end):
+        return []
+    rng: dict[str, str] = {}
+    if start:
+        rng["gte"] = start.isoformat()
+    if end:
+        rng["lt"] = end.isoformat()
+    return [{"range": {field: rng}}]
+
+
+def _per_brand(brands: Sequence[str]) -> dict[str, Any]:
+    return {
+        "filters": {"filters": {b: {"term": {"brands": b}} for b in brands}},
+        "aggs": {
+            "sentiment": {"terms": {"field": "sentiment.label"}},
+            "reach": {"sum": {"field": "reach"}},
+            "engagement": {"sum": {"field": "engagement_total"}},
+        },
+    }
+
+
+def share_of_voice_body(
+    brands: Sequence[str], start: datetime | None, end: datetime | None, interval: str
+) -> dict[str, Any]:
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": [{"terms": {"brands": list(brands)}}, *_range(start, end)]}},
+        "aggs": {
+            "brands": _per_brand(brands),
+            "over_time": {
+                "date_histogram": {
+                    "field": "created_at",
+                    "fixed_interval": interval,
+                    "min_doc_count": 0,
+                },
+                "aggs": {
+                    "brands": {"filters": {"filters": {b: {"term": {"brands": b}} for b in brands}}}
+                },
+            },
+        },
+    }
+
+
+def _mix(bucket: dict[str, Any]) -> dict[str, int]:
+    return {str(b["key"]): int(b["doc_count"]) for b in bucket["sentiment"]["buckets"]}
+
+
+def net_sentiment(mix: dict[str, int], n: int) -> float | None:
+    """(positive − negative) / all, in [−1, 1]; None with no mentions."""
+    return (mix.get("positive", 0) - mix.get("negative", 0)) / n if n else None
+
+
+def read_share_of_voice(brands: Sequence[str], result: dict[str, Any]) -> dict[str, Any]:
+    aggs = result.get("aggregations", {})
+    per = aggs.get("brands", {}).get("buckets", {})
+    total = sum(int(per.get(b, {}).get("doc_count", 0)) for b in brands)
+    rows = []
+    for b in brands:
+        bucket = per.get(b) or {"doc_count": 0, "sentiment": {"buckets": []}}
+        n = int(bucket["doc_count"])
+        mix = _mix(bucket)
+        rows.append(
+            {
+                "brand": b,
+                "mentions": n,
+                "share": n / total if total else None,
+                "sentiment": mix,
+                "net_sentiment": net_sentiment(mix, n),
+                "reach": int(bucket.get("reach", {}).get("value") or 0),
+                "engagement": int(bucket.get("engagement", {}).get("value") or 0),
+            }
+        )
+    series = []
+    for point in aggs.get("over_time", {}).get("buckets", []):
+        counts = {b: int(point["brands"]["buckets"][b]["doc_count"]) for b in brands}
+        all_ = sum(counts.values())
+        series.append(
+            {
+                "at": point["key_as_string"],
+                "mentions": counts,
+                "share": {b: (c / all_ if all_ else None) for b, c in counts.items()},
+            }
+        )
+    return {"total": total, "brands": rows, "series": series}
+
+
+def emerging_body(
+    brand: str | None, now: datetime, window_s: float, background_s: float, size: int = 10
+) -> dict[str, Any]:
+    """Foreground: the last `window_s` before `now`; background: the `background_s` before it."""
+    fg_start = now - timedelta(seconds=window_s)
+    bg_start = fg_start - timedelta(seconds=background_s)
+    scope = [{"term": {"brands": brand}}] if brand else []
+    examples = {
+        "top_hits": {
+            "size": 2,
+            "sort": [{"reach": {"order": "desc", "missing": "_last"}}],
+            "_source": EXAMPLE_FIELDS,
+        }
+    }
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": [*scope, *_range(bg_start, now)]}},
+        "aggs": {
+            "foreground": {
+                "filter": {"bool": {"filter": _range(fg_start, now)}},
+                "aggs": {
+                    "topics": {
+                        "terms": {"field": "topics", "size": 50},
+                        "aggs": {"examples": examples},
+                    },
+                    "sample": {
+                        "sampler": {"shard_size": 2000},
+                        "aggs": {
+                            "terms": {
+                                "significant_text": {
+                                    "field": "text",
+                                    "size": size,
+                                    "min_doc_count": 3,
+                                    "filter_duplicate_text": True,
+                                    "background_filter": {
+                                        "bool": {"filter": [*scope, *_range(bg_start, fg_start)]}
+                                    },
+                                },
+                                "aggs": {"examples": examples},
+                            }
+                        },
+                    },
+                },
+            },
+            "background": {
+                "filter": {"bool": {"filter": _range(bg_start, fg_start)}},
+                "aggs": {"topics": {"terms": {"field": "topics", "size": 100}}},
+            },
+        },
+    }
+
+
+def rising(fg: int, fg_total: int, bg: int, bg_total: int, *, prior: float = 1.0) -> float:
+    """How many times more often something appears now than in its background (a smoothed
+    rate ratio: `prior` pseudo-mentions keep a topic never seen before from dividing by 0)."""
+    now = fg / fg_total if fg_total else 0.0
+    before = (bg + prior) / (bg_total + prior) if (bg_total + prior) else 1.0
+    return now / before if before else 0.0
+
+
+def _examples(bucket: dict[str, Any]) -> list[dict[str, Any]]:
+    return [h["_source"] for h in bucket.get("examples", {}).get("hits", {}).get("hits", [])]
+
+
+def read_emerging(
+    result: dict[str, Any], *, min_mentions: int = 3, min_lift: float = 1.5, size: int = 10
+) -> dict[str, Any]:
+    aggs = result.get("aggregations", {})
+    fg = aggs.get("foreground", {})
+    bg = aggs.get("background", {})
+    fg_total, bg_total = int(fg.get("doc_count", 0)), int(bg.get("doc_count", 0))
+    before = {b["key"]: int(b["doc_count"]) for b in bg.get("topics", {}).get("buckets", [])}
+    topics = []
+    for b in fg.get("topics", {}).get("buckets", []):
+        n = int(b["doc_count"])
+        lift = rising(n, fg_total, before.get(b["key"], 0), bg_total)
+        if n >= min_mentions and lift >= min_lift:
+            topics.append(
+                {
+                    "topic": b["key"],
+                    "mentions": n,
+                    "background": before.get(b["key"], 0),
+                    "lift": round(lift, 2),
+                    "examples": _examples(b),
+                }
+            )
+    topics.sort(key=lambda t: (-t["lift"], -t["mentions"]))
+    terms = [
+        {
+            "term": b["key"],
+            "mentions": int(b["doc_count"]),
+            "background": int(b.get("bg_count", 0)),
+            "score": round(float(b.get("score", 0.0)), 3),
+            "examples": _examples(b),
+        }
+        for b in fg.get("sample", {}).get("terms", {}).get("buckets", [])
+    ]
+    return {
+        "mentions": fg_total,
+        "background_mentions": bg_total,
+        "topics": topics[:size],
+        "terms": terms[:size],
+    }
+
+
+CARE_FIELDS = (
+    "received",
+    "replied",
+    "response_rate",
+    "first_response_median_s",
+    "first_response_p90_s",
+    "reply_wait_median_s",
+    "reply_wait_p90_s",
+    "backlog",
+    "backlog_oldest_s",
+)
+
+
+def care_body(
+    start: datetime | None, end: datetime | None, scope: str, key: str | None, size: int
+) -> dict[str, Any]:
+    must: list[Any] = [{"term": {"scope": scope}}, *_range(start, end, "at")]
+    if key:
+        must.append({"term": {"key": key}})
+    return {"size": size, "query": {"bool": {"filter": must}}, "sort": [{"at": "asc"}]}
+
+
+def read_care(result: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for hit in result["hits"]["hits"]:
+        src = hit["_source"]
+        out.append({"at": src["at"], "key": src.get("key"), **{f: src.get(f) for f in CARE_FIELDS}})
+    return out
+
+
+def topics_body(
+    brand: str | None, start: datetime | None, end: datetime | None, interval: str, size: int
+) -> dict[str, Any]:
+    scope = [{"term": {"brands": brand}}] if brand else []
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": [*scope, *_range(start, end)]}},
+        "aggs": {
+            "top": {"terms": {"field": "topics", "size": size}},
+            "over_time": {
+                "date_histogram": {
+                    "field": "created_at",
+                    "fixed_interval": interval,
+                    "min_doc_count": 0,
+                },
+                "aggs": {"topics": {"terms": {"field": "topics", "size": size}}},
+            },
+        },
+    }
+
+
+def read_topics(result: dict[str, Any]) -> dict[str, Any]:
+    aggs = result.get("aggregations", {})
+    top = [str(b["key"]) for b in aggs.get("top", {}).get("buckets", [])]
+    series = []
+    for point in aggs.get("over_time", {}).get("buckets", []):
+        counts = {str(b["key"]): int(b["doc_count"]) for b in point["topics"]["buckets"]}
+        series.append({"at": point["key_as_string"], "topics": {t: counts.get(t, 0) for t in top}})
+    return {"topics": top, "series": series}
