@@ -198,6 +198,21 @@ class ApiSettings(BaseModel):
     cors_origins: tuple[str, ...] = ()
 
 
+class ReportSettings(BaseModel):
+    #: Report definitions (the shipped examples when unset).
+    file: Path | None = None
+    #: Where rendered reports are kept (HTML, PDF, PNG charts, Slack JSON).
+    archive_dir: Path = Path("var/reports")
+    #: Signs the chart URLs in Slack messages (served by the API until they expire). Without
+    #: it, Slack gets the text only and the charts stay in the archive.
+    signing_key: SecretStr | None = None
+    link_ttl: Duration = timedelta(days=14)
+    #: Sender of report emails (receivers' email blocks give the server and recipients).
+    sender: str = "earful@localhost"
+    #: A claimed report whose sending never finished (a crash) may be retried after this long.
+    stale_claim_after: Duration = timedelta(hours=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EARFUL_",
@@ -225,6 +240,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api: ApiSettings = ApiSettings()
+    reports: ReportSettings = ReportSettings()
     log_level: str = "INFO"
     #: `json`: one event per line, with the mention id / alert fingerprint where there is one.
     log_format: Literal["text", "json"] = "text"

@@ -81,7 +81,10 @@ class EmailNotifier:
             smtp.send_message(msg)
 
     async def notify(self, notification: Notification) -> Delivery:
-        msg = build_message(notification, self.sender, self.to)
+        return await self.send(build_message(notification, self.sender, self.to))
+
+    async def send(self, msg: EmailMessage) -> Delivery:
+        """Send any message (alerts, reports) and classify the outcome."""
         try:
             await asyncio.to_thread(self._send, msg)
         except smtplib.SMTPResponseException as exc:

@@ -21,6 +21,7 @@ from earful.cli import (
     eval_cmd,
     models_cmd,
     projects_cmd,
+    reports_cmd,
     routes_cmd,
     rules_cmd,
     sample_cmd,
@@ -44,6 +45,7 @@ app.add_typer(routes_cmd.routes_app, name="routes")
 app.add_typer(routes_cmd.silences_app, name="silences")
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(projects_cmd.app, name="projects")
+app.add_typer(reports_cmd.app, name="reports")
 app.command("audit")(topics_cmd.audit)
 alerts_cmd.app.command("ack")(routes_cmd.ack)
 console = Console(stderr=True)

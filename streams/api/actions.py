@@ -39,6 +39,8 @@ TEAM_OF_KIND = {
     "crisis": "pr",
     "trending_topic": "product",
     "emerging_term": "product",
+    "sla_warning": "care",
+    "sla_breach": "care",
 }
 
 

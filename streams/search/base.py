@@ -20,10 +20,10 @@ from streams.search.mappings import index_templates
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["mentions", "alerts", "care-metrics", "audit"]
-KINDS: tuple[Kind, ...] = ("mentions", "alerts", "care-metrics", "audit")
+Kind = Literal["mentions", "alerts", "care-metrics", "audit", "reports"]
+KINDS: tuple[Kind, ...] = ("mentions", "alerts", "care-metrics", "audit", "reports")
 #: Kinds kept in one index each (small, and searched whole); the others are monthly.
-SINGLE: tuple[Kind, ...] = ("alerts", "audit")
+SINGLE: tuple[Kind, ...] = ("alerts", "audit", "reports")
 
 
 class SearchUnavailable(RuntimeError):
@@ -56,6 +56,7 @@ class SearchStore(Protocol):
 
     async def ensure_setup(self) -> None: ...
     async def bulk_index(self, kind: Kind, docs: Sequence[Doc]) -> BulkResult: ...
+    async def create(self, kind: Kind, doc: Doc) -> bool: ...
     async def search(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]: ...
     async def count(self, kind: Kind, query: Mapping[str, Any] | None = None) -> int: ...
     async def refresh(self, kind: Kind) -> None: ...
@@ -162,6 +163,20 @@ class ClientStore(ABC):
                 await asyncio.sleep(_backoff(attempt))
             pending = retry
         return result
+
+    async def create(self, kind: Kind, doc: Doc) -> bool:
+        """Write a document only if its id is new: True if this call created it, False if it
+        existed (the claim two schedulers race for; exactly one of them wins)."""
+        ops = [{"create": {"_index": self.index_for(kind, doc.at), "_id": doc.id}}, dict(doc.body)]
+        response = await self._call(self._bulk, ops)
+        outcome = next(iter(response["items"][0].values()))
+        status = int(outcome.get("status", 500))
+        if status == 409:
+            return False
+        if status >= 300:
+            raise SearchUnavailable(f"could not create {kind} {doc.id}: {outcome.get('error')}")
+        await self.refresh(kind)
+        return True
 
     async def search(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(self._search, self.pattern(kind), body)

@@ -104,6 +104,22 @@ AUDIT: dict[str, Any] = {
     },
 }
 
+#: One document per report and period: the scheduler's claim (created once, by one worker) and
+#: where the rendered files are.
+REPORTS: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "report": KEYWORD,
+        "period": KEYWORD,
+        "status": KEYWORD,
+        "claimed_by": KEYWORD,
+        "claimed_at": DATE,
+        "sent_at": DATE,
+        "detail": {"type": "text"},
+        "files": {"type": "object", "enabled": False},
+    },
+}
+
 
 def index_templates(
     prefix: str,
@@ -132,6 +148,11 @@ def index_templates(
             "index_patterns": [f"{prefix}-audit"],
             "priority": 100,
             "template": {"settings": settings, "mappings": AUDIT},
+        },
+        f"{prefix}-reports": {
+            "index_patterns": [f"{prefix}-reports"],
+            "priority": 100,
+            "template": {"settings": settings, "mappings": REPORTS},
         },
         f"{prefix}-care-metrics": {
             "index_patterns": [f"{prefix}-care-metrics-*"],
