@@ -408,7 +408,7 @@ def completeness(
         notes.append(f"The period is still running: figures up to {now:%Y-%m-%d %H:%M} UTC.")
     if data_last is None:
         notes.append("No mentions are indexed yet.")
-    elif data_last < min(current.end, now) - timedelta(hours=1):
+    elif data_last < min(current.end, now) - timedelta(hours=24):
         notes.append(
             f"The newest indexed mention is from {data_last:%Y-%m-%d %H:%M} UTC, before the period "
             "ends: ingestion may be lagging or stopped."

@@ -37,6 +37,7 @@ from streams.api.actions import ReadCommands, actions_router
 from streams.api.auth import Authenticator, Principal
 from streams.api.insight_routes import insight_router, insight_span
 from streams.api.limits import BodySizeLimit
+from streams.api.report_routes import report_router
 from streams.control import ControlPublisher, KafkaControlPublisher, read_commands_async
 from streams.search import SearchStore, SearchUnavailable, open_store
 
@@ -94,6 +95,7 @@ def create_api(
     api.include_router(
         insight_router(db, projects, load_policies(settings.care_policies_file), may_read)
     )
+    api.include_router(report_router(settings, may_read))
     api.include_router(
         actions_router(
             settings.api,

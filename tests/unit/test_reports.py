@@ -223,8 +223,8 @@ def test_slack_text_html_and_email():
     assert kinds.count("image/png") == 5 and "text/plain" in kinds and "application/pdf" in kinds
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils (CI installs it)")
 def test_the_pdf_renders_to_pages(tmp_path):
+    assert shutil.which("pdftoppm"), "needs pdftoppm: apt-get install poppler-utils (.ci/run does)"
     report = compose(DEFINITION.model_copy(update={"language": "sl"}), FACTS, "UTC")
     data = pdf(report)
     assert data.startswith(b"%PDF")

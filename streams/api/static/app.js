@@ -112,7 +112,7 @@ function expectedBand(points) {
 }
 
 // -- views -------------------------------------------------------------------------------------
-const views = {overview, pr, product, care, alerts: alertsView, search: searchView};
+const views = {overview, pr, product, care, alerts: alertsView, search: searchView, reports: reportsView};
 
 async function render() {
   charts.splice(0).forEach((c) => c.dispose());
@@ -426,6 +426,16 @@ async function searchView(main, fixed = {}) {
   });
   more.addEventListener("click", () => load(false).catch((err) => say(String(err.message), true)));
   await load(true);
+}
+
+async function reportsView(main) {
+  const body = await api("/api/reports");
+  const list = section(main, `Reports (${body.reports.length})`, '<p class="muted">Rendered on their schedule or with <code>earful reports render NAME --period 2026-W47</code>.</p>');
+  if (!body.reports.length) {
+    list.insertAdjacentHTML("beforeend", '<p class="muted">No reports rendered yet.</p>');
+    return;
+  }
+  list.insertAdjacentHTML("beforeend", `<table aria-label="Reports"><tr><th>Report</th><th>Period</th><th>Summary</th><th></th></tr>${body.reports.map((r) => `<tr><td><b>${esc(r.title)}</b><div class="muted">${esc(r.name)} · ${esc(r.language)}</div></td><td>${esc(r.period_text)}<div class="muted">${esc(r.period)}</div></td><td>${r.narrative.map((s) => `<div>${esc(s)}</div>`).join("")}</td><td><a href="${esc(r.html)}" target="_blank" rel="noopener">Open</a> · <a href="${esc(r.pdf)}">PDF</a></td></tr>`).join("")}</table>`);
 }
 
 // -- chrome ------------------------------------------------------------------------------------
