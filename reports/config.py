@@ -13,7 +13,7 @@
           - {metric: reach, op: ">=", target: 2000000}
         deliver: {receivers: [pr], archive: true}
 
-Check a file with `earful reports check FILE`; point EARFUL_REPORTS_FILE at it.
+Check a file with `earful reports check FILE`; point EARFUL_REPORTS__FILE at it.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ export EARFUL_KAFKA__TOPIC_PREFIX="$stamp."
 export EARFUL_SEARCH__INDEX_PREFIX="earful-$stamp"
 export EARFUL_WORKER__APP_ID="earful-$stamp"
 export EARFUL_ALERTS_LOG="$demo_dir/notifications.jsonl"
+export EARFUL_REPORTS__ARCHIVE_DIR="$demo_dir/reports"
 export EARFUL_PUBLIC_URL="${EARFUL_PUBLIC_URL:-http://127.0.0.1:8000}"
 export HF_HUB_OFFLINE=1
 : > "$EARFUL_ALERTS_LOG"
@@ -86,6 +87,9 @@ set -e
 sleep 8  # let the last windows close and notifications go out
 echo
 
+step "the weekly social-team update for the sample's week (2026-W47), rendered"
+$run earful reports render weekly-social --period 2026-W47 | tee "$demo_dir/report.txt" || true
+
 step "summary"
 notifications=$(wc -l < "$EARFUL_ALERTS_LOG" | tr -d ' ')
 per_team=$(python3 -c 'import collections,json,sys; c=collections.Counter(json.loads(l)["receiver"] for l in open(sys.argv[1]) if l.strip()); print(", ".join(f"{k}: {v}" for k,v in sorted(c.items())) or "none")' "$EARFUL_ALERTS_LOG")
@@ -95,6 +99,7 @@ cat <<MSG
   care metrics:        topic ${stamp}.care.metrics, index ${EARFUL_SEARCH__INDEX_PREFIX}-care-metrics-*
   try:                 earful care report --input $inbox --from 2026-11-16 --to 2026-11-18T12:00
   dead letters:        topic ${stamp}.deadletter (3 malformed lines in the sample, with reasons)
+  weekly report:       $demo_dir/reports/weekly-social/2026-W47/ (report.html, report.pdf, slack.json, charts)
   dashboard:           $EARFUL_PUBLIC_URL/        search: $EARFUL_PUBLIC_URL/search
   operator token:      $demo_token   (paste it in the dashboard to ack and silence)
   API docs:            $EARFUL_PUBLIC_URL/docs    metrics: http://127.0.0.1:9108/metrics
