@@ -1,9 +1,5 @@
 """Listening projects, in YAML (validated; errors name file, line and field).
 
-A project is what a team listens to: its brand, the competitors it is compared with (share of
-voice), the languages it reads, and the teams whose views show it. The API's pickers, share of
-voice and reports all read it.
-
     projects:
       - name: skyway
         title: Skyway Air
@@ -13,7 +9,10 @@ voice and reports all read it.
         languages: [en, sl, sv]
         teams: [pr, product, care, leadership]
 
-Check a file with `earful projects check FILE`; point EARFUL_PROJECTS_FILE at it.
+A project is what a team listens to: its brand, the competitors it is compared with (share of
+voice), the languages it reads, and the teams whose views show it. The API's pickers, share of
+voice and reports all read it. Check a file with `earful projects check FILE`; point
+EARFUL_PROJECTS_FILE at it.
 """
 
 from __future__ import annotations

@@ -57,6 +57,16 @@ class CareMetrics:
         if fact.kind == "first_response":
             self.first_reply.setdefault(fact.conversation, fact.at)
 
+    def take_changed(self) -> set[str]:
+        """The conversations whose backlog entry changed since the last call."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    def restore_waiting(self, waiting: dict[str, tuple[datetime, str]]) -> None:
+        """The backlog as persisted (after replaying the facts still kept)."""
+        self.waiting = waiting
+        self.changed.clear()
+
     def prune(self, now: datetime) -> None:
         horizon = now - self.window * 2
         self.facts = [f for f in self.facts if f.at >= horizon]
@@ -140,26 +150,3 @@ class CareMetrics:
             {c: (datetime.fromisoformat(s), ch) for c, (s, ch) in d["waiting"].items()},
             {c: datetime.fromisoformat(t) for c, t in d["first_reply"].items()},
         )
-
-
-def periodic_snapshots(
-    facts: list[Fact], window: timedelta, every: timedelta, until: datetime
-) -> list[dict[str, Any]]:
-    """Snapshots at every period boundary up to `until`, as the stream publishes them: the
-    snapshot at B covers the facts before B (the offline reference for `care.metrics`)."""
-    ordered = sorted(facts, key=lambda f: f.at)
-    if not ordered:
-        return []
-    step = every.total_seconds()
-    boundary = datetime.fromtimestamp(
-        ordered[0].at.timestamp() // step * step, ordered[0].at.tzinfo
-    )
-    metrics, rows, i = CareMetrics(window), [], 0
-    while boundary + every <= until:
-        boundary += every
-        while i < len(ordered) and ordered[i].at < boundary:
-            metrics.add(ordered[i])
-            i += 1
-        rows += metrics.snapshot(boundary)
-        metrics.prune(boundary)
-    return rows

@@ -17,15 +17,17 @@ console = Console(stderr=True)
 
 
 def replay_inbox(lines: list[bytes], policies: Any, until: datetime) -> tuple[Any, list[Any], int]:
-    """Apply an inbox log in event order; returns metrics, SLA alerts raised, malformed count."""
+    """Apply an inbox log in event order through the same driver as the stream; returns
+    metrics, SLA alerts raised, malformed count."""
     from alerts.care.conversation import CareTracker
+    from alerts.care.driver import CareDriver, frozen_clock
     from alerts.care.metrics import CareMetrics
     from earful.codec import InvalidMessage, decode_record
     from earful.records import InboxRecord
 
-    tracker = CareTracker(policies)
+    conversations: dict[str, dict[str, Any]] = {}
+    driver = CareDriver(CareTracker(policies), conversations, clock=frozen_clock)
     metrics = CareMetrics(policies.metrics_window)
-    conversations: dict[str, Any] = {}
     alerts: list[Any] = []
     malformed = 0
     events = []
@@ -39,15 +41,13 @@ def replay_inbox(lines: list[bytes], policies: Any, until: datetime) -> tuple[An
     for event in sorted(events, key=lambda e: e.at):
         if event.at >= until:
             break
-        for conv in conversations.values():  # SLA clocks tick up to this event's time
-            alerts += tracker.check(conv, event.at)
-        conv, facts, resolved = tracker.apply(conversations.get(event.conversation_id), event)
-        conversations[conv.id] = conv
-        alerts += resolved
+        driver.clock(0).observe(event.at)
+        alerts += driver.tick()  # SLA clocks run up to this event's time
+        found, facts = driver.apply([(event, 0, None)])
+        alerts += found
         for fact in facts:
             metrics.add(fact)
-    for conv in conversations.values():
-        alerts += tracker.check(conv, until)
+    alerts += driver.finish(until)
     return metrics, alerts, malformed
 
 

@@ -6,7 +6,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from alerts.care.metrics import periodic_snapshots
+from alerts.care.aggregator import periodic_snapshots
 from alerts.care.policies import CarePolicies
 from models.training.data import airline_pools
 from tests.care_reference import POLICIES, expected_sla_alerts

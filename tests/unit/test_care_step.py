@@ -10,7 +10,7 @@ from earful.codec import encode
 from earful.records import Alert
 from models.analyzer import TextAnalyzer
 from streams.care import CareStep
-from streams.clock import EventClock
+from alerts.clock import EventClock
 from streams.deadletters import DeadLetters
 from streams.messages import Msg
 from tests.fakes import KeywordScorer, MemoryOutbox, StepClock

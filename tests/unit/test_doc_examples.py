@@ -8,6 +8,8 @@ import pytest
 import alerts.care.policies
 import alerts.routing.config
 import alerts.rules
+import earful.projects
+import reports.config
 from alerts.care.policies import load_policies
 from alerts.routing.config import RoutingConfig
 from alerts.rules import load_rules
@@ -26,6 +28,8 @@ def example(module) -> str:
         (alerts.rules, load_rules),
         (alerts.care.policies, load_policies),
         (alerts.routing.config, RoutingConfig.load),
+        (earful.projects, earful.projects.Projects.load),
+        (reports.config, reports.config.Reports.load),
     ],
 )
 def test_docstring_example_loads(module, load, tmp_path, monkeypatch):
