@@ -160,7 +160,6 @@ async def detail_facts(
                                 }
                             },
                         },
-                        "aggs": {"example": TOP},
                     }
                 },
             },
@@ -188,15 +187,34 @@ async def detail_facts(
         )
         for b in aggs.get("topics", {}).get("buckets", [])
     ]
-    terms = [
-        TermFacts(
-            term=b["key"],
-            mentions=int(b["doc_count"]),
-            background=int(b.get("bg_count", 0)),
-            example=next(iter(_hits(b["example"])), None),
+    terms = []
+    for b in aggs.get("sample", {}).get("terms", {}).get("buckets", []):
+        # significant_text takes no sub-aggregations: one small query for its example post
+        example = await store.search(
+            "mentions",
+            {
+                "size": 1,
+                "query": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"brands": brand}},
+                            _range(period.start, period.end),
+                            {"match": {"text": b["key"]}},
+                        ]
+                    }
+                },
+                "sort": [{"engagement_total": {"order": "desc", "missing": "_last"}}],
+                "_source": POST_FIELDS,
+            },
         )
-        for b in aggs.get("sample", {}).get("terms", {}).get("buckets", [])
-    ]
+        terms.append(
+            TermFacts(
+                term=b["key"],
+                mentions=int(b["doc_count"]),
+                background=int(b.get("bg_count", 0)),
+                example=next(iter(_hits(example)), None),
+            )
+        )
     return days, _hits(aggs.get("top_posts", {})), topics, terms
 
 

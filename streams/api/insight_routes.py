@@ -130,12 +130,17 @@ def insight_router(
         w, bg = parse_duration(window), parse_duration(background)
         body = insights.emerging_body(target, end, w.total_seconds(), bg.total_seconds(), size)
         result = await db().search("mentions", body)
+        found = insights.read_emerging(result, size=size)
+        for term in found["terms"]:
+            examples = insights.term_examples_body(term["term"], target, end, w.total_seconds())
+            hits = (await db().search("mentions", examples))["hits"]["hits"]
+            term["examples"] = [h["_source"] for h in hits]
         return {
             "brand": target,
             "end": end.isoformat(),
             "window": window,
             "background": background,
-            **insights.read_emerging(result, size=size),
+            **found,
         }
 
     @router.get("/api/care/response-times")

@@ -142,7 +142,6 @@ def emerging_body(
                                         "bool": {"filter": [*scope, *_range(bg_start, fg_start)]}
                                     },
                                 },
-                                "aggs": {"examples": examples},
                             }
                         },
                     },
@@ -153,6 +152,20 @@ def emerging_body(
                 "aggs": {"topics": {"terms": {"field": "topics", "size": 100}}},
             },
         },
+    }
+
+
+def term_examples_body(
+    term: str, brand: str | None, now: datetime, window_s: float, size: int = 2
+) -> dict[str, Any]:
+    """Example posts for an emerging term (significant_text takes no sub-aggregations)."""
+    scope = [{"term": {"brands": brand}}] if brand else []
+    start = now - timedelta(seconds=window_s)
+    return {
+        "size": size,
+        "query": {"bool": {"filter": [*scope, *_range(start, now), {"match": {"text": term}}]}},
+        "sort": [{"reach": {"order": "desc", "missing": "_last"}}],
+        "_source": EXAMPLE_FIELDS,
     }
 
 

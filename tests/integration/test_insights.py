@@ -129,7 +129,8 @@ def test_share_of_voice_by_hand(api):
     assert [rows[b]["mentions"] for b in (S, N, B)] == [6, 3, 1]
     assert [rows[b]["share"] for b in (S, N, B)] == [0.6, 0.3, 0.1]
     assert rows[S]["net_sentiment"] == pytest.approx((1 - 4) / 6)
-    assert rows[N]["net_sentiment"] == pytest.approx(1.0)
+    # Northwind: 7 and 8 positive, and the shared negative #4 counts for it too
+    assert rows[N]["net_sentiment"] == pytest.approx((2 - 1) / 3)
     assert rows[B]["net_sentiment"] == 0.0
     assert rows[S]["reach"] == 100 * 5 + 1000
     assert rows[S]["engagement"] == 6 * 1 + 10  # shares 1 each, likes 10 on one

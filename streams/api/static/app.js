@@ -8,7 +8,9 @@ const PALETTE = ["#4f46e5", "#0891b2", "#d97706", "#db2777", "#65a30d", "#7c3aed
 const $ = (sel, el = document) => el.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 const fmt = new Intl.NumberFormat(undefined, {maximumFractionDigits: 1});
+const fmt2 = new Intl.NumberFormat(undefined, {minimumFractionDigits: 2, maximumFractionDigits: 2, signDisplay: "exceptZero"});
 const pct = (x) => (x == null ? "—" : `${fmt.format(100 * x)}%`);
+const net = (x) => (x == null ? "—" : fmt2.format(x));
 const charts = [];
 
 // -- state -------------------------------------------------------------------------------------
@@ -83,8 +85,14 @@ function say(text, bad = false) {
 }
 
 // -- charts ------------------------------------------------------------------------------------
+// Charts follow their card's size (cards reflow as the grid fills and the window changes).
+const resizer = new ResizeObserver((entries) => {
+  for (const entry of entries) echarts.getInstanceByDom(entry.target)?.resize();
+});
+
 function chart(el, option) {
   const c = echarts.init(el, null, {renderer: "canvas"});
+  resizer.observe(el);
   c.setOption({
     animation: false,
     grid: {left: 48, right: 16, top: 36, bottom: 36},
@@ -115,7 +123,7 @@ function expectedBand(points) {
 const views = {overview, pr, product, care, alerts: alertsView, search: searchView, reports: reportsView};
 
 async function render() {
-  charts.splice(0).forEach((c) => c.dispose());
+  charts.splice(0).forEach((c) => { resizer.unobserve(c.getDom()); c.dispose(); });
   for (const a of document.querySelectorAll("#tabs a")) {
     a.toggleAttribute("aria-current", a.dataset.view === state.view);
     if (a.dataset.view === state.view) a.setAttribute("aria-current", "page");
@@ -158,7 +166,7 @@ async function overview(main) {
   kpis.innerHTML = [
     ["Mentions", fmt.format(own.mentions || 0)],
     ["Share of voice", pct(own.share)],
-    ["Net sentiment", own.net_sentiment == null ? "—" : fmt.format(own.net_sentiment)],
+    ["Net sentiment", net(own.net_sentiment)],
     ["Reach", fmt.format(own.reach || 0)],
     ["Engagement", fmt.format(own.engagement || 0)],
   ].map(([k, v]) => `<div class="kpi"><b>${esc(v)}</b><span>${esc(k)} · ${esc(p.brand)}</span></div>`).join("");
@@ -167,7 +175,7 @@ async function overview(main) {
   grid.className = "grid";
   main.append(grid);
   const totals = section(grid, "Share of voice", `<table aria-label="Share of voice"><tr><th>Brand</th><th>Mentions</th><th>Share</th><th>Net sentiment</th><th>Reach</th><th>Engagement</th></tr>${
-    sov.brands.map((b) => `<tr><td>${esc(b.brand)}</td><td>${fmt.format(b.mentions)}</td><td>${pct(b.share)}</td><td class="${b.net_sentiment < 0 ? "neg" : "pos"}">${b.net_sentiment == null ? "—" : fmt.format(b.net_sentiment)}</td><td>${fmt.format(b.reach)}</td><td>${fmt.format(b.engagement)}</td></tr>`).join("")}</table>`);
+    sov.brands.map((b) => `<tr><td>${esc(b.brand)}</td><td>${fmt.format(b.mentions)}</td><td>${pct(b.share)}</td><td class="${b.net_sentiment < 0 ? "neg" : "pos"}">${net(b.net_sentiment)}</td><td>${fmt.format(b.reach)}</td><td>${fmt.format(b.engagement)}</td></tr>`).join("")}</table>`);
   chart(chartIn(totals, 200), {
     tooltip: {trigger: "item"},
     legend: {show: false},
@@ -215,6 +223,7 @@ async function pr(main) {
   const vol = section(grid, `Volume · ${p.brand}`, '<p class="muted">Band: typical mentions for that hour on the other days in view (95%). Shaded: alert windows.</p>');
   chart(chartIn(vol), {
     xAxis: timeAxis, yAxis: {type: "value"},
+    legend: {top: 0, data: ["expected band", "mentions"]},
     series: [
       {name: "expected low", type: "line", symbol: "none", lineStyle: {opacity: 0}, stack: "band", data: band.map(([t, lo]) => [t, lo]), tooltip: {show: false}},
       {name: "expected band", type: "line", symbol: "none", lineStyle: {opacity: 0}, stack: "band", areaStyle: {color: "#e0e7ff"}, data: band.map(([t, lo, hi]) => [t, hi - lo])},
