@@ -258,7 +258,7 @@ def _span(seconds: float | None, t: Text) -> str:
 
 def alerts_block(c: PeriodFacts, p: PeriodFacts, t: Text, tz: str) -> Block:
     rows = []
-    for a in c.alerts[:12]:
+    for a in c.crises[:12]:
         handled = [
             t("acked_after", d=_span(a.acknowledged_after_s, t))
             if a.acknowledged_after_s is not None
@@ -274,7 +274,7 @@ def alerts_block(c: PeriodFacts, p: PeriodFacts, t: Text, tz: str) -> Block:
                 ", ".join(handled),
             ]
         )
-    critical = sum(1 for a in c.alerts if a.severity == "critical")
+    critical = sum(1 for a in c.crises if a.severity == "critical")
     return Block(
         "alerts",
         t("alerts"),
@@ -282,12 +282,12 @@ def alerts_block(c: PeriodFacts, p: PeriodFacts, t: Text, tz: str) -> Block:
             Metric(
                 "critical",
                 t.number(critical),
-                t.change(critical, sum(1 for a in p.alerts if a.severity == "critical")),
+                t.change(critical, sum(1 for a in p.crises if a.severity == "critical")),
             )
         ],
         headers=["when", "alert", "what", "handled"],
         rows=rows,
-        bullets=[] if c.alerts else [t("no_alerts")],
+        bullets=[] if c.crises else [t("no_alerts")],
     )
 
 

@@ -122,6 +122,11 @@ class PeriodFacts(_Facts):
     campaign: CampaignFacts | None = None
 
     @property
+    def crises(self) -> tuple[AlertFacts, ...]:
+        """The listening alerts (PR and product): care SLA alerts are the care section's."""
+        return tuple(a for a in self.alerts if a.team != "care" and not a.kind.startswith("sla_"))
+
+    @property
     def share_of_voice(self) -> float | None:
         total = sum(v.mentions for v in self.voices)
         return self.brand.mentions / total if total else None

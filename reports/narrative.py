@@ -76,7 +76,7 @@ def narrative(
                 t("n_topic", topic=x.topic, n=t.number(x.mentions), lift=t.number(round(r, 1))),
             )
         )
-    critical = [x for x in c.alerts if x.severity == "critical"]
+    critical = [x for x in c.crises if x.severity == "critical"]
     if critical:
         first = min(critical, key=lambda x: x.fired_at)
         candidates.append(

@@ -40,6 +40,7 @@ from streams.api.limits import BodySizeLimit
 from streams.api.report_routes import report_router
 from streams.control import ControlPublisher, KafkaControlPublisher, read_commands_async
 from streams.search import SearchStore, SearchUnavailable, open_store
+from streams.search.base import SearchRejected
 
 #: An optional exact-match filter in the query string (?brand=Skyway%20Air).
 Filter = Annotated[str | None, Query()]
@@ -105,6 +106,14 @@ def create_api(
         )
     )
 
+    @api.exception_handler(SearchRejected)
+    async def rejected(_: Request, exc: SearchRejected) -> JSONResponse:
+        return JSONResponse({"detail": f"invalid query: {exc}"}, status_code=400)
+
+    @api.exception_handler(OverflowError)
+    async def overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        return JSONResponse({"detail": f"out of range: {exc}"}, status_code=422)
+
     @api.exception_handler(SearchUnavailable)
     async def unavailable(_: Request, exc: SearchUnavailable) -> JSONResponse:
         return JSONResponse({"error": f"search engine unavailable: {exc}"}, status_code=503)
@@ -157,12 +166,8 @@ def create_api(
         }
 
     async def search_or_400(body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return await db().search("mentions", body)
-        except SearchUnavailable:
-            raise
-        except Exception as exc:  # a malformed user query string: say so, do not 500
-            raise HTTPException(400, f"invalid query: {_reason(exc)}") from None
+        # a query the engine refuses (a malformed query string) raises SearchRejected: 400
+        return await db().search("mentions", body)
 
     @api.get("/api/mentions")
     async def mentions(
@@ -272,15 +277,3 @@ def create_api(
         )
 
     return api
-
-
-def _reason(exc: Exception) -> str:
-    """The engine's own words for a rejected query (e.g. where a query string fails to parse)."""
-    info = getattr(exc, "info", None)
-    if isinstance(info, dict):
-        error = info.get("error", {})
-        causes = error.get("root_cause") or [] if isinstance(error, dict) else []
-        for cause in causes:
-            if isinstance(cause, dict) and cause.get("reason"):
-                return str(cause["reason"])[:500]
-    return str(exc)[:500]

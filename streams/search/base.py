@@ -30,6 +30,11 @@ class SearchUnavailable(RuntimeError):
     """The cluster could not be reached or kept refusing after retries."""
 
 
+class SearchRejected(ValueError):
+    """The engine refused the request itself (HTTP 400): a malformed query, an impossible
+    range. The caller's mistake, never worth retrying; the API answers it with 400."""
+
+
 @dataclass(frozen=True)
 class Doc:
     id: str
@@ -70,6 +75,9 @@ class ClientStore(ABC):
     engine = "abstract"
     #: HTTP statuses worth retrying a bulk item or request for.
     RETRYABLE = frozenset({429, 502, 503, 504})
+    #: The client library's exceptions for "could not talk to the cluster" (subclasses name
+    #: their own; the built-in network errors always count).
+    CONNECTION_ERRORS: tuple[type[BaseException], ...] = ()
 
     def __init__(
         self,
@@ -221,7 +229,9 @@ class ClientStore(ABC):
                 return await fn(*args, **kwargs)
             except Exception as exc:
                 status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
-                transient = _is_connection_error(exc) or status in self.RETRYABLE
+                transient = self._is_connection_error(exc) or status in self.RETRYABLE
+                if status == 400:
+                    raise SearchRejected(_reason(exc)) from exc
                 if not transient:
                     raise
                 if attempt == self.retries:
@@ -230,21 +240,26 @@ class ClientStore(ABC):
                 await asyncio.sleep(_backoff(attempt))
         raise AssertionError("unreachable")
 
+    def _is_connection_error(self, exc: BaseException) -> bool:
+        kinds = (*self.CONNECTION_ERRORS, ConnectionError, TimeoutError)
+        return any(
+            isinstance(e, kinds) for e in (exc, exc.__cause__, exc.__context__) if e is not None
+        )
+
 
 def _backoff(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
     return float(min(cap, base * 2**attempt) * (0.5 + random.random() / 2))
 
 
-def _is_connection_error(exc: Exception) -> bool:
-    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
-    return bool(
-        names
-        & {
-            "ConnectionError",
-            "ConnectionTimeout",
-            "ClientConnectorError",
-            "ServerDisconnectedError",
-            "TimeoutError",
-            "ConnectionRefusedError",
-        }
-    )
+def _reason(exc: Exception) -> str:
+    """The engine's own words for a refused request (where a query string fails to parse)."""
+    for info in (getattr(exc, "info", None), getattr(exc, "body", None)):
+        if isinstance(info, dict):
+            error = info.get("error", {})
+            causes = (error.get("root_cause") or []) if isinstance(error, dict) else []
+            for cause in causes:
+                if isinstance(cause, dict) and cause.get("reason"):
+                    return str(cause["reason"])[:500]
+            if isinstance(error, dict) and error.get("reason"):
+                return str(error["reason"])[:500]
+    return str(exc)[:500]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from elastic_transport import AsyncTransport, HttpHeaders
+from elastic_transport import AsyncTransport, ConnectionTimeout, HttpHeaders
+from elastic_transport import ConnectionError as ClusterUnreachable
 
 from streams.search.base import ClientStore
 
@@ -48,6 +49,7 @@ def transport_for(server_major: int) -> type[AsyncTransport]:
 
 class ElasticsearchStore(ClientStore):
     engine = "elasticsearch"
+    CONNECTION_ERRORS = (ClusterUnreachable, ConnectionTimeout)
 
     @classmethod
     def connect(

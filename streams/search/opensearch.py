@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from opensearchpy.exceptions import ConnectionError as ClusterUnreachable
+from opensearchpy.exceptions import ConnectionTimeout
+
 from streams.search.base import ClientStore
 
 
 class OpenSearchStore(ClientStore):
     engine = "opensearch"
+    CONNECTION_ERRORS = (ClusterUnreachable, ConnectionTimeout)
 
     @classmethod
     def connect(

@@ -5,8 +5,8 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
-from alerts.care.conversation import CareTracker
 from alerts.care.aggregator import periodic_snapshots
+from alerts.care.conversation import CareTracker
 from alerts.care.policies import CarePolicies
 from earful.records import InboxRecord
 from streams.care_metrics import CareMetricsStep

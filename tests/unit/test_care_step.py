@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from alerts.care.conversation import CareTracker
+from alerts.clock import EventClock
 from earful.codec import encode
 from earful.records import Alert
 from models.analyzer import TextAnalyzer
 from streams.care import CareStep
-from alerts.clock import EventClock
 from streams.deadletters import DeadLetters
 from streams.messages import Msg
 from tests.fakes import KeywordScorer, MemoryOutbox, StepClock
