@@ -17,30 +17,30 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.notification import Notification
-from earful.records import Alert
+from alerts.routing.records import NotificationRecord, ParkedRecord
 
 PREFIX = "p|"
 
 
-def notification_record(n: Notification) -> dict[str, Any]:
-    return {
-        "receiver": n.receiver,
-        "group_key": n.group_key,
-        "group_labels": n.group_labels,
-        "alerts": [a.model_dump(mode="json") for a in n.alerts],
-        "public_url": n.public_url,
-        "silence_url": n.silence_url,
-    }
+def notification_record(n: Notification) -> NotificationRecord:
+    return NotificationRecord(
+        receiver=n.receiver,
+        group_key=n.group_key,
+        group_labels=n.group_labels,
+        alerts=list(n.alerts),
+        public_url=n.public_url,
+        silence_url=n.silence_url,
+    )
 
 
-def notification_from_record(d: dict[str, Any]) -> Notification:
+def notification_from_record(r: NotificationRecord) -> Notification:
     return Notification(
-        receiver=d["receiver"],
-        group_key=d["group_key"],
-        group_labels=dict(d["group_labels"]),
-        alerts=tuple(Alert.model_validate(a) for a in d["alerts"]),
-        public_url=d.get("public_url", ""),
-        silence_url=d.get("silence_url", ""),
+        receiver=r.receiver,
+        group_key=r.group_key,
+        group_labels=dict(r.group_labels),
+        alerts=tuple(r.alerts),
+        public_url=r.public_url,
+        silence_url=r.silence_url,
     )
 
 
@@ -58,24 +58,25 @@ class Parked:
         return f"{PREFIX}{self.notifier}|{self.notification.idempotency_key}"
 
     def record(self) -> dict[str, Any]:
-        return {
-            "notifier": self.notifier,
-            "n": notification_record(self.notification),
-            "attempts": self.attempts,
-            "first_at": self.first_at.isoformat(),
-            "next_at": self.next_at.isoformat(),
-            "error": self.last_error,
-        }
+        return ParkedRecord(
+            notifier=self.notifier,
+            notification=notification_record(self.notification),
+            attempts=self.attempts,
+            first_at=self.first_at,
+            next_at=self.next_at,
+            error=self.last_error,
+        ).dump()
 
     @classmethod
     def from_record(cls, d: dict[str, Any]) -> Parked:
+        r = ParkedRecord.model_validate(d)
         return cls(
-            notifier=d["notifier"],
-            notification=notification_from_record(d["n"]),
-            attempts=int(d["attempts"]),
-            first_at=datetime.fromisoformat(d["first_at"]),
-            next_at=datetime.fromisoformat(d["next_at"]),
-            last_error=d.get("error", ""),
+            notifier=r.notifier,
+            notification=notification_from_record(r.notification),
+            attempts=r.attempts,
+            first_at=r.first_at,
+            next_at=r.next_at,
+            last_error=r.error,
         )
 
 

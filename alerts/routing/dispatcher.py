@@ -34,6 +34,7 @@ from alerts.routing.config import (
     RoutingConfig,
     matches_all,
 )
+from alerts.routing.records import AckRecord, MetaRecord
 from alerts.routing.state import META, Group, Silence, group_record, notice_record
 from alerts.routing.tree import RouteOpts, match_routes
 from earful.records import SEVERITY_RANK, Alert
@@ -63,8 +64,8 @@ class Dispatcher:
         self.public_url = public_url
         self.groups: dict[str, Group] = {}
         self.silences: dict[str, Silence] = {}
-        self.acks: dict[str, dict[str, str]] = {}  # fingerprint -> {by, at}
-        self.escalated: dict[str, str] = {}  # fingerprint -> when
+        self.acks: dict[str, AckRecord] = {}  # fingerprint -> who and when
+        self.escalated: dict[str, str] = {}  # fingerprint -> when (ISO)
         #: Record keys written or removed since the last `changes()`.
         self._dirty: set[str] = set()
 
@@ -144,7 +145,7 @@ class Dispatcher:
         return True
 
     def ack(self, fingerprint: str, by: str, now: datetime) -> None:
-        self.acks[fingerprint] = {"by": by, "at": now.isoformat()}
+        self.acks[fingerprint] = AckRecord(by=by, at=now)
         self._dirty.add(META)
 
     # -- judgement --------------------------------------------------------------------------
@@ -320,11 +321,11 @@ class Dispatcher:
 
     # -- state ------------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
-        return {
-            "silences": {k: s.to_dict() for k, s in self.silences.items()},
-            "acks": self.acks,
-            "escalated": self.escalated,
-        }
+        return MetaRecord(
+            silences={k: s.record() for k, s in self.silences.items()},
+            acks=self.acks,
+            escalated={fp: datetime.fromisoformat(at) for fp, at in self.escalated.items()},
+        ).dump()
 
     def _record(self, key: str) -> dict[str, Any] | None:
         """The current value of one record key (None: it no longer exists)."""
@@ -361,11 +362,10 @@ class Dispatcher:
             if not value:
                 continue
             if key == META:
-                self.silences = {
-                    k: Silence.from_dict(s) for k, s in value.get("silences", {}).items()
-                }
-                self.acks = dict(value.get("acks", {}))
-                self.escalated = dict(value.get("escalated", {}))
+                meta = MetaRecord.model_validate(value)
+                self.silences = {k: Silence.from_record(s) for k, s in meta.silences.items()}
+                self.acks = dict(meta.acks)
+                self.escalated = {fp: at.isoformat() for fp, at in meta.escalated.items()}
             elif key.startswith("g|"):
                 self.groups[key[2:]] = Group.from_header(value)
             elif key.startswith("a|"):

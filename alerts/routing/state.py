@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from alerts.routing.config import Matcher
+from alerts.routing.records import GroupRecord, NoticeRecord, SilenceRecord
 from earful.records import Alert
 
 
@@ -26,25 +27,29 @@ class Silence:
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at
 
+    def record(self) -> SilenceRecord:
+        return SilenceRecord(
+            id=self.id,
+            matchers=[str(m) for m in self.matchers],
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            created_by=self.created_by,
+            comment=self.comment,
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "matchers": [str(m) for m in self.matchers],
-            "starts_at": self.starts_at.isoformat(),
-            "ends_at": self.ends_at.isoformat(),
-            "created_by": self.created_by,
-            "comment": self.comment,
-        }
+        """The JSON the API and the CLI show."""
+        return self.record().model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Silence:
+    def from_record(cls, r: SilenceRecord) -> Silence:
         return cls(
-            d["id"],
-            tuple(Matcher.parse(m) for m in d["matchers"]),
-            datetime.fromisoformat(d["starts_at"]),
-            datetime.fromisoformat(d["ends_at"]),
-            d.get("created_by", ""),
-            d.get("comment", ""),
+            r.id,
+            tuple(Matcher.parse(m) for m in r.matchers),
+            r.starts_at,
+            r.ends_at,
+            r.created_by,
+            r.comment,
         )
 
 
@@ -100,43 +105,47 @@ class Group:
             d.pop(fp, None)
 
     def header(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "receiver": self.receiver,
-            "labels": self.labels,
-            "path": self.path,
-            "created": self.created.isoformat(),
-            "last_sent": self.last_sent.isoformat() if self.last_sent else None,
-            "seen": self.seen.isoformat() if self.seen else None,
-            "seen_at": self.seen_at.isoformat() if self.seen_at else None,
-        }
+        return GroupRecord(
+            key=self.key,
+            receiver=self.receiver,
+            labels=self.labels,
+            path=self.path,
+            created=self.created,
+            last_sent=self.last_sent,
+            seen=self.seen,
+            seen_at=self.seen_at,
+        ).dump()
 
     def notice(self, fp: str) -> dict[str, Any]:
-        return {
-            "alert": self.alerts[fp],
-            "told": self.told.get(fp),
-            "first_told": self.first_told.get(fp),
-        }
+        first = self.first_told.get(fp)
+        return NoticeRecord(
+            alert=self.alert(fp),
+            told=self.told.get(fp),
+            first_told=datetime.fromisoformat(first) if first else None,
+        ).dump()
 
     @classmethod
     def from_header(cls, d: dict[str, Any]) -> Group:
+        r = GroupRecord.model_validate(d)
         return cls(
-            d["key"],
-            d["receiver"],
-            d["labels"],
-            d["path"],
-            datetime.fromisoformat(d["created"]),
-            last_sent=datetime.fromisoformat(d["last_sent"]) if d.get("last_sent") else None,
-            seen=datetime.fromisoformat(d["seen"]) if d.get("seen") else None,
-            seen_at=datetime.fromisoformat(d["seen_at"]) if d.get("seen_at") else None,
+            r.key,
+            r.receiver,
+            r.labels,
+            r.path,
+            r.created,
+            last_sent=r.last_sent,
+            seen=r.seen,
+            seen_at=r.seen_at,
         )
 
     def restore(self, fp: str, d: dict[str, Any]) -> None:
-        self.alerts[fp] = d["alert"]
-        if d.get("told"):
-            self.told[fp] = d["told"]
-        if d.get("first_told"):
-            self.first_told[fp] = d["first_told"]
+        r = NoticeRecord.model_validate(d)
+        self.alerts[fp] = r.alert.model_dump(mode="json")
+        self._parsed[fp] = r.alert
+        if r.told:
+            self.told[fp] = r.told
+        if r.first_told:
+            self.first_told[fp] = r.first_told.isoformat()
 
 
 META = "meta"

@@ -80,7 +80,7 @@ def test_apply_command_drives_the_dispatcher():
     apply_command(d, ExpireSilenceCommand(id=silence.id), T0 + timedelta(minutes=5))
     assert not silence.active(T0 + timedelta(minutes=6))
     apply_command(d, AckCommand(fingerprint="fp", by="bob"), T0)
-    assert d.acks["fp"]["by"] == "bob"
+    assert d.acks["fp"].by == "bob"
 
 
 def test_silences_from_the_control_log():
