@@ -15,6 +15,7 @@ from typing import Any
 
 from alerts.care.calendar import BusinessCalendar
 from alerts.care.policies import CarePolicies, SlaPolicy
+from alerts.care.records import ConversationRecord, FactRecord, SlaEpisodeRecord
 from alerts.lifecycle import fingerprint
 from earful.records import (
     Alert,
@@ -43,31 +44,33 @@ class Fact:
     source: int = -1
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "conversation": self.conversation,
-            "at": self.at.isoformat(),
-            "channel": self.channel,
-            "team": self.team,
-            "agent": self.agent,
-            "seconds": self.seconds,
-            "since": self.since.isoformat() if self.since else None,
-            "source": self.source,
-        }
+        return FactRecord(
+            kind=self.kind,
+            conversation=self.conversation,
+            at=self.at,
+            channel=self.channel,
+            team=self.team,
+            agent=self.agent,
+            seconds=self.seconds,
+            since=self.since,
+            source=self.source,
+        ).dump()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Fact:
+        r = FactRecord.model_validate(d)
         return cls(
-            d["kind"],
-            d["conversation"],
-            datetime.fromisoformat(d["at"]),
-            d["channel"],
-            d.get("team", ""),
-            d.get("agent", ""),
-            d.get("seconds"),
-            datetime.fromisoformat(d["since"]) if d.get("since") else None,
-            d.get("source", -1),
+            r.kind, r.conversation, r.at, r.channel, r.team, r.agent, r.seconds, r.since, r.source
         )
+
+
+@dataclass
+class SlaEpisode:
+    """One policy's clock for the current wait: when it started, and what was said."""
+
+    since: datetime | None = None
+    warned: bool = False
+    breached: bool = False
 
 
 @dataclass
@@ -86,56 +89,54 @@ class Conversation:
     replies: int = 0
     closed_at: datetime | None = None
     last_message: str = ""
-    #: policy name -> {"warned": bool, "breached": bool, "since": iso}
-    sla: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: policy name -> its SLA episode for the current wait
+    sla: dict[str, SlaEpisode] = field(default_factory=dict)
     #: Inbox partition (the stream judges it by that partition's event time).
     partition: int = -1
 
     def to_dict(self) -> dict[str, Any]:
-        def iso(d: datetime | None) -> str | None:
-            return d.isoformat() if d else None
-
-        return {
-            "id": self.id,
-            "channel": self.channel,
-            "brand": self.brand,
-            "opened_at": self.opened_at.isoformat(),
-            "customer": self.customer,
-            "team": self.team,
-            "agent": self.agent,
-            "priority": self.priority,
-            "waiting_since": iso(self.waiting_since),
-            "first_response_at": iso(self.first_response_at),
-            "messages": self.messages,
-            "replies": self.replies,
-            "closed_at": iso(self.closed_at),
-            "last_message": self.last_message,
-            "sla": self.sla,
-            "partition": self.partition,
-        }
+        return ConversationRecord(
+            id=self.id,
+            channel=self.channel,
+            brand=self.brand,
+            opened_at=self.opened_at,
+            customer=self.customer,
+            team=self.team,
+            agent=self.agent,
+            priority=self.priority,
+            waiting_since=self.waiting_since,
+            first_response_at=self.first_response_at,
+            messages=self.messages,
+            replies=self.replies,
+            closed_at=self.closed_at,
+            last_message=self.last_message,
+            sla={
+                name: SlaEpisodeRecord(since=e.since, warned=e.warned, breached=e.breached)
+                for name, e in self.sla.items()
+            },
+            partition=self.partition,
+        ).dump()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Conversation:
-        def dt(v: str | None) -> datetime | None:
-            return datetime.fromisoformat(v) if v else None
-
+        r = ConversationRecord.model_validate(d)
         return cls(
-            d["id"],
-            d["channel"],
-            d["brand"],
-            datetime.fromisoformat(d["opened_at"]),
-            d.get("customer", ""),
-            d.get("team", ""),
-            d.get("agent", ""),
-            d.get("priority", "normal"),
-            dt(d.get("waiting_since")),
-            dt(d.get("first_response_at")),
-            d.get("messages", 0),
-            d.get("replies", 0),
-            dt(d.get("closed_at")),
-            d.get("last_message", ""),
-            d.get("sla", {}),
-            d.get("partition", -1),
+            r.id,
+            r.channel,
+            r.brand,
+            r.opened_at,
+            r.customer,
+            r.team,
+            r.agent,
+            r.priority,
+            r.waiting_since,
+            r.first_response_at,
+            r.messages,
+            r.replies,
+            r.closed_at,
+            r.last_message,
+            {n: SlaEpisode(e.since, e.warned, e.breached) for n, e in r.sla.items()},
+            r.partition,
         )
 
 
@@ -246,19 +247,12 @@ class CareTracker:
     def check(self, conv: Conversation, now: datetime) -> list[Alert]:
         alerts = []
         for policy, warn_at, breach_at in self.deadlines(conv):
-            episode = conv.sla.setdefault(
-                policy.name,
-                {
-                    "since": conv.waiting_since.isoformat() if conv.waiting_since else None,
-                    "warned": False,
-                    "breached": False,
-                },
-            )
-            if not episode["warned"] and now >= warn_at:
-                episode["warned"] = True
+            episode = conv.sla.setdefault(policy.name, SlaEpisode(since=conv.waiting_since))
+            if not episode.warned and now >= warn_at:
+                episode.warned = True
                 alerts.append(self._alert(conv, policy, "sla_warning", warn_at, breach_at))
-            if not episode["breached"] and now >= breach_at:
-                episode["breached"] = True
+            if not episode.breached and now >= breach_at:
+                episode.breached = True
                 alerts.append(self._alert(conv, policy, "sla_breach", breach_at, breach_at))
         return alerts
 
@@ -268,10 +262,10 @@ class CareTracker:
             policy = next((p for p in self.policies.policies if p.name == name), None)
             if policy is None:
                 continue
-            start = datetime.fromisoformat(episode["since"]) if episode.get("since") else at
+            start = episode.since or at
             breach_at = self._at(policy, start, 1.0)
-            for kind, flag in (("sla_warning", "warned"), ("sla_breach", "breached")):
-                if episode.get(flag):
+            for kind, flag in (("sla_warning", episode.warned), ("sla_breach", episode.breached)):
+                if flag:
                     alerts.append(
                         self._alert(
                             conv, policy, kind, at, breach_at, status="resolved", since=start

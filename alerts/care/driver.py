@@ -95,8 +95,8 @@ class CareDriver:
             t
             for policy, warn, breach in self.tracker.deadlines(conv)
             for t, done in (
-                (warn, conv.sla.get(policy.name, {}).get("warned")),
-                (breach, conv.sla.get(policy.name, {}).get("breached")),
+                (warn, policy.name in conv.sla and conv.sla[policy.name].warned),
+                (breach, policy.name in conv.sla and conv.sla[policy.name].breached),
             )
             if not done
         ]

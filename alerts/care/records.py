@@ -1,0 +1,60 @@
+"""Care state as persisted records, declared once and versioned: conversations (a Faust table
+keyed by conversation id) and facts (the `care.facts` topic and the aggregator's buckets).
+
+Version 1 (the first release) wrote the same fields without `v`; it reads back unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+VERSION = 2
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    v: int = VERSION
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class SlaEpisodeRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    since: AwareDatetime | None = None
+    warned: bool = False
+    breached: bool = False
+
+
+class ConversationRecord(_Record):
+    id: str
+    channel: str
+    brand: str
+    opened_at: AwareDatetime
+    customer: str = ""
+    team: str = ""
+    agent: str = ""
+    priority: str = "normal"
+    waiting_since: AwareDatetime | None = None
+    first_response_at: AwareDatetime | None = None
+    messages: int = 0
+    replies: int = 0
+    closed_at: AwareDatetime | None = None
+    last_message: str = ""
+    #: policy name -> the SLA episode running since the customer started waiting
+    sla: dict[str, SlaEpisodeRecord] = Field(default_factory=dict)
+    partition: int = -1
+
+
+class FactRecord(_Record):
+    kind: str
+    conversation: str
+    at: AwareDatetime
+    channel: str
+    team: str = ""
+    agent: str = ""
+    seconds: float | None = None
+    since: AwareDatetime | None = None
+    source: int = -1
