@@ -21,44 +21,30 @@ the records touched since the last call.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from alerts.notification import Notification
-from alerts.routing.config import (
-    Matcher,
-    QuietHours,
-    RoutingConfig,
-    matches_all,
-)
-from alerts.routing.records import AckRecord, MetaRecord
+from alerts.routing.config import Matcher, RoutingConfig
+from alerts.routing.escalation import due_escalations
+from alerts.routing.inhibition import inhibited
+from alerts.routing.persistence import DispatcherRecords
+from alerts.routing.quiet import held, in_quiet_hours
+from alerts.routing.records import AckRecord
+from alerts.routing.silencing import expired, silenced
 from alerts.routing.state import META, Group, Silence, group_record, notice_record
 from alerts.routing.tree import RouteOpts, match_routes
 from earful.records import SEVERITY_RANK, Alert
-from earful.types import DAYS
+
+__all__ = ["Dispatcher", "in_quiet_hours", "utc"]
 
 
 def _told_as(alert: Alert) -> str:
     return "resolved" if alert.status == "resolved" else f"firing:{alert.severity}"
 
 
-def in_quiet_hours(quiet: QuietHours, now: datetime) -> bool:
-    local = now.astimezone(ZoneInfo(quiet.timezone))
-    day = DAYS[local.weekday()]
-    t = local.time()
-    if quiet.start <= quiet.end:
-        return day in quiet.days and quiet.start <= t < quiet.end
-    # spans midnight: the evening part belongs to today, the morning part to yesterday
-    if t >= quiet.start:
-        return day in quiet.days
-    yesterday = DAYS[(local.weekday() - 1) % 7]
-    return t < quiet.end and yesterday in quiet.days
-
-
-class Dispatcher:
+class Dispatcher(DispatcherRecords):
     def __init__(self, config: RoutingConfig, *, public_url: str = ""):
         self.config = config
         self.public_url = public_url
@@ -150,32 +136,17 @@ class Dispatcher:
 
     # -- judgement --------------------------------------------------------------------------
     def silenced(self, labels: dict[str, str], now: datetime) -> bool:
-        return any(
-            s.active(now) and matches_all(s.matchers, labels) for s in self.silences.values()
-        )
+        return silenced(self.silences.values(), labels, now)
 
     def inhibited(self) -> set[str]:
         """Fingerprints muted because a firing source alert with equal labels exists."""
-        firing = {}
-        for group in self.groups.values():
-            for fp, raw in group.alerts.items():
-                if raw["status"] == "firing":
-                    firing[fp] = group.alert(fp).all_labels()
-        muted: set[str] = set()
-        for rule in self.config.inhibit_rules:
-            sources = [
-                labels for labels in firing.values() if matches_all(rule.source_matchers, labels)
-            ]
-            for fp, labels in firing.items():
-                if not matches_all(rule.target_matchers, labels):
-                    continue
-                for src in sources:
-                    if src is labels:
-                        continue
-                    if all(src.get(k) == labels.get(k) for k in rule.equal):
-                        muted.add(fp)
-                        break
-        return muted
+        firing = {
+            fp: group.alert(fp).all_labels()
+            for group in self.groups.values()
+            for fp, raw in group.alerts.items()
+            if raw["status"] == "firing"
+        }
+        return inhibited(self.config.inhibit_rules, firing)
 
     def _visible(self, group: Group, now: datetime, muted: set[str]) -> list[Alert]:
         out = []
@@ -210,14 +181,8 @@ class Dispatcher:
                 ready = bool(firing) and at >= group.last_sent + opts.repeat_interval
             if not ready or not alerts:
                 continue
-            receiver = self.config.receiver(group.receiver)
             top = max((SEVERITY_RANK[a.severity] for a in firing), default=-1)
-            quiet = receiver.quiet_hours
-            if (
-                quiet
-                and in_quiet_hours(quiet, wall)
-                and not (quiet.except_ != "none" and top >= SEVERITY_RANK[quiet.except_])
-            ):
+            if held(self.config.receiver(group.receiver).quiet_hours, top, wall):
                 continue  # held, not dropped: re-examined at the next call
             out.append(self._notification(group.receiver, group.key, group.labels, alerts))
         out.extend(self._escalations(now, muted))
@@ -244,28 +209,15 @@ class Dispatcher:
         return False
 
     def _escalations(self, now: datetime, muted: set[str]) -> list[Notification]:
-        out = []
-        for group in self.groups.values():
-            opts = self._opts(group)
-            if opts is None or opts.escalate is None:
-                continue
-            for fp, when in group.first_told.items():
-                raw = group.alerts.get(fp)
-                if raw is None or raw["status"] != "firing" or fp in self.acks or fp in muted:
-                    continue
-                if raw["severity"] not in opts.escalate.severities or fp in self.escalated:
-                    continue
-                if group.time(now) >= datetime.fromisoformat(when) + opts.escalate.after:
-                    alert = group.alert(fp)
-                    out.append(
-                        self._notification(
-                            opts.escalate.to,
-                            f"escalation:{fp}",
-                            {**group.labels, "escalated_from": group.receiver},
-                            [alert],
-                        )
-                    )
-        return out
+        due = due_escalations(
+            self.groups.values(),
+            self._opts,
+            acknowledged=self.acks,
+            escalated=self.escalated,
+            muted=muted,
+            now=now,
+        )
+        return [self._notification(e.receiver, e.group_key, e.labels, [e.alert]) for e in due]
 
     def _notification(
         self, receiver: str, key: str, labels: dict[str, str], alerts: list[Alert]
@@ -315,70 +267,9 @@ class Dispatcher:
 
     def expire(self, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
         """Forget expired silences and groups that have been silent for long."""
-        for sid in [s.id for s in self.silences.values() if s.ends_at < now - keep]:
+        for sid in expired(self.silences.values(), now, keep):
             del self.silences[sid]
             self._dirty.add(META)
-
-    # -- state ------------------------------------------------------------------------------
-    def _meta(self) -> dict[str, Any]:
-        return MetaRecord(
-            silences={k: s.record() for k, s in self.silences.items()},
-            acks=self.acks,
-            escalated={fp: datetime.fromisoformat(at) for fp, at in self.escalated.items()},
-        ).dump()
-
-    def _record(self, key: str) -> dict[str, Any] | None:
-        """The current value of one record key (None: it no longer exists)."""
-        if key == META:
-            return self._meta()
-        kind, _, rest = key.partition("|")
-        if kind == "g":
-            group = self.groups.get(rest)
-            return group.header() if group else None
-        fp, _, group_key = rest.partition("|")
-        group = self.groups.get(group_key)
-        return group.notice(fp) if group and fp in group.alerts else None
-
-    def records(self) -> dict[str, dict[str, Any]]:
-        """The whole state as records (what `load_records` takes back)."""
-        out = {META: self._meta()}
-        for key, group in self.groups.items():
-            out[group_record(key)] = group.header()
-            for fp in group.alerts:
-                out[notice_record(key, fp)] = group.notice(fp)
-        return out
-
-    def changes(self) -> dict[str, dict[str, Any] | None]:
-        """Records touched since the last call: new values, or None for removed ones."""
-        out = {key: self._record(key) for key in sorted(self._dirty)}
-        self._dirty.clear()
-        return out
-
-    def load_records(self, items: Iterable[tuple[str, dict[str, Any] | None]]) -> None:
-        self.groups, self.silences, self.acks, self.escalated = {}, {}, {}, {}
-        self._dirty.clear()
-        notices = []
-        for key, value in items:
-            if not value:
-                continue
-            if key == META:
-                meta = MetaRecord.model_validate(value)
-                self.silences = {k: Silence.from_record(s) for k, s in meta.silences.items()}
-                self.acks = dict(meta.acks)
-                self.escalated = {fp: at.isoformat() for fp, at in meta.escalated.items()}
-            elif key.startswith("g|"):
-                self.groups[key[2:]] = Group.from_header(value)
-            elif key.startswith("a|"):
-                notices.append((key, value))
-        for key, value in notices:
-            fp, _, group_key = key[2:].partition("|")
-            group = self.groups.get(group_key)
-            if group is not None:
-                group.restore(fp, value)
-        for group in list(self.groups.values()):
-            if not group.alerts:  # a header whose notices were all removed
-                del self.groups[group.key]
-                self._dirty.add(group_record(group.key))
 
 
 def utc(clock: Callable[[], datetime] | None = None) -> datetime:
