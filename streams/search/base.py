@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from alerts.delivery import RetryPolicy
 from streams.search.mappings import index_templates
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ class ClientStore(ABC):
         self.replicas = replicas
         self.store_embeddings = store_embeddings
         self.retries = retries
+        #: Backoff between attempts: the same policy (exponential, full jitter) as deliveries.
+        self.policy = RetryPolicy(attempts=retries + 1, base_s=0.2, cap_s=10.0)
+        self._rng = random.Random()
 
     # -- naming -------------------------------------------------------------------------------
     def index_for(self, kind: Kind, at: datetime | None) -> str:
@@ -168,7 +172,7 @@ class ClientStore(ABC):
                     )
                     result.failures.append(BulkFailure(doc.id, reason.strip(), status))
             if retry:
-                await asyncio.sleep(_backoff(attempt))
+                await asyncio.sleep(self.policy.delay(attempt, self._rng))
             pending = retry
         return result
 
@@ -237,7 +241,7 @@ class ClientStore(ABC):
                 if attempt == self.retries:
                     raise SearchUnavailable(f"{self.engine}: {exc}") from exc
                 log.warning("%s call failed (%s); retrying", self.engine, exc)
-                await asyncio.sleep(_backoff(attempt))
+                await asyncio.sleep(self.policy.delay(attempt, self._rng))
         raise AssertionError("unreachable")
 
     def _is_connection_error(self, exc: BaseException) -> bool:
@@ -245,10 +249,6 @@ class ClientStore(ABC):
         return any(
             isinstance(e, kinds) for e in (exc, exc.__cause__, exc.__context__) if e is not None
         )
-
-
-def _backoff(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
-    return float(min(cap, base * 2**attempt) * (0.5 + random.random() / 2))
 
 
 def _reason(exc: Exception) -> str:
