@@ -116,6 +116,8 @@ def bench_pipeline() -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--skip-insights", action="store_true")
+    parser.add_argument("--insight-mentions", type=int, default=1_000_000)
     args = parser.parse_args()
     table = Table(title="Earful benchmarks (this machine, CPU)")
     table.add_column("what")
@@ -134,6 +136,10 @@ def main() -> None:
             f"{n / seconds:,.0f}",
         )
     console.print(table)
+    if not args.skip_insights:
+        from bench.insights import run
+
+        console.print(run(args.insight_mentions))
 
 
 if __name__ == "__main__":

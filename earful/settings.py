@@ -88,6 +88,17 @@ class KafkaSettings(BaseModel):
         return ";".join(f"kafka://{h.strip()}" for h in self.bootstrap_servers.split(","))
 
 
+class RetentionSettings(BaseModel):
+    """How long each kind of document is kept (days). Monthly indexes are dropped whole once
+    their month ended this long ago; alerts and the audit trail are pruned by date."""
+
+    mentions_days: int = Field(default=400, ge=1)
+    rollups_days: int = Field(default=1830, ge=1)
+    care_metrics_days: int = Field(default=400, ge=1)
+    alerts_days: int = Field(default=730, ge=1)
+    audit_days: int = Field(default=730, ge=1)
+
+
 class SearchSettings(BaseModel):
     #: http(s) URL of the cluster; `opensearch+https://...` / `elasticsearch+http://...` force the
     #: client, otherwise `engine` decides (auto asks the server which product it is).
@@ -104,6 +115,7 @@ class SearchSettings(BaseModel):
     replicas: int = Field(default=0, ge=0)
     #: How the dashboard links to the search UI (OpenSearch Dashboards / Kibana Discover), if any.
     discover_url: str | None = None
+    retention: RetentionSettings = RetentionSettings()
 
     @property
     def resolved(self) -> tuple[str, str]:

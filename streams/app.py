@@ -32,6 +32,7 @@ from alerts.routing.dispatcher import Dispatcher
 from alerts.rules import load_rules
 from earful.settings import Settings
 from models.analyzer import TextAnalyzer
+from streams import retention
 from streams.care import CareStep
 from streams.care_metrics import CareMetricsStep
 from streams.deadletters import DeadLetters
@@ -41,8 +42,9 @@ from streams.health import WorkerHealth
 from streams.indexing import IndexStep
 from streams.lag import GroupOffsets, OffsetResetWatch, ProgressMonitor
 from streams.messages import Msg
+from streams.rollups import RollupStep
 from streams.scoring import ScoreStep
-from streams.search import SearchStore, open_store
+from streams.search import SearchStore, SearchUnavailable, open_store
 from streams.topic_policy import topic_configs
 
 log = logging.getLogger(__name__)
@@ -273,6 +275,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     conversations = json_table("care-conversations", settings.kafka.partitions)
     care_metrics_table = json_table("care-metrics-state", 1)
 
+    rollups = RollupStep(store)
     steps: dict[str, Any] = {
         "score": ScoreStep(
             analyzer,
@@ -282,7 +285,11 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             store_embeddings=settings.search.store_embeddings,
         ),
         "index": IndexStep(
-            store, deadletters, clock=deps.clock, with_embeddings=settings.search.store_embeddings
+            store,
+            deadletters,
+            clock=deps.clock,
+            with_embeddings=settings.search.store_embeddings,
+            rollups=rollups,
         ),
         "fanout": FanoutStep(outbox, deadletters),
         "detect": DetectStep(engine, TableStates(detector_table), outbox, deadletters),
@@ -340,6 +347,24 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
     async def close_quiet_windows() -> None:
         await steps["detect"].tick()
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def update_rollups() -> None:
+        try:
+            await rollups.flush()
+        except SearchUnavailable as exc:  # the buckets stay marked; the next tick retries
+            log.warning("trend rollups not updated: %s", exc)
+
+    @app.timer(interval=3600.0)  # type: ignore[untyped-decorator]
+    async def apply_retention() -> None:
+        """Drop months and prune alerts past their retention (streams/retention.py)."""
+        try:
+            done = await retention.apply(await store(), settings.search.retention, deps.clock())
+        except SearchUnavailable as exc:
+            log.warning("retention not applied: %s", exc)
+            return
+        for action in done:
+            log.info("retention: %s %s (%s)", action.what, action.target, action.detail)
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
     async def deliver_notifications() -> None:

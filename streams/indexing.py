@@ -19,6 +19,7 @@ from earful.text import hashtags
 from streams import metrics
 from streams.deadletters import DeadLetters
 from streams.messages import Msg
+from streams.rollups import RollupStep
 from streams.search.base import Doc, SearchStore, SearchUnavailable
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,15 @@ class IndexStep:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         with_embeddings: bool = False,
         retry_pause_s: float = 5.0,
+        rollups: RollupStep | None = None,
     ):
         self._store = store
         self.deadletters = deadletters
         self.clock = clock
         self.with_embeddings = with_embeddings
         self.retry_pause_s = retry_pause_s
+        #: Told which buckets got mentions, to recompute their trend rollups.
+        self.rollups = rollups
         #: Documents held while the search engine is unavailable (shown in /healthz).
         self.backlog = 0
 
@@ -88,6 +92,8 @@ class IndexStep:
                 await asyncio.sleep(self.retry_pause_s)
         self.backlog = 0
         metrics.INDEX_BACKLOG.set(0)
+        if self.rollups is not None:
+            self.rollups.touch(doc.at for _, doc in by_id.values() if doc.at is not None)
         for failure in result.failures:
             msg, _ = by_id[failure.id]
             metrics.DEADLETTERS.labels(stage="index", error="index_rejected").inc()

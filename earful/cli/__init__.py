@@ -22,6 +22,8 @@ from earful.cli import (
     models_cmd,
     projects_cmd,
     reports_cmd,
+    retention_cmd,
+    rollups_cmd,
     routes_cmd,
     rules_cmd,
     sample_cmd,
@@ -46,6 +48,8 @@ app.add_typer(routes_cmd.silences_app, name="silences")
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(projects_cmd.app, name="projects")
 app.add_typer(reports_cmd.app, name="reports")
+app.add_typer(rollups_cmd.app, name="rollups")
+app.add_typer(retention_cmd.app, name="retention")
 app.command("audit")(topics_cmd.audit)
 alerts_cmd.app.command("ack")(routes_cmd.ack)
 console = Console(stderr=True)

@@ -32,7 +32,7 @@ from prometheus_client import make_asgi_app
 from alerts.care.policies import load_policies
 from earful.projects import load_projects
 from earful.settings import Settings
-from streams.api import queries
+from streams.api import insights, queries
 from streams.api.actions import ReadCommands, actions_router
 from streams.api.auth import Authenticator, Principal
 from streams.api.insight_routes import insight_router, insight_span
@@ -219,10 +219,24 @@ def create_api(
         interval: Annotated[str, Query(pattern=r"^\d+[mhd]$")] = "1h",
         start: datetime | None = None,
         end: datetime | None = None,
+        source: Annotated[str, Query(pattern="^(auto|rollups|mentions)$")] = "auto",
     ) -> dict[str, Any]:
+        """Volume, sentiment mix, reach and engagement per interval. Long spans come from the
+        trend rollups (`source=auto`); a query string always needs the mention index."""
+        filters = insights.rollup_filters(
+            start,
+            end,
+            insights.interval_seconds(interval),
+            brands=[brand] if brand else None,
+            topic=topic,
+        )
+        if not q and filters and await insights.use_rollups(db(), source, start, end, interval):
+            result = await db().search("rollups", insights.rollup_trend_body(filters, interval))
+            points = insights.read_rollup_trend(result)
+            return {"interval": interval, "source": "rollups", "points": points}
         query = queries.mention_query(q, start=start, end=end, brand=brand, topic=topic)
         result = await search_or_400(queries.trend_body(query, interval))
-        return {"interval": interval, "points": queries.trend_points(result)}
+        return {"interval": interval, "source": "mentions", "points": queries.trend_points(result)}
 
     @api.get("/", response_class=HTMLResponse)
     async def dashboard(request: Request) -> HTMLResponse:

@@ -81,17 +81,23 @@ def insight_router(
         start: datetime | None = None,
         end: datetime | None = None,
         interval: Interval = "1d",
+        source: Annotated[str, Query(pattern="^(auto|rollups|mentions)$")] = "auto",
     ) -> dict[str, Any]:
         """The project's brand against its competitors: mentions, share, net sentiment
-        ((positive − negative) / all), reach and engagement, in total and per interval."""
+        ((positive − negative) / all), reach and engagement, in total and per interval.
+        Long spans come from the trend rollups (`source=auto`)."""
         p = project_of(project)
+        if await insights.use_rollups(db(), source, start, end, interval):
+            body = insights.rollup_sov_body(
+                p.brands, start, end, interval, insights.interval_seconds(interval)
+            )
+            result = await db().search("rollups", body)
+            answer = insights.read_rollup_sov(p.brands, result)
+            return {"project": p.name, "interval": interval, "source": "rollups", **answer}
         body = insights.share_of_voice_body(p.brands, start, end, interval)
         result = await db().search("mentions", body)
-        return {
-            "project": p.name,
-            "interval": interval,
-            **insights.read_share_of_voice(p.brands, result),
-        }
+        answer = insights.read_share_of_voice(p.brands, result)
+        return {"project": p.name, "interval": interval, "source": "mentions", **answer}
 
     @router.get("/api/topics")
     async def topics(

@@ -281,3 +281,193 @@ def read_topics(result: dict[str, Any]) -> dict[str, Any]:
         counts = {str(b["key"]): int(b["doc_count"]) for b in point["topics"]["buckets"]}
         series.append({"at": point["key_as_string"], "topics": {t: counts.get(t, 0) for t in top}})
     return {"topics": top, "series": series}
+
+
+# -- from the trend rollups ------------------------------------------------------------------
+#: Spans at least this long are charted from the rollups (`source=auto`).
+ROLLUP_SPAN = timedelta(days=7)
+
+
+def rollup_filters(
+    start: datetime | None,
+    end: datetime | None,
+    interval_s: float,
+    *,
+    brands: Sequence[str] | None = None,
+    topic: str | None = None,
+    sentiment: str | None = None,
+    lang: str | None = None,
+    platform: str | None = None,
+) -> list[dict[str, Any]] | None:
+    """The rollup documents answering these filters, or None when no rollup family keeps
+    that combination (then the mention index answers)."""
+    hourly = interval_s % 3600 == 0
+    if topic and (lang or platform):
+        return None  # the topic family sums over language and platform
+    if not hourly and (topic or lang or platform):
+        return None  # five-minute rollups keep brand and sentiment only
+    out: list[dict[str, Any]] = [
+        {"term": {"interval": "1h" if hourly else "5m"}},
+        *_range(start, end, "bucket"),
+    ]
+    out.append({"terms": {"brand": list(brands)}} if brands else {"term": {"brand": "_all"}})
+    if hourly:
+        out.append({"term": {"topic": topic or "_all"}})
+        if topic:
+            out.append({"term": {"lang": "_all"}})
+    for field, value in (("sentiment", sentiment), ("lang", lang), ("platform", platform)):
+        if value:
+            out.append({"term": {field: value}})
+    return out
+
+
+def rollup_trend_body(filters: list[dict[str, Any]], interval: str) -> dict[str, Any]:
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": filters}},
+        "aggs": {
+            "over_time": {
+                "date_histogram": {
+                    "field": "bucket",
+                    "fixed_interval": interval,
+                    "min_doc_count": 0,
+                },
+                "aggs": {
+                    "count": {"sum": {"field": "count"}},
+                    "reach": {"sum": {"field": "reach"}},
+                    "engagement": {"sum": {"field": "engagement"}},
+                    "score": {"sum": {"field": "score_sum"}},
+                    "sentiment": {
+                        "terms": {"field": "sentiment"},
+                        "aggs": {"count": {"sum": {"field": "count"}}},
+                    },
+                },
+            }
+        },
+    }
+
+
+def read_rollup_trend(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The same points `queries.trend_points` reads from the mention index."""
+    points = []
+    for b in result.get("aggregations", {}).get("over_time", {}).get("buckets", []):
+        n = int(b["count"]["value"] or 0)
+        mix = {str(s["key"]): int(s["count"]["value"] or 0) for s in b["sentiment"]["buckets"]}
+        mix = {k: v for k, v in mix.items() if v}
+        points.append(
+            {
+                "at": b["key_as_string"],
+                "count": n,
+                **mix,
+                "negative_share": (mix.get("negative", 0) / n) if n else None,
+                "avg_score": (b["score"]["value"] / n) if n else None,
+                "reach": int(b["reach"]["value"] or 0),
+                "engagement": int(b["engagement"]["value"] or 0),
+            }
+        )
+    return points
+
+
+def rollup_sov_body(
+    brands: Sequence[str],
+    start: datetime | None,
+    end: datetime | None,
+    interval: str,
+    interval_s: float,
+) -> dict[str, Any]:
+    per_brand = {
+        "terms": {"field": "brand", "size": len(brands)},
+        "aggs": {
+            "count": {"sum": {"field": "count"}},
+            "reach": {"sum": {"field": "reach"}},
+            "engagement": {"sum": {"field": "engagement"}},
+            "sentiment": {
+                "terms": {"field": "sentiment"},
+                "aggs": {"count": {"sum": {"field": "count"}}},
+            },
+        },
+    }
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": rollup_filters(start, end, interval_s, brands=brands) or []}},
+        "aggs": {
+            "brands": per_brand,
+            "over_time": {
+                "date_histogram": {
+                    "field": "bucket",
+                    "fixed_interval": interval,
+                    "min_doc_count": 0,
+                },
+                "aggs": {
+                    "brands": {
+                        "terms": {"field": "brand", "size": len(brands)},
+                        "aggs": {"count": {"sum": {"field": "count"}}},
+                    }
+                },
+            },
+        },
+    }
+
+
+def read_rollup_sov(brands: Sequence[str], result: dict[str, Any]) -> dict[str, Any]:
+    """The same answer `read_share_of_voice` gives from the mention index."""
+    aggs = result.get("aggregations", {})
+    per = {b["key"]: b for b in aggs.get("brands", {}).get("buckets", [])}
+    counts = {b: int(per[b]["count"]["value"] or 0) if b in per else 0 for b in brands}
+    total = sum(counts.values())
+    rows = []
+    for b in brands:
+        bucket = per.get(b)
+        mix = (
+            {str(s["key"]): int(s["count"]["value"] or 0) for s in bucket["sentiment"]["buckets"]}
+            if bucket
+            else {}
+        )
+        mix = {k: v for k, v in mix.items() if v}
+        n = counts[b]
+        rows.append(
+            {
+                "brand": b,
+                "mentions": n,
+                "share": n / total if total else None,
+                "sentiment": mix,
+                "net_sentiment": net_sentiment(mix, n),
+                "reach": int(bucket["reach"]["value"] or 0) if bucket else 0,
+                "engagement": int(bucket["engagement"]["value"] or 0) if bucket else 0,
+            }
+        )
+    series = []
+    for point in aggs.get("over_time", {}).get("buckets", []):
+        found = {x["key"]: int(x["count"]["value"] or 0) for x in point["brands"]["buckets"]}
+        c = {b: found.get(b, 0) for b in brands}
+        all_ = sum(c.values())
+        series.append(
+            {
+                "at": point["key_as_string"],
+                "mentions": c,
+                "share": {b: (v / all_ if all_ else None) for b, v in c.items()},
+            }
+        )
+    return {"total": total, "brands": rows, "series": series}
+
+
+def interval_seconds(interval: str) -> float:
+    unit = {"m": 60, "h": 3600, "d": 86400}[interval[-1]]
+    return int(interval[:-1]) * unit
+
+
+async def use_rollups(
+    store: Any, source: str, start: datetime | None, end: datetime | None, interval: str
+) -> bool:
+    """`rollups` and `mentions` are taken at their word; `auto` charts from the rollups when
+    the span is long (at least ROLLUP_SPAN), the interval a whole number of 5-minute buckets,
+    and the rollups cover the range (they lag indexing by a few seconds; a fresh install or
+    directly indexed data may have none until `earful rollups rebuild`)."""
+    if source != "auto":
+        return source == "rollups"
+    if start is None or end is None or end - start < ROLLUP_SPAN:
+        return False
+    if interval_seconds(interval) % 300:
+        return False
+    covered = await store.count("rollups", {"bool": {"filter": _range(start, end, "bucket")}})
+    return bool(covered)

@@ -21,8 +21,8 @@ from streams.search.mappings import index_templates
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["mentions", "alerts", "care-metrics", "audit", "reports"]
-KINDS: tuple[Kind, ...] = ("mentions", "alerts", "care-metrics", "audit", "reports")
+Kind = Literal["mentions", "alerts", "care-metrics", "audit", "reports", "rollups"]
+KINDS: tuple[Kind, ...] = ("mentions", "alerts", "care-metrics", "audit", "reports", "rollups")
 #: Kinds kept in one index each (small, and searched whole); the others are monthly.
 SINGLE: tuple[Kind, ...] = ("alerts", "audit", "reports")
 
@@ -63,6 +63,9 @@ class SearchStore(Protocol):
     async def ensure_setup(self) -> None: ...
     async def bulk_index(self, kind: Kind, docs: Sequence[Doc]) -> BulkResult: ...
     async def create(self, kind: Kind, doc: Doc) -> bool: ...
+    async def delete_by_query(self, kind: Kind, query: Mapping[str, Any]) -> int: ...
+    async def indices(self, kind: Kind) -> list[str]: ...
+    async def delete_index(self, name: str) -> None: ...
     async def search(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]: ...
     async def count(self, kind: Kind, query: Mapping[str, Any] | None = None) -> int: ...
     async def refresh(self, kind: Kind) -> None: ...
@@ -123,6 +126,9 @@ class ClientStore(ABC):
 
     @abstractmethod
     async def _count(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def _delete_by_query(self, index: str, query: Mapping[str, Any]) -> dict[str, Any]: ...
 
     # -- shared behaviour -----------------------------------------------------------------------
     async def ensure_setup(self) -> None:
@@ -193,6 +199,26 @@ class ClientStore(ABC):
     async def search(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(self._search, self.pattern(kind), body)
         return result
+
+    async def indices(self, kind: Kind) -> list[str]:
+        """The concrete indexes of a kind (monthly ones: one per month with data)."""
+        found = await self._call(
+            self.client.indices.get,
+            index=self.pattern(kind),
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
+        return sorted(found)
+
+    async def delete_index(self, name: str) -> None:
+        if not name.startswith(f"{self.prefix}-"):
+            raise ValueError(f"{name} is not one of this deployment's indexes")
+        await self._call(self.client.indices.delete, index=name)
+
+    async def delete_by_query(self, kind: Kind, query: Mapping[str, Any]) -> int:
+        """Delete the documents of a kind matching `query`; returns how many were deleted."""
+        response = await self._call(self._delete_by_query, self.pattern(kind), query)
+        return int(response.get("deleted", 0))
 
     async def count(self, kind: Kind, query: Mapping[str, Any] | None = None) -> int:
         body = {"query": query} if query else {}

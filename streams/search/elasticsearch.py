@@ -108,3 +108,14 @@ class ElasticsearchStore(ClientStore):
             **dict(body),
         )
         return dict(response.body)
+
+    async def _delete_by_query(self, index: str, query: Mapping[str, Any]) -> dict[str, Any]:
+        response = await self.client.delete_by_query(
+            index=index,
+            query=dict(query),
+            ignore_unavailable=True,
+            allow_no_indices=True,
+            conflicts="proceed",
+            refresh=True,
+        )
+        return dict(response.body)

@@ -120,6 +120,26 @@ REPORTS: dict[str, Any] = {
     },
 }
 
+#: Trend rollups: mentions counted per 5-minute and 1-hour bucket x brand x topic x sentiment x
+#: language x platform (`_all` marks a dimension summed over), so month-long charts never scan
+#: mentions. Rebuilt from the mention index, so always consistent with it.
+ROLLUPS: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "interval": KEYWORD,
+        "bucket": DATE,
+        "brand": KEYWORD,
+        "topic": KEYWORD,
+        "sentiment": KEYWORD,
+        "lang": KEYWORD,
+        "platform": KEYWORD,
+        "count": LONG,
+        "reach": LONG,
+        "engagement": LONG,
+        "score_sum": FLOAT,
+    },
+}
+
 
 def index_templates(
     prefix: str,
@@ -153,6 +173,11 @@ def index_templates(
             "index_patterns": [f"{prefix}-reports"],
             "priority": 100,
             "template": {"settings": settings, "mappings": REPORTS},
+        },
+        f"{prefix}-rollups": {
+            "index_patterns": [f"{prefix}-rollups-*"],
+            "priority": 100,
+            "template": {"settings": settings, "mappings": ROLLUPS},
         },
         f"{prefix}-care-metrics": {
             "index_patterns": [f"{prefix}-care-metrics-*"],

@@ -55,3 +55,16 @@ class OpenSearchStore(ClientStore):
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
         )
         return response
+
+    async def _delete_by_query(self, index: str, query: Mapping[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = await self.client.delete_by_query(
+            index=index,
+            body={"query": dict(query)},
+            params={
+                "ignore_unavailable": "true",
+                "allow_no_indices": "true",
+                "conflicts": "proceed",
+                "refresh": "true",
+            },
+        )
+        return response

@@ -124,6 +124,29 @@ def test_mentions_indexed_exactly_once_and_malformed_dead_lettered(pipeline):
     settle(p)
     assert count_docs(p["search"], p["run_id"], query='brands:"Indexco"') == n
 
+    # the worker keeps the trend rollups: every mention counted once per interval, replays
+    # and redeliveries included (rollups are recomputed from the index, not incremented)
+    def rolled(interval: str) -> int:
+        found = httpx.post(
+            f"{p['search']}/{p['run_id']}-rollups-*/_search",
+            json={
+                "size": 0,
+                "query": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"interval": interval}},
+                            {"term": {"brand": "Indexco"}},
+                            {"term": {"topic": "_all"}},
+                        ]
+                    }
+                },
+                "aggs": {"n": {"sum": {"field": "count"}}},
+            },
+        )
+        return int(found.json().get("aggregations", {}).get("n", {}).get("value") or 0)
+
+    wait_until(lambda: rolled("5m") == n and rolled("1h") == n, 60, f"rollups counting {n}")
+
 
 def test_negative_burst_raises_an_alert_on_the_topic_and_in_the_sink(pipeline):
     p = pipeline
