@@ -222,7 +222,8 @@ def run(n: int, requests: int = 200, concurrency: int = 4) -> Table:
         console.print(
             f"indexed at {figures['index_rate']:,.0f} mentions/s; rollups rebuilt in "
             f"{figures['rollup_s']:.1f} s ({found.get('rollups_docs', 0):,} rollup documents, "
-            f"{rollup_mb:,.1f} MB vs {found.get('mentions_docs', 0):,} mentions, {mention_mb:,.1f} MB)"
+            f"{rollup_mb:,.1f} MB vs {found.get('mentions_docs', 0):,} mentions, "
+            f"{mention_mb:,.1f} MB)"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("EARFUL_")}
         env.update(
