@@ -87,8 +87,9 @@ class KindReport:
     delays_min: list[float] = field(default_factory=list)
 
     @property
-    def recall(self) -> float:
-        return self.detected / self.incidents if self.incidents else float("nan")
+    def recall(self) -> float | None:
+        """None when there was nothing to detect (never a perfect score by default)."""
+        return self.detected / self.incidents if self.incidents else None
 
 
 @dataclass
@@ -101,23 +102,25 @@ class Report:
     #: burst during a topic trend): not what the label asked for, but not noise either.
     related: list[Episode] = field(default_factory=list)
 
+    # An empty denominator has no score: None ("n/a"), never 1.0 — a truth file without
+    # expected alerts and a detector that raised none is not a perfect detector.
     @property
-    def precision(self) -> float:
+    def precision(self) -> float | None:
         """Strict: related episodes count as false."""
         total = self.true_episodes + len(self.false_episodes) + len(self.related)
-        return self.true_episodes / total if total else 1.0
+        return self.true_episodes / total if total else None
 
     @property
-    def precision_incident_aware(self) -> float:
+    def precision_incident_aware(self) -> float | None:
         """Related episodes excluded (neither true nor false)."""
         total = self.true_episodes + len(self.false_episodes)
-        return self.true_episodes / total if total else 1.0
+        return self.true_episodes / total if total else None
 
     @property
-    def recall(self) -> float:
+    def recall(self) -> float | None:
         expected = [r for r in self.by_kind.values() if r.incidents]
         incidents = sum(r.incidents for r in expected)
-        return sum(r.detected for r in expected) / incidents if incidents else 1.0
+        return sum(r.detected for r in expected) / incidents if incidents else None
 
     @property
     def median_delay_min(self) -> float | None:
@@ -126,9 +129,9 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "recall": round(self.recall, 4),
-            "precision": round(self.precision, 4),
-            "precision_incident_aware": round(self.precision_incident_aware, 4),
+            "recall": _rounded(self.recall),
+            "precision": _rounded(self.precision),
+            "precision_incident_aware": _rounded(self.precision_incident_aware),
             "related_episodes": len(self.related),
             "median_delay_min": self.median_delay_min,
             "true_episodes": self.true_episodes,
@@ -137,7 +140,7 @@ class Report:
                 k: {
                     "incidents": r.incidents,
                     "detected": r.detected,
-                    "recall": None if not r.incidents else round(r.recall, 4),
+                    "recall": _rounded(r.recall),
                     "median_delay_min": statistics.median(r.delays_min) if r.delays_min else None,
                 }
                 for k, r in sorted(self.by_kind.items())
@@ -148,6 +151,15 @@ class Report:
                 for e in self.false_episodes
             ],
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def score_text(value: float | None, digits: int = 3) -> str:
+    """A score for people: `n/a` when there was nothing to score."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def evaluate(

@@ -145,11 +145,11 @@ def _print_report(report: Any) -> None:
             table.add_row(kind, "—", "must stay quiet", "", "")
             continue
         median = f"{statistics.median(r.delays_min):.0f}" if r.delays_min else "—"
-        table.add_row(kind, str(r.incidents), str(r.detected), f"{r.recall:.2f}", median)
+        table.add_row(kind, str(r.incidents), str(r.detected), score_text(r.recall, 2), median)
     console.print(table)
     console.print(
-        f"recall {report.recall:.3f}  precision {report.precision:.3f} strict, "
-        f"{report.precision_incident_aware:.3f} incident-aware "
+        f"recall {score_text(report.recall)}  precision {score_text(report.precision)} strict, "
+        f"{score_text(report.precision_incident_aware)} incident-aware "
         f"({report.true_episodes} true, {len(report.false_episodes)} false, "
         f"{len(report.related)} related episodes)  "
         f"median delay {report.median_delay_min} min"

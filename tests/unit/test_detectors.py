@@ -323,3 +323,13 @@ def test_volume_profile_is_interpolated_between_hour_slots():
     assert detector.expected_sum(state, starts) == pytest.approx(
         sum(detector.profile(state, t) for t in starts)
     )
+
+
+def test_an_empty_denominator_is_no_score_not_a_perfect_one():
+    from tooling.evaluation import evaluate, score_text
+
+    report = evaluate([], [])
+    assert report.recall is None and report.precision is None
+    assert report.precision_incident_aware is None
+    assert score_text(report.recall) == "n/a"
+    assert report.to_dict()["recall"] is None and report.to_dict()["precision"] is None
