@@ -137,6 +137,8 @@ def _minutes(n: int) -> Any:
 
 
 def _print_report(report: Any) -> None:
+    from tooling.evaluation import score_text
+
     table = Table(title="detection against labeled incidents")
     for col in ("incident kind", "incidents", "detected", "recall", "median delay (min)"):
         table.add_column(col, justify="right" if col != "incident kind" else "left")
