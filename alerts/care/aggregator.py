@@ -22,6 +22,12 @@ from typing import Any
 
 from alerts.care.conversation import Fact
 from alerts.care.metrics import CareMetrics
+from alerts.care.records import (
+    AggregatorMetaRecord,
+    FactBucketRecord,
+    FactRecord,
+    WaitingRecord,
+)
 
 META = "meta"
 BUCKET = timedelta(minutes=5)
@@ -95,15 +101,18 @@ class CareMetricsAggregator:
                 out[f"f|{bucket}"] = None
                 self._touched.discard(bucket)
         for bucket in self._touched:
-            out[f"f|{bucket}"] = {"facts": self.buckets[bucket]}
+            facts = [FactRecord.model_validate(f) for f in self.buckets[bucket]]
+            out[f"f|{bucket}"] = FactBucketRecord(facts=facts).dump()
         for conv in self.metrics.take_changed():
             found = self.metrics.waiting.get(conv)
-            out[f"w|{conv}"] = {"waiting": [found[0].isoformat(), found[1]]} if found else None
+            out[f"w|{conv}"] = (
+                WaitingRecord(since=found[0], channel=found[1]).dump() if found else None
+            )
         if self._meta_dirty or self._touched:
-            out[META] = {
-                "partitions": self.seen,
-                "published": self.published.isoformat() if self.published else None,
-            }
+            out[META] = AggregatorMetaRecord(
+                partitions={k: datetime.fromisoformat(v) for k, v in self.seen.items()},
+                published=self.published,
+            ).dump()
         self._touched.clear()
         self._meta_dirty = False
         return out
@@ -118,14 +127,15 @@ class CareMetricsAggregator:
             if not value:
                 continue
             if key == META:
-                self.seen = dict(value.get("partitions", {}))
-                published = value.get("published")
-                self.published = datetime.fromisoformat(published) if published else None
+                meta = AggregatorMetaRecord.model_validate(value)
+                self.seen = {k: at.isoformat() for k, at in meta.partitions.items()}
+                self.published = meta.published
             elif key.startswith("f|"):
-                self.buckets[key[2:]] = list(value["facts"])
+                bucket = FactBucketRecord.model_validate(value)
+                self.buckets[key[2:]] = [f.dump() for f in bucket.facts]
             elif key.startswith("w|"):
-                since, channel = value["waiting"]
-                waiting[key[2:]] = (datetime.fromisoformat(since), channel)
+                wait = WaitingRecord.read(value)
+                waiting[key[2:]] = (wait.since, wait.channel)
         facts = sorted(
             (Fact.from_dict(f) for b in self.buckets.values() for f in b), key=lambda f: f.at
         )

@@ -58,3 +58,30 @@ class FactRecord(_Record):
     seconds: float | None = None
     since: AwareDatetime | None = None
     source: int = -1
+
+
+class FactBucketRecord(_Record):
+    """`f|<5-minute bucket>`: the facts of that bucket the aggregator still needs."""
+
+    facts: list[FactRecord]
+
+
+class WaitingRecord(_Record):
+    """`w|<conversation>`: a conversation waiting for a reply (the backlog)."""
+
+    since: AwareDatetime
+    channel: str
+
+    @classmethod
+    def read(cls, value: dict[str, Any]) -> WaitingRecord:
+        if "waiting" in value:  # version 1: {"waiting": [since, channel]}
+            since, channel = value["waiting"]
+            return cls(since=since, channel=channel)
+        return cls.model_validate(value)
+
+
+class AggregatorMetaRecord(_Record):
+    """`meta`: each partition's progress and the last published boundary."""
+
+    partitions: dict[str, AwareDatetime] = Field(default_factory=dict)
+    published: AwareDatetime | None = None

@@ -50,3 +50,30 @@ def test_rewritten_in_the_current_version_with_the_same_content():
     )
     facts = [Fact.from_dict(f) for f in V1["facts"]]
     assert [Fact.from_dict(f.to_dict()) for f in facts] == facts
+
+
+def test_version_1_aggregator_records_load():
+    from alerts.care.aggregator import CareMetricsAggregator
+
+    fact = V1["facts"][0]
+    old = [  # as the previous release's CareMetricsStep wrote them
+        (
+            "meta",
+            {
+                "partitions": {"0": "2026-11-17T09:00:00+00:00"},
+                "published": "2026-11-17T09:00:00+00:00",
+            },
+        ),
+        ("f|2026-11-17T09:00:00+00:00", {"facts": [fact]}),
+        ("w|c1", {"waiting": ["2026-11-17T09:00:00+00:00", "chat"]}),
+    ]
+    aggregator = CareMetricsAggregator(timedelta(hours=24), timedelta(minutes=15))
+    aggregator.load_records(old)
+    assert aggregator.published == T0
+    assert aggregator.metrics.waiting == {"c1": (T0, "chat")}
+    assert len(aggregator.buffer) == 1  # not yet published: waits for the next boundary
+    aggregator.accept(Fact.from_dict({**fact, "at": "2026-11-17T09:20:00+00:00", "source": 0}))
+    rows = aggregator.publish_due()
+    assert rows and rows[0]["at"] == "2026-11-17T09:15:00+00:00"
+    written = aggregator.changes()
+    assert all(v is None or v["v"] == VERSION for v in written.values())
