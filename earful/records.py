@@ -259,8 +259,16 @@ class ConversationClosed(InboxEventBase):
     by: str = Field(default="", max_length=200)
 
 
+class CsatReceived(InboxEventBase):
+    """A customer's answer to the satisfaction survey after a conversation (1 worst, 5 best)."""
+
+    type: Literal["csat_received"]
+    score: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=MAX_TEXT_CHARS)
+
+
 InboxEvent = Annotated[
-    MessageReceived | ReplySent | ConversationAssigned | ConversationClosed,
+    MessageReceived | ReplySent | ConversationAssigned | ConversationClosed | CsatReceived,
     Field(discriminator="type"),
 ]
 

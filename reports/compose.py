@@ -326,6 +326,22 @@ def care_block(c: PeriodFacts, p: PeriodFacts, t: Text) -> Block:
                 t.number(now.breaches),
                 t.change(now.breaches, b.breaches if b else None),
             ),
+            Metric(
+                t("csat"),
+                f"{t.number(round(now.csat_mean, 2))} / 5 ({t.number(now.csat_responses)})"
+                if now.csat_mean is not None
+                else "—",
+                t.signed(now.csat_mean - b.csat_mean)
+                if b and b.csat_mean is not None and now.csat_mean is not None
+                else "",
+            ),
+            Metric(
+                t("shift"),
+                t.signed(now.sentiment_shift) if now.sentiment_shift is not None else "—",
+                t.signed(now.sentiment_shift - b.sentiment_shift)
+                if b and b.sentiment_shift is not None and now.sentiment_shift is not None
+                else "",
+            ),
         ],
         chart="care",
     )

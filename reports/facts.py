@@ -90,6 +90,13 @@ class CareFacts(_Facts):
     warnings: int = 0
     #: Mean first reply SLA allowance (seconds), to judge the medians against.
     sla_first_reply_s: float | None = None
+    #: Survey answers (1-5) and their mean.
+    csat_mean: float | None = None
+    csat_responses: int = 0
+    #: How the customers' sentiment moved from their first message to their latest after a
+    #: reply (mean over conversations; > 0: happier), a signal that needs no survey.
+    sentiment_shift: float | None = None
+    sentiment_shifts: int = 0
 
     @property
     def response_rate(self) -> float | None:

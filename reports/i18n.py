@@ -81,6 +81,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "breaches": {"en": "SLA breaches", "sv": "SLA-överträdelser", "sl": "Kršitve SLA"},
     "share": {"en": "Share", "sv": "Andel", "sl": "Delež"},
+    "csat": {
+        "en": "Customer satisfaction (survey)",
+        "sv": "Kundnöjdhet (enkät)",
+        "sl": "Zadovoljstvo strank (anketa)",
+    },
+    "shift": {
+        "en": "Mood after a reply (sentiment shift)",
+        "sv": "Stämning efter svar (sentimentskifte)",
+        "sl": "Razpoloženje po odgovoru (premik)",
+    },
     "no_alerts": {"en": "No alerts fired.", "sv": "Inga larm.", "sl": "Brez opozoril."},
     "acked_after": {
         "en": "acknowledged after {d}",

@@ -319,6 +319,15 @@ async def care_facts(
         values = [float(d[field]) for d in days if d.get(field) is not None]
         return sum(values) / len(values) if values else None
 
+    def weighted(field: str, weight: str) -> tuple[float | None, int]:
+        pairs = [
+            (float(d[field]), int(d.get(weight) or 0)) for d in days if d.get(field) is not None
+        ]
+        n = sum(w for _, w in pairs)
+        return (sum(v * w for v, w in pairs) / n if n else None), n
+
+    csat, responses = weighted("csat_mean", "csat_responses")
+    shift, shifts = weighted("sentiment_shift_mean", "sentiment_shifts")
     allowances = [
         p.within.total_seconds() for p in policies.policies if p.metric == "first_response"
     ]
@@ -332,6 +341,10 @@ async def care_facts(
         breaches=sum(1 for a in alerts if a.kind == "sla_breach"),
         warnings=sum(1 for a in alerts if a.kind == "sla_warning"),
         sla_first_reply_s=max(allowances) if allowances else None,
+        csat_mean=csat,
+        csat_responses=responses,
+        sentiment_shift=shift,
+        sentiment_shifts=shifts,
     )
 
 

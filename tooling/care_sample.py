@@ -94,6 +94,14 @@ def inbox_stream(
             )
             last = calendar.add_business(follow, min(rng.lognormvariate(3.2, 0.7), 200) * 60)
             event("reply_sent", last, agent=agent, team=team, text=rng.choice(REPLIES))
-        event("conversation_closed", last + timedelta(minutes=rng.uniform(1, 60)), by=agent)
+        closed = last + timedelta(minutes=rng.uniform(1, 60))
+        event("conversation_closed", closed, by=agent)
+        # a third answer the survey, happier the faster they were answered (its own random
+        # stream, so the rest of the sample stays as it was)
+        survey = random.Random(f"{seed}-{conv}-csat")
+        if survey.random() < 0.35:
+            base = 4.6 if not slow else 2.4
+            score = min(5, max(1, round(survey.gauss(base, 0.8))))
+            event("csat_received", closed + timedelta(minutes=survey.uniform(5, 120)), score=score)
     events.sort(key=lambda e: e["at"])
     return events

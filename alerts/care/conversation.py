@@ -21,6 +21,7 @@ from earful.records import (
     Alert,
     ConversationAssigned,
     ConversationClosed,
+    CsatReceived,
     Evidence,
     MessageReceived,
     ReplySent,
@@ -42,6 +43,8 @@ class Fact:
     since: datetime | None = None  # when the wait started (waiting)
     #: Inbox partition the fact came from (the aggregator's watermark is per partition).
     source: int = -1
+    #: `shift`: the customer's sentiment now minus at their first message; `csat`: 1-5.
+    value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return FactRecord(
@@ -54,13 +57,23 @@ class Fact:
             seconds=self.seconds,
             since=self.since,
             source=self.source,
+            value=self.value,
         ).dump()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Fact:
         r = FactRecord.model_validate(d)
         return cls(
-            r.kind, r.conversation, r.at, r.channel, r.team, r.agent, r.seconds, r.since, r.source
+            r.kind,
+            r.conversation,
+            r.at,
+            r.channel,
+            r.team,
+            r.agent,
+            r.seconds,
+            r.since,
+            r.source,
+            r.value,
         )
 
 
@@ -93,6 +106,8 @@ class Conversation:
     sla: dict[str, SlaEpisode] = field(default_factory=dict)
     #: Inbox partition (the stream judges it by that partition's event time).
     partition: int = -1
+    #: Sentiment score of the customer's first message (the satisfaction shift's baseline).
+    first_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return ConversationRecord(
@@ -115,6 +130,7 @@ class Conversation:
                 for name, e in self.sla.items()
             },
             partition=self.partition,
+            first_score=self.first_score,
         ).dump()
 
     @classmethod
@@ -137,6 +153,7 @@ class Conversation:
             r.last_message,
             {n: SlaEpisode(e.since, e.warned, e.breached) for n, e in r.sla.items()},
             r.partition,
+            r.first_score,
         )
 
 
@@ -173,6 +190,23 @@ class CareTracker:
             conv.last_message = event.text[:280]
             if negative_score is not None and negative_score <= self.policies.urgent_below:
                 conv.priority = "urgent"
+            if negative_score is not None:
+                if conv.first_score is None:
+                    conv.first_score = negative_score
+                elif conv.replies:
+                    # the customer wrote again after a reply: how their mood moved since the
+                    # first message (a satisfaction signal that needs no survey)
+                    facts.append(
+                        Fact(
+                            "shift",
+                            conv.id,
+                            event.at,
+                            conv.channel,
+                            conv.team,
+                            conv.agent,
+                            value=negative_score - conv.first_score,
+                        )
+                    )
             if conv.waiting_since is None and conv.closed_at is None:
                 conv.waiting_since = event.at
                 facts.append(Fact("waiting", conv.id, event.at, conv.channel, since=event.at))
@@ -202,6 +236,18 @@ class CareTracker:
                 conv.first_response_at = event.at
             conv.waiting_since = None
             alerts += self._resolve(conv, event.at)
+        elif isinstance(event, CsatReceived):
+            facts.append(
+                Fact(
+                    "csat",
+                    conv.id,
+                    event.at,
+                    conv.channel,
+                    conv.team,
+                    conv.agent,
+                    value=float(event.score),
+                )
+            )
         elif isinstance(event, ConversationAssigned):
             conv.agent, conv.team = event.agent or conv.agent, event.team or conv.team
         elif isinstance(event, ConversationClosed):

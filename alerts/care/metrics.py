@@ -99,6 +99,11 @@ class CareMetrics:
                 if f.kind in ("first_response", "reply") and f.seconds is not None
             ]
             answered = sum(1 for c in opened if c in self.first_reply and self.first_reply[c] < now)
+            # the latest shift per conversation; every survey answer
+            shifts = {
+                f.conversation: f.value for f in facts if f.kind == "shift" and f.value is not None
+            }
+            csat = [f.value for f in facts if f.kind == "csat" and f.value is not None]
             waiting = [
                 since
                 for since, channel in self.waiting.values()
@@ -123,6 +128,12 @@ class CareMetrics:
                     "reply_wait_median_s": statistics.median(waits) if waits else None,
                     "reply_wait_p90_s": percentile(waits, 0.9),
                     "backlog": len(waiting) if scope in ("all", "channel") else None,
+                    "sentiment_shift_mean": (
+                        round(statistics.fmean(shifts.values()), 4) if shifts else None
+                    ),
+                    "sentiment_shifts": len(shifts),
+                    "csat_mean": round(statistics.fmean(csat), 3) if csat else None,
+                    "csat_responses": len(csat),
                     "backlog_oldest_s": (
                         max((now - s).total_seconds() for s in waiting)
                         if waiting and scope in ("all", "channel")

@@ -46,6 +46,8 @@ class ConversationRecord(_Record):
     #: policy name -> the SLA episode running since the customer started waiting
     sla: dict[str, SlaEpisodeRecord] = Field(default_factory=dict)
     partition: int = -1
+    #: Sentiment score of the customer's first message (the satisfaction shift's baseline).
+    first_score: float | None = None
 
 
 class FactRecord(_Record):
@@ -58,6 +60,8 @@ class FactRecord(_Record):
     seconds: float | None = None
     since: AwareDatetime | None = None
     source: int = -1
+    #: `shift`: sentiment now minus at the first message; `csat`: the survey score (1-5).
+    value: float | None = None
 
 
 class FactBucketRecord(_Record):

@@ -232,6 +232,9 @@ CARE_FIELDS = (
     "reply_wait_p90_s",
     "backlog",
     "backlog_oldest_s",
+    "csat_mean",
+    "csat_responses",
+    "sentiment_shift_mean",
 )
 
 

@@ -86,6 +86,10 @@ CARE_METRICS: dict[str, Any] = {
         "reply_wait_p90_s": FLOAT,
         "backlog": LONG,
         "backlog_oldest_s": FLOAT,
+        "sentiment_shift_mean": FLOAT,
+        "sentiment_shifts": LONG,
+        "csat_mean": FLOAT,
+        "csat_responses": LONG,
     },
 }
 

@@ -105,7 +105,10 @@ ALERTS = [
 def care_snapshots() -> list[Doc]:
     docs = []
     for d, day in enumerate(W47.days()):
-        for hour, received, replied, median in ((9, 5, 1, 9999.0), (22, 20, 18, 1800.0)):
+        for hour, received, replied, median, csat in (
+            (9, 5, 1, 9999.0, 1.0),
+            (22, 20, 18, 1800.0, 4.0 + d % 2),  # 4.0 and 5.0 on alternate days, 3 answers each
+        ):
             at = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
             docs.append(
                 Doc(
@@ -121,6 +124,8 @@ def care_snapshots() -> list[Doc]:
                         "first_response_p90_s": 2 * median,
                         "reply_wait_median_s": 600.0,
                         "backlog": d,
+                        "csat_mean": csat,
+                        "csat_responses": 3,
                     },
                     at,
                 )
@@ -258,6 +263,8 @@ async def test_every_section_by_hand(services):
     # the care figures: the last snapshot of each local day (20 received, 18 replied, 30 min)
     assert (c.care.received, c.care.replied, c.care.first_reply_median_s) == (140, 126, 1800.0)
     assert (c.care.breaches, c.care.backlog_end) == (1, 6)
+    # four days at 4.0 and three at 5.0, three answers each: (4 * 4 + 3 * 5) / 7
+    assert c.care.csat_responses == 21 and abs(c.care.csat_mean - 31 / 7) < 1e-9
     assert facts.incomplete == ()  # the data reaches the end of the week
     blocks = {b.key: b for b in rendered.report.blocks}
     assert {m.label: m.value for m in blocks["share_of_voice"].metrics} == {

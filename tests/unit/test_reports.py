@@ -97,6 +97,10 @@ FACTS = ReportFacts(
             backlog_end=12,
             breaches=5,
             sla_first_reply_s=3600,
+            csat_mean=4.25,
+            csat_responses=40,
+            sentiment_shift=0.31,
+            sentiment_shifts=55,
         ),
     ),
     previous=period(
@@ -153,6 +157,8 @@ def test_sections_compare_with_the_previous_period():
     care = {m.label: (m.value, m.change) for m in blocks["care"].metrics}
     assert care["Response rate"] == ("85.0%", "−7.1 pts")  # 340/400 vs 350/380
     assert care["First reply (median)"] == ("40 min", "+33%")
+    assert care["Customer satisfaction (survey)"][0] == "4.2 / 5 (40)"
+    assert care["Mood after a reply (sentiment shift)"][0] == "+0.31"
     assert "acknowledged after 10 min, resolved after 1.5 h" in blocks["alerts"].rows[0][3]
 
 

@@ -286,6 +286,8 @@ async function care(main) {
     ["Response rate", pct(last.response_rate)],
     ["Backlog", fmt.format(last.backlog ?? 0)],
     ["SLA first reply", sla.first_response ? `${fmt.format(sla.first_response)} min` : "—"],
+    ["CSAT (last 24 h)", last.csat_mean == null ? "—" : `${fmt.format(last.csat_mean)} / 5 (${last.csat_responses})`],
+    ["Mood after a reply", net(last.sentiment_shift_mean)],
   ].map(([k, v]) => `<div class="kpi"><b>${esc(v)}</b><span>${esc(k)}</span></div>`).join("");
   main.prepend(kpis);
   const minutes = (f) => data.points.map((p) => [p.at, p[f] == null ? null : p[f] / 60]);
