@@ -14,8 +14,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -156,25 +154,6 @@ async def measure(
     return statistics.median(latencies) * 1000, latencies[int(0.99 * (len(latencies) - 1))] * 1000
 
 
-def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "earful", "api", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    for _ in range(120):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError("the API did not start")
-
-
 async def render_month(search_url: str, prefix: str, archive: Path) -> float:
     from alerts.care.policies import load_policies
     from alerts.routing.config import DEFAULT_ROUTES_PATH, RoutingConfig
@@ -205,8 +184,65 @@ async def render_month(search_url: str, prefix: str, archive: Path) -> float:
     return elapsed
 
 
+Request = Callable[[random.Random], tuple[str, dict[str, Any]]]
+
+
+def cases(base: str) -> list[tuple[str, Request]]:
+    """What a dashboard user asks, over the whole month of data."""
+    month = {"start": START.isoformat(), "end": (START + timedelta(days=DAYS)).isoformat()}
+    words = ("delayed", "baggage", "refund", "crew", "wifi", "cancelled", "seat", "thanks")
+    brand = lambda r: r.choice(BRANDS)[0]  # noqa: E731
+    first = httpx.get(
+        f"{base}/api/mentions", params={"brand": "Skyway Air", "size": 50}, timeout=60
+    )
+    cursor = first.json()["next_cursor"]
+    return [
+        (
+            "search: query string + brand, 50 hits, highlights",
+            lambda r: ("/api/mentions", {"q": r.choice(words), "brand": "Skyway Air", "size": 50}),
+        ),
+        (
+            "search: next page (search_after)",
+            lambda r: ("/api/mentions", {"brand": "Skyway Air", "size": 50, "cursor": cursor}),
+        ),
+        (
+            "trends: 30 days by day, from rollups",
+            lambda r: ("/api/trends", {"brand": brand(r), "interval": "1d", **month}),
+        ),
+        (
+            "trends: 30 days by day, from mentions",
+            lambda r: (
+                "/api/trends",
+                {"brand": brand(r), "interval": "1d", "source": "mentions", **month},
+            ),
+        ),
+        (
+            "trends: 30 days by hour, from rollups",
+            lambda r: ("/api/trends", {"brand": "Skyway Air", "interval": "1h", **month}),
+        ),
+        (
+            "share of voice: 30 days by day, from rollups",
+            lambda r: ("/api/share-of-voice", {"project": "skyway", "interval": "1d", **month}),
+        ),
+        (
+            "share of voice: 30 days by day, from mentions",
+            lambda r: (
+                "/api/share-of-voice",
+                {"project": "skyway", "interval": "1d", "source": "mentions", **month},
+            ),
+        ),
+        (
+            "emerging: last 24 h vs 7 days",
+            lambda r: (
+                "/api/trends/emerging",
+                {"brand": brand(r), "window": "24h", "background": "7d"},
+            ),
+        ),
+    ]
+
+
 def run(n: int, requests: int = 200, concurrency: int = 4) -> Table:
-    from tooling.harness import free_port
+    from tooling.harness import api_server
 
     search_url = os.environ.get("EARFUL_TEST_SEARCH", "http://127.0.0.1:9200")
     prefix = "benchins" + uuid.uuid4().hex[:6]
@@ -229,74 +265,14 @@ def run(n: int, requests: int = 200, concurrency: int = 4) -> Table:
         env.update(
             EARFUL_SEARCH__URL=search_url, EARFUL_SEARCH__INDEX_PREFIX=prefix, HF_HUB_OFFLINE="1"
         )
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = serve(env, port)
-        month = {"start": START.isoformat(), "end": (START + timedelta(days=DAYS)).isoformat()}
-        words = ("delayed", "baggage", "refund", "crew", "wifi", "cancelled", "seat", "thanks")
-        cases: list[tuple[str, Callable[[random.Random], tuple[str, dict[str, Any]]]]] = [
-            (
-                "search: query string + brand, 50 hits, highlights",
-                lambda r: (
-                    "/api/mentions",
-                    {"q": r.choice(words), "brand": "Skyway Air", "size": 50},
-                ),
-            ),
-            ("search: next page (search_after)", None),  # filled below
-            (
-                "trends: 30 days by day, from rollups",
-                lambda r: (
-                    "/api/trends",
-                    {"brand": r.choice(BRANDS)[0], "interval": "1d", **month},
-                ),
-            ),
-            (
-                "trends: 30 days by day, from mentions",
-                lambda r: (
-                    "/api/trends",
-                    {"brand": r.choice(BRANDS)[0], "interval": "1d", "source": "mentions", **month},
-                ),
-            ),
-            (
-                "trends: 30 days by hour, from rollups",
-                lambda r: ("/api/trends", {"brand": "Skyway Air", "interval": "1h", **month}),
-            ),
-            (
-                "share of voice: 30 days by day, from rollups",
-                lambda r: ("/api/share-of-voice", {"project": "skyway", "interval": "1d", **month}),
-            ),
-            (
-                "share of voice: 30 days by day, from mentions",
-                lambda r: (
-                    "/api/share-of-voice",
-                    {"project": "skyway", "interval": "1d", "source": "mentions", **month},
-                ),
-            ),
-            (
-                "emerging: last 24 h vs 7 days",
-                lambda r: (
-                    "/api/trends/emerging",
-                    {"brand": r.choice(BRANDS)[0], "window": "24h", "background": "7d"},
-                ),
-            ),
-        ]
-        first = httpx.get(
-            f"{base}/api/mentions", params={"brand": "Skyway Air", "size": 50}, timeout=60
-        ).json()
-        cursor = first["next_cursor"]
-        cases[1] = (
-            cases[1][0],
-            lambda r: ("/api/mentions", {"brand": "Skyway Air", "size": 50, "cursor": cursor}),
-        )
-        try:
-            for name, make in cases:
-                assert make is not None
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            api_server(env, Path(tmp) / "api.log", 120) as base,
+        ):
+            for name, make in cases(base):
                 p50, p99 = asyncio.run(measure(base, make, requests, concurrency))
                 table.add_row(name, f"{p50:,.0f}", f"{p99:,.0f}")
                 console.print(f"  {name}: p50 {p50:,.0f} ms, p99 {p99:,.0f} ms")
-        finally:
-            proc.terminate()
-            proc.wait(10)
         with tempfile.TemporaryDirectory() as tmp:
             seconds = asyncio.run(render_month(search_url, prefix, Path(tmp)))
         table.add_row(

@@ -31,7 +31,7 @@ from croniter import croniter
 from alerts.care.policies import CarePolicies
 from alerts.notification import Delivery, Outcome
 from alerts.notifiers.base import HttpNotifier
-from alerts.notifiers.email import EmailNotifier
+from alerts.notifiers.factory import email_notifier
 from alerts.routing.config import RoutingConfig
 from earful.projects import Projects
 from earful.settings import Settings
@@ -132,16 +132,7 @@ async def deliver(
                 to=e.to,
                 pdf=rendered.pdf if definition.deliver.attach_pdf else None,
             )
-            mailer = EmailNotifier(
-                host=e.host,
-                port=e.port,
-                sender=e.sender,
-                to=e.to,
-                username=e.username,
-                password=e.password(),
-                starttls=e.starttls,
-                name=f"{name}/email",
-            )
+            mailer = email_notifier(e, f"{name}/email")
             outcomes.append((f"{name}/email", await mailer.send(message)))
         if receiver.console is not None:
             path = receiver.console.path or settings.alerts_log

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,33 @@ def indexed_ids(search: str, prefix: str, kind: str = "mentions") -> list[str]:
             f"{search}/_search/scroll", json={"scroll": "1m", "scroll_id": r["_scroll_id"]}
         ).json()
     return ids
+
+
+@contextlib.contextmanager
+def api_server(env: dict[str, str], log: Path, timeout: float = 60) -> Iterator[str]:
+    """`earful api` on a free loopback port, for as long as the block runs; yields its URL.
+    If it dies while starting, its log is the error."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "earful", "api", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                assert proc.poll() is None, log.read_text()
+                return False
+
+        try:
+            wait_until(up, timeout, "the API to serve")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)

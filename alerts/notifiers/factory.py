@@ -11,11 +11,24 @@ from alerts.notifiers.pagerduty import PagerDutyNotifier
 from alerts.notifiers.slack import SlackNotifier
 from alerts.notifiers.teams import TeamsNotifier
 from alerts.notifiers.webhook import WebhookNotifier
-from alerts.routing.config import RoutingConfig
+from alerts.routing.config import EmailConfig, RoutingConfig
 
 
 class ReceiverSetupError(ValueError):
     pass
+
+
+def email_notifier(e: EmailConfig, name: str) -> EmailNotifier:
+    return EmailNotifier(
+        host=e.host,
+        port=e.port,
+        sender=e.sender,
+        to=e.to,
+        username=e.username,
+        password=e.password(),
+        starttls=e.starttls,
+        name=name,
+    )
 
 
 def build_notifiers(config: RoutingConfig, *, console_path: Path) -> dict[str, list[Notifier]]:
@@ -46,19 +59,7 @@ def build_notifiers(config: RoutingConfig, *, console_path: Path) -> dict[str, l
                     )
                 )
             if r.email is not None:
-                e = r.email
-                notifiers.append(
-                    EmailNotifier(
-                        host=e.host,
-                        port=e.port,
-                        sender=e.sender,
-                        to=e.to,
-                        username=e.username,
-                        password=e.password(),
-                        starttls=e.starttls,
-                        name=f"{r.name}/email",
-                    )
-                )
+                notifiers.append(email_notifier(r.email, f"{r.name}/email"))
         except ValueError as exc:
             raise ReceiverSetupError(f"receiver '{r.name}': {exc}") from None
         out[r.name] = notifiers

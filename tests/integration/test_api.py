@@ -4,8 +4,6 @@ real OpenSearch, and the silence form publishing to the real Kafka `control` top
 import asyncio
 import json
 import socket
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,7 +14,8 @@ from earful.settings import SearchSettings
 from streams.indexing import mention_document
 from streams.search import open_store
 from streams.search.base import Doc
-from tooling.harness import ROOT, earful_env, read_topic, run_cli, wait_until
+from tooling.harness import api_server as serve_api
+from tooling.harness import earful_env, read_topic, run_cli
 
 T0 = datetime(2026, 11, 17, 14, tzinfo=UTC)
 OPERATOR = "integration-operator-token-0123"
@@ -64,30 +63,8 @@ def api_server(real_services, run_id, tmp_path):
         tmp_path,
         EARFUL_API__TOKENS=json.dumps([{"name": "ann", "token": OPERATOR, "role": "operator"}]),
     )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(tmp_path / "api.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "earful", "api", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-        def up():
-            try:
-                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                assert proc.poll() is None, (tmp_path / "api.log").read_text()
-                return False
-
-        try:
-            wait_until(up, 60, "the API to serve")
-            yield url, env
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with serve_api(env, tmp_path / "api.log") as url:
+        yield url, env
 
 
 def test_search_trends_dashboard_and_silences(api_server, real_services, run_id):

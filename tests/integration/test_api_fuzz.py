@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from earful.settings import SearchSettings
@@ -18,7 +17,7 @@ from streams.indexing import mention_document
 from streams.search import open_store
 from streams.search.base import Doc
 from tests.integration.test_api import mention
-from tooling.harness import ROOT, earful_env, free_port, wait_until
+from tooling.harness import api_server, earful_env
 
 TOKEN = "fuzz-operator-token-0123456789"
 
@@ -46,35 +45,10 @@ def api_url(real_services, tmp_path_factory):
         tmp,
         EARFUL_API__TOKENS=json.dumps([{"name": "fuzz", "token": TOKEN, "role": "admin"}]),
     )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp / "api.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "earful", "api", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            assert proc.poll() is None, (tmp / "api.log").read_text()
-            return False
-
-    try:
-        wait_until(up, 60, "the API to serve")
+    with api_server(env, tmp / "api.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-        errors = [
-            line for line in (tmp / "api.log").read_text().splitlines() if "Traceback" in line
-        ]
-        assert not errors, (tmp / "api.log").read_text()[-4000:]
+    errors = [line for line in (tmp / "api.log").read_text().splitlines() if "Traceback" in line]
+    assert not errors, (tmp / "api.log").read_text()[-4000:]
 
 
 def test_no_server_errors(api_url, tmp_path):

@@ -9,12 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from earful.records import Alert, Author, Engagement, Evidence, ScoredMention, Sentiment, TopPost
@@ -23,7 +20,7 @@ from streams.dispatch import alert_document
 from streams.indexing import mention_document
 from streams.search import open_store
 from streams.search.base import Doc
-from tooling.harness import ROOT, earful_env, free_port, wait_until
+from tooling.harness import ROOT, api_server, earful_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENS = ROOT / "var" / "screens"
@@ -148,31 +145,8 @@ def dashboard(real_services, tmp_path_factory):
         tmp,
         EARFUL_API__TOKENS=json.dumps([{"name": "ann", "token": TOKEN, "role": "operator"}]),
     )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp / "api.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "earful", "api", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            assert proc.poll() is None, (tmp / "api.log").read_text()
-            return False
-
-    try:
-        wait_until(up, 60, "the API to serve")
+    with api_server(env, tmp / "api.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
