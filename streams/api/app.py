@@ -155,8 +155,9 @@ def create_api(
             if "highlight" in h:
                 row["highlight"] = h["highlight"].get("text", [""])[0]
             rows.append(row)
+        total = result["hits"].get("total")
         return {
-            "total": result["hits"]["total"]["value"],
+            "total": total["value"] if isinstance(total, dict) else None,
             "hits": rows,
             "next_cursor": queries.encode_cursor(hits[-1]["sort"]) if len(hits) == size else None,
             "facets": {
@@ -189,7 +190,8 @@ def create_api(
     ) -> dict[str, Any]:
         """Mentions matching a query string (Lucene syntax: `delay* AND NOT refund`) and
         filters, newest (or most reached / engaged) first. Pass `next_cursor` back as `cursor`
-        for the next page. A malformed query is a 400 that says where it failed."""
+        for the next page (later pages carry hits only: the total and facets are on the first).
+        A malformed query is a 400 that says where it failed."""
         filters = {
             "brand": brand,
             "sentiment": sentiment,

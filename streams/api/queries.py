@@ -89,7 +89,10 @@ def search_body(
         "track_total_hits": True,
     }
     if search_after:
+        # the next page of the same search: its total and facets are already on the page
         body["search_after"] = search_after
+        body.pop("aggs")
+        body["track_total_hits"] = False
     if highlight:
         # <mark> around the matched words; the text is escaped first, so a post cannot inject
         # markup into the page that shows it
