@@ -221,22 +221,29 @@ async def detail_facts(
 async def alert_facts(
     store: SearchStore, brand: str, start: datetime, end: datetime
 ) -> list[AlertFacts]:
+    """The period's listening alerts (PR and product: care SLA alerts are counted by the care
+    section), one per episode: its first notice, at the highest severity it reached."""
     body = {
-        "size": 500,
+        "size": 2000,
         "query": {
             "bool": {
                 "filter": [
                     {"term": {"brand": brand}},
                     {"term": {"status": "firing"}},
                     _range(start, end, "fired_at"),
-                ]
+                ],
+                "must_not": [{"prefix": {"kind": "sla_"}}, {"term": {"team": "care"}}],
             }
         },
         "sort": [{"fired_at": "asc"}],
     }
     firing: dict[str, dict[str, Any]] = {}
+    rank = {"info": 0, "warning": 1, "critical": 2}
     for hit in (await store.search("alerts", body))["hits"]["hits"]:
-        firing.setdefault(hit["_source"]["fingerprint"], hit["_source"])  # the first notice
+        notice = hit["_source"]
+        first = firing.setdefault(notice["fingerprint"], dict(notice))
+        if rank.get(notice["severity"], 0) > rank.get(first["severity"], 0):
+            first["severity"] = notice["severity"]  # escalated within the episode
     if not firing:
         return []
     fps = list(firing)
@@ -291,7 +298,7 @@ async def alert_facts(
 
 
 async def care_facts(
-    store: SearchStore, period: Period, alerts: Sequence[AlertFacts], policies: CarePolicies
+    store: SearchStore, period: Period, policies: CarePolicies
 ) -> CareFacts | None:
     result = await store.search(
         "care-metrics",
@@ -326,6 +333,18 @@ async def care_facts(
         n = sum(w for _, w in pairs)
         return (sum(v * w for v, w in pairs) / n if n else None), n
 
+    async def sla_alerts(kind: str) -> int:
+        query = {
+            "bool": {
+                "filter": [
+                    {"term": {"kind": kind}},
+                    {"term": {"status": "firing"}},
+                    _range(period.start, period.end, "fired_at"),
+                ]
+            }
+        }
+        return await store.count("alerts", query)
+
     csat, responses = weighted("csat_mean", "csat_responses")
     shift, shifts = weighted("sentiment_shift_mean", "sentiment_shifts")
     allowances = [
@@ -338,8 +357,8 @@ async def care_facts(
         first_reply_p90_s=mean("first_response_p90_s"),
         reply_wait_median_s=mean("reply_wait_median_s"),
         backlog_end=int(snaps[-1].get("backlog") or 0),
-        breaches=sum(1 for a in alerts if a.kind == "sla_breach"),
-        warnings=sum(1 for a in alerts if a.kind == "sla_warning"),
+        breaches=await sla_alerts("sla_breach"),
+        warnings=await sla_alerts("sla_warning"),
         sla_first_reply_s=max(allowances) if allowances else None,
         csat_mean=csat,
         csat_responses=responses,
@@ -404,9 +423,7 @@ async def period_facts(
     voices = await brand_facts(store, project.brands, period.start, period.end)
     days, posts, topics, terms = await detail_facts(store, project.brand, period, period.previous())
     alerts = await alert_facts(store, project.brand, period.start, period.end)
-    care = (
-        await care_facts(store, period, alerts, policies) if "care" in definition.sections else None
-    )
+    care = await care_facts(store, period, policies) if "care" in definition.sections else None
     return PeriodFacts(
         label=period.label,
         start=period.start,

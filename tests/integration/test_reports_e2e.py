@@ -76,14 +76,14 @@ def mentions() -> list[ScoredMention]:
     return out
 
 
-def alert(kind, status, fired, severity="critical", started=None, team="pr") -> Alert:
+def alert(kind, status, fired, severity="critical", started=None, team="pr", fp=None) -> Alert:
     return Alert(
         kind=kind,
         brand=S,
         rule="r",
         status=status,
         severity=severity,
-        fingerprint=f"fp-{kind}",
+        fingerprint=fp or f"fp-{kind}",
         fired_at=fired,
         started_at=started or fired,
         window_start=fired,
@@ -96,9 +96,16 @@ def alert(kind, status, fired, severity="critical", started=None, team="pr") -> 
 
 T_CRISIS = datetime(2026, 11, 17, 14, tzinfo=UTC)
 ALERTS = [
-    alert("volume_spike", "firing", T_CRISIS),
+    # a crisis that starts as a warning and escalates to critical five minutes later
+    alert("volume_spike", "firing", T_CRISIS, severity="warning"),
+    alert("volume_spike", "firing", T_CRISIS + timedelta(minutes=5), started=T_CRISIS),
     alert("volume_spike", "resolved", T_CRISIS + timedelta(minutes=90), started=T_CRISIS),
     alert("sla_breach", "firing", datetime(2026, 11, 18, 9, tzinfo=UTC), team="care"),
+    # a busy care week before it: hundreds of SLA warnings must not crowd the crisis out
+    *(
+        alert("sla_warning", "firing", W47.start + timedelta(minutes=i), team="care", fp=f"w{i}")
+        for i in range(2500)
+    ),
 ]
 
 
@@ -258,11 +265,13 @@ async def test_every_section_by_hand(services):
         "wifi": (14, 14),
     }
     assert "wifi" in [t.term for t in c.terms]  # new this week against last week's background
-    crisis = next(a for a in c.alerts if a.kind == "volume_spike")
+    assert [a.kind for a in c.alerts] == ["volume_spike"]  # care SLA alerts are care's
+    crisis = c.alerts[0]
+    assert crisis.severity == "critical" and crisis.fired_at == T_CRISIS
     assert (crisis.acknowledged_after_s, crisis.resolved_after_s) == (600.0, 5400.0)
     # the care figures: the last snapshot of each local day (20 received, 18 replied, 30 min)
     assert (c.care.received, c.care.replied, c.care.first_reply_median_s) == (140, 126, 1800.0)
-    assert (c.care.breaches, c.care.backlog_end) == (1, 6)
+    assert (c.care.breaches, c.care.warnings, c.care.backlog_end) == (1, 2500, 6)
     # four days at 4.0 and three at 5.0, three answers each: (4 * 4 + 3 * 5) / 7
     assert c.care.csat_responses == 21 and abs(c.care.csat_mean - 31 / 7) < 1e-9
     assert facts.incomplete == ()  # the data reaches the end of the week
