@@ -1,5 +1,9 @@
 """The offline reference for care SLA alerts: the same log through `CareTracker`, checked at
-every event and at the end — what a correct stream must raise, once each."""
+every event and at the end — what a correct stream must raise, once each.
+
+Inbound messages get a neutral score of 0.0 here, where the stream has its model's: SLA clocks
+and facts do not depend on it (urgency is off in POLICIES), and the satisfaction facts come out
+the same in number, with values only the model knows."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 from alerts.care.conversation import CareTracker
 from alerts.care.policies import CarePolicies
 from earful.codec import decode_record
-from earful.records import InboxRecord
+from earful.records import InboxRecord, MessageReceived
 
 #: Round-the-clock hours and one first-reply policy: every slow reply is a warning and a breach.
 POLICIES = """
@@ -45,7 +49,12 @@ def expected_sla_alerts(
                 for a in tracker.check(conv, event.at)
                 if a.status == "firing"
             )
-        conv, new_facts, _ = tracker.apply(conversations.get(event.conversation_id), event)
+        # every inbound message carries a score, as the stream's scorer gives one: the
+        # reference then makes the same satisfaction facts (their values are the model's)
+        score = 0.0 if isinstance(event, MessageReceived) else None
+        conv, new_facts, _ = tracker.apply(
+            conversations.get(event.conversation_id), event, negative_score=score
+        )
         conversations[conv.id] = conv
         facts += new_facts
     for conv in conversations.values():

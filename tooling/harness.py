@@ -126,12 +126,29 @@ def read_topic(bootstrap: str, topic: str, timeout_ms: int = 3000) -> list[Any]:
         consumer.close()
 
 
-def caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
-    """True when the consumer group has committed every message currently on `topics`."""
+def caught_up(bootstrap: str, group: str, topics: list[str], timeout: float = 30.0) -> bool:
+    """True when the consumer group has committed every message currently on `topics`.
+
+    False, not a hang, when the broker does not answer within `timeout`: kafka-python's
+    metadata wait has no deadline of its own (seen right after a broker restart), and the
+    callers poll this again."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as Late
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caught-up")
+    try:
+        return pool.submit(_caught_up, bootstrap, group, topics).result(timeout=timeout)
+    except Late:
+        return False
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     try:
         committed = admin.list_group_offsets({group: None}).get(group, {})
         for topic in topics:
