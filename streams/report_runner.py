@@ -180,7 +180,8 @@ class ReportService:
             self.store, definition, project, period, self.policies, self.clock()
         )
         tz = definition.cadence.timezone if definition.cadence else period.tz
-        return render_all(compose(definition, facts, tz))
+        # charts and the PDF take a second or two of CPU: off the event loop
+        return await asyncio.to_thread(render_all, compose(definition, facts, tz))
 
     def slack_for(self, rendered: Rendered) -> dict[str, Any]:
         r = rendered.report
@@ -197,7 +198,7 @@ class ReportService:
         rendered = await self.build(definition, period)
         slack = self.slack_for(rendered)
         where = (
-            archive(rendered, self.settings.reports.archive_dir, slack)
+            await asyncio.to_thread(archive, rendered, self.settings.reports.archive_dir, slack)
             if definition.deliver.archive
             else None
         )

@@ -6,6 +6,7 @@ Slack can fetch them without a token; everything else needs a reader.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
@@ -48,6 +49,9 @@ def report_router(settings: Settings, may_read: Any) -> APIRouter:
     @router.get("/api/reports")
     async def list_reports(_: Principal = may_read) -> dict[str, Any]:
         """Rendered reports in the archive, newest period first."""
+        return {"reports": await asyncio.to_thread(archived)}
+
+    def archived() -> list[dict[str, Any]]:
         rows = []
         for meta in sorted(root.glob("*/*/meta.json")):
             info = json.loads(meta.read_text(encoding="utf-8"))
@@ -66,7 +70,7 @@ def report_router(settings: Settings, may_read: Any) -> APIRouter:
                 }
             )
         rows.sort(key=lambda r: (r["period"], r["rendered_at"]), reverse=True)
-        return {"reports": rows}
+        return rows
 
     @router.get("/reports/{name}/{period}/{file}")
     async def report_file(
