@@ -70,15 +70,18 @@ def net_sentiment(mix: dict[str, int], n: int) -> float | None:
     return (mix.get("positive", 0) - mix.get("negative", 0)) / n if n else None
 
 
-def read_share_of_voice(brands: Sequence[str], result: dict[str, Any]) -> dict[str, Any]:
-    aggs = result.get("aggregations", {})
-    per = aggs.get("brands", {}).get("buckets", {})
-    total = sum(int(per.get(b, {}).get("doc_count", 0)) for b in brands)
+def sov_answer(
+    brands: Sequence[str],
+    voices: dict[str, tuple[int, dict[str, int], int, int]],
+    points: list[tuple[str, dict[str, int]]],
+) -> dict[str, Any]:
+    """The share-of-voice answer from per-brand (mentions, sentiment mix, reach, engagement)
+    and per-interval mention counts, however they were counted (mentions or rollups)."""
+    empty: tuple[int, dict[str, int], int, int] = (0, {}, 0, 0)
+    total = sum(voices.get(b, empty)[0] for b in brands)
     rows = []
     for b in brands:
-        bucket = per.get(b) or {"doc_count": 0, "sentiment": {"buckets": []}}
-        n = int(bucket["doc_count"])
-        mix = _mix(bucket)
+        n, mix, reach, engagement = voices.get(b, empty)
         rows.append(
             {
                 "brand": b,
@@ -86,22 +89,41 @@ def read_share_of_voice(brands: Sequence[str], result: dict[str, Any]) -> dict[s
                 "share": n / total if total else None,
                 "sentiment": mix,
                 "net_sentiment": net_sentiment(mix, n),
-                "reach": int(bucket.get("reach", {}).get("value") or 0),
-                "engagement": int(bucket.get("engagement", {}).get("value") or 0),
+                "reach": reach,
+                "engagement": engagement,
             }
         )
     series = []
-    for point in aggs.get("over_time", {}).get("buckets", []):
-        counts = {b: int(point["brands"]["buckets"][b]["doc_count"]) for b in brands}
+    for at, found in points:
+        counts = {b: found.get(b, 0) for b in brands}
         all_ = sum(counts.values())
         series.append(
             {
-                "at": point["key_as_string"],
+                "at": at,
                 "mentions": counts,
                 "share": {b: (c / all_ if all_ else None) for b, c in counts.items()},
             }
         )
     return {"total": total, "brands": rows, "series": series}
+
+
+def read_share_of_voice(brands: Sequence[str], result: dict[str, Any]) -> dict[str, Any]:
+    aggs = result.get("aggregations", {})
+    per = aggs.get("brands", {}).get("buckets", {})
+    voices = {
+        b: (
+            int(bucket["doc_count"]),
+            _mix(bucket),
+            int(bucket.get("reach", {}).get("value") or 0),
+            int(bucket.get("engagement", {}).get("value") or 0),
+        )
+        for b, bucket in per.items()
+    }
+    points = [
+        (p["key_as_string"], {b: int(x["doc_count"]) for b, x in p["brands"]["buckets"].items()})
+        for p in aggs.get("over_time", {}).get("buckets", [])
+    ]
+    return sov_answer(brands, voices, points)
 
 
 def emerging_body(
@@ -418,43 +440,28 @@ def rollup_sov_body(
 def read_rollup_sov(brands: Sequence[str], result: dict[str, Any]) -> dict[str, Any]:
     """The same answer `read_share_of_voice` gives from the mention index."""
     aggs = result.get("aggregations", {})
-    per = {b["key"]: b for b in aggs.get("brands", {}).get("buckets", [])}
-    counts = {b: int(per[b]["count"]["value"] or 0) if b in per else 0 for b in brands}
-    total = sum(counts.values())
-    rows = []
-    for b in brands:
-        bucket = per.get(b)
-        mix = (
-            {str(s["key"]): int(s["count"]["value"] or 0) for s in bucket["sentiment"]["buckets"]}
-            if bucket
-            else {}
-        )
-        mix = {k: v for k, v in mix.items() if v}
-        n = counts[b]
-        rows.append(
+
+    def summed(bucket: dict[str, Any], name: str) -> int:
+        return int(bucket[name]["value"] or 0)
+
+    voices = {
+        str(b["key"]): (
+            summed(b, "count"),
             {
-                "brand": b,
-                "mentions": n,
-                "share": n / total if total else None,
-                "sentiment": mix,
-                "net_sentiment": net_sentiment(mix, n),
-                "reach": int(bucket["reach"]["value"] or 0) if bucket else 0,
-                "engagement": int(bucket["engagement"]["value"] or 0) if bucket else 0,
-            }
+                str(s["key"]): summed(s, "count")
+                for s in b["sentiment"]["buckets"]
+                if summed(s, "count")
+            },
+            summed(b, "reach"),
+            summed(b, "engagement"),
         )
-    series = []
-    for point in aggs.get("over_time", {}).get("buckets", []):
-        found = {x["key"]: int(x["count"]["value"] or 0) for x in point["brands"]["buckets"]}
-        c = {b: found.get(b, 0) for b in brands}
-        all_ = sum(c.values())
-        series.append(
-            {
-                "at": point["key_as_string"],
-                "mentions": c,
-                "share": {b: (v / all_ if all_ else None) for b, v in c.items()},
-            }
-        )
-    return {"total": total, "brands": rows, "series": series}
+        for b in aggs.get("brands", {}).get("buckets", [])
+    }
+    points = [
+        (p["key_as_string"], {str(x["key"]): summed(x, "count") for x in p["brands"]["buckets"]})
+        for p in aggs.get("over_time", {}).get("buckets", [])
+    ]
+    return sov_answer(brands, voices, points)
 
 
 def interval_seconds(interval: str) -> float:
