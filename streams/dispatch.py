@@ -69,6 +69,11 @@ class DispatchStep:
         #: Grouping timers run on each group's event time (see alerts/routing/state.py), so
         #: the step only passes the wall clock.
         self._loaded = False
+        #: The alert agent and the delivery timer both deliver what is due. Each delivery
+        #: awaits the network, so without this the two could take the same notification off
+        #: the dispatcher and send it twice (seen in the scale-out fault test: one alert, two
+        #: notices with the same idempotency key, 1 ms apart).
+        self._delivering = asyncio.Lock()
 
     def invalidate(self) -> None:
         """Partitions moved: read the state back from the table before the next use."""
@@ -139,11 +144,12 @@ class DispatchStep:
         return due
 
     async def _deliver_due(self, dispatcher: Dispatcher) -> list[Notification]:
-        due = dispatcher.due(self.clock())
-        for notification in due:
-            await self._deliver(notification)
-            dispatcher.delivered(notification, self.clock())
-        return due
+        async with self._delivering:
+            due = dispatcher.due(self.clock())
+            for notification in due:
+                await self._deliver(notification)
+                dispatcher.delivered(notification, self.clock())
+            return due
 
     async def _deliver(self, notification: Notification) -> None:
         payload = json.dumps(notification_payload(notification)).encode()
@@ -185,6 +191,10 @@ class DispatchStep:
         await self.outbox.send("notifications", notification.group_key, payload)
 
     async def _retry_parked(self) -> None:
+        async with self._delivering:
+            await self._retry_parked_unlocked()
+
+    async def _retry_parked_unlocked(self) -> None:
         """One attempt for each parked delivery that is due (never blocks on backoff)."""
         now = self.clock()
         for item in self.queue.due(now):

@@ -1,5 +1,6 @@
 """Agent steps with in-memory fakes (real Kafka/OpenSearch versions: tests/integration)."""
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -412,3 +413,40 @@ def test_replay_paces_by_event_time_and_keys_by_id(tmp_path):
     assert sleeps == pytest.approx([1.0, 1.0])  # one event-minute per second at 60x
     with pytest.raises(ValueError):
         parse_speed("fast")
+
+
+async def test_the_alert_agent_and_the_delivery_timer_never_send_one_notice_twice():
+    """Both deliver what is due, and each delivery awaits the network: they take turns."""
+    from alerts.routing.config import RoutingConfig
+    from alerts.routing.dispatcher import Dispatcher
+    from streams.dispatch import DispatchStep
+
+    outbox, clock = MemoryOutbox(), StepClock()
+    received = []
+
+    class SlowNotifier:
+        name = "slow"
+
+        async def notify(self, notification):
+            await asyncio.sleep(0.05)  # an HTTP round trip
+            received.append(notification.idempotency_key)
+            return Delivery(Outcome.SENT)
+
+    async def get_store():
+        return MemoryStore()
+
+    step = DispatchStep(
+        Dispatcher(RoutingConfig.from_text(ROUTES)),
+        {},
+        get_store,
+        {"pr": [SlowNotifier()]},
+        outbox,
+        DeadLetters(outbox, clock),
+        clock,
+    )
+    await step.handle_alerts(msgs([encode(alert())], topic="alerts"))
+    clock.advance(seconds=31)  # group_wait is over: the notice is due for both
+    await asyncio.gather(
+        step.tick(), step.handle_alerts(msgs([encode(alert())], topic="alerts")), step.tick()
+    )
+    assert len(received) == 1
