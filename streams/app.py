@@ -32,7 +32,7 @@ from alerts.routing.dispatcher import Dispatcher
 from alerts.rules import load_rules
 from earful.settings import Settings
 from models.analyzer import TextAnalyzer
-from streams import retention
+from streams import faust_consumer, retention
 from streams.care import CareStep
 from streams.care_metrics import CareMetricsStep
 from streams.deadletters import DeadLetters
@@ -193,6 +193,7 @@ def default_dependencies(settings: Settings) -> Dependencies:
 def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulApp:
     deps = deps or default_dependencies(settings)
     w = settings.worker
+    faust_consumer.install()
     if w.store.startswith("rocksdb"):
         from streams.rocksdb_store import register
 
@@ -345,7 +346,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         log.info("model ready: %s", analyzer().name)
 
     @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
-    async def close_quiet_windows() -> None:
+    async def close_idle_lanes() -> None:
         await steps["detect"].tick()
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
@@ -373,6 +374,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def reindex_sla_clocks(sender: Any, *args: Any, **kwargs: Any) -> None:
         steps["care"].invalidate()
+        steps["detect"].invalidate()
         steps["dispatch"].invalidate()
         steps["care_metrics"].invalidate()
 

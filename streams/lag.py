@@ -13,6 +13,7 @@ import queue
 from typing import Any, cast
 
 from earful.settings import KafkaSettings
+from streams.faust_consumer import RESETS
 from streams.kafka_admin import client_config
 
 TP = tuple[str, int]
@@ -99,6 +100,8 @@ class OffsetResetWatch(logging.Handler):
         try:
             offset, tp = cast(tuple[Any, Any], record.args)
             self.events.put((str(tp.topic), int(tp.partition), int(offset)))
+            # the jump that follows in this partition is the broker's hole, not a stale record
+            RESETS.add(str(tp.topic), int(tp.partition))
         except (TypeError, ValueError, AttributeError):  # another aiokafka wording
             self.events.put(("?", -1, -1))
 

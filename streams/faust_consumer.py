@@ -1,0 +1,166 @@
+"""Faust's Kafka consumer, made safe for Earful's topics across rebalances.
+
+Found by the scale-out fault test (two workers, one SIGKILLed) with Faust's own dev log and a
+probe: after a rebalance Faust seeks each partition to its committed offset, but records fetched
+*before* the seek are still in the batch its drain loop is working through. The first of them
+lands far ahead of the committed offset, and the drain loop takes the jump for a hole in the log
+(which only compacted topics and transaction markers make) and marks the skipped range as
+acknowledged ("gap filling"). Seen: committed 191, stale record 215, offsets 192..214 committed
+without ever reaching an agent — 9 to 93 mentions of 836 lost, consumer lag 0. When no gap is
+filled, the stale record moves the read offset ahead instead, and the re-fetched records behind
+it are dropped as already read: the partition stalls.
+
+Earful's topics are never compacted and never written in transactions, so their offsets are
+dense: a jump is either a stale record or records the broker deleted before they were read
+(retention). This consumer tells them apart:
+
+- a record fetched in an earlier consumer generation (before the last rebalance) is dropped
+  before delivery and does not move the read offset: the seek re-reads it in order;
+- a jump in a partition that aiokafka just reset after an out-of-range fetch (records deleted
+  under us: reported as lost by `streams.lag`) is the broker's hole, and is filled as Faust
+  would;
+- any other jump is a stale record: dropped, and the partition is fetched again from the offset
+  Faust expected, so nothing is acknowledged unread and nothing waits forever.
+
+The fix lives in a subclass installed as the transport's consumer class, so every Faust app in
+the process uses it (`install()`, called by `streams.app.create_app`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+log = logging.getLogger(__name__)
+
+
+class ResetPartitions:
+    """Partitions aiokafka reset after an out-of-range fetch, until their jump is accounted for.
+
+    Written from aiokafka's fetcher (through `streams.lag.OffsetResetWatch`), read by the drain
+    loop: a lock keeps the two threads honest."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tps: set[tuple[str, int]] = set()
+
+    def add(self, topic: str, partition: int) -> None:
+        with self._lock:
+            self._tps.add((topic, partition))
+
+    def take(self, topic: str, partition: int) -> bool:
+        with self._lock:
+            if (topic, partition) in self._tps:
+                self._tps.discard((topic, partition))
+                return True
+            return False
+
+
+RESETS = ResetPartitions()
+
+
+class _ReadOffsets(defaultdict[Any, int | None]):
+    """Faust's read offsets, refusing the write that would follow a dropped stale record."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda: None)
+        self.hold: set[tuple[Any, int]] = set()
+
+    def __setitem__(self, tp: Any, offset: int | None) -> None:
+        if offset is not None and (tp, offset) in self.hold:
+            self.hold.discard((tp, offset))
+            return
+        super().__setitem__(tp, offset)
+
+
+class SafeConsumer(faust_aiokafka.Consumer):
+    """See the module docstring."""
+
+    stale_dropped = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_offset = _ReadOffsets()
+        self._jumps: dict[Any, tuple[int, int]] = {}
+        self._rewinding: dict[Any, int] = {}
+        self.callback = self._deliver_fresh(self.callback)
+
+    async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
+        # The drain loop calls this just before delivering the record at `offset_to`; the
+        # decision is taken in `_deliver_fresh`, which sees the record itself.
+        self._jumps[tp] = (offset_from, offset_to)
+
+    def _deliver_fresh(
+        self, deliver: Callable[[Any], Awaitable[None]]
+    ) -> Callable[[Any], Awaitable[None]]:
+        async def on_message(message: Any) -> None:
+            tp, offset = message.tp, message.offset
+            jump = self._jumps.pop(tp, None)
+            if jump is not None and jump[1] != offset:
+                jump = None
+            if jump is None:
+                self._rewinding.pop(tp, None)
+            stale = message.generation_id != self.app.consumer_generation_id
+            if jump is not None and not stale:
+                if RESETS.take(tp.topic, tp.partition):
+                    await super(SafeConsumer, self)._add_gap(tp, *jump)
+                else:
+                    self._drop(message, jump)
+                    await self._rewind(tp, jump[0] - 1)
+                    return
+            if stale:
+                self._drop(message, jump)
+                return
+            await deliver(message)
+            if message.generation_id != self.app.consumer_generation_id:
+                # a rebalance came while the record waited for flow control: the stream skips
+                # it, and the seek reads it again; its offset must not become the read offset
+                self._hold(message)
+
+        return on_message
+
+    def ack(self, message: Any) -> bool:
+        """Acknowledge a processed record — never one from before the last rebalance: Faust's
+        stream "acks" the records it skips for that reason, unprocessed, and the seek reads them
+        again anyway (processed records from then are re-read: at-least-once)."""
+        if message.generation_id != self.app.consumer_generation_id:
+            return False
+        return bool(super().ack(message))
+
+    async def _rewind(self, tp: Any, offset: int) -> None:
+        """Fetch `tp` again from `offset`, once per target: the fetcher's position can be past
+        Faust's own idea of it after a rebalance (seen: position 84, read offset 64), and then
+        the skipped records would never come back by themselves. `offset` is Faust's read
+        offset, the last record read or the next one after a seek: at most one is read twice."""
+        if self._rewinding.get(tp) == offset:
+            return
+        self._rewinding[tp] = offset
+        log.warning("re-reading %s[%d] from offset %d", tp.topic, tp.partition, offset)
+        await self.seek(tp, offset)
+
+    def _hold(self, message: Any) -> None:
+        read_offsets = self._read_offset
+        assert isinstance(read_offsets, _ReadOffsets)
+        read_offsets.hold.add((message.tp, message.offset))
+
+    def _drop(self, message: Any, jump: tuple[int, int] | None) -> None:
+        self._hold(message)
+        SafeConsumer.stale_dropped += 1
+        log.info(
+            "dropped a record fetched before the last seek (%s[%d] offset %d, expected %s); "
+            "it is read again in order",
+            message.tp.topic,
+            message.tp.partition,
+            message.offset,
+            jump[0] if jump else "an earlier one",
+        )
+
+
+def install() -> None:
+    """Make `SafeConsumer` the consumer of Faust's Kafka transport (idempotent)."""
+    faust_aiokafka.Transport.Consumer = SafeConsumer
