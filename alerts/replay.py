@@ -1,9 +1,7 @@
 """Replay observations through the engine in event time, offline (no Kafka).
 
-The driver plays the role the stream wiring plays in production: one event-time clock for the
-whole input (the watermark), an activity tracker that tells ingestion gaps from quiet brands, and
-an `advance` of every brand each time the watermark crosses a bucket boundary, so quiet brands'
-windows close too.
+The event-time loop is `alerts.driver.DetectionDriver`, the same one the Faust `detect` step
+runs; offline it has a single lane (one clock for the whole input) and keeps states in memory.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from alerts.activity import ActivityTracker
+from alerts.driver import DetectionDriver
 from alerts.engine import DetectionEngine
 from alerts.observation import Observation
 from alerts.state import KeyState
@@ -87,42 +85,24 @@ def parse_lines(lines: Iterable[bytes | str], stats: ReplayStats) -> Iterator[li
 
 
 class Replayer:
+    """Offline replay: the detection driver (alerts/driver.py) with one lane and no store."""
+
     def __init__(self, engine: DetectionEngine, *, min_gap_buckets: int = 3):
         self.engine = engine
-        self.states: dict[str, KeyState] = {}
-        self.activity = ActivityTracker(engine.bucket_s, min_gap_buckets)
-        self.max_event: int | None = None
-        self._advanced_to = -1
+        self.driver = DetectionDriver(engine, min_gap_buckets=min_gap_buckets)
         self.stats = ReplayStats()
 
-    def feed(self, observations: Iterable[Observation]) -> list[Alert]:
-        engine = self.engine
-        alerts: list[Alert] = []
-        for obs in observations:
-            ts = int(obs.at.timestamp())
-            self.activity.mark(ts)
-            state = self.states.get(obs.brand)
-            if state is None:  # its clock starts at its own first event
-                state = self.states[obs.brand] = KeyState()
-            if not engine.observe(state, obs):
-                self.stats.late += 1
-            self.stats.observations += 1
-            if self.max_event is None or ts > self.max_event:
-                self.max_event = ts
-                mark = engine.watermark(ts)
-                if engine.bucket_start(mark) > self._advanced_to:
-                    alerts += self._advance(mark)
-        return alerts
+    @property
+    def states(self) -> dict[str, KeyState]:
+        return self.driver.cache
 
-    def _advance(self, mark: int) -> list[Alert]:
-        alerts: list[Alert] = []
-        for brand, state in self.states.items():
-            alerts += self.engine.advance(state, brand, mark, self.activity.is_gap)
-        self._advanced_to = self.engine.bucket_start(mark)
+    def feed(self, observations: Iterable[Observation]) -> list[Alert]:
+        before = self.driver.stats.late
+        alerts = self.driver.feed((obs, 0, 0) for obs in observations)
+        self.stats.observations = self.driver.stats.observations
+        self.stats.late += self.driver.stats.late - before
         return alerts
 
     def finish(self) -> list[Alert]:
         """Close every bucket up to the last event (end of input)."""
-        if self.max_event is None:
-            return []
-        return self._advance(self.max_event + self.engine.bucket_s)
+        return self.driver.finish()
