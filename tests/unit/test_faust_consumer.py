@@ -16,7 +16,9 @@ P = TP("t.mentions", 2)
 
 def consumer(generation: int = 5):
     c = object.__new__(SafeConsumer)
-    c.app = SimpleNamespace(consumer_generation_id=generation)
+    c.app = SimpleNamespace(
+        consumer_generation_id=generation, flow_control=SimpleNamespace(is_active=lambda: True)
+    )
     c._read_offset = _ReadOffsets()
     c._committed_offset = defaultdict(lambda: None)
     c._gap = defaultdict(IntervalTree)
@@ -104,3 +106,9 @@ def test_a_rebalance_during_delivery_keeps_the_read_offset():
 def test_acks_from_before_the_rebalance_do_not_count():
     c, _ = consumer(generation=6)
     assert c.ack(record(7, generation=5)) is False
+
+
+def test_acks_while_a_rebalance_holds_the_streams_do_not_count():
+    c, _ = consumer(generation=6)
+    c.app.flow_control = SimpleNamespace(is_active=lambda: False)
+    assert c.ack(record(7, generation=6)) is False
