@@ -22,6 +22,7 @@ from typing import Any
 
 from alerts.buckets import Bucket, WindowSummary, summarize
 from alerts.detectors.base import Context, Detector, Finding
+from alerts.detectors.crisis import CrisisDetector
 from alerts.detectors.emerging_term import EmergingTermDetector
 from alerts.detectors.sentiment_dip import SentimentDipDetector
 from alerts.detectors.trending_topic import TrendingTopicDetector
@@ -29,6 +30,7 @@ from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.lifecycle import step
 from alerts.observation import Observation
 from alerts.rules import (
+    CrisisRule,
     EmergingTermRule,
     Rule,
     RuleSet,
@@ -47,7 +49,9 @@ GapCheck = Callable[[int], bool]
 PRUNE_IDLE_S = 3 * 86400
 
 
-def make_detector(rule: Rule) -> Detector:
+def make_detector(rule: Rule, bucket_s: int = 300) -> Detector:
+    if isinstance(rule, CrisisRule):
+        return CrisisDetector(rule, bucket_s)
     if isinstance(rule, SentimentDipRule):
         return SentimentDipDetector(rule)
     if isinstance(rule, VolumeSpikeRule):
@@ -98,7 +102,7 @@ class DetectionEngine:
         self.bucket_s = int(ruleset.engine.bucket.total_seconds())
         self.lateness_s = int(ruleset.engine.allowed_lateness.total_seconds())
         self.search_url = ruleset.engine.search_url
-        self.detectors = {r.name: make_detector(r) for r in self.rules}
+        self.detectors = {r.name: make_detector(r, self.bucket_s) for r in self.rules}
         self.horizon_s = max(int(r.window.total_seconds()) for r in self.rules) + 2 * self.bucket_s
         self._simple = all(not (r.split_by or r.platforms or r.langs) for r in self.rules)
 

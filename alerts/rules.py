@@ -80,6 +80,29 @@ class VolumeSpikeRule(RuleBase):
     warmup: Duration = timedelta(hours=24)
 
 
+class CrisisRule(RuleBase):
+    """Volume and negative share rising together, judged as they accumulate (CUSUM): the joint
+    evidence of both catches a small brand's crisis long before either test alone."""
+
+    kind: Literal["crisis"] = "crisis"
+    #: The false alarms you accept per brand and month: it sets the CUSUM's threshold.
+    false_alarms_per_month: float = Field(default=1.0, gt=0, le=100)
+    #: The changes the detector looks for: volume factors x rises of the negative share (the
+    #: share moved that far towards 100%). Every pair is one CUSUM.
+    volume_factors: tuple[Annotated[float, Field(ge=1, le=100)], ...] = Field(
+        default=(1.0, 1.5, 2.0, 3.0, 5.0, 8.0), min_length=1
+    )
+    negative_rises: tuple[Annotated[float, Field(gt=0, lt=1)], ...] = Field(
+        default=(0.15, 0.3, 0.5), min_length=1
+    )
+    #: Mentions since the estimated start of the change needed before it may fire.
+    min_volume: int = Field(default=8, ge=1)
+    baseline_half_life: Duration = timedelta(days=2)
+    profile_half_life: Duration = timedelta(days=7)
+    level_half_life: Duration = timedelta(hours=12)
+    warmup: Duration = timedelta(hours=24)
+
+
 class TrendingTopicRule(RuleBase):
     """A taxonomy topic's share of the brand's mentions rising against its own baseline."""
 
@@ -113,7 +136,7 @@ class EmergingTermRule(RuleBase):
 
 
 Rule = Annotated[
-    SentimentDipRule | VolumeSpikeRule | TrendingTopicRule | EmergingTermRule,
+    SentimentDipRule | VolumeSpikeRule | CrisisRule | TrendingTopicRule | EmergingTermRule,
     Field(discriminator="kind"),
 ]
 

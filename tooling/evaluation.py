@@ -101,6 +101,8 @@ class Report:
     #: Episodes of another kind on the same brand during a labeled incident (e.g. a term
     #: burst during a topic trend): not what the label asked for, but not noise either.
     related: list[Episode] = field(default_factory=list)
+    #: Minutes from each detected incident's start to its first matching alert, by id.
+    delays: dict[str, float] = field(default_factory=dict)
 
     # An empty denominator has no score: None ("n/a"), never 1.0 — a truth file without
     # expected alerts and a detector that raised none is not a perfect detector.
@@ -169,6 +171,7 @@ def evaluate(
     by_kind: dict[str, KindReport] = defaultdict(KindReport)
     matched: set[Episode] = set()
     missed = []
+    delays: dict[str, float] = {}
     for inc in incidents:
         report = by_kind[inc.kind]
         hits = [e for e in eps if matches(e, inc, grace)]
@@ -178,9 +181,9 @@ def evaluate(
         report.incidents += 1
         if hits:
             report.detected += 1
-            report.delays_min.append(
-                max(0.0, (min(e.started for e in hits) - inc.start).total_seconds() / 60)
-            )
+            delay = max(0.0, (min(e.started for e in hits) - inc.start).total_seconds() / 60)
+            report.delays_min.append(delay)
+            delays[inc.id] = delay
         else:
             missed.append(inc)
     unmatched = [e for e in eps if e not in matched]
@@ -199,4 +202,5 @@ def evaluate(
         false_episodes=false,
         missed=missed,
         related=related,
+        delays=delays,
     )

@@ -33,7 +33,8 @@ def scenarios(
 ) -> None:
     """Build labeled scenario sets (pre-scored mentions + incidents) from real tweets."""
     from models.training.data import airline_pools, airline_topic_pools
-    from tooling.scenarios import SET_START, TextPools, generate, scenario_set
+    from tooling.clairvoyant import incident_model
+    from tooling.scenarios import EXPECTED_ALERTS, SET_START, TextPools, generate, scenario_set
 
     pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
     out.mkdir(parents=True, exist_ok=True)
@@ -54,12 +55,20 @@ def scenarios(
             ):
                 f.write(json.dumps(m, ensure_ascii=False) + "\n")
                 n += 1
+        profiles = {b.name: b for b in brands}
         truth = {
             "seed": seed,
             "days": days,
             "label_noise": noise,
             "brands": {b.name: round(b.per_day) for b in brands},
-            "incidents": [i.truth() for i in incidents],
+            # each incident with what it should raise carries its exact pre/post model: the
+            # clairvoyant floor `eval detect --truth` compares Earful's delay with
+            "incidents": [
+                {**i.truth(), "model": incident_model(i, profiles[i.brand], noise).to_dict()}
+                if EXPECTED_ALERTS[i.kind] and i.brand in profiles
+                else i.truth()
+                for i in incidents
+            ],
         }
         path.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
         console.print(f"{path}: {n} mentions, {len(incidents)} incidents")
@@ -119,10 +128,14 @@ def detect(
     for line in stats.malformed[:5]:
         console.print(f"[yellow]skipped[/] {line}")
     if truth:
-        incidents = [Incident.from_dict(i) for i in json.loads(truth.read_text())["incidents"]]
+        from earful.cli.eval_floor import floor_report
+
+        truth_doc = json.loads(truth.read_text())
+        incidents = [Incident.from_dict(i) for i in truth_doc["incidents"]]
         report = evaluate(alerts, incidents, grace=_minutes(grace))
         _print_report(report)
         result.update(report.to_dict())
+        result.update(floor_report(input, truth_doc, report.delays, console) or {})
     console.print(
         f"{stats.mentions} mentions in {seconds:.1f}s "
         f"({result['mentions_per_s']} mentions/s), {len(alerts)} alert notices"

@@ -18,7 +18,8 @@ def check(
     file: Annotated[Path | None, typer.Argument(help="Rules YAML (default: shipped rules)")] = None,
 ) -> None:
     """Validate a rules file and list what it will detect (exit 2 on errors)."""
-    from alerts.rules import DEFAULT_RULES_PATH, load_rules
+    from alerts.detectors.crisis import CrisisDetector
+    from alerts.rules import DEFAULT_RULES_PATH, CrisisRule, load_rules
     from earful.configfile import ConfigError
 
     try:
@@ -45,4 +46,14 @@ def check(
             ",".join(f"{k}={v}" for k, v in r.labels.items()),
         )
     console.print(table)
+    for r in ruleset.rules:
+        if isinstance(r, CrisisRule):
+            detector = CrisisDetector(r, int(ruleset.engine.bucket.total_seconds()))
+            console.print(
+                f"{r.name}: false_alarms_per_month {r.false_alarms_per_month:g} means at most "
+                f"about {r.false_alarms_per_month:g} alert a month for a brand whose mentions "
+                f"follow their usual pattern; it sets the CUSUM threshold h = "
+                f"{detector.h:.1f} over {len(detector.alternatives)} alternatives "
+                "(higher h: fewer false alarms, later alerts)"
+            )
     console.print("[green]ok[/]")

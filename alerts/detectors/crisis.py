@@ -1,0 +1,175 @@
+"""crisis: volume and negative share rising together, caught by their joint, accumulated
+evidence (alerts/sequential.py).
+
+Baselines, learned per closed bucket and never from suspicious ones:
+- volume: the seasonal profile of `volume_spike` (hour of day, weekday, level), kept in this
+  rule's own state so the rule stands alone;
+- negative share: a volume-weighted exponential mean, as `sentiment_dip` keeps it;
+- overdispersion of bucket counts (pooled moments over ordinary buckets): bursty volume is
+  scored with a negative binomial, so a burst is not mistaken for evidence.
+
+Judgement: per closed bucket, one LLR per alternative (volume factor f, negative share rise r)
+= count LLR + share LLR, summed into that alternative's CUSUM. It fires when the best CUSUM
+reaches h (set by `false_alarms_per_month`), at least `min_volume` mentions arrived since the
+estimated start, and the negative share over that span did rise (at least half the
+alternative's rise): a viral *positive* surge raises volume, not this alert. The evidence says
+when the change began ("started around 14:05, 23 min before this alert").
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from alerts.buckets import Bucket, WindowSummary, summarize
+from alerts.detectors.base import Context, Finding
+from alerts.detectors.volume_spike import VolumeSpikeDetector
+from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.rules import CrisisRule, VolumeSpikeRule
+from alerts.sequential import Cusum, bank, count_llr, share_llr, threshold
+from alerts.stats import EWMA
+
+#: Prior bucket-level overdispersion (variance = mu + phi mu^2) before enough buckets are seen.
+PHI_PRIOR = 0.1
+PHI_PRIOR_WEIGHT = 50.0
+#: How far the baseline may be off before data counts as evidence against it.
+VOLUME_TOLERANCE = 0.25
+SHARE_TOLERANCE = 0.04
+#: The smallest rise of the negative share (absolute) a crisis alert is raised for.
+MIN_RISE = 0.12
+#: A change that has lasted this long is the new normal (as in volume_spike's guard band).
+NEW_NORMAL_S = 6 * 3600
+
+
+class CrisisDetector:
+    def __init__(self, rule: CrisisRule, bucket_s: int = 300):
+        self.rule = rule
+        self.alternatives = bank(rule.volume_factors, rule.negative_rises)
+        self.h = threshold(len(self.alternatives), rule.false_alarms_per_month, bucket_s)
+        self.volume = VolumeSpikeDetector(
+            VolumeSpikeRule(
+                name=f"{rule.name}.volume",
+                window=rule.window,
+                profile_half_life=rule.profile_half_life,
+                level_half_life=rule.level_half_life,
+            )
+        )
+
+    # -- baselines ------------------------------------------------------------------------
+    def _share(self, state: dict[str, Any], bucket_s: int) -> tuple[EWMA, EWMA]:
+        half_life = max(1.0, self.rule.baseline_half_life.total_seconds() / bucket_s)
+        neg = EWMA.from_dict(state["neg"]) if "neg" in state else EWMA(half_life)
+        tot = EWMA.from_dict(state["n"]) if "n" in state else EWMA(half_life)
+        return neg, tot
+
+    def expected_share(self, state: dict[str, Any], bucket_s: int) -> float | None:
+        neg, tot = self._share(state, bucket_s)
+        return neg.mean / tot.mean if tot.mean > 0 else None
+
+    def dispersion(self, state: dict[str, Any]) -> float:
+        excess, scale = state.get("phi", (0.0, 0.0))
+        phi = (excess + PHI_PRIOR * PHI_PRIOR_WEIGHT) / (scale + PHI_PRIOR_WEIGHT)
+        return float(1.0 / min(max(phi, 1e-3), 2.0))
+
+    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+        suspicious = bool(firing) or bool(state.get("hold"))
+        vol = state.setdefault("vol", {})
+        expected = self.volume.expected(vol, bucket.start) if "hod" in vol else None
+        self.volume.learn(bucket, vol, ctx, {"suspicious"} if suspicious else set())
+        if suspicious:
+            return
+        if expected is not None and expected > 0 and ctx.history_s > 86400:
+            pair = state.setdefault("phi", [0.0, 0.0])
+            d = 0.5 ** (1 / 2016)  # a week of 5-minute buckets
+            pair[0] = pair[0] * d + (bucket.n - expected) ** 2 - expected
+            pair[1] = pair[1] * d + expected**2
+        if bucket.n:
+            neg, tot = self._share(state, ctx.bucket_s)
+            neg.update(bucket.neg)
+            tot.update(bucket.n)
+            state["neg"], state["n"] = neg.to_dict(), tot.to_dict()
+
+    # -- judgement ------------------------------------------------------------------------
+    def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
+        rule = self.rule
+        bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
+        vol = state.get("vol") or {}
+        if bucket is None or ctx.history_s < rule.warmup.total_seconds() or "hod" not in vol:
+            return []
+        expected = self.volume.expected(vol, bucket.start)
+        p0 = self.expected_share(state, ctx.bucket_s)
+        if expected is None or p0 is None:
+            return []
+        p0 = min(max(p0, 0.01), 0.95)
+        r = self.dispersion(state)
+        # The null is the baseline give or take its own error (a learned profile is never
+        # exact, least of all for a small brand's quiet hours): evidence must beat a baseline
+        # `VOLUME_TOLERANCE` higher and `SHARE_TOLERANCE` more negative, or a slightly low
+        # expectation would drift the CUSUM upwards for hours and page someone.
+        e0 = expected * (1 + VOLUME_TOLERANCE)
+        q0 = min(p0 + SHARE_TOLERANCE, 0.97)
+        llrs = [
+            count_llr(bucket.n, e0, a.factor / (1 + VOLUME_TOLERANCE), r)
+            if a.factor > 1 + VOLUME_TOLERANCE
+            else 0.0
+            for a in self.alternatives
+        ]
+        llrs = [
+            llr + share_llr(bucket.neg, bucket.n, q0, max(a.negative_share(p0), q0))
+            for llr, a in zip(llrs, self.alternatives, strict=True)
+        ]
+        cusum = Cusum.from_list(state.get("cusum", ()), len(self.alternatives))
+        cusum.update(llrs, bucket.start, cap=1.5 * self.h)
+        # Evidence that began more than NEW_NORMAL_S ago is a level shift, not an incident: let
+        # it go, so the baselines learn the new level instead of paging about it for days.
+        cusum.forget_before(ctx.end - NEW_NORMAL_S)
+        state["cusum"] = cusum.to_list()
+        best, s = cusum.best()
+        state["hold"] = s >= self.h / 4  # evidence building up: keep it out of the baselines
+        if s < self.h / 2:
+            return [Finding(anomalous=False, sustained=False)]
+        since = cusum.since[best] if cusum.since[best] >= 0 else bucket.start
+        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
+        alt = self.alternatives[best]
+        share = span.neg / span.n if span.n else 0.0
+        negative_rose = share >= p0 + max(0.5 * (alt.negative_share(p0) - p0), MIN_RISE)
+        expected_span = self.volume.expected_sum(vol, span.starts) or 0.0
+        anomalous = s >= self.h and span.n >= rule.min_volume and negative_rose
+        sustained = negative_rose
+        if not (anomalous or sustained):
+            return [Finding(anomalous=False, sustained=False)]
+        ratio = span.n / expected_span if expected_span > 0 else float("inf")
+        critical = ratio >= 3 and share >= p0 + 0.3
+        started = datetime.fromtimestamp(since, UTC)
+        lead = fmt_span(ctx.end - since)
+        summary = (
+            f"{ctx.brand}: {span.n} mentions since {started:%H:%M} UTC ({ratio:.1f}x the "
+            f"{expected_span:.0f} expected), {share:.0%} negative vs {p0:.0%} usually; "
+            f"started around {started:%H:%M}, {lead} before this alert"
+        )
+        evidence = build_evidence(
+            span,
+            observed=float(span.n),
+            expected=round(expected_span, 1),
+            expected_low=None,
+            expected_high=None,
+            unit="mentions since the change began",
+            statistic="cusum_llr",
+            statistic_value=round(s, 2),
+            p_value=min(1.0, math.exp(-s) * len(self.alternatives)),
+            posts=span.top_neg or span.top,
+            query=search_query(ctx.brand, span, sentiment="negative"),
+            search_url=ctx.search_url,
+            baseline_volume=round(expected_span, 1),
+        )
+        return [
+            Finding(
+                anomalous=anomalous,
+                sustained=sustained,
+                severity="critical" if critical else "warning",
+                evidence=evidence,
+                summary=summary,
+                labels={"change_started": started.isoformat(timespec="minutes")},
+            )
+        ]

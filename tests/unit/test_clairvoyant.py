@@ -1,0 +1,64 @@
+"""The clairvoyant floor (tooling/clairvoyant.py) on generated streams."""
+
+from datetime import timedelta
+
+import pytest
+
+from tooling.clairvoyant import (
+    FloorRow,
+    IncidentModel,
+    MinuteCounts,
+    clairvoyant_delay,
+    incident_model,
+    seen_mix,
+    size_class,
+)
+from tooling.scenarios import SET_START, BrandProfile, Incident, TextPools, generate
+
+POOLS = TextPools(
+    by_label={"negative": ["bad {name}"], "neutral": ["{name} today"], "positive": ["good {name}"]}
+)
+BRAND = BrandProfile("Acme", "acme", per_day=600, mix=(0.2, 0.5, 0.3))
+
+
+def counts_for(incident, noise=0.2):
+    counts = MinuteCounts([incident.term] if incident.term else [])
+    for row in generate(
+        [BRAND],
+        POOLS,
+        start=SET_START,
+        days=4,
+        incidents=[incident],
+        seed=4,
+        with_sentiment=True,
+        label_noise=noise,
+    ):
+        counts.add(row)
+    return counts
+
+
+def test_a_crisis_is_caught_within_minutes_by_the_clairvoyant_cusum():
+    start = SET_START + timedelta(days=3, hours=11)
+    crisis = Incident(
+        "crisis", "Acme", start, timedelta(hours=1), volume_factor=3, mix=(0.8, 0.15, 0.05)
+    )
+    model = incident_model(crisis, BRAND, 0.2)
+    delay = clairvoyant_delay(model, counts_for(crisis))
+    assert delay is not None and 1 <= delay <= 10
+    # the model survives the truth file
+    assert IncidentModel.from_dict(model.to_dict()) == model
+
+
+def test_no_change_is_never_detected():
+    start = SET_START + timedelta(days=3, hours=11)
+    nothing = Incident("sentiment_dip", "Acme", start, timedelta(hours=2), mix=BRAND.mix)
+    assert clairvoyant_delay(incident_model(nothing, BRAND, 0.2), counts_for(nothing)) is None
+
+
+def test_seen_mix_and_sizes():
+    assert sum(seen_mix((0.8, 0.15, 0.05), 0.2)) == pytest.approx(1.0)
+    assert seen_mix((0.8, 0.15, 0.05), 0.2)[0] == pytest.approx(0.8 * 0.8 + 0.2 * 0.2 / 2)
+    assert [size_class(x) for x in (18, 40, 120, 700, 1800)] == [20, 45, 150, 600, 2000]
+    row = FloorRow("i", "crisis", "Acme", 45, earful_min=23.0, floor_min=14.0)
+    assert row.within_goal and row.ratio == pytest.approx(23 / 14)
+    assert not FloorRow("i", "crisis", "Acme", 45, 40.0, 14.0).within_goal

@@ -1,0 +1,158 @@
+"""CUSUM statistics against simulation (false-alarm rate and delay against theory), and the
+crisis detector on a small brand's stream."""
+
+import json
+import math
+from datetime import timedelta
+
+import numpy as np
+
+from alerts.engine import DetectionEngine
+from alerts.replay import Replayer, observations_from_dict
+from alerts.rules import RuleSet
+from alerts.sequential import Alternative, Cusum, bank, count_llr, share_llr, threshold
+from tooling.scenarios import SET_START, BrandProfile, Incident, TextPools, generate
+
+E, P0 = 2.0, 0.25  # mentions per bucket and negative share under the baseline
+
+
+def simulate(alternatives, h, buckets, rng, change_at=None, after=(1.0, 0.0)):
+    """Buckets of Poisson counts with binomial negatives; returns the alarm bucket indexes
+    (the CUSUM restarts after each alarm)."""
+    alarms, cusum = [], Cusum.empty(len(alternatives))
+    for t in range(buckets):
+        factor, rise = after if change_at is not None and t >= change_at else (1.0, 0.0)
+        n = int(rng.poisson(E * factor))
+        p = P0 + rise * (1 - P0)
+        k = int(rng.binomial(n, p))
+        llrs = [
+            count_llr(n, E, a.factor, None) + share_llr(k, n, P0, a.negative_share(P0))
+            for a in alternatives
+        ]
+        cusum.update(llrs, t, cap=10 * h)
+        if cusum.best()[1] >= h:
+            alarms.append(t)
+            cusum = Cusum.empty(len(alternatives))
+            if change_at is not None:
+                break
+    return alarms
+
+
+def test_false_alarms_stay_within_the_target_rate():
+    alternatives = bank((1.0, 2.0, 4.0), (0.2, 0.4))
+    per_month = 200.0  # a high target, so a short simulation sees enough alarms
+    h = threshold(len(alternatives), per_month, 300)
+    buckets = 60_000
+    alarms = simulate(alternatives, h, buckets, np.random.default_rng(7))
+    months = buckets * 300 / 2_592_000
+    # Lorden: each CUSUM's run length to a false alarm is at least e^h; the union bound
+    # over the bank makes the target an upper bound on the rate
+    assert len(alarms) <= per_month * months
+    assert len(alarms) >= 1  # and not absurdly conservative: the threshold is not infinite
+
+
+def test_detection_delay_matches_theory():
+    """Delay of a CUSUM ~ h / KL per bucket (Lorden), plus a little overshoot."""
+    alt = Alternative(3.0, 0.0)
+    h = threshold(1, 1.0, 300)
+    kl = E * (3.0 * math.log(3.0) - 3.0 + 1.0)
+    rng = np.random.default_rng(11)
+    delays = [
+        simulate([alt], h, 200, rng, change_at=0, after=(3.0, 0.0))[0] + 1 for _ in range(300)
+    ]
+    mean = sum(delays) / len(delays)
+    assert h / kl <= mean <= h / kl + 3.0
+
+
+def test_joint_evidence_beats_either_signal_alone():
+    """A small change in volume *and* sentiment: the joint CUSUM is faster than each alone."""
+    h = threshold(1, 1.0, 300)
+    change = (2.0, 0.3)
+    mean = {}
+    for name, alt in {
+        "joint": Alternative(2.0, 0.3),
+        "volume": Alternative(2.0, 0.0),
+        "sentiment": Alternative(1.0, 0.3),
+    }.items():
+        rng = np.random.default_rng(5)
+        runs = [simulate([alt], h, 400, rng, change_at=0, after=change) for _ in range(200)]
+        mean[name] = sum(r[0] + 1 for r in runs if r) / len(runs)
+    assert mean["joint"] < mean["volume"] and mean["joint"] < mean["sentiment"]
+
+
+def test_the_bank_and_state_round_trip_through_json():
+    cusum = Cusum.empty(4)
+    cusum.update([1.0, -1.0, 3.0, 0.5], 600, cap=20)
+    back = Cusum.from_list(json.loads(json.dumps(cusum.to_list())), 4)
+    assert back == cusum and back.best() == (2, 3.0) and back.since[2] == 600
+    assert Cusum.from_list(cusum.to_list(), 6) == Cusum.empty(6)  # the bank was edited
+
+
+# -- the crisis detector on scenario streams ---------------------------------------------------
+POOLS = TextPools(
+    by_label={
+        "negative": ["@{brand} flight cancelled again, stuck at the gate", "awful delay {name}"],
+        "neutral": ["@{brand} what time does boarding start", "flying {name} tomorrow"],
+        "positive": ["@{brand} great crew today, thank you", "love flying {name}"],
+    }
+)
+RULES = """
+engine: {bucket: 5m, allowed_lateness: 2m}
+rules:
+  - {name: crisis, kind: crisis, window: 1h, false_alarms_per_month: 1, warmup: 24h}
+  - {name: dip, kind: sentiment_dip, window: 1h, min_volume: 15, min_delta: 0.18, alpha: 1.0e-4,
+     warmup: 12h}
+  - {name: spike, kind: volume_spike, window: 1h, min_volume: 15, min_ratio: 2.0, alpha: 1.0e-5,
+     warmup: 24h}
+"""
+
+
+def replay(per_day, incident, seed=3, days=5):
+    brand = BrandProfile("Tiny", "tiny", per_day=per_day, mix=(0.25, 0.45, 0.30))
+    # a busy brand shares the stream, as in any deployment: the small brand's silent
+    # quarter-hours are zero traffic, not an ingestion gap
+    other = BrandProfile("Busy", "busy", per_day=2000)
+    rows = generate(
+        [brand, other],
+        POOLS,
+        start=SET_START,
+        days=days,
+        incidents=[incident] if incident else [],
+        seed=seed,
+        with_sentiment=True,
+        retweet_share=0.0,
+    )
+    replayer = Replayer(DetectionEngine(RuleSet.from_text(RULES)))
+    alerts = replayer.feed(o for row in rows for o in observations_from_dict(row))
+    return [a for a in alerts + replayer.finish() if a.status == "firing" and a.brand == "Tiny"]
+
+
+def test_a_45_a_day_brands_crisis_is_caught_first_by_the_joint_detector():
+    start = SET_START + timedelta(days=3, hours=10)
+    crisis = Incident(
+        "crisis", "Tiny", start, timedelta(hours=3), volume_factor=6, mix=(0.8, 0.15, 0.05)
+    )
+    alerts = replay(45, crisis)
+    assert alerts and all(a.fired_at >= start for a in alerts)  # nothing before it
+    first = {a.rule: a.fired_at for a in sorted(alerts, key=lambda a: a.fired_at, reverse=True)}
+    assert "crisis" in first and first["crisis"] - start <= timedelta(hours=1, minutes=30)
+    assert all(first["crisis"] <= t for t in first.values())
+    [crisis_alert] = [a for a in alerts if a.rule == "crisis"][:1]
+    assert "started around" in crisis_alert.summary
+
+
+def test_a_viral_positive_surge_is_not_a_crisis():
+    start = SET_START + timedelta(days=3, hours=10)
+    viral = Incident(
+        "viral_positive", "Tiny", start, timedelta(hours=2), volume_factor=5, mix=(0.03, 0.1, 0.87)
+    )
+    assert not [a for a in replay(150, viral) if a.rule == "crisis"]
+
+
+def test_ordinary_weeks_raise_no_crisis():
+    for seed in (21, 22):
+        assert not [a for a in replay(45, None, seed=seed, days=7) if a.rule == "crisis"]
+
+
+def test_scenario_replays_are_reproducible():
+    assert replay(45, None, seed=21, days=2) == replay(45, None, seed=21, days=2)

@@ -1,0 +1,251 @@
+"""The clairvoyant floor: how soon *any* detector could have caught each injected incident.
+
+A CUSUM (Page, 1954) that is told each incident's exact pre- and post-change model — the
+brand's seasonal rate, the volume factor, the sentiment mix *as the scorer reports it* (label
+noise included), the topic share and the term rate — and accumulates the log-likelihood ratio
+of the brand's mentions minute by minute from the incident's start. It raises when the sum
+reaches h = ln(ARL0), ARL0 being the minutes between false alarms one accepts (one a month per
+brand by default): by Lorden's theorem no detector with that false-alarm rate is faster on
+average, so the ratio of Earful's delay to this one says how far from the physical limit it is.
+
+Arrivals are scored as Poisson at the known seasonal rate (the generator's hourly counts are
+overdispersed, which makes this floor a little optimistic: it is a floor, not a target). A term
+that never appears before its incident is given a tiny base rate (`TERM_BASE_P`) instead of
+zero, so its first sightings count for much but not for infinity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tooling.scenarios import LABELS, BrandProfile, Incident, hourly_rate
+
+MINUTES_PER_MONTH = 30 * 24 * 60
+TERM_BASE_P = 1e-4
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The model of a brand's mentions before or during an incident."""
+
+    volume_factor: float
+    #: Probabilities of the labels the scorer reports (negative, neutral, positive).
+    mix: tuple[float, float, float]
+    #: Probability that a mention is tagged with the incident's topic / carries its term.
+    topic_p: float = 0.0
+    term_p: float = 0.0
+
+
+@dataclass(frozen=True)
+class IncidentModel:
+    id: str
+    kind: str
+    brand: str
+    start: datetime
+    end: datetime
+    per_day: float
+    pre: Segment
+    post: Segment
+    topic: str | None = None
+    term: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["start"], d["end"] = self.start.isoformat(), self.end.isoformat()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> IncidentModel:
+        return cls(
+            id=d["id"],
+            kind=d["kind"],
+            brand=d["brand"],
+            start=datetime.fromisoformat(d["start"]),
+            end=datetime.fromisoformat(d["end"]),
+            per_day=float(d["per_day"]),
+            pre=_segment(d["pre"]),
+            post=_segment(d["post"]),
+            topic=d.get("topic"),
+            term=d.get("term"),
+        )
+
+
+def _segment(d: Mapping[str, Any]) -> Segment:
+    mix = tuple(float(x) for x in d["mix"])
+    return Segment(float(d["volume_factor"]), (mix[0], mix[1], mix[2]), d["topic_p"], d["term_p"])
+
+
+def seen_mix(mix: Sequence[float], noise: float) -> tuple[float, float, float]:
+    """The label mix a scorer reports when a share `noise` of labels is flipped to one of the
+    two others at random (as `tooling.scenarios.generate` simulates)."""
+    total = sum(mix)
+    p = [m / total for m in mix]
+    seen = [(1 - noise) * p[i] + noise * (1 - p[i]) / 2 for i in range(3)]
+    return (seen[0], seen[1], seen[2])
+
+
+def topic_probability(profile: BrandProfile, topic: str) -> float:
+    """P(a mention is tagged `topic`) under the generator's sequential topic draw."""
+    untagged = 1.0
+    for name, share in profile.topics.items():
+        if name == topic:
+            return untagged * share
+        untagged *= 1 - share
+    return 0.0
+
+
+def incident_model(incident: Incident, profile: BrandProfile, noise: float) -> IncidentModel:
+    base_topic = topic_probability(profile, incident.topic) if incident.topic else 0.0
+    pre = Segment(1.0, seen_mix(profile.mix, noise), base_topic, TERM_BASE_P)
+    post = Segment(
+        incident.volume_factor if incident.volume_factor > 1 else 1.0,
+        seen_mix(incident.mix or profile.mix, noise),
+        incident.topic_share + (1 - incident.topic_share) * base_topic
+        if incident.kind == "topic_trend"
+        else base_topic,
+        incident.term_rate if incident.kind == "new_term" else TERM_BASE_P,
+    )
+    return IncidentModel(
+        id=incident.id,
+        kind=incident.kind,
+        brand=incident.brand,
+        start=incident.start,
+        end=incident.end,
+        per_day=profile.per_day,
+        pre=pre,
+        post=post,
+        topic=incident.topic,
+        term=incident.term,
+    )
+
+
+class MinuteCounts:
+    """Per brand and minute: mentions, labels, topics and texts (what the floor needs to see)."""
+
+    def __init__(self, terms: Iterable[str] = ()) -> None:
+        self.terms = tuple(t.lower() for t in terms)
+        self.counts: dict[str, dict[int, list[Any]]] = defaultdict(dict)
+
+    def add(self, mention: Mapping[str, Any]) -> None:
+        at = datetime.fromisoformat(str(mention["created_at"]).replace("Z", "+00:00"))
+        minute = int(at.timestamp()) // 60
+        sentiment = mention.get("sentiment") or {}
+        label = sentiment.get("label") if isinstance(sentiment, dict) else sentiment
+        text = str(mention.get("text", "")).lower()
+        for brand in mention.get("brands") or ():
+            row = self.counts[brand].get(minute)
+            if row is None:  # [mentions, label counts, topic counts, term counts]
+                row = [0, [0, 0, 0], defaultdict(int), defaultdict(int)]
+                self.counts[brand][minute] = row
+            row[0] += 1
+            if label in LABELS:
+                row[1][LABELS.index(label)] += 1
+            for topic in mention.get("topics") or ():
+                row[2][topic] += 1
+            for term in self.terms:
+                if term in text:
+                    row[3][term] += 1
+
+
+def _per_minute_rate(model: IncidentModel, minute: int) -> float:
+    at = datetime.fromtimestamp(minute * 60, UTC)
+    profile = BrandProfile(model.brand, "", per_day=model.per_day)
+    return hourly_rate(profile, at) / 60.0
+
+
+def _bernoulli(k: int, n: int, p0: float, p1: float) -> float:
+    if p0 == p1 or n == 0:
+        return 0.0
+    p0, p1 = min(max(p0, 1e-9), 1 - 1e-9), min(max(p1, 1e-9), 1 - 1e-9)
+    return k * math.log(p1 / p0) + (n - k) * math.log((1 - p1) / (1 - p0))
+
+
+def clairvoyant_delay(
+    model: IncidentModel,
+    counts: MinuteCounts,
+    *,
+    false_alarms_per_month: float = 1.0,
+    horizon: timedelta = timedelta(hours=1),
+) -> float | None:
+    """Minutes from the incident's start to the clairvoyant CUSUM's alarm (None: never, within
+    the incident and `horizon` after it)."""
+    h = math.log(MINUTES_PER_MONTH / false_alarms_per_month)
+    pre, post = model.pre, model.post
+    label_llr = [math.log(post.mix[i] / pre.mix[i]) for i in range(3)]
+    f = post.volume_factor
+    by_minute = counts.counts.get(model.brand, {})
+    first = int(model.start.timestamp()) // 60
+    last = int((model.end + horizon).timestamp()) // 60
+    s = 0.0
+    for minute in range(first, last + 1):
+        row = by_minute.get(minute)
+        n = row[0] if row else 0
+        llr = 0.0
+        if f != 1.0:
+            llr += n * math.log(f) - (f - 1) * _per_minute_rate(model, minute)
+        if row:
+            llr += sum(c * w for c, w in zip(row[1], label_llr, strict=True))
+            if model.topic:
+                llr += _bernoulli(row[2].get(model.topic, 0), n, pre.topic_p, post.topic_p)
+            if model.term:
+                llr += _bernoulli(row[3].get(model.term.lower(), 0), n, pre.term_p, post.term_p)
+        s = max(0.0, s + llr)
+        if s >= h:
+            return float(minute + 1 - first)
+    return None
+
+
+#: The brand sizes the floor is reported by (mentions a day).
+SIZE_CLASSES = (20, 45, 150, 600, 2000)
+
+
+def size_class(per_day: float) -> int:
+    return min(SIZE_CLASSES, key=lambda c: abs(math.log(per_day / c)))
+
+
+@dataclass(frozen=True)
+class FloorRow:
+    incident: str
+    kind: str
+    brand: str
+    size: int
+    earful_min: float | None
+    floor_min: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.earful_min is None or not self.floor_min:
+            return None
+        return self.earful_min / self.floor_min
+
+    @property
+    def within_goal(self) -> bool | None:
+        """Issue 14's goal: within max(1.5 x the floor, the floor + 10 minutes)."""
+        if self.earful_min is None or self.floor_min is None:
+            return None
+        return self.earful_min <= max(1.5 * self.floor_min, self.floor_min + 10)
+
+
+def floor_rows(
+    models: Sequence[IncidentModel],
+    counts: MinuteCounts,
+    earful_delays: Mapping[str, float],
+    *,
+    false_alarms_per_month: float = 1.0,
+) -> list[FloorRow]:
+    return [
+        FloorRow(
+            m.id,
+            m.kind,
+            m.brand,
+            size_class(m.per_day),
+            earful_delays.get(m.id),
+            clairvoyant_delay(m, counts, false_alarms_per_month=false_alarms_per_month),
+        )
+        for m in models
+    ]
