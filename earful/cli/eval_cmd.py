@@ -90,7 +90,10 @@ def detect(
         Path | None, typer.Option(help="Write alerts here, one JSON per line")
     ] = None,
     truth: Annotated[
-        Path | None, typer.Option(help="Incidents JSON: score recall, precision, delay")
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="Incidents JSON: score recall, precision, delay"
+        ),
     ] = None,
     grace: Annotated[
         int, typer.Option(help="Minutes after an incident ends that still count")
