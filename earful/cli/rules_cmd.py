@@ -1,12 +1,16 @@
-"""`earful rules ...`: validate detection rules without running anything."""
+"""`earful rules ...`: validate detection rules, and backtest them over history."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 app = typer.Typer(help="Detection rules.", no_args_is_help=True)
@@ -57,3 +61,124 @@ def check(
                 "(higher h: fewer false alarms, later alerts)"
             )
     console.print("[green]ok[/]")
+
+
+@app.command("backtest")
+def backtest(
+    file: Annotated[Path | None, typer.Argument(help="Rules YAML (default: shipped rules)")] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option("--from", help="First day (UTC), e.g. 2026-10-01; default: all history"),
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option("--to", help="Last day (UTC, included); default: now")
+    ] = None,
+    brand: Annotated[
+        list[str] | None, typer.Option("--brand", help="Only these brands (repeatable)")
+    ] = None,
+    input: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Scored mentions as JSON lines instead of the search index",
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Write every alert notice here")] = None,
+) -> None:
+    """Replay history through a rule set and print what would have fired, when, with its
+    evidence, and how many alerts each rule raises a week."""
+    from datetime import UTC, timedelta
+
+    from alerts.backtest import Backtest
+    from alerts.rules import load_rules
+    from earful.cli.eval_cmd import emit
+
+    rules = load_rules(file)
+    since = start.replace(tzinfo=UTC) if start else datetime(1970, 1, 1, tzinfo=UTC)
+    until = (end.replace(tzinfo=UTC) + timedelta(days=1)) if end else datetime.now(UTC)
+    run = Backtest(rules, since, until, frozenset(brand or ()))
+    started = time.perf_counter()
+    with Progress(console=console, transient=True) as progress:
+        if input is not None:
+            _from_file(run, input, progress)
+        else:
+            asyncio.run(_from_index(run, progress))
+    run.finish()
+    seconds = time.perf_counter() - started
+    firing = run.firing
+    table = Table(title=f"what would have fired: {len(firing)} alerts")
+    for col in ("fired (UTC)", "rule", "brand", "severity", "what"):
+        table.add_column(col)
+    for a in firing:
+        table.add_row(f"{a.fired_at:%Y-%m-%d %H:%M}", a.rule, a.brand, a.severity, a.summary[:120])
+    console.print(table)
+    weeks = run.per_week()
+    all_weeks = sorted({w for counts in weeks.values() for w in counts})
+    table = Table(title="alerts per week and rule")
+    table.add_column("rule")
+    for w in all_weeks:
+        table.add_column(w, justify="right")
+    for rule, counts in sorted(weeks.items()):
+        table.add_row(rule, *(str(counts.get(w, 0)) for w in all_weeks))
+    console.print(table)
+    if output:
+        with output.open("w") as f:
+            for a in run.alerts:
+                f.write(a.model_dump_json() + "\n")
+    console.print(
+        f"{run.mentions} mentions in {seconds:.1f}s "
+        f"({run.mentions / seconds if seconds else 0:.0f}/s), {run.skipped} unreadable"
+    )
+    emit(
+        {
+            "mentions": run.mentions,
+            "alerts": len(firing),
+            "per_week": {r: dict(c) for r, c in weeks.items()},
+            "seconds": round(seconds, 2),
+        }
+    )
+
+
+def _from_file(run: Any, path: Path, progress: Progress) -> None:
+    import json
+
+    task = progress.add_task("replaying", total=path.stat().st_size)
+    batch: list[dict[str, Any]] = []
+    with path.open("rb") as f:
+        for line in f:
+            progress.advance(task, len(line))
+            if not line.strip():
+                continue
+            try:
+                batch.append(json.loads(line))
+            except ValueError:
+                run.skipped += 1
+            if len(batch) >= 5000:
+                run.feed(batch)
+                batch = []
+    run.feed(batch)
+
+
+async def _from_index(run: Any, progress: Progress) -> None:
+    from earful.settings import Settings
+    from streams.search import open_store
+
+    query: dict[str, Any] = {
+        "bool": {
+            "filter": [
+                {"range": {"created_at": {"gte": run.start.isoformat(), "lt": run.end.isoformat()}}}
+            ]
+        }
+    }
+    if run.brands:
+        query["bool"]["filter"].append({"terms": {"brands": sorted(run.brands)}})
+    store = await open_store(Settings().search)
+    try:
+        total = await store.count("mentions", query)
+        task = progress.add_task("reading the mention index", total=total)
+        async for page in store.scan("mentions", query):
+            run.feed(page)
+            progress.advance(task, len(page))
+    finally:
+        await store.close()

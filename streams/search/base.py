@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -20,6 +20,8 @@ from alerts.delivery import RetryPolicy
 from streams.search.mappings import index_templates
 
 log = logging.getLogger(__name__)
+#: How long a point in time stays open between two pages of a scan.
+PIT_KEEP_ALIVE = "2m"
 
 Kind = Literal["mentions", "alerts", "care-metrics", "audit", "reports", "rollups"]
 KINDS: tuple[Kind, ...] = ("mentions", "alerts", "care-metrics", "audit", "reports", "rollups")
@@ -68,6 +70,9 @@ class SearchStore(Protocol):
     async def delete_index(self, name: str) -> None: ...
     async def search(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]: ...
     async def count(self, kind: Kind, query: Mapping[str, Any] | None = None) -> int: ...
+    def scan(
+        self, kind: Kind, query: Mapping[str, Any], *, page_size: int = 2000
+    ) -> AsyncIterator[list[dict[str, Any]]]: ...
     async def refresh(self, kind: Kind) -> None: ...
     async def delete_all(self) -> None: ...
     async def close(self) -> None: ...
@@ -199,6 +204,61 @@ class ClientStore(ABC):
     async def search(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(self._search, self.pattern(kind), body)
         return result
+
+    async def scan(
+        self, kind: Kind, query: Mapping[str, Any], *, page_size: int = 2000
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every document of a kind matching `query`, oldest first (created_at, then id), one
+        page at a time — through a point in time where the engine offers one, so a long read
+        (a backtest over months) sees one consistent view while the worker keeps indexing;
+        `search_after` pages through it without the deep-paging limit of `from`."""
+        index = self.pattern(kind)
+        pit = await self._open_pit(index)
+        after: list[Any] | None = None
+        try:
+            while True:
+                body: dict[str, Any] = {
+                    "size": page_size,
+                    "query": dict(query),
+                    "sort": [{"created_at": "asc"}, {"id": "asc"}],
+                }
+                if after is not None:
+                    body["search_after"] = after
+                if pit is not None:
+                    body["pit"] = {"id": pit, "keep_alive": PIT_KEEP_ALIVE}
+                    response = await self._call(self._search_pit, body)
+                    pit = response.get("pit_id", pit)
+                else:
+                    response = await self._call(self._search, index, body)
+                hits = response["hits"]["hits"]
+                if not hits:
+                    return
+                yield [hit["_source"] for hit in hits]
+                after = hits[-1]["sort"]
+        finally:
+            if pit is not None:
+                try:
+                    await self._close_pit(pit)
+                except Exception as exc:  # it expires by itself after PIT_KEEP_ALIVE
+                    log.debug("point in time not closed: %s", exc)
+
+    async def _open_pit(self, index: str) -> str | None:
+        """A point in time over `index`, or None where the engine has none (the scan then
+        pages with search_after alone)."""
+        try:
+            return await self._create_pit(index)
+        except Exception as exc:
+            log.info("no point in time on %s (%s); paging without one", index, exc)
+            return None
+
+    @abstractmethod
+    async def _create_pit(self, index: str) -> str: ...
+
+    @abstractmethod
+    async def _search_pit(self, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def _close_pit(self, pit: str) -> None: ...
 
     async def indices(self, kind: Kind) -> list[str]:
         """The concrete indexes of a kind (monthly ones: one per month with data)."""

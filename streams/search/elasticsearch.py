@@ -14,7 +14,7 @@ from typing import Any
 from elastic_transport import AsyncTransport, ConnectionTimeout, HttpHeaders
 from elastic_transport import ConnectionError as ClusterUnreachable
 
-from streams.search.base import ClientStore
+from streams.search.base import PIT_KEEP_ALIVE, ClientStore
 
 CLIENT_MAJOR = 9
 
@@ -99,6 +99,19 @@ class ElasticsearchStore(ClientStore):
             **dict(body),
         )
         return dict(response.body)
+
+    async def _create_pit(self, index: str) -> str:
+        response = await self.client.open_point_in_time(
+            index=index, keep_alive=PIT_KEEP_ALIVE, ignore_unavailable=True
+        )
+        return str(response.body["id"])
+
+    async def _search_pit(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        response = await self.client.search(**dict(body))
+        return dict(response.body)
+
+    async def _close_pit(self, pit: str) -> None:
+        await self.client.close_point_in_time(id=pit)
 
     async def _count(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
         response = await self.client.count(

@@ -8,7 +8,7 @@ from typing import Any
 from opensearchpy.exceptions import ConnectionError as ClusterUnreachable
 from opensearchpy.exceptions import ConnectionTimeout
 
-from streams.search.base import ClientStore
+from streams.search.base import PIT_KEEP_ALIVE, ClientStore
 
 
 class OpenSearchStore(ClientStore):
@@ -47,6 +47,17 @@ class OpenSearchStore(ClientStore):
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
         )
         return response
+
+    async def _create_pit(self, index: str) -> str:
+        response = await self.client.create_pit(index=index, params={"keep_alive": PIT_KEEP_ALIVE})
+        return str(response["pit_id"])
+
+    async def _search_pit(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = await self.client.search(body=dict(body))
+        return response
+
+    async def _close_pit(self, pit: str) -> None:
+        await self.client.delete_pit(body={"pit_id": [pit]})
 
     async def _count(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
         response: dict[str, Any] = await self.client.count(
