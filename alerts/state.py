@@ -12,6 +12,15 @@ from typing import Any
 
 from alerts.buckets import Bucket
 
+#: Version of the state record written to the changelog. 1: wave 1 up to the detection driver
+#: (no marker); 2: the same layout, marked, read back from either. A worker never guesses at a
+#: newer record: it stops with `StateVersionError` rather than lose state it cannot read.
+STATE_VERSION = 2
+
+
+class StateVersionError(ValueError):
+    """A detector state record written by a newer Earful than this one."""
+
 
 @dataclass
 class SeriesState:
@@ -66,6 +75,7 @@ class KeyState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "v": STATE_VERSION,
             "series": {sid: s.to_dict() for sid, s in self.series.items()},
             "closed_until": self.closed_until,
             "first_event": self.first_event,
@@ -77,6 +87,13 @@ class KeyState:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> KeyState:
+        version = d.get("v", 1)
+        if not isinstance(version, int) or version > STATE_VERSION:
+            raise StateVersionError(
+                f"detector state version {version!r} was written by a newer Earful (this one "
+                f"reads versions 1 to {STATE_VERSION}); run the newer version, or start with "
+                "empty detector state (a new EARFUL_WORKER__APP_ID) and let baselines relearn"
+            )
         return cls(
             series={sid: SeriesState.from_dict(s) for sid, s in d["series"].items()},
             closed_until=d["closed_until"],

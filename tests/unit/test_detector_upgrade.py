@@ -1,0 +1,99 @@
+"""Detector state written by the previous release (tests/fixtures/detector_state_v1.json, made
+by commit 95f4eea's own code after three days of a scenario) is read by this one, which goes
+on exactly as if it had never stopped; a record from a newer release is refused."""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts.driver import LaneClock
+from alerts.engine import DetectionEngine
+from alerts.replay import Replayer, observations_from_dict
+from alerts.rules import RuleSet
+from alerts.state import STATE_VERSION, KeyState, StateVersionError
+from tooling.scenarios import SET_START, BrandProfile, Incident, TextPools, generate
+
+FIXTURE = json.loads(
+    (Path(__file__).parents[1] / "fixtures" / "detector_state_v1.json").read_text()
+)
+POOLS = TextPools(
+    by_label={
+        "negative": ["@{brand} flight cancelled, stuck at the gate #stranded"],
+        "neutral": ["@{brand} when does boarding start"],
+        "positive": ["@{brand} great crew, thank you"],
+    }
+)
+
+
+def stream():
+    """The fixture's stream, continued for two days with a crisis (same seed: the first three
+    days are the very mentions the previous release saw)."""
+    crisis = Incident(
+        "crisis",
+        "Acme",
+        SET_START + timedelta(days=4, hours=11),
+        timedelta(hours=2),
+        4,
+        mix=(0.85, 0.1, 0.05),
+    )
+    rows = generate(
+        [BrandProfile("Acme", "acme", 300), BrandProfile("Busy", "busy", 2000)],
+        POOLS,
+        start=SET_START,
+        days=5,
+        incidents=[crisis],
+        seed=5,
+        with_sentiment=True,
+        retweet_share=0.0,
+    )
+    return [o for row in rows for o in observations_from_dict(row)]
+
+
+def resume(rules: RuleSet, observations):
+    replayer = Replayer(DetectionEngine(rules))
+    driver = replayer.driver
+    driver.cache.update({k: KeyState.from_dict(v) for k, v in FIXTURE["states"].items()})
+    driver.members = {0: set(FIXTURE["states"])}
+    until = FIXTURE["until"]
+    driver.clocks[0] = LaneClock(sources={0: until}, seen={0: 0.0}, time=until)
+    driver.advanced[0] = driver.engine.bucket_start(driver.engine.watermark(until))
+    later = [o for o in observations if o.at.timestamp() > until]
+    return replayer.feed(later) + replayer.finish()
+
+
+def keyed(alerts):
+    return sorted((a.fired_at, a.fingerprint, a.status, a.severity) for a in alerts)
+
+
+def test_the_previous_releases_state_carries_on_as_if_it_never_stopped():
+    rules = RuleSet.from_text(FIXTURE["rules"])
+    observations = stream()
+    resumed = resume(rules, observations)
+
+    whole = Replayer(DetectionEngine(rules))
+    straight = [
+        a
+        for a in whole.feed(observations) + whole.finish()
+        if a.fired_at.timestamp() > FIXTURE["until"]
+    ]
+    assert any(a.brand == "Acme" and a.status == "firing" for a in straight)  # the crisis
+    assert keyed(resumed) == keyed(straight)
+    # and it is written back in the current version
+    state = KeyState.from_dict(FIXTURE["states"]["Acme"]).to_dict()
+    assert state["v"] == STATE_VERSION and KeyState.from_dict(state) == KeyState.from_dict(
+        FIXTURE["states"]["Acme"]
+    )
+
+
+def test_a_rule_added_at_the_upgrade_starts_on_the_old_state():
+    text = FIXTURE["rules"] + "  - {name: crisis, kind: crisis, window: 1h, warmup: 24h}\n"
+    alerts = resume(RuleSet.from_text(text), stream())
+    assert any(a.rule == "dip" for a in alerts)  # the old rules go on
+
+
+def test_a_newer_state_record_is_refused_with_a_clear_message():
+    record = dict(FIXTURE["states"]["Acme"], v=STATE_VERSION + 1)
+    with pytest.raises(StateVersionError, match="newer Earful"):
+        KeyState.from_dict(record)
