@@ -73,10 +73,16 @@ class CrisisDetector:
         return float(1.0 / min(max(phi, 1e-3), 2.0))
 
     def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
-        suspicious = bool(firing) or bool(state.get("hold"))
+        """Baselines learn from every bucket except those of a firing episode. Gating on the
+        CUSUM itself would be selection bias: it builds up in busier buckets, so learning only
+        from the calm ones drags the expectation down, which builds the CUSUM up further (seen:
+        a 150-a-day brand's expected day fell from 190 to 110 mentions while it stayed at 160).
+        The volume profile keeps its own lagged guard band: buckets from where evidence began to
+        build (`flag_from`) are held until the window has passed."""
+        suspicious = bool(firing)
         vol = state.setdefault("vol", {})
         expected = self.volume.expected(vol, bucket.start) if "hod" in vol else None
-        self.volume.learn(bucket, vol, ctx, {"suspicious"} if suspicious else set())
+        self.volume.learn(bucket, vol, ctx, {"firing"} if suspicious else set())
         if suspicious:
             return
         if expected is not None and expected > 0 and ctx.history_s > 86400:
@@ -126,10 +132,11 @@ class CrisisDetector:
         cusum.forget_before(ctx.end - NEW_NORMAL_S)
         state["cusum"] = cusum.to_list()
         best, s = cusum.best()
-        state["hold"] = s >= self.h / 4  # evidence building up: keep it out of the baselines
+        since = cusum.since[best] if cusum.since[best] >= 0 else bucket.start
+        # strong evidence building up: the volume profile's guard band holds those buckets
+        vol["flag_from"] = since if s >= self.h / 2 else -1
         if s < self.h / 2:
             return [Finding(anomalous=False, sustained=False)]
-        since = cusum.since[best] if cusum.since[best] >= 0 else bucket.start
         span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
         alt = self.alternatives[best]
         share = span.neg / span.n if span.n else 0.0
