@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import tempfile
@@ -126,6 +127,10 @@ def main() -> None:
     console.print(f"cores: {os.cpu_count()}")
     for name, what, rate in bench_scorer():
         table.add_row(f"scorer ({name})", what, f"{rate:,.0f}")
+    from bench.detection import run as bench_detection
+
+    for name, what, rate in bench_detection():
+        table.add_row(name, what, "—" if math.isnan(rate) else f"{rate:,.0f}")
     if not args.skip_pipeline:
         n, seconds = bench_pipeline()
         from earful.settings import ModelSettings

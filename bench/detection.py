@@ -1,0 +1,59 @@
+"""`make bench`: offline detection replay speed (pre-scored mentions through the detection
+driver, one core, no Kafka) — the path `earful eval detect` and `earful rules backtest` take —
+and the detector state size of the largest brand."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+
+def run(seed: int = 901, days: int = 14) -> list[tuple[str, str, float]]:
+    from alerts.engine import DetectionEngine
+    from alerts.replay import Replayer, ReplayStats, parse_lines
+    from alerts.rules import load_rules
+    from models.training.data import airline_pools, airline_topic_pools
+    from tooling.scenarios import SET_START, TextPools, generate, scenario_set
+
+    pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
+    brands, incidents = scenario_set(seed, days)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "set.jsonl"
+        with path.open("w") as f:
+            for m in generate(
+                brands,
+                pools,
+                start=SET_START,
+                days=days,
+                incidents=incidents,
+                seed=seed,
+                with_sentiment=True,
+                label_noise=0.2,
+            ):
+                f.write(json.dumps(m) + "\n")
+        lines = path.read_bytes().splitlines()
+    replayer = Replayer(DetectionEngine(load_rules(None)))
+    stats = ReplayStats()
+    started = time.perf_counter()
+    for observations in parse_lines(lines, stats):
+        replayer.feed(observations)
+    replayer.finish()
+    seconds = time.perf_counter() - started
+    sizes = {brand: len(json.dumps(s.to_dict())) for brand, s in replayer.states.items()}
+    largest = max(sizes, key=sizes.__getitem__)
+    per_day = {b.name: b.per_day for b in brands}
+    return [
+        (
+            "detection replay (shipped rules, 1 core)",
+            f"{stats.mentions:,} pre-scored mentions, {len(brands)} brands, {days} days",
+            stats.mentions / seconds,
+        ),
+        (
+            "detector state, largest brand",
+            f"{sizes[largest] / 1024:,.0f} kB of JSON after {days} days "
+            f"({largest}, {per_day[largest]:,.0f} mentions a day)",
+            float("nan"),
+        ),
+    ]
