@@ -82,7 +82,8 @@ class CrisisDetector:
         suspicious = bool(firing)
         vol = state.setdefault("vol", {})
         expected = self.volume.expected(vol, bucket.start) if "hod" in vol else None
-        self.volume.learn(bucket, vol, ctx, {"firing"} if suspicious else set())
+        building = vol.get("flag_from", -1) >= 0  # strong evidence is building up
+        self.volume.learn(bucket, vol, ctx, {"firing"} if suspicious or building else set())
         if suspicious:
             return
         if expected is not None and expected > 0 and ctx.history_s > 86400:
