@@ -159,6 +159,9 @@ class WorkerSettings(BaseModel):
     session_timeout_s: float = 10.0
     #: Seconds between the timer that closes event-time windows of idle brands.
     tick_interval_s: float = 2.0
+    #: A partition with unread messages, nothing in flight and no commit for this long is
+    #: re-read from its committed offset (streams/faust_consumer.py `heal`).
+    heal_after_s: float = Field(default=30.0, gt=0)
     #: Serve `/metrics` and `/healthz` on this port (`earful worker --metrics-port` overrides).
     metrics_port: int | None = None
     #: Bind address of the metrics port (0.0.0.0 in a container, behind the compose network).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -344,6 +345,15 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     async def warm_up_model() -> None:
         await steps["score"].warm_up()
         log.info("model ready: %s", analyzer().name)
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def heal_stuck_partitions() -> None:
+        consumer = app.consumer
+        if isinstance(consumer, faust_consumer.SafeConsumer) and not app.rebalancing:
+            try:
+                await consumer.heal(time.monotonic(), w.heal_after_s)
+            except Exception as exc:  # the broker may be briefly away; the next round retries
+                log.warning("could not check partitions for progress: %s", exc)
 
     @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
     async def close_idle_lanes() -> None:

@@ -20,7 +20,11 @@ dense: a jump is either a stale record or records the broker deleted before they
   under us: reported as lost by `streams.lag`) is the broker's hole, and is filled as Faust
   would;
 - any other jump is a stale record: dropped, and the partition is fetched again from the offset
-  Faust expected, so nothing is acknowledged unread and nothing waits forever.
+  Faust expected, so nothing is acknowledged unread and nothing waits forever;
+- and, as a net under all of the above (`heal`): a partition with unread messages whose
+  committed offset has not moved for a while, with nothing of it being processed, is fetched
+  again from its committed offset. Seen once in CI after the fixes above: one partition stuck
+  with lag 66 and nothing in flight. Re-reading costs duplicates (at-least-once), never data.
 
 The fix lives in a subclass installed as the transport's consumer class, so every Faust app in
 the process uses it (`install()`, called by `streams.app.create_app`).
@@ -34,6 +38,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 log = logging.getLogger(__name__)
@@ -65,16 +70,19 @@ RESETS = ResetPartitions()
 
 
 class _ReadOffsets(defaultdict[Any, int | None]):
-    """Faust's read offsets, refusing the write that would follow a dropped stale record."""
+    """Faust's read offsets, refusing the drain loop's write for a record that must be read
+    again (`skip`); a seek's write always applies (`force`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, skip: Callable[[Any, int], bool]) -> None:
         super().__init__(lambda: None)
-        self.hold: set[tuple[Any, int]] = set()
+        self.skip = skip
 
     def __setitem__(self, tp: Any, offset: int | None) -> None:
-        if offset is not None and (tp, offset) in self.hold:
-            self.hold.discard((tp, offset))
+        if offset is not None and self.skip(tp, offset):
             return
+        super().__setitem__(tp, offset)
+
+    def force(self, tp: Any, offset: int | None) -> None:
         super().__setitem__(tp, offset)
 
 
@@ -85,9 +93,15 @@ class SafeConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._read_offset = _ReadOffsets()
+        self._read_offset = _ReadOffsets(self._must_reread)
+        #: The record the drain loop handed over last, and the last one dropped as stale.
+        self._last: Any = None
+        self._dropped: Any = None
         self._jumps: dict[Any, tuple[int, int]] = {}
         self._rewinding: dict[Any, int] = {}
+        #: Per partition: (committed offset, since when it has not moved).
+        self._progress: dict[Any, tuple[int, float]] = {}
+        self.healed = 0
         self.callback = self._deliver_fresh(self.callback)
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
@@ -98,7 +112,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
     def _deliver_fresh(
         self, deliver: Callable[[Any], Awaitable[None]]
     ) -> Callable[[Any], Awaitable[None]]:
-        async def on_message(message: Any) -> None:
+        async def handle(message: Any) -> None:
             tp, offset = message.tp, message.offset
             jump = self._jumps.pop(tp, None)
             if jump is not None and jump[1] != offset:
@@ -117,12 +131,31 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 self._drop(message, jump)
                 return
             await deliver(message)
-            if message.generation_id != self.app.consumer_generation_id:
-                # a rebalance came while the record waited for flow control: the stream skips
-                # it, and the seek reads it again; its offset must not become the read offset
-                self._hold(message)
+
+        def on_message(message: Any) -> Awaitable[None]:
+            # Noted before the coroutine runs: Faust may cancel it (a rebalance starting) and
+            # still write the record's offset as read; `_must_reread` then refuses that write.
+            self._last = message
+            return handle(message)
 
         return on_message
+
+    def _must_reread(self, tp: Any, offset: int) -> bool:
+        """Whether the drain loop's "read up to here" for this record must be ignored: it was
+        dropped as stale, or a rebalance came while it was being delivered (the stream skips
+        it, the seek reads it again)."""
+        last = self._last
+        if last is None or last.tp != tp or last.offset != offset:
+            return False
+        self._last = None
+        return last is self._dropped or last.generation_id != self.app.consumer_generation_id
+
+    async def seek(self, partition: Any, offset: int) -> None:
+        """Faust's seek, whose read-offset write always applies."""
+        await self._seek(partition, offset)
+        read_offsets = self._read_offset
+        assert isinstance(read_offsets, _ReadOffsets)
+        read_offsets.force(ensure_TP(partition), offset if offset else None)
 
     def ack(self, message: Any) -> bool:
         """Acknowledge a processed record — never one from before the last rebalance, nor one
@@ -136,6 +169,59 @@ class SafeConsumer(faust_aiokafka.Consumer):
             return False
         return bool(super().ack(message))
 
+    def stuck(self, now: float, after_s: float) -> list[tuple[Any, int, int | None]]:
+        """Partitions whose committed offset has not moved for `after_s` with nothing of them
+        in flight, and which have (or may have: the fetcher has not seen their end yet)
+        unread messages: (partition, committed offset, end offset or None if unknown)."""
+        in_flight = {m.tp for m in list(self._unacked_messages)}
+        out: list[tuple[Any, int, int | None]] = []
+        for tp in self.assignment():
+            if not self.app.topics.acks_enabled_for(tp.topic):
+                continue
+            committed = self._committed_offset.get(tp)
+            try:
+                highwater: int | None = self.highwater(tp)
+            except Exception:  # not (or no longer) assigned to this consumer
+                continue
+            if committed is None or (highwater is not None and highwater <= committed):
+                self._progress.pop(tp, None)
+                continue
+            seen = self._progress.get(tp)
+            if seen is None or seen[0] != committed or tp in in_flight:
+                self._progress[tp] = (committed, now)
+            elif now - seen[1] >= after_s:
+                out.append((tp, committed, highwater))
+        return out
+
+    async def heal(self, now: float, after_s: float = 30.0) -> int:
+        """Re-read every stuck partition from its committed offset (see the module docstring);
+        returns how many were. A partition the fetcher has no end offset for (seen: one left
+        unfetched after a seek that met a pending out-of-range reset) is asked of the broker."""
+        stuck = self.stuck(now, after_s)
+        unknown = [tp for tp, _, end in stuck if end is None]
+        ends: dict[Any, int] = dict(await self.highwaters(*unknown)) if unknown else {}
+        healed = 0
+        for tp, committed, known in stuck:
+            end = known if known is not None else ends.get(tp)
+            if end is None or end <= committed:
+                self._progress[tp] = (committed, now)
+                continue
+            log.warning(
+                "%s[%d] has %d unread messages but made no progress for %.0f s at committed "
+                "offset %d with nothing in flight; re-reading from there",
+                tp.topic,
+                tp.partition,
+                end - committed,
+                after_s,
+                committed,
+            )
+            self._progress[tp] = (committed, now)
+            self._rewinding.pop(tp, None)
+            await self.seek(tp, committed)
+            healed += 1
+        self.healed += healed
+        return healed
+
     async def _rewind(self, tp: Any, offset: int) -> None:
         """Fetch `tp` again from `offset`, once per target: the fetcher's position can be past
         Faust's own idea of it after a rebalance (seen: position 84, read offset 64), and then
@@ -147,13 +233,8 @@ class SafeConsumer(faust_aiokafka.Consumer):
         log.warning("re-reading %s[%d] from offset %d", tp.topic, tp.partition, offset)
         await self.seek(tp, offset)
 
-    def _hold(self, message: Any) -> None:
-        read_offsets = self._read_offset
-        assert isinstance(read_offsets, _ReadOffsets)
-        read_offsets.hold.add((message.tp, message.offset))
-
     def _drop(self, message: Any, jump: tuple[int, int] | None) -> None:
-        self._hold(message)
+        self._dropped = message
         SafeConsumer.stale_dropped += 1
         log.info(
             "dropped a record fetched before the last seek (%s[%d] offset %d, expected %s); "

@@ -172,7 +172,7 @@ def test_two_workers_one_killed_the_other_takes_over(real_services, run_id, tmp_
             assert a.proc is not None and a.proc.poll() is None, "the survivor died"
             return done(real_services, run_id)
 
-        wait_until(drained, 420, "the survivor to consume everything", interval=2)
+        wait_until(drained, 200, "the survivor to consume everything", interval=2)
         takeover = time.monotonic() - t0
         assert_indexed_exactly(search, run_id, rows)
         wait_until(lambda: receiver.firing("Scaleco"), 120, "the crisis notification")

@@ -66,8 +66,10 @@ def test_no_server_errors(api_url, tmp_path):
         "20261202",
         "--header",
         f"Authorization: Bearer {TOKEN}",
+        # one worker: with two, hypothesis' lambda-source cache raced inside schemathesis'
+        # coverage phase once in CI (a crash in the tool, no request sent)
         "--workers",
-        "2",
+        "1",
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

@@ -19,7 +19,8 @@ def consumer(generation: int = 5):
     c.app = SimpleNamespace(
         consumer_generation_id=generation, flow_control=SimpleNamespace(is_active=lambda: True)
     )
-    c._read_offset = _ReadOffsets()
+    c._read_offset = _ReadOffsets(c._must_reread)
+    c._last = c._dropped = None
     c._committed_offset = defaultdict(lambda: None)
     c._gap = defaultdict(IntervalTree)
     c._jumps = {}
@@ -28,7 +29,7 @@ def consumer(generation: int = 5):
 
     async def seek(tp, offset):  # Faust's seek: the fetcher's position and the read offset
         c.seeks.append(offset)
-        c._read_offset[tp] = offset
+        c._read_offset.force(tp, offset)
 
     c.seek = seek
     delivered: list[int] = []
@@ -112,3 +113,64 @@ def test_acks_while_a_rebalance_holds_the_streams_do_not_count():
     c, _ = consumer(generation=6)
     c.app.flow_control = SimpleNamespace(is_active=lambda: False)
     assert c.ack(record(7, generation=6)) is False
+
+
+def healer(committed, highwater, in_flight=()):
+    c, _ = consumer()
+    c._committed_offset[P] = committed
+    c._unacked_messages = list(in_flight)
+    c._progress = {}
+    c.healed = 0
+    c.assignment = lambda: {P}
+    c.highwater = lambda tp: highwater
+    c.app.topics = SimpleNamespace(acks_enabled_for=lambda topic: True)
+    c.broker_end = highwater if highwater is not None else 200
+
+    async def highwaters(*tps):  # asks the broker
+        return {tp: c.broker_end for tp in tps}
+
+    c.highwaters = highwaters
+    return c
+
+
+def test_a_partition_stuck_with_nothing_in_flight_is_read_again_from_its_commit():
+    c = healer(committed=120, highwater=186)
+    assert asyncio.run(c.heal(0.0, after_s=30)) == 0  # first sight: the clock starts
+    assert asyncio.run(c.heal(29.0, after_s=30)) == 0
+    assert asyncio.run(c.heal(31.0, after_s=30)) == 1
+    assert c.seeks == [120] and c._read_offset[P] == 120
+    assert asyncio.run(c.heal(40.0, after_s=30)) == 0  # and it gets time to catch up
+
+
+def test_progress_or_work_in_flight_is_not_a_stall():
+    busy = healer(committed=120, highwater=186, in_flight=[record(121)])
+    asyncio.run(busy.heal(0.0, after_s=30))
+    assert asyncio.run(busy.heal(100.0, after_s=30)) == 0  # an outage holding a batch
+    moving = healer(committed=120, highwater=186)
+    asyncio.run(moving.heal(0.0, after_s=30))
+    moving._committed_offset[P] = 150
+    assert asyncio.run(moving.heal(100.0, after_s=30)) == 0
+    caught_up = healer(committed=186, highwater=186)
+    asyncio.run(caught_up.heal(0.0, after_s=30))
+    assert asyncio.run(caught_up.heal(100.0, after_s=30)) == 0
+
+
+def test_a_delivery_cut_short_by_a_rebalance_is_read_again():
+    """Faust may cancel the callback when a rebalance starts and still write the offset."""
+    c, delivered = consumer()
+    c._read_offset[P] = 40
+    pending = c.callback(record(41))  # handed over, never run: the rebalance cancels it
+    pending.close()
+    c.app.consumer_generation_id = 6
+    c._read_offset[P] = 41  # the drain loop's write after the cut-short delivery
+    assert delivered == [] and c._read_offset[P] == 40
+
+
+def test_a_partition_the_fetcher_never_read_is_checked_with_the_broker():
+    c = healer(committed=21, highwater=None)  # assigned, never fetched: no end offset known
+    asyncio.run(c.heal(0.0, after_s=30))
+    assert asyncio.run(c.heal(31.0, after_s=30)) == 1 and c.seeks == [21]
+    idle = healer(committed=50, highwater=None)
+    idle.broker_end = 50  # nothing unread after all
+    asyncio.run(idle.heal(0.0, after_s=30))
+    assert asyncio.run(idle.heal(31.0, after_s=30)) == 0 and idle.seeks == []
