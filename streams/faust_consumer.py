@@ -101,6 +101,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
         self._rewinding: dict[Any, int] = {}
         #: Per partition: (committed offset, since when it has not moved).
         self._progress: dict[Any, tuple[int, float]] = {}
+        self._told: set[Any] = set()
         self.healed = 0
         self.callback = self._deliver_fresh(self.callback)
 
@@ -173,7 +174,10 @@ class SafeConsumer(faust_aiokafka.Consumer):
         """Partitions whose committed offset has not moved for `after_s` with nothing of them
         in flight, and which have (or may have: the fetcher has not seen their end yet)
         unread messages: (partition, committed offset, end offset or None if unknown)."""
-        in_flight = {m.tp for m in list(self._unacked_messages)}
+        # a record from an earlier generation is never acknowledged (see `ack`): it is not work
+        # in flight, whatever still refers to it
+        generation = self.app.consumer_generation_id
+        in_flight = {m.tp for m in list(self._unacked_messages) if m.generation_id == generation}
         out: list[tuple[Any, int, int | None]] = []
         for tp in self.assignment():
             if not self.app.topics.acks_enabled_for(tp.topic):
@@ -185,10 +189,22 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 continue
             if committed is None or (highwater is not None and highwater <= committed):
                 self._progress.pop(tp, None)
+                self._told.discard(tp)
                 continue
             seen = self._progress.get(tp)
-            if seen is None or seen[0] != committed or tp in in_flight:
+            if seen is None or seen[0] != committed:
                 self._progress[tp] = (committed, now)
+            elif tp in in_flight:
+                if now - seen[1] >= 4 * after_s and tp not in self._told:
+                    self._told.add(tp)  # said once per episode: why it is not re-read
+                    log.info(
+                        "%s[%d] has made no progress for %.0f s at committed offset %d, but "
+                        "records of it are still being processed",
+                        tp.topic,
+                        tp.partition,
+                        now - seen[1],
+                        committed,
+                    )
             elif now - seen[1] >= after_s:
                 out.append((tp, committed, highwater))
         return out

@@ -120,6 +120,7 @@ def healer(committed, highwater, in_flight=()):
     c._committed_offset[P] = committed
     c._unacked_messages = list(in_flight)
     c._progress = {}
+    c._told = set()
     c.healed = 0
     c.assignment = lambda: {P}
     c.highwater = lambda tp: highwater
@@ -144,6 +145,9 @@ def test_a_partition_stuck_with_nothing_in_flight_is_read_again_from_its_commit(
 
 def test_progress_or_work_in_flight_is_not_a_stall():
     busy = healer(committed=120, highwater=186, in_flight=[record(121)])
+    stale = healer(committed=120, highwater=186, in_flight=[record(121, generation=4)])
+    asyncio.run(stale.heal(0.0, after_s=30))
+    assert asyncio.run(stale.heal(31.0, after_s=30)) == 1  # never acknowledged: not work
     asyncio.run(busy.heal(0.0, after_s=30))
     assert asyncio.run(busy.heal(100.0, after_s=30)) == 0  # an outage holding a batch
     moving = healer(committed=120, highwater=186)
