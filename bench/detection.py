@@ -5,9 +5,7 @@ and the detector state size of the largest brand."""
 from __future__ import annotations
 
 import json
-import tempfile
 import time
-from pathlib import Path
 
 
 def run(seed: int = 901, days: int = 14) -> list[tuple[str, str, float]]:
@@ -15,25 +13,11 @@ def run(seed: int = 901, days: int = 14) -> list[tuple[str, str, float]]:
     from alerts.replay import Replayer, ReplayStats, parse_lines
     from alerts.rules import load_rules
     from models.training.data import airline_pools, airline_topic_pools
-    from tooling.scenarios import SET_START, TextPools, generate, scenario_set
+    from tooling.scenarios import TextPools, scenario_stream
 
     pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
-    brands, incidents = scenario_set(seed, days)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "set.jsonl"
-        with path.open("w") as f:
-            for m in generate(
-                brands,
-                pools,
-                start=SET_START,
-                days=days,
-                incidents=incidents,
-                seed=seed,
-                with_sentiment=True,
-                label_noise=0.2,
-            ):
-                f.write(json.dumps(m) + "\n")
-        lines = path.read_bytes().splitlines()
+    brands, _, mentions = scenario_stream(seed, days, pools)
+    lines = [json.dumps(m).encode() for m in mentions]  # as `eval detect` reads them
     replayer = Replayer(DetectionEngine(load_rules(None)))
     stats = ReplayStats()
     started = time.perf_counter()

@@ -446,3 +446,23 @@ def scenario_set(
         Incident("gap", "*", gap_start, timedelta(hours=rng.uniform(1, 3)), id=f"s{seed}-gap")
     )
     return brands, sorted(incidents, key=lambda i: i.start)
+
+
+def scenario_stream(
+    seed: int, days: int, pools: TextPools, *, noise: float = 0.2, start: datetime = SET_START
+) -> tuple[list[BrandProfile], list[Incident], Iterator[dict[str, Any]]]:
+    """One labeled scenario set: its brands, its incidents and its pre-scored mentions (scores
+    with `noise` of labels flipped), as `earful eval scenarios` writes it and `make bench`
+    replays it."""
+    brands, incidents = scenario_set(seed, days, start)
+    mentions = generate(
+        brands,
+        pools,
+        start=start,
+        days=days,
+        incidents=incidents,
+        seed=seed,
+        with_sentiment=True,
+        label_noise=noise,
+    )
+    return brands, incidents, mentions

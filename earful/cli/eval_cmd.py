@@ -34,25 +34,16 @@ def scenarios(
     """Build labeled scenario sets (pre-scored mentions + incidents) from real tweets."""
     from models.training.data import airline_pools, airline_topic_pools
     from tooling.clairvoyant import incident_model
-    from tooling.scenarios import EXPECTED_ALERTS, SET_START, TextPools, generate, scenario_set
+    from tooling.scenarios import EXPECTED_ALERTS, TextPools, scenario_stream
 
     pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
     out.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in seeds.split(",")):
-        brands, incidents = scenario_set(seed, days)
+        brands, incidents, mentions = scenario_stream(seed, days, pools, noise=noise)
         path = out / f"set{seed}.jsonl"
         n = 0
         with path.open("w") as f:
-            for m in generate(
-                brands,
-                pools,
-                start=SET_START,
-                days=days,
-                incidents=incidents,
-                seed=seed,
-                with_sentiment=True,
-                label_noise=noise,
-            ):
+            for m in mentions:
                 f.write(json.dumps(m, ensure_ascii=False) + "\n")
                 n += 1
         profiles = {b.name: b for b in brands}
