@@ -41,6 +41,8 @@ from typing import Any
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -89,8 +91,6 @@ class _ReadOffsets(defaultdict[Any, int | None]):
 class SafeConsumer(faust_aiokafka.Consumer):
     """See the module docstring."""
 
-    stale_dropped = 0
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_offset = _ReadOffsets(self._must_reread)
@@ -102,7 +102,6 @@ class SafeConsumer(faust_aiokafka.Consumer):
         #: Per partition: (committed offset, since when it has not moved).
         self._progress: dict[Any, tuple[int, float]] = {}
         self._told: set[Any] = set()
-        self.healed = 0
         self.callback = self._deliver_fresh(self.callback)
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
@@ -234,8 +233,8 @@ class SafeConsumer(faust_aiokafka.Consumer):
             self._progress[tp] = (committed, now)
             self._rewinding.pop(tp, None)
             await self.seek(tp, committed)
+            metrics.PARTITIONS_REREAD.labels(topic=tp.topic).inc()
             healed += 1
-        self.healed += healed
         return healed
 
     async def _rewind(self, tp: Any, offset: int) -> None:
@@ -251,7 +250,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
 
     def _drop(self, message: Any, jump: tuple[int, int] | None) -> None:
         self._dropped = message
-        SafeConsumer.stale_dropped += 1
+        metrics.STALE_RECORDS.labels(topic=message.tp.topic).inc()
         log.info(
             "dropped a record fetched before the last seek (%s[%d] offset %d, expected %s); "
             "it is read again in order",

@@ -45,3 +45,13 @@ INDEX_BACKLOG = Gauge(
 NOTIFICATIONS_PENDING = Gauge(
     "earful_notifications_pending", "Deliveries waiting to be retried (receiver unreachable)"
 )
+STALE_RECORDS = Counter(
+    "earful_stale_records_dropped_total",
+    "Records fetched before a rebalance's seek, dropped and read again in order",
+    ["topic"],
+)
+PARTITIONS_REREAD = Counter(
+    "earful_partitions_reread_total",
+    "Partitions re-read from their committed offset after making no progress",
+    ["topic"],
+)

@@ -121,7 +121,6 @@ def healer(committed, highwater, in_flight=()):
     c._unacked_messages = list(in_flight)
     c._progress = {}
     c._told = set()
-    c.healed = 0
     c.assignment = lambda: {P}
     c.highwater = lambda tp: highwater
     c.app.topics = SimpleNamespace(acks_enabled_for=lambda topic: True)
