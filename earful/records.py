@@ -117,6 +117,44 @@ class ScoredMention(Mention):
     embedding: tuple[float, ...] | None = None
 
 
+class Correction(Record):
+    """A person's correction of one mention's sentiment and/or topics (the `labels` topic).
+
+    It carries the text and language the model saw, so the corrections alone are a training set
+    (`earful models adapt`), even after the mention itself has aged out of the index."""
+
+    mention_id: str = Field(min_length=1, max_length=200)
+    sentiment: SentimentLabel | None = None
+    topics: tuple[str, ...] | None = Field(default=None, max_length=20)
+    #: Who corrected it (the API token's name, or `--by` on the CLI) and when.
+    by: str = Field(min_length=1, max_length=200)
+    at: UtcDatetime
+    source: Literal["api", "dashboard", "cli"] = "api"
+    comment: str = Field(default="", max_length=2000)
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    lang: str | None = Field(default=None, max_length=16)
+    brands: tuple[str, ...] = ()
+    #: The mention's event time (which monthly index holds it).
+    created_at: UtcDatetime | None = None
+    #: What the model said, and which model version said it.
+    model_sentiment: SentimentLabel | None = None
+    model: str | None = Field(default=None, max_length=200)
+
+    @field_validator("topics")
+    @classmethod
+    def _clean_topics(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        cleaned = tuple(dict.fromkeys(t.strip() for t in value if t.strip()))
+        if any(len(t) > 100 for t in cleaned):
+            raise ValueError("topic names are at most 100 characters")
+        return cleaned
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.sentiment is None and self.topics is None:
+            raise ValueError("a correction needs a sentiment, topics, or both")
+
+
 AlertStatus = Literal["firing", "resolved"]
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}

@@ -30,6 +30,7 @@ class TopicNames(BaseModel):
     notifications: str
     control: str
     care_facts: str
+    labels: str
 
     #: Topics that must keep a total order (grouping, inhibition, silences) have one partition.
     SINGLE_PARTITION: ClassVar[tuple[str, ...]] = ("alerts", "control", "care_facts")
@@ -42,6 +43,7 @@ class TopicNames(BaseModel):
         "alerts",
         "control",
         "care_facts",
+        "labels",
     )
 
 
@@ -80,6 +82,7 @@ class KafkaSettings(BaseModel):
             notifications=f"{p}notifications",
             control=f"{p}control",
             care_facts=f"{p}care.facts",
+            labels=f"{p}labels",
         )
 
     @property
@@ -145,6 +148,16 @@ class ModelSettings(BaseModel):
     #: Topics from the frozen multilingual encoder ("frozen": zero-shot topics stay accurate,
     #: one more encoder pass) or from the sentiment encoder ("shared": faster, worse topics).
     topic_encoder: Literal["frozen", "shared"] = "frozen"
+    #: Sentiment heads adapted from people's corrections (`earful models adapt`), one directory
+    #: per version plus a CURRENT pointer; the worker and the CLI must see the same directory.
+    versions_dir: Path = CACHE_DIR / "model-versions"
+    #: Seconds between the worker's checks for a newly published or chosen model version.
+    reload_interval_s: float = Field(default=10.0, gt=0)
+    #: Hours between the worker's own `models adapt` runs (0: only when run by hand). A run that
+    #: finds no new corrections since the current version does nothing.
+    adapt_interval_h: float = Field(default=24.0, ge=0)
+    #: Fewest corrections in one language (training part) before it gets a head of its own.
+    adapt_min_corrections: int = Field(default=20, ge=4)
 
 
 class WorkerSettings(BaseModel):

@@ -8,7 +8,7 @@ CPU-bound: the stream processor calls it from a worker thread, never on the even
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from earful.records import SENTIMENT_LABELS, Sentiment
 from models.cache import LRUCache
 from models.encoder import Encoder
+from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
 from models.preprocess import normalize
 from models.scorers import Scorer
@@ -29,6 +30,8 @@ class Analysis:
     lang_detected: bool
     topics: tuple[str, ...]
     embedding: np.ndarray
+    #: The model (and adapted version) that scored it.
+    model: str = ""
 
 
 def sentiment_from_probs(probs: np.ndarray) -> Sentiment:
@@ -63,13 +66,26 @@ class TextAnalyzer:
         self.language = language
         self.tagger = tagger
         self.cache: LRUCache[_Cached] = LRUCache(cache_size)
-        self.name = scorer.name
+
+    @property
+    def name(self) -> str:
+        """The model (and adapted version) that scores: recorded on every mention."""
+        return self.scorer.name
+
+    def use_heads(self, heads: Mapping[str, SoftmaxHead], version: str) -> None:
+        """Switch the sentiment heads of an encoder-heads scorer and forget cached scores."""
+        use = getattr(self.scorer, "use_heads", None)
+        if use is None:
+            raise TypeError(f"{self.scorer.name} has no sentiment heads to adapt")
+        use(heads, version)
+        self.cache = LRUCache(self.cache.capacity)
 
     def analyze(
         self,
         texts: Sequence[str],
         langs: Sequence[str | None] | None = None,
     ) -> list[Analysis]:
+        model = self.name  # before scoring: a version switch runs between batches, never inside
         langs = list(langs) if langs is not None else [None] * len(texts)
         if len(langs) != len(texts):
             raise ValueError("texts and langs differ in length")
@@ -123,6 +139,7 @@ class TextAnalyzer:
                     lang_detected=was_detected,
                     topics=entry.topics,
                     embedding=entry.embedding,
+                    model=model,
                 )
             )
         return out

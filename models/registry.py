@@ -24,6 +24,7 @@ from models.language import LanguageIdentifier
 from models.onnx_backend import OnnxEncoder, ensure_onnx_int8
 from models.scorers import EncoderHeadScorer, Scorer, SequenceClassifierScorer
 from models.topics import DEFAULT_TAXONOMY_PATH, Taxonomy, TopicTagger
+from models.versions import BASE, VersionError, VersionStore
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,14 @@ def load_earful_model(model_dir: Path, cfg: ModelSettings) -> EncoderHeadScorer:
             f"cannot load the model in {model_dir}: {exc}; rebuild it with "
             "`earful models build --force`"
         ) from exc
-    return EncoderHeadScorer(encoder, heads, name=f"{manifest['name']}/{cfg.backend}")
+    return EncoderHeadScorer(
+        encoder, heads, name=f"{manifest['name']}/{cfg.backend}", base_id=base_id(manifest)
+    )
+
+
+def base_id(manifest: dict[str, Any]) -> str:
+    """What an adapted version's heads depend on: the encoder's name and fine-tuning."""
+    return f"{manifest['name']} {manifest.get('sources', {}).get('adapter', '')}".strip()
 
 
 def _encoder(
@@ -151,10 +159,39 @@ def load_analyzer(cfg: ModelSettings, progress: Progress | None = None) -> TextA
     elif (Path(cfg.name) / "earful-model.json").exists():
         topic_encoder = load_topic_encoder(Path(cfg.name), cfg)
     taxonomy = Taxonomy.load(cfg.taxonomy or DEFAULT_TAXONOMY_PATH)
-    return TextAnalyzer(
+    analyzer = TextAnalyzer(
         scorer,
         language=LanguageIdentifier(),
         tagger=TopicTagger(taxonomy, topic_encoder or scorer.encoder),
         cache_size=cfg.cache_size,
         topic_encoder=topic_encoder,
     )
+    VersionWatcher(VersionStore(cfg.versions_dir)).check(analyzer)
+    return analyzer
+
+
+class VersionWatcher:
+    """Keeps an analyzer on the model version CURRENT names (checked on a timer by the worker)."""
+
+    def __init__(self, store: VersionStore):
+        self.store = store
+        self._refused: str | None = None
+
+    def check(self, analyzer: TextAnalyzer) -> str | None:
+        """Switch to the version in use if it changed; returns the version switched to."""
+        scorer = analyzer.scorer
+        if not isinstance(scorer, EncoderHeadScorer):
+            return None  # a hub classifier has no heads to adapt
+        stamp = self.store.stamp()
+        if stamp in (scorer.version, self._refused):
+            return None
+        try:
+            heads = {} if stamp == BASE else self.store.heads(self.store.get(stamp), scorer.base_id)
+        except (VersionError, OSError, ValueError) as exc:
+            log.error("keeping model version %s: %s", scorer.version, exc)
+            self._refused = stamp
+            return None
+        analyzer.use_heads(heads, stamp)
+        self._refused = None
+        log.info("scoring with model version %s (%s)", stamp, scorer.name)
+        return stamp

@@ -46,12 +46,30 @@ def reorder_probs(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
 
 
 class EncoderHeadScorer:
-    def __init__(self, encoder: Encoder, heads: Mapping[str, SoftmaxHead], name: str = ""):
+    def __init__(
+        self,
+        encoder: Encoder,
+        heads: Mapping[str, SoftmaxHead],
+        name: str = "",
+        base_id: str = "",
+    ):
         if "*" not in heads:
             raise ValueError("a fallback head '*' is required")
         self.encoder = encoder
+        #: The shipped heads; an adapted version overrides some of them (models/versions.py).
+        self.base_heads = dict(heads)
         self.heads = dict(heads)
-        self.name = name or encoder.name
+        self.base_name = self.name = name or encoder.name
+        #: Which embeddings the heads read (an adapted version must match it).
+        self.base_id = base_id or self.base_name
+        self.version = "base"
+
+    def use_heads(self, heads: Mapping[str, SoftmaxHead], version: str) -> None:
+        """Score with the shipped heads overridden by `heads` (one dict swap: a batch in flight
+        in another thread sees the old heads or the new, never a mix)."""
+        self.heads = {**self.base_heads, **heads}
+        self.version = version
+        self.name = self.base_name if version == "base" else f"{self.base_name}@{version}"
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> ScoreBatch:
         embeddings = self.encoder.encode(texts)

@@ -41,6 +41,7 @@ from streams.detection import DetectStep, FanoutStep
 from streams.dispatch import DispatchStep
 from streams.health import WorkerHealth
 from streams.indexing import IndexStep
+from streams.labels import LabelStep
 from streams.lag import GroupOffsets, OffsetResetWatch, ProgressMonitor
 from streams.messages import Msg
 from streams.rollups import RollupStep
@@ -61,6 +62,7 @@ TOPIC_KEYS = (
     "notifications",
     "control",
     "care_facts",
+    "labels",
 )
 
 
@@ -158,12 +160,91 @@ class Analyzer:
         self._analyzer: TextAnalyzer | None = None
         self._lock = threading.Lock()
 
+    @property
+    def loaded(self) -> TextAnalyzer | None:
+        return self._analyzer
+
     def __call__(self) -> TextAnalyzer:
         if self._analyzer is None:
             with self._lock:
                 if self._analyzer is None:
                     self._analyzer = self._factory()
         return self._analyzer
+
+
+class ModelVersions:
+    """The worker's side of model versions: follow CURRENT, and adapt on a schedule."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        analyzer: Analyzer,
+        executor: ThreadPoolExecutor,
+        store: LazyStore,
+        clock: Callable[[], datetime],
+    ):
+        from models.registry import VersionWatcher
+        from models.versions import VersionStore
+
+        self.settings = settings
+        self.analyzer = analyzer
+        self.executor = executor
+        self.store = store
+        self.clock = clock
+        self.versions = VersionStore(settings.model.versions_dir)
+        self.watcher = VersionWatcher(self.versions)
+
+    async def _in_model_thread(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        # the thread that scores: heads never change under a batch being scored
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kw))
+
+    async def follow(self) -> None:
+        if self.analyzer.loaded is None:
+            return  # not loaded yet: loading applies the version in use
+        switched = await self._in_model_thread(self.watcher.check, self.analyzer.loaded)
+        if switched is not None:
+            from streams import metrics
+
+            metrics.MODEL_VERSION.clear()
+            metrics.MODEL_VERSION.labels(version=switched).set(1)
+
+    async def adapt(self) -> None:
+        from streams.model_adapt import (
+            audit_model_change,
+            read_corrections,
+            run_adapt,
+            version_details,
+        )
+
+        try:
+            store = await self.store()
+            corrections = await read_corrections(store)
+            run = await self._in_model_thread(
+                run_adapt,
+                corrections,
+                self.analyzer(),
+                self.versions,
+                by="worker schedule",
+                min_train=self.settings.model.adapt_min_corrections,
+                clock=self.clock,
+            )
+        except (SearchUnavailable, OSError) as exc:
+            log.warning("scheduled model adapt not run: %s", exc)
+            return
+        if run.version is None:
+            log.info("scheduled model adapt: no new version (%s)", run.skipped or "none better")
+            return
+        log.info("scheduled model adapt published %s", run.version.id)
+        await audit_model_change(
+            store,
+            action="model.publish",
+            version=run.version.id,
+            by="worker schedule",
+            details=version_details(run.version, "scheduled adapt"),
+            at=self.clock(),
+        )
+        await self.follow()
 
 
 @dataclass
@@ -292,7 +373,9 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             clock=deps.clock,
             with_embeddings=settings.search.store_embeddings,
             rollups=rollups,
+            apply_labels=True,
         ),
+        "labels": LabelStep(store, deadletters),
         "fanout": FanoutStep(outbox, deadletters),
         "detect": DetectStep(engine, TableStates(detector_table), outbox, deadletters),
         "dispatch": DispatchStep(
@@ -340,11 +423,24 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     agent("dispatch", "control", "control", "handle_control")
     agent("care", "inbox", "care")
     agent("care_metrics", "care_facts", "care-metrics")
+    agent("labels", "labels", "labels")
 
     @app.task  # type: ignore[untyped-decorator]
     async def warm_up_model() -> None:
         await steps["score"].warm_up()
         log.info("model ready: %s", analyzer().name)
+
+    model_versions = ModelVersions(settings, analyzer, executor, store, deps.clock)
+
+    @app.timer(interval=settings.model.reload_interval_s)  # type: ignore[untyped-decorator]
+    async def follow_model_version() -> None:
+        await model_versions.follow()
+
+    if settings.model.adapt_interval_h > 0:
+
+        @app.timer(interval=settings.model.adapt_interval_h * 3600.0)  # type: ignore[untyped-decorator]
+        async def adapt_model() -> None:
+            await model_versions.adapt()
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def heal_stuck_partitions() -> None:

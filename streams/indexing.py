@@ -18,6 +18,7 @@ from earful.records import ScoredMention
 from earful.text import hashtags
 from streams import metrics
 from streams.deadletters import DeadLetters
+from streams.labels import apply_correction, find_labels
 from streams.messages import Msg
 from streams.rollups import RollupStep
 from streams.search.base import Doc, SearchStore, SearchUnavailable
@@ -48,6 +49,7 @@ class IndexStep:
         with_embeddings: bool = False,
         retry_pause_s: float = 5.0,
         rollups: RollupStep | None = None,
+        apply_labels: bool = False,
     ):
         self._store = store
         self.deadletters = deadletters
@@ -58,6 +60,9 @@ class IndexStep:
         self.rollups = rollups
         #: Documents held while the search engine is unavailable (shown in /healthz).
         self.backlog = 0
+        #: Lay people's corrections (labels index) over what the model said, so a re-scored or
+        #: redelivered mention keeps its correction.
+        self.apply_labels = apply_labels
 
     async def handle(self, batch: Sequence[Msg]) -> int:
         by_id: dict[str, tuple[Msg, Doc]] = {}
@@ -77,6 +82,10 @@ class IndexStep:
             try:
                 # opening the store asks the server its version: that too waits out an outage
                 store = await self._store()
+                if self.apply_labels:
+                    for ident, c in (await find_labels(store, list(by_id))).items():
+                        msg, doc = by_id[ident]
+                        by_id[ident] = (msg, Doc(ident, apply_correction(doc.body, c), doc.at))
                 result = await store.bulk_index("mentions", [d for _, d in by_id.values()])
                 break
             except SearchUnavailable as exc:

@@ -55,3 +55,11 @@ PARTITIONS_REREAD = Counter(
     "Partitions re-read from their committed offset after making no progress",
     ["topic"],
 )
+CORRECTIONS = Counter(
+    "earful_corrections_applied_total", "People's corrections laid over mentions in the index"
+)
+MODEL_VERSION = Gauge(
+    "earful_model_version_loaded",
+    "The adapted sentiment version the worker scores with (1 on the loaded one)",
+    ["version"],
+)

@@ -84,7 +84,7 @@ class ScoreStep:
             scored = scored_mention(
                 mention,
                 analysis,
-                model=self._get_analyzer().name,
+                model=analysis.model or self._get_analyzer().name,
                 with_embedding=self.store_embeddings,
             )
             await self.outbox.send(

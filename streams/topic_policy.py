@@ -22,7 +22,7 @@ HOUR_MS = 3_600_000
 #: Dead letters carry the original bytes (base64) and the reason: room for a 1 MiB original.
 DEADLETTER_MAX_BYTES = 4 * 1024 * 1024
 
-Role = Literal["input", "internal", "record"]
+Role = Literal["input", "internal", "record", "training"]
 
 #: Logical topic -> role. Inputs come from outside and may arrive while no worker runs; internal
 #: topics hand over between agents; records are what people look back at.
@@ -37,20 +37,24 @@ ROLES: dict[str, Role] = {
     "notifications": "record",
     "control": "record",
     "care_metrics": "record",
+    "labels": "training",
 }
 
 
 def topic_configs(kafka: KafkaSettings, key: str) -> dict[str, str]:
     """The broker configuration Earful creates the logical topic `key` with."""
+    role = ROLES[key]
+    # people's corrections are the model's training data: kept until someone deletes them
     hours = {
         "input": kafka.input_retention_hours,
         "internal": kafka.internal_retention_hours,
         "record": kafka.record_retention_hours,
-    }[ROLES[key]]
+        "training": -1,
+    }[role]
     config = {
         "message.timestamp.type": "LogAppendTime",
         "cleanup.policy": "delete",
-        "retention.ms": str(hours * HOUR_MS),
+        "retention.ms": str(hours * HOUR_MS if hours > 0 else -1),
     }
     if key == "deadletter":
         config["max.message.bytes"] = str(DEADLETTER_MAX_BYTES)
@@ -108,6 +112,17 @@ def check_topic(
                 policy,
                 "compaction keeps only the last message per key: an input topic needs "
                 "cleanup.policy=delete",
+            )
+        )
+    if role == "training" and deletes:
+        problems.append(
+            TopicProblem(
+                name,
+                "retention.ms",
+                str(retention),
+                "corrections are the training data of `earful models adapt`; once deleted by "
+                "retention the next adapted model forgets them (set retention.ms=-1)",
+                fatal=False,
             )
         )
     if name.endswith("deadletter"):

@@ -43,6 +43,8 @@ def earful_env(run_id: str, services: dict[str, str], tmp: Path, **extra: str) -
             "EARFUL_WORKER__DATA_DIR": str(tmp / "worker"),
             "EARFUL_WORKER__SESSION_TIMEOUT_S": "6",
             "EARFUL_ALERTS_LOG": str(tmp / "alerts.jsonl"),
+            # adapted model versions are per test run, never the user's own
+            "EARFUL_MODEL__VERSIONS_DIR": str(tmp / "model-versions"),
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
         }

@@ -19,6 +19,7 @@ from earful.cli import (
     alerts_cmd,
     care_cmd,
     eval_cmd,
+    labels_cmd,
     models_cmd,
     projects_cmd,
     reports_cmd,
@@ -38,6 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(labels_cmd.app, name="labels")
 app.add_typer(rules_cmd.app, name="rules")
 app.add_typer(alerts_cmd.app, name="alerts")
 app.add_typer(sample_cmd.app, name="sample")

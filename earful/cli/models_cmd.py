@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -63,3 +63,164 @@ def train(
             encoder, fast_tokenizer(encoder), out, config, log=lambda m: console.print(f"  {m}")
         )
     typer.echo(json.dumps(meta))
+
+
+@app.command("adapt")
+def adapt_cmd(
+    by: Annotated[str | None, typer.Option(help="Who asked (default: you)")] = None,
+    force: Annotated[bool, typer.Option(help="Train even with no new corrections")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Train and judge; publish nothing")] = False,
+    min_corrections: Annotated[
+        int | None, typer.Option(help="Corrections a language needs for its own head")
+    ] = None,
+) -> None:
+    """Learn from people's corrections: a head per language with enough of them, judged on a
+    held-out fifth, published as a new model version where it is not worse (the worker
+    switches to it within `model.reload_interval_s`, no restart)."""
+    import asyncio
+    import getpass
+
+    from rich.table import Table
+
+    from earful.settings import Settings
+    from models.registry import load_analyzer
+    from models.versions import VersionStore
+    from streams.model_adapt import audit_model_change, read_corrections, run_adapt, version_details
+    from streams.search import open_store
+
+    s = Settings()
+    who = by or getpass.getuser()
+
+    async def main() -> Any:
+        store = await open_store(s.search)
+        try:
+            await store.ensure_setup()
+            corrections = await read_corrections(store)
+            console.print(f"{len(corrections)} sentiment corrections in the index")
+            analyzer = load_analyzer(s.model)
+            run = await asyncio.to_thread(
+                run_adapt,
+                corrections,
+                analyzer,
+                VersionStore(s.model.versions_dir),
+                by=who,
+                min_train=min_corrections or s.model.adapt_min_corrections,
+                force=force,
+                publish=not dry_run,
+            )
+            if run.version is not None:
+                await audit_model_change(
+                    store,
+                    action="model.publish",
+                    version=run.version.id,
+                    by=who,
+                    details=version_details(run.version, "earful models adapt"),
+                )
+            return run
+        finally:
+            await store.close()
+
+    run = asyncio.run(main())
+    if run.result is None:
+        console.print(f"nothing trained: {run.skipped}")
+        return
+    table = Table("lang", "train", "held out", "accuracy before", "after", "adopted", "why")
+    for r in run.result.languages:
+        table.add_row(
+            r.lang,
+            str(r.train),
+            str(r.held_out),
+            f"{r.before.accuracy:.3f}" if r.before else "-",
+            f"{r.after.accuracy:.3f}" if r.after else "-",
+            "yes" if r.adopted else "no",
+            r.why,
+        )
+    Console().print(table)
+    if run.version is not None:
+        typer.echo(f"published {run.version.id}; in use now")
+    elif dry_run and run.result.heads is not None:
+        typer.echo("dry run: a version would have been published")
+    else:
+        typer.echo("no new version: no language improved on its held-out corrections")
+
+
+@app.command("versions")
+def versions_cmd() -> None:
+    """The adapted model versions, the one in use marked."""
+    from rich.table import Table
+
+    from earful.settings import Settings
+    from models.versions import BASE, VersionStore
+
+    store = VersionStore(Settings().model.versions_dir)
+    current = store.stamp()
+    table = Table(
+        "", "version", "created", "by", "corrections", "languages adapted (held-out acc.)"
+    )
+    table.add_row("*" if current == BASE else "", BASE, "-", "-", "-", "shipped heads")
+    for v in store.all():
+        adapted = ", ".join(
+            f"{e['lang']} {e['before']['accuracy']:.2f}->{e['after']['accuracy']:.2f}"
+            for e in v.evaluation
+            if e.get("adopted") and e.get("before") and e.get("after")
+        )
+        table.add_row(
+            "*" if current == v.id else "",
+            v.id,
+            v.created_at[:16].replace("T", " "),
+            v.created_by,
+            str(v.corrections),
+            adapted or "-",
+        )
+    Console().print(table)
+
+
+def _switch(version: str | None, by: str | None, action: str) -> None:
+    import asyncio
+    import getpass
+
+    from earful.settings import Settings
+    from models.versions import BASE, VersionError, VersionStore
+    from streams.model_adapt import audit_model_change, version_details
+    from streams.search import SearchUnavailable, open_store
+
+    s = Settings()
+    store = VersionStore(s.model.versions_dir)
+    who = by or getpass.getuser()
+    try:
+        if version is None:
+            now = store.rollback(by=who)
+        else:
+            now = store.use(version, by=who, why="earful models use")
+    except VersionError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise SystemExit(2) from None
+    details = version_details(None if now == BASE else store.get(now), action)
+
+    async def audit() -> None:
+        db = await open_store(s.search)
+        try:
+            await audit_model_change(db, action=action, version=now, by=who, details=details)
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(audit())
+    except SearchUnavailable as exc:
+        console.print(f"[yellow]switched, but not recorded in the audit index: {exc}[/]")
+    typer.echo(f"{now} in use (the worker switches within model.reload_interval_s)")
+
+
+@app.command("use")
+def use_cmd(
+    version: Annotated[str, typer.Argument(help="A version id (v3) or `base`")],
+    by: Annotated[str | None, typer.Option(help="Who (default: you)")] = None,
+) -> None:
+    """Score with this version from now on."""
+    _switch(version, by, "model.use")
+
+
+@app.command("rollback")
+def rollback_cmd(by: Annotated[str | None, typer.Option(help="Who (default: you)")] = None) -> None:
+    """Back to the version in use before the current one."""
+    _switch(None, by, "model.rollback")

@@ -8,6 +8,8 @@ GET  /api/alerts               alerts (team, kind, status, brand), with their ac
 POST /api/alerts/{id}/ack      acknowledge (operator)
 GET|POST /api/silences         list / create silences (create: operator)
 DELETE /api/silences/{id}      expire a silence (operator)
+POST /api/mentions/{id}/label  correct a mention's sentiment / topics (operator)
+GET  /api/labels, /api/models  corrections; model version and per-language accuracy
 GET  /silences/new?matcher=    silence form (the "Silence" link in every notification)
 GET  /healthz, /metrics        liveness and search-engine reachability; Prometheus
 
@@ -36,9 +38,11 @@ from streams.api import insights, queries
 from streams.api.actions import ReadCommands, actions_router
 from streams.api.auth import Authenticator, Principal
 from streams.api.insight_routes import insight_router, insight_span
+from streams.api.label_routes import label_router
 from streams.api.limits import BodySizeLimit
 from streams.api.report_routes import report_router
 from streams.control import ControlPublisher, KafkaControlPublisher, read_commands_async
+from streams.labels import KafkaLabelPublisher, LabelPublisher
 from streams.search import SearchStore, SearchUnavailable, open_store
 from streams.search.base import SearchRejected
 
@@ -53,6 +57,7 @@ def create_api(
     store: SearchStore | None = None,
     control: ControlPublisher | None = None,
     commands: ReadCommands | None = None,
+    labels: LabelPublisher | None = None,
 ) -> FastAPI:
     state: dict[str, SearchStore] = {}
     publisher = control or KafkaControlPublisher(settings)
@@ -97,6 +102,9 @@ def create_api(
         insight_router(db, projects, load_policies(settings.care_policies_file), may_read)
     )
     api.include_router(report_router(settings, may_read))
+    api.include_router(
+        label_router(settings.api, db, labels or KafkaLabelPublisher(settings), may_read)
+    )
     api.include_router(
         actions_router(
             settings.api,

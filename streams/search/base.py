@@ -23,10 +23,18 @@ log = logging.getLogger(__name__)
 #: How long a point in time stays open between two pages of a scan.
 PIT_KEEP_ALIVE = "2m"
 
-Kind = Literal["mentions", "alerts", "care-metrics", "audit", "reports", "rollups"]
-KINDS: tuple[Kind, ...] = ("mentions", "alerts", "care-metrics", "audit", "reports", "rollups")
+Kind = Literal["mentions", "alerts", "care-metrics", "audit", "reports", "rollups", "labels"]
+KINDS: tuple[Kind, ...] = (
+    "mentions",
+    "alerts",
+    "care-metrics",
+    "audit",
+    "reports",
+    "rollups",
+    "labels",
+)
 #: Kinds kept in one index each (small, and searched whole); the others are monthly.
-SINGLE: tuple[Kind, ...] = ("alerts", "audit", "reports")
+SINGLE: tuple[Kind, ...] = ("alerts", "audit", "reports", "labels")
 
 
 class SearchUnavailable(RuntimeError):
@@ -71,7 +79,12 @@ class SearchStore(Protocol):
     async def search(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]: ...
     async def count(self, kind: Kind, query: Mapping[str, Any] | None = None) -> int: ...
     def scan(
-        self, kind: Kind, query: Mapping[str, Any], *, page_size: int = 2000
+        self,
+        kind: Kind,
+        query: Mapping[str, Any],
+        *,
+        page_size: int = 2000,
+        sort: Sequence[Mapping[str, Any]] = ...,
     ) -> AsyncIterator[list[dict[str, Any]]]: ...
     async def refresh(self, kind: Kind) -> None: ...
     async def delete_all(self) -> None: ...
@@ -206,7 +219,12 @@ class ClientStore(ABC):
         return result
 
     async def scan(
-        self, kind: Kind, query: Mapping[str, Any], *, page_size: int = 2000
+        self,
+        kind: Kind,
+        query: Mapping[str, Any],
+        *,
+        page_size: int = 2000,
+        sort: Sequence[Mapping[str, Any]] = ({"created_at": "asc"}, {"id": "asc"}),
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Every document of a kind matching `query`, oldest first (created_at, then id), one
         page at a time — through a point in time where the engine offers one, so a long read
@@ -220,7 +238,7 @@ class ClientStore(ABC):
                 body: dict[str, Any] = {
                     "size": page_size,
                     "query": dict(query),
-                    "sort": [{"created_at": "asc"}, {"id": "asc"}],
+                    "sort": [dict(s) for s in sort],
                 }
                 if after is not None:
                     body["search_after"] = after

@@ -36,6 +36,10 @@ def _mentions(store_embeddings: bool) -> dict[str, Any]:
         "topics": KEYWORD,
         "hashtags": KEYWORD,
         "model": KEYWORD,
+        # a person's correction overrides `sentiment`/`topics`; what the model said stays here
+        "model_sentiment": {"properties": {"label": KEYWORD, "score": FLOAT}},
+        "model_topics": KEYWORD,
+        "corrected": {"properties": {"by": KEYWORD, "at": DATE, "source": KEYWORD}},
     }
     if store_embeddings:
         props["embedding"] = {"type": "float", "index": False}
@@ -108,6 +112,27 @@ AUDIT: dict[str, Any] = {
     },
 }
 
+#: People's corrections, one document per mention (the latest wins): what overrides the model in
+#: search and rollups, and the training set of `earful models adapt`.
+LABELS: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "mention_id": KEYWORD,
+        "sentiment": KEYWORD,
+        "topics": KEYWORD,
+        "by": KEYWORD,
+        "at": DATE,
+        "source": KEYWORD,
+        "comment": {"type": "text"},
+        "text": {"type": "text", "index": False},
+        "lang": KEYWORD,
+        "brands": KEYWORD,
+        "created_at": DATE,
+        "model_sentiment": KEYWORD,
+        "model": KEYWORD,
+    },
+}
+
 #: One document per report and period: the scheduler's claim (created once, by one worker) and
 #: where the rendered files are.
 REPORTS: dict[str, Any] = {
@@ -172,6 +197,11 @@ def index_templates(
             "index_patterns": [f"{prefix}-audit"],
             "priority": 100,
             "template": {"settings": settings, "mappings": AUDIT},
+        },
+        f"{prefix}-labels": {
+            "index_patterns": [f"{prefix}-labels"],
+            "priority": 100,
+            "template": {"settings": settings, "mappings": LABELS},
         },
         f"{prefix}-reports": {
             "index_patterns": [f"{prefix}-reports"],

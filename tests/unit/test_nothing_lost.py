@@ -28,8 +28,13 @@ def test_every_topic_is_created_with_log_append_time_and_a_deliberate_retention(
         config = topic_configs(kafka, key)
         assert config["message.timestamp.type"] == "LogAppendTime"
         assert config["cleanup.policy"] == "delete"
-        assert int(config["retention.ms"]) >= 7 * 24 * 3600 * 1000
+        retention = int(config["retention.ms"])
+        assert retention == -1 or retention >= 7 * 24 * 3600 * 1000
         assert check_topic(key, ROLES[key], config) == []
+    # people's corrections are training data: never deleted by time
+    assert topic_configs(kafka, "labels")["retention.ms"] == "-1"
+    [warn] = check_topic("x.labels", "training", {"message.timestamp.type": "LogAppendTime"})
+    assert not warn.fatal and "retention.ms=-1" in warn.why
     assert int(topic_configs(kafka, "mentions")["retention.ms"]) == 14 * 24 * 3600 * 1000
     assert int(topic_configs(kafka, "deadletter")["max.message.bytes"]) >= 4 * 1024 * 1024
 

@@ -1,0 +1,154 @@
+"""`earful models adapt`, by hand or on the worker's schedule: corrections -> a new model version.
+
+Reads every sentiment correction from the labels index, embeds the corrected texts with the
+sentiment encoder in use, fits and judges candidate heads per language (models/adapt.py) and,
+when a language's candidate is not worse on its held-out corrections, publishes a version
+(models/versions.py) that the worker picks up without a restart. Each publication is written to
+the audit index with the per-language figures, which is what the dashboard shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from earful.records import SENTIMENT_LABELS, Correction
+from models.adapt import AdaptResult, Example, adapt
+from models.analyzer import TextAnalyzer
+from models.preprocess import normalize
+from models.scorers import EncoderHeadScorer
+from models.versions import ModelVersion, VersionStore
+from streams.search.base import Doc, SearchStore
+
+log = logging.getLogger(__name__)
+
+MODEL_ACTIONS = ("model.publish", "model.use", "model.rollback")
+
+
+@dataclass
+class AdaptRun:
+    corrections: int
+    result: AdaptResult | None = None
+    version: ModelVersion | None = None
+    #: Why nothing was trained (no corrections, nothing new since the version in use).
+    skipped: str = ""
+
+
+async def read_corrections(store: SearchStore) -> list[Correction]:
+    """Every sentiment correction in the labels index, oldest first."""
+    out: list[Correction] = []
+    query = {"bool": {"filter": [{"exists": {"field": "sentiment"}}]}}
+    sort = ({"at": "asc"}, {"mention_id": "asc"})
+    async for page in store.scan("labels", query, sort=sort):
+        for body in page:
+            try:
+                out.append(Correction.model_validate(body))
+            except ValueError as exc:
+                log.warning("skipping unreadable correction %s: %s", body.get("mention_id"), exc)
+    return out
+
+
+def examples_from(corrections: list[Correction], analyzer: TextAnalyzer) -> list[Example]:
+    """Corrections with a text -> (language, label, embedding), embedded as the worker does."""
+    usable = [c for c in corrections if c.sentiment is not None and c.text]
+    texts = [normalize(c.text or "") for c in usable]
+    langs = []
+    for c, text in zip(usable, texts, strict=True):
+        if c.lang:
+            langs.append(c.lang.lower().split("-")[0])
+        elif analyzer.language is not None:
+            langs.append(analyzer.language.identify(text)[0] or "*")
+        else:
+            langs.append("*")
+    if not texts:
+        return []
+    embeddings = analyzer.scorer.encoder.encode(texts)
+    return [
+        Example(c.mention_id, lang, SENTIMENT_LABELS.index(c.sentiment or "neutral"), emb)
+        for c, lang, emb in zip(usable, langs, embeddings, strict=True)
+    ]
+
+
+def run_adapt(
+    corrections: list[Correction],
+    analyzer: TextAnalyzer,
+    versions: VersionStore,
+    *,
+    by: str,
+    min_train: int = 20,
+    force: bool = False,
+    publish: bool = True,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AdaptRun:
+    """Train, judge and (if a language improved) publish. CPU-bound: run it off the event loop,
+    in the thread that scores, so no batch is scored while heads change."""
+    scorer = analyzer.scorer
+    if not isinstance(scorer, EncoderHeadScorer):
+        return AdaptRun(0, skipped=f"{scorer.name} has no sentiment heads to adapt")
+    run = AdaptRun(len(corrections))
+    if not corrections:
+        run.skipped = "no sentiment corrections yet"
+        return run
+    through = max(c.at for c in corrections).isoformat()
+    current = versions.current()
+    if not force and current is not None and current.corrections_through == through:
+        run.skipped = f"no corrections since {current.id} (the version in use)"
+        return run
+    examples = examples_from(corrections, analyzer)
+    run.result = adapt(scorer.base_heads, scorer.heads, examples, min_train=min_train)
+    if run.result.heads is None or not publish:
+        return run
+    overrides = {
+        lang: head
+        for lang, head in run.result.heads.items()
+        if scorer.base_heads.get(lang) is not head
+    }
+    run.version = versions.publish(
+        overrides,
+        base=scorer.base_id,
+        by=by,
+        corrections=len(examples),
+        corrections_through=through,
+        evaluation=[r.as_dict() for r in run.result.languages],
+        now=clock(),
+    )
+    return run
+
+
+async def audit_model_change(
+    store: SearchStore,
+    *,
+    action: str,
+    version: str,
+    by: str,
+    details: dict[str, Any],
+    at: datetime | None = None,
+) -> None:
+    """Record a model version change where the dashboard (and people) look for it."""
+    doc = {
+        "at": (at or datetime.now(UTC)).isoformat(),
+        "actor": by,
+        "role": "admin" if action != "model.publish" else "operator",
+        "action": action,
+        "target": version,
+        "reason": details.get("why", ""),
+        "forced": False,
+        "details": details,
+    }
+    await store.bulk_index("audit", [Doc(uuid.uuid4().hex, doc)])
+    await store.refresh("audit")
+
+
+def version_details(version: ModelVersion | None, why: str = "") -> dict[str, Any]:
+    if version is None:
+        return {"version": "base", "evaluation": [], "why": why}
+    return {
+        "version": version.id,
+        "corrections": version.corrections,
+        "evaluation": version.evaluation,
+        "why": why,
+    }

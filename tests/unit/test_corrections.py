@@ -1,0 +1,216 @@
+"""Corrections and adapted model versions, without Kafka or a search engine."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from earful.configfile import ConfigError
+from earful.labels_file import read_label_file
+from earful.records import SENTIMENT_LABELS, Correction
+from models.adapt import Example, adapt, fit_head, held_out, score
+from models.analyzer import TextAnalyzer
+from models.heads import SoftmaxHead
+from models.registry import VersionWatcher
+from models.scorers import EncoderHeadScorer
+from models.versions import BASE, VersionError, VersionStore
+from streams.labels import apply_correction, correction_for
+from tests.fakes import KeywordEncoder
+
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+DIM = 16
+
+
+def base_head(rng: np.random.Generator) -> SoftmaxHead:
+    """A head that reads polarity off dimension 0 (the 'English' meaning of the embedding)."""
+    w = np.zeros((3, DIM), dtype=np.float32)
+    w[0, 0], w[2, 0] = -4.0, 4.0
+    return SoftmaxHead(w, np.zeros(3, dtype=np.float32), SENTIMENT_LABELS)
+
+
+def team_language(n: int, lang: str, rng: np.random.Generator) -> list[Example]:
+    """A language whose polarity lives on dimension 1; dimension 0 is noise the base head
+    believes in (a domain word that means the opposite here)."""
+    out = []
+    for i in range(n):
+        label = int(rng.integers(0, 3))
+        x = rng.normal(0, 0.3, DIM)
+        x[1] += (label - 1) * 1.5
+        x[0] += -(label - 1) * 0.5  # misleads the base head
+        out.append(Example(f"{lang}-{i}", lang, label, x.astype(np.float32)))
+    return out
+
+
+def test_held_out_fifth_is_stable_and_about_a_fifth():
+    ids = [f"m{i}" for i in range(5000)]
+    share = sum(held_out(i) for i in ids) / len(ids)
+    assert 0.17 < share < 0.23
+    assert [held_out(i) for i in ids[:50]] == [held_out(i) for i in ids[:50]]
+
+
+def test_adapt_learns_a_language_and_leaves_the_others_alone():
+    rng = np.random.default_rng(1)
+    base = {"*": base_head(rng)}
+    examples = team_language(300, "sl", rng) + team_language(10, "sv", rng)
+    result = adapt(base, base, examples, min_train=20)
+    sl, sv = (
+        {r.lang: r for r in result.languages}["sl"],
+        {r.lang: r for r in result.languages}["sv"],
+    )
+    assert sl.adopted and sl.before is not None and sl.after is not None
+    assert sl.after.accuracy > sl.before.accuracy + 0.3  # base is worse than chance here
+    assert not sv.adopted and "needed" in sv.why
+    assert result.heads is not None and set(result.heads) == {"*", "sl"}
+    assert result.heads["*"] is base["*"]
+
+
+def test_a_candidate_worse_than_the_head_in_use_is_not_adopted():
+    rng = np.random.default_rng(2)
+    base = {"*": base_head(rng)}
+    examples = team_language(300, "sl", rng)
+    good = adapt(base, base, examples).heads
+    assert good is not None
+    # labels that are pure noise: the candidate cannot beat the head that already learned sl
+    noisy = [Example(e.mention_id, e.lang, int(rng.integers(0, 3)), e.embedding) for e in examples]
+    again = adapt(base, good, noisy)
+    assert not again.languages[0].adopted and again.heads is None
+
+
+def test_fit_head_with_a_huge_penalty_stays_the_base_head():
+    rng = np.random.default_rng(3)
+    base = base_head(rng)
+    examples = team_language(100, "sl", rng)
+    x = np.stack([e.embedding for e in examples])
+    y = np.array([e.label for e in examples])
+    pinned = fit_head(base, x, y, penalty=1e6)
+    assert np.allclose(pinned.weight, base.weight, atol=1e-3)
+    assert score(pinned, x, y).accuracy == score(base, x, y).accuracy
+
+
+def test_versions_publish_use_rollback_and_refuse_another_base(tmp_path: Path):
+    rng = np.random.default_rng(4)
+    store = VersionStore(tmp_path / "versions")
+    assert store.stamp() == BASE and store.current() is None
+    head = base_head(rng)
+    v1 = store.publish(
+        {"sl": head}, base="m1", by="ana", corrections=30, corrections_through=None, evaluation=[]
+    )
+    v2 = store.publish(
+        {"sv": head}, base="m1", by="ana", corrections=60, corrections_through=None, evaluation=[]
+    )
+    assert (v1.id, v2.id, store.stamp()) == ("v1", "v2", "v2")
+    assert store.rollback(by="bo") == "v1"
+    assert store.rollback(by="bo") == "v2"  # rolling back a rollback returns
+    store.use(BASE, by="bo")
+    assert store.current() is None
+    with pytest.raises(VersionError, match="known: v1, v2"):
+        store.use("v9", by="bo")
+    with pytest.raises(VersionError, match="adapted for m1"):
+        store.heads(v1, base="m2")
+    assert [h["version"] for h in store.history()] == ["v1", "v2", "v1", "v2", BASE]
+    assert set(store.heads(v2, base="m1")) == {"sv"}
+
+
+def test_worker_follows_current_without_restart(tmp_path: Path):
+    rng = np.random.default_rng(5)
+    encoder = KeywordEncoder()
+    shipped = SoftmaxHead(
+        np.zeros((3, encoder.dim), dtype=np.float32),
+        np.array([0, 1, 0], dtype=np.float32),
+        SENTIMENT_LABELS,
+    )
+    scorer = EncoderHeadScorer(encoder, {"*": shipped}, name="m", base_id="m1")
+    analyzer = TextAnalyzer(scorer)
+    store = VersionStore(tmp_path)
+    watcher = VersionWatcher(store)
+    assert watcher.check(analyzer) is None
+    before = analyzer.analyze(["bad bad"], ["sl"])[0]
+    assert before.sentiment.label == "neutral" and before.model == "m"
+    negative = SoftmaxHead(
+        np.zeros((3, encoder.dim), dtype=np.float32),
+        np.array([3, 0, 0], dtype=np.float32),
+        SENTIMENT_LABELS,
+    )
+    store.publish(
+        {"sl": negative}, base="m1", by="t", corrections=1, corrections_through=None, evaluation=[]
+    )
+    assert watcher.check(analyzer) == "v1"
+    after = analyzer.analyze(["bad bad", "bad bad"], ["sl", "sv"])
+    # the cached score was forgotten; only Slovenian changed
+    assert [a.sentiment.label for a in after] == ["negative", "neutral"]
+    assert after[0].model == "m@v1"
+    store.publish(
+        {"sl": negative},
+        base="other",
+        by="t",
+        corrections=1,
+        corrections_through=None,
+        evaluation=[],
+    )
+    assert watcher.check(analyzer) is None  # refused (another base): keeps v1, says why once
+    assert scorer.version == "v1"
+    del rng
+
+
+def test_correction_overrides_sentiment_and_keeps_what_the_model_said():
+    body = {
+        "id": "m1",
+        "text": "Krigszon är sjukt bra",
+        "lang": "sv",
+        "created_at": T0.isoformat(),
+        "sentiment": {"label": "negative", "score": -0.6, "probs": [0.7, 0.2, 0.1]},
+        "topics": ["war"],
+        "model": "me5@v1",
+    }
+    c = correction_for(body, by="ana", at=T0, sentiment="positive", topics=["gameplay"])
+    assert (c.text, c.lang, c.model_sentiment, c.model) == (
+        body["text"],
+        "sv",
+        "negative",
+        "me5@v1",
+    )
+    once = apply_correction(body, c)
+    assert once["sentiment"] == {"label": "positive", "score": 1.0, "probs": None}
+    assert once["model_sentiment"]["label"] == "negative"
+    assert once["topics"] == ["gameplay"] and once["model_topics"] == ["war"]
+    assert once["corrected"]["by"] == "ana"
+    # corrected again: what the model said is still the model's, not the first correction's
+    c2 = correction_for(once, by="bo", at=T0 + timedelta(minutes=1), sentiment="neutral")
+    assert c2.model_sentiment == "negative"
+    twice = apply_correction(once, c2)
+    assert twice["sentiment"]["label"] == "neutral"
+    assert twice["model_sentiment"]["label"] == "negative"
+    assert twice["topics"] == ["gameplay"]
+
+
+def test_a_correction_needs_something_to_correct():
+    with pytest.raises(ValueError, match="sentiment, topics, or both"):
+        Correction(mention_id="m1", by="ana", at=T0)
+
+
+def test_label_file_errors_name_file_line_and_column(tmp_path: Path):
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "ID;Sentiment;Topics;text;lang\n"
+        "m1;pos;;;\n"
+        "m2;-;delays| refunds;;\n"
+        "x9;neutral;;Hej, hur byter jag lösenord?;sv\n"
+    )
+    rows = read_label_file(good)
+    assert [(r.mention_id, r.sentiment, r.topics) for r in rows] == [
+        ("m1", "positive", None),
+        ("m2", "negative", ("delays", "refunds")),
+        ("x9", "neutral", None),
+    ]
+    assert rows[2].text == "Hej, hur byter jag lösenord?" and rows[2].line == 4
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,sentiment\nm1,posit\n,positive\nm1,negative\nm3,\n")
+    with pytest.raises(ConfigError) as err:
+        read_label_file(bad)
+    assert [str(p) for p in err.value.problems] == [
+        f"{bad}:2: sentiment: 'posit' is not negative, neutral or positive",
+        f"{bad}:3: id: empty",
+        f"{bad}:4: id: m1 is labeled on line 2 too",
+        f"{bad}:5: sentiment: no sentiment and no topics",
+    ]
