@@ -49,11 +49,13 @@ def label_router(
     def operator(request: Request) -> Principal:
         return auth.check(request, "operator")
 
+    may_write = Depends(operator)
+
     @router.post("/api/mentions/{mention_id}/label")
     async def label(
         body: LabelRequest,
-        who: Annotated[Principal, Depends(operator)],
         mention_id: Annotated[str, Path(max_length=200)],
+        who: Principal = may_write,
     ) -> dict[str, Any]:
         """Correct what the model said about one mention. The correction overrides the mention's
         sentiment (and topics) in search and in the trend rollups at once, is kept with who made
