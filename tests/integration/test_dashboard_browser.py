@@ -282,3 +282,38 @@ def test_ack_and_silence_need_an_operator_token(dashboard, page):
     page.reload()
     page.get_by_text("known staffing gap").wait_for()  # listed under Active silences
     page.screenshot(path=SCREENS / "alerts.png", full_page=True)
+
+
+def test_a_mention_corrected_from_search_view_stays_corrected(dashboard, page):
+    page.goto(f"{dashboard}/?view=search&project=skyway")
+    page.get_by_role("heading", name="Sentiment model: as shipped").wait_for()
+    box = page.get_by_role("searchbox", name="Search mentions")
+    box.fill("lovely")
+    box.press("Enter")
+    first = page.locator(".hit").first
+    first.locator("mark").first.wait_for()
+    text = first.locator("div").first.inner_text()
+    # without a token: refused, and told how to fix it
+    first.get_by_role("combobox", name="Correct the sentiment of this mention").select_option(
+        "neutral"
+    )
+    page.wait_for_function("document.querySelector('#status').textContent.includes('Sign in')")
+
+    page.get_by_role("button", name="Sign in").click()
+    page.fill("#f-token", TOKEN)
+    page.get_by_role("dialog").get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="ann (operator)").wait_for()
+    box = page.get_by_role("searchbox", name="Search mentions")
+    box.fill("lovely")
+    box.press("Enter")
+    page.locator(".hit mark").first.wait_for()
+    hit = page.locator(".hit", has_text=text).first
+    hit.get_by_role("combobox", name="Correct the sentiment of this mention").select_option(
+        "neutral"
+    )
+    page.get_by_text("corrected by ann").wait_for()
+    page.reload()  # kept in the index, counted per language in the model card
+    page.get_by_role("heading", name="Sentiment model: as shipped").wait_for()
+    row = page.get_by_role("table", name="Sentiment model per language").get_by_role("row").nth(1)
+    assert row.inner_text().split("\t")[:2] == ["en", "1"]
+    page.screenshot(path=SCREENS / "search-corrected.png", full_page=True)

@@ -424,8 +424,7 @@ async function searchView(main, fixed = {}) {
     const f = Object.fromEntries(new FormData(form));
     const page = await api("/api/mentions", {q: f.q, sort: f.sort, sentiment: f.sentiment, brand, start: w.start, end: w.end, size: 20, cursor: reset ? null : cursor});
     if (reset) results.innerHTML = `<p class="muted">${fmt.format(page.total)} mentions</p>`;
-    results.insertAdjacentHTML("beforeend", page.hits.map((h) => `<div class="hit"><div>${h.highlight || esc(h.text)}</div>
-      <div class="muted"><span class="${h.sentiment?.label === "negative" ? "neg" : h.sentiment?.label === "positive" ? "pos" : "neu"}">${esc(h.sentiment?.label)}</span> · @${esc(h.author?.handle)} · ${esc(h.created_at.slice(0, 16).replace("T", " "))} · reach ${fmt.format(h.reach || 0)} · ${esc((h.brands || []).join(", "))} ${(h.topics || []).map((t) => `<span class="pill">${esc(t)}</span>`).join("")}</div></div>`).join(""));
+    results.insertAdjacentHTML("beforeend", page.hits.map(hitHtml).join(""));
     cursor = page.next_cursor;
     more.hidden = !cursor;
   }
@@ -436,7 +435,44 @@ async function searchView(main, fixed = {}) {
     load(true).catch((err) => say(String(err.message), true));
   });
   more.addEventListener("click", () => load(false).catch((err) => say(String(err.message), true)));
+  // a person's correction: applied at once (search, charts) and learned by `earful models adapt`
+  results.addEventListener("change", async (e) => {
+    const select = e.target.closest("select[data-label]");
+    if (!select || !select.value) return;
+    try {
+      const done = await api(`/api/mentions/${encodeURIComponent(select.dataset.label)}/label`, {}, post({sentiment: select.value, source: "dashboard"}));
+      select.closest(".hit").outerHTML = hitHtml(done.mention);
+      say(`Corrected to ${select.value}; the model learns from it at its next adapt.`);
+    } catch (err) {
+      select.value = "";
+      say(String(err.message).startsWith("401") ? "Sign in with an operator token to correct sentiment." : String(err.message), true);
+    }
+  });
   await load(true);
+  if (state.view === "search") await modelCard(main);
+}
+
+function hitHtml(h) {
+  const label = h.sentiment?.label;
+  const cls = label === "negative" ? "neg" : label === "positive" ? "pos" : "neu";
+  const corrected = h.corrected ? ` <span class="pill" title="model said ${esc(h.model_sentiment?.label || "?")}">corrected by ${esc(h.corrected.by)}</span>` : "";
+  const choices = ["negative", "neutral", "positive"].filter((x) => x !== label).map((x) => `<option value="${x}">${x}</option>`).join("");
+  return `<div class="hit"><div>${h.highlight || esc(h.text)}</div>
+      <div class="muted"><span class="${cls}">${esc(label)}</span>${corrected} · @${esc(h.author?.handle)} · ${esc(h.created_at.slice(0, 16).replace("T", " "))} · reach ${fmt.format(h.reach || 0)} · ${esc((h.brands || []).join(", "))} ${(h.topics || []).map((t) => `<span class="pill">${esc(t)}</span>`).join("")}
+      <select data-label="${esc(h.id)}" aria-label="Correct the sentiment of this mention" class="correct"><option value="">correct…</option>${choices}</select></div></div>`;
+}
+
+// Per language: how many corrections exist and how the model in use scores on held-out ones.
+async function modelCard(main) {
+  const m = await api("/api/models");
+  const box = section(main, `Sentiment model: ${m.version === "base" ? "as shipped" : `version ${m.version}`}`,
+    '<p class="muted">Corrections teach the model: <code>earful models adapt</code> (also on the worker\'s schedule) trains a head per language with enough of them and publishes a new version only where it is not worse on held-out corrections.</p>');
+  if (!m.languages.length) {
+    box.insertAdjacentHTML("beforeend", '<p class="muted">No corrections yet: correct a mention above (operator sign-in) or import a spreadsheet with <code>earful labels import</code>.</p>');
+    return;
+  }
+  const pct = (x) => (x == null ? "–" : `${Math.round(x * 100)}%`);
+  box.insertAdjacentHTML("beforeend", `<table aria-label="Sentiment model per language"><tr><th>Language</th><th>Corrections</th><th>Held out</th><th>Accuracy on held-out corrections</th><th></th></tr>${m.languages.map((l) => `<tr><td>${esc(l.lang)}</td><td>${fmt.format(l.corrections)}</td><td>${fmt.format(l.held_out)}</td><td>${pct(l.accuracy)}${l.adapted && l.accuracy_before != null ? ` <span class="muted">(was ${pct(l.accuracy_before)})</span>` : ""}</td><td class="muted">${esc(l.adapted ? "adapted" : l.note)}</td></tr>`).join("")}</table>`);
 }
 
 async function reportsView(main) {
