@@ -136,6 +136,11 @@ class ModelSettings(BaseModel):
     name: str = "default"
     #: onnx-int8: same accuracy as torch fp32 here (see models/MODEL_CARD.md), ~1.65x faster.
     backend: Literal["torch", "onnx-int8"] = "onnx-int8"
+    #: auto: CUDA when torch sees a GPU (then torch, since the int8 ONNX model is CPU-only),
+    #: else the CPU. `cuda` refuses to start without a GPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: Texts per forward pass on a GPU (the CPU uses `batch_size`).
+    gpu_batch_size: int = Field(default=256, ge=1, le=4096)
     batch_size: int = Field(default=64, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=512)
     #: Distinct texts remembered with their scores (retweets and campaigns repeat themselves).

@@ -69,10 +69,35 @@ def base_id(manifest: dict[str, Any]) -> str:
     return f"{manifest['name']} {manifest.get('sources', {}).get('adapter', '')}".strip()
 
 
+def resolve_device(cfg: ModelSettings, cuda_available: bool | None = None) -> str:
+    """`cpu` or `cuda`, from the setting and what torch sees."""
+    if cfg.device == "cpu":
+        return "cpu"
+    if cuda_available is None:
+        import torch
+
+        cuda_available = bool(torch.cuda.is_available())
+    if cfg.device == "cuda" and not cuda_available:
+        raise ModelLoadError("EARFUL_MODEL__DEVICE=cuda, but torch sees no CUDA GPU")
+    return "cuda" if cuda_available else "cpu"
+
+
 def _encoder(
     encoder_dir: Path, cfg: ModelSettings, prefix: str, model_dir: Path, onnx_dir: str = "onnx"
 ) -> TransformerEncoder | OnnxEncoder:
     tokenizer = fast_tokenizer(encoder_dir)
+    device = resolve_device(cfg)
+    if device == "cuda":
+        if cfg.backend == "onnx-int8":
+            log.info("a CUDA GPU is present: torch on the GPU instead of the CPU-only int8 model")
+        return TransformerEncoder(
+            encoder_dir,
+            prefix=prefix,
+            max_length=cfg.max_length,
+            batch_size=cfg.gpu_batch_size,
+            device="cuda",
+            tokenizer=tokenizer,
+        )
     if cfg.backend == "onnx-int8":
         onnx_path = ensure_onnx_int8(encoder_dir, model_dir / onnx_dir, max_length=cfg.max_length)
         return OnnxEncoder(
@@ -132,11 +157,13 @@ def load_scorer(cfg: ModelSettings, progress: Progress | None = None) -> Scorer:
                 f"{path} is not a model directory (no config.json or earful-model.json)"
             )
     try:
+        device = resolve_device(cfg)
         return SequenceClassifierScorer(
             str(path) if path.exists() else cfg.name,
             max_length=cfg.max_length,
-            batch_size=cfg.batch_size,
+            batch_size=cfg.gpu_batch_size if device == "cuda" else cfg.batch_size,
             threads=cfg.threads,
+            device=device,
         )
     except OSError as exc:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"

@@ -128,7 +128,9 @@ class SequenceClassifierScorer:
         batch_size: int = 64,
         threads: int | None = None,
         prefix: str = "",
+        device: str = "cpu",
     ):
+        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         quiet_transformers()
@@ -136,7 +138,10 @@ class SequenceClassifierScorer:
         source = str(model_id_or_path)
         self.name = source
         self.tokenizer = AutoTokenizer.from_pretrained(source)
-        self.model = AutoModelForSequenceClassification.from_pretrained(source).eval()
+        self.device = torch.device(device)
+        self.model = (
+            AutoModelForSequenceClassification.from_pretrained(source).to(self.device).eval()
+        )
         self.fold = label_mapping({int(k): v for k, v in self.model.config.id2label.items()})
         self.max_length = max_length
         self.batch_size = batch_size
@@ -163,13 +168,14 @@ class SequenceClassifierScorer:
             for row, i in enumerate(batch):
                 input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
                 mask[row, : len(ids[i])] = 1
+            input_ids, mask = input_ids.to(self.device), mask.to(self.device)
             with torch.inference_mode():
                 out: Any = self.model(
                     input_ids=input_ids, attention_mask=mask, output_hidden_states=True
                 )
-            p = torch.softmax(out.logits, dim=-1).numpy()
+            p = torch.softmax(out.logits, dim=-1).float().cpu().numpy()
             probs[batch] = p @ self.fold
-            emb[batch] = mean_pool(out.hidden_states[-1], mask).numpy()
+            emb[batch] = mean_pool(out.hidden_states[-1], mask).float().cpu().numpy()
         return probs, emb
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> ScoreBatch:

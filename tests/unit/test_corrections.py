@@ -214,3 +214,14 @@ def test_label_file_errors_name_file_line_and_column(tmp_path: Path):
         f"{bad}:4: id: m1 is labeled on line 2 too",
         f"{bad}:5: sentiment: no sentiment and no topics",
     ]
+
+
+def test_the_device_follows_what_torch_sees():
+    from earful.settings import ModelSettings
+    from models.registry import ModelLoadError, resolve_device
+
+    assert resolve_device(ModelSettings(), cuda_available=True) == "cuda"
+    assert resolve_device(ModelSettings(), cuda_available=False) == "cpu"
+    assert resolve_device(ModelSettings(device="cpu"), cuda_available=True) == "cpu"
+    with pytest.raises(ModelLoadError, match="no CUDA GPU"):
+        resolve_device(ModelSettings(device="cuda"), cuda_available=False)
