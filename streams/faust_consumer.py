@@ -169,15 +169,19 @@ class SafeConsumer(faust_aiokafka.Consumer):
             return False
         return bool(super().ack(message))
 
-    def stuck(self, now: float, after_s: float) -> list[tuple[Any, int, int | None]]:
+    def stuck(self, now: float, after_s: float) -> list[tuple[Any, int | None, int | None]]:
         """Partitions whose committed offset has not moved for `after_s` with nothing of them
         in flight, and which have (or may have: the fetcher has not seen their end yet)
-        unread messages: (partition, committed offset, end offset or None if unknown)."""
+        unread messages: (partition, committed offset or None, end offset or None).
+
+        None as the committed offset: this consumer has none for the partition — taken over
+        from a worker that committed nothing of it, or committed at 0 (Faust keeps 0 as None).
+        Such a partition is watched like the others and re-read from its beginning."""
         # a record from an earlier generation is never acknowledged (see `ack`): it is not work
         # in flight, whatever still refers to it
         generation = self.app.consumer_generation_id
         in_flight = {m.tp for m in list(self._unacked_messages) if m.generation_id == generation}
-        out: list[tuple[Any, int, int | None]] = []
+        out: list[tuple[Any, int | None, int | None]] = []
         for tp in self.assignment():
             if not self.app.topics.acks_enabled_for(tp.topic):
                 continue
@@ -186,18 +190,20 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 highwater: int | None = self.highwater(tp)
             except Exception:  # not (or no longer) assigned to this consumer
                 continue
-            if committed is None or (highwater is not None and highwater <= committed):
+            caught_up = highwater is not None and highwater <= (committed or 0)
+            if caught_up:
                 self._progress.pop(tp, None)
                 self._told.discard(tp)
                 continue
+            mark = -1 if committed is None else committed
             seen = self._progress.get(tp)
-            if seen is None or seen[0] != committed:
-                self._progress[tp] = (committed, now)
+            if seen is None or seen[0] != mark:
+                self._progress[tp] = (mark, now)
             elif tp in in_flight:
                 if now - seen[1] >= 4 * after_s and tp not in self._told:
                     self._told.add(tp)  # said once per episode: why it is not re-read
                     log.info(
-                        "%s[%d] has made no progress for %.0f s at committed offset %d, but "
+                        "%s[%d] has made no progress for %.0f s at committed offset %s, but "
                         "records of it are still being processed",
                         tp.topic,
                         tp.partition,
@@ -211,28 +217,34 @@ class SafeConsumer(faust_aiokafka.Consumer):
     async def heal(self, now: float, after_s: float = 30.0) -> int:
         """Re-read every stuck partition from its committed offset (see the module docstring);
         returns how many were. A partition the fetcher has no end offset for (seen: one left
-        unfetched after a seek that met a pending out-of-range reset) is asked of the broker."""
+        unfetched after a seek that met a pending out-of-range reset) is asked of the broker,
+        and one without a committed offset is re-read from its first offset."""
         stuck = self.stuck(now, after_s)
         unknown = [tp for tp, _, end in stuck if end is None]
         ends: dict[Any, int] = dict(await self.highwaters(*unknown)) if unknown else {}
+        fresh = [tp for tp, committed, _ in stuck if committed is None]
+        starts: dict[Any, int] = dict(await self.earliest_offsets(*fresh)) if fresh else {}
         healed = 0
         for tp, committed, known in stuck:
             end = known if known is not None else ends.get(tp)
-            if end is None or end <= committed:
-                self._progress[tp] = (committed, now)
+            start = committed if committed is not None else starts.get(tp)
+            mark = -1 if committed is None else committed
+            if end is None or start is None or end <= start:
+                self._progress[tp] = (mark, now)
                 continue
             log.warning(
-                "%s[%d] has %d unread messages but made no progress for %.0f s at committed "
-                "offset %d with nothing in flight; re-reading from there",
+                "%s[%d] has %d unread messages but made no progress for %.0f s at %s with "
+                "nothing in flight; re-reading from offset %d",
                 tp.topic,
                 tp.partition,
-                end - committed,
+                end - start,
                 after_s,
-                committed,
+                f"committed offset {committed}" if committed is not None else "no commit",
+                start,
             )
-            self._progress[tp] = (committed, now)
+            self._progress[tp] = (mark, now)
             self._rewinding.pop(tp, None)
-            await self.seek(tp, committed)
+            await self.seek(tp, start)
             metrics.PARTITIONS_REREAD.labels(topic=tp.topic).inc()
             healed += 1
         return healed

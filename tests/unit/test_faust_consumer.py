@@ -130,6 +130,12 @@ def healer(committed, highwater, in_flight=()):
         return {tp: c.broker_end for tp in tps}
 
     c.highwaters = highwaters
+    c.broker_start = 0
+
+    async def earliest_offsets(*tps):
+        return {tp: c.broker_start for tp in tps}
+
+    c.earliest_offsets = earliest_offsets
     return c
 
 
@@ -177,3 +183,19 @@ def test_a_partition_the_fetcher_never_read_is_checked_with_the_broker():
     idle.broker_end = 50  # nothing unread after all
     asyncio.run(idle.heal(0.0, after_s=30))
     assert asyncio.run(idle.heal(31.0, after_s=30)) == 0 and idle.seeks == []
+
+
+def test_a_partition_taken_over_without_a_commit_is_watched_and_read_from_its_start():
+    """The survivor of a kill may hold a partition the dead worker never committed (or
+    committed at 0, which Faust keeps as None): the net must not look away from it."""
+    c = healer(committed=None, highwater=109)
+    c.broker_start = 3  # retention deleted the first three
+    assert asyncio.run(c.heal(0.0, after_s=30)) == 0
+    assert asyncio.run(c.heal(31.0, after_s=30)) == 1 and c.seeks == [3]
+    never_fetched = healer(committed=None, highwater=None)
+    never_fetched.broker_end = 0  # an empty partition: nothing to read
+    asyncio.run(never_fetched.heal(0.0, after_s=30))
+    assert asyncio.run(never_fetched.heal(31.0, after_s=30)) == 0 and never_fetched.seeks == []
+    empty = healer(committed=None, highwater=0)
+    asyncio.run(empty.heal(0.0, after_s=30))
+    assert asyncio.run(empty.heal(31.0, after_s=30)) == 0 and empty._progress == {}
