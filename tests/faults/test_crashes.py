@@ -143,8 +143,8 @@ def test_sigkill_mid_stream_with_rocksdb_state_loses_and_doubles_nothing(
         "mention lost in 30 runs since), but the survivor stopped making progress on one "
         "partition after the takeover without the heal net seeing it in 2 of the first 19 runs. "
         "The net now also watches partitions without a committed offset (a candidate cause); "
-        "the 11 runs since all passed (in one, the net re-read a stalled partition). Kept non-strict until the "
-        "cause is seen; see the issue 15 note."
+        "the 11 runs since all passed (in one, the net re-read a stalled partition). Kept "
+        "non-strict until the cause is seen; see the issue 15 note."
     ),
     strict=False,
 )
