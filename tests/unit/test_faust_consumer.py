@@ -41,8 +41,10 @@ def consumer(generation: int = 5):
     return c, delivered
 
 
-def record(offset: int, generation: int = 5):
-    return SimpleNamespace(tp=P, offset=offset, generation_id=generation, key=b"", value=b"")
+def record(offset: int, generation: int = 5, acked: bool = False):
+    return SimpleNamespace(
+        tp=P, offset=offset, generation_id=generation, key=b"", value=b"", acked=acked
+    )
 
 
 def drain(c, message):
@@ -115,9 +117,10 @@ def test_acks_while_a_rebalance_holds_the_streams_do_not_count():
     assert c.ack(record(7, generation=6)) is False
 
 
-def healer(committed, highwater, in_flight=()):
+def healer(committed, highwater, in_flight=(), acked=()):
     c, _ = consumer()
     c._committed_offset[P] = committed
+    c._acked = defaultdict(list, {P: list(acked)} if acked else {})
     c._unacked_messages = list(in_flight)
     c._progress = {}
     c._told = set()
@@ -199,3 +202,35 @@ def test_a_partition_taken_over_without_a_commit_is_watched_and_read_from_its_st
     empty = healer(committed=None, highwater=0)
     asyncio.run(empty.heal(0.0, after_s=30))
     assert asyncio.run(empty.heal(31.0, after_s=30)) == 0 and empty._progress == {}
+
+
+def test_records_left_behind_in_flight_do_not_hold_a_partition_forever():
+    """Seen in CI: the commit stayed at 96 for 120 s with records of the partition "in flight"
+    while the stream had processed the rest of it."""
+    # later records acknowledged, the one the commit waits for still "in flight": re-read
+    hole = healer(committed=96, highwater=209, in_flight=[record(96)], acked=[97, 98, 99])
+    asyncio.run(hole.heal(0.0, after_s=30))
+    assert asyncio.run(hole.heal(31.0, after_s=30)) == 1 and hole.seeks == [96]
+    # a batch genuinely in flight (a search outage): nothing after it acknowledged, so it waits
+    busy = healer(committed=96, highwater=209, in_flight=[record(96), record(97)])
+    asyncio.run(busy.heal(0.0, after_s=30))
+    assert asyncio.run(busy.heal(300.0, after_s=30)) == 0
+    # entries Faust leaves in its unacked set are not work: acknowledged already, or behind
+    # the commit (a record read twice after a seek)
+    lingering = healer(committed=96, highwater=209, in_flight=[record(97, acked=True), record(95)])
+    asyncio.run(lingering.heal(0.0, after_s=30))
+    assert asyncio.run(lingering.heal(31.0, after_s=30)) == 1
+
+
+def test_the_commit_never_passes_a_record_left_unacknowledged():
+    """Faust commits past a hole of exactly one record at the committed offset."""
+    c, _ = consumer()
+    c._acked = defaultdict(list)
+    c._acked_index = defaultdict(set)
+    c._committed_offset[P] = 96
+    c._acked[P] = [97, 98]
+    c._acked_index[P] = {97, 98}
+    assert c._new_offset(P) is None  # 96 was never acknowledged: wait for it
+    c._acked[P] = [96, 97, 98]
+    c._acked_index[P] = {96, 97, 98}
+    assert c._new_offset(P) == 99
