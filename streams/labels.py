@@ -117,7 +117,9 @@ async def find_labels(store: SearchStore, ids: Sequence[str]) -> dict[str, Corre
 
 async def apply_corrections(store: SearchStore, corrections: Iterable[Correction]) -> int:
     """Store the corrections and lay them over their mentions and rollups; returns how many
-    were newer than what the index had (older ones, e.g. redelivered, change nothing)."""
+    changed something. Idempotent: a correction already applied (the API applies it, then the
+    worker reads it from the topic) changes nothing and recomputes no rollup, so a reader never
+    sees the window in which a second writer rebuilds a bucket."""
     newest: dict[str, Correction] = {}
     for c in corrections:
         if c.mention_id not in newest or c.at >= newest[c.mention_id].at:
@@ -130,8 +132,10 @@ async def apply_corrections(store: SearchStore, corrections: Iterable[Correction
     ]
     if not fresh:
         return 0
-    await store.bulk_index("labels", [label_document(c) for c in fresh])
-    await store.refresh("labels")
+    new_labels = [c for c in fresh if c.mention_id not in known or c.at > known[c.mention_id].at]
+    if new_labels:
+        await store.bulk_index("labels", [label_document(c) for c in new_labels])
+        await store.refresh("labels")
     mentions = await find_mentions(store, [c.mention_id for c in fresh])
     docs = []
     for c in fresh:
@@ -140,6 +144,8 @@ async def apply_corrections(store: SearchStore, corrections: Iterable[Correction
             body is None
         ):  # labeled from a spreadsheet, or not indexed yet: the index step applies it
             continue
+        if _applied_at(body) == c.at:
+            continue
         at = datetime.fromisoformat(body["created_at"])
         docs.append(Doc(id=c.mention_id, body=apply_correction(body, c), at=at))
     if docs:
@@ -147,8 +153,15 @@ async def apply_corrections(store: SearchStore, corrections: Iterable[Correction
         await store.refresh("mentions")
         for hour in sorted({_hour(d.at) for d in docs if d.at is not None}):
             await rebuild(store, hour, hour + timedelta(hours=1))
-    metrics.CORRECTIONS.inc(len(fresh))
-    return len(fresh)
+    changed = len({c.mention_id for c in new_labels} | {d.id for d in docs})
+    metrics.CORRECTIONS.inc(changed)
+    return changed
+
+
+def _applied_at(body: Mapping[str, Any]) -> datetime | None:
+    """When the correction shown on this mention document was made (None: none is)."""
+    at = (body.get("corrected") or {}).get("at")
+    return datetime.fromisoformat(at) if at else None
 
 
 def _hour(at: datetime) -> datetime:

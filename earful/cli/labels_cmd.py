@@ -88,8 +88,8 @@ async def _import(rows: list[Any], by: str, file: str, dry_run: bool) -> tuple[i
                 console.print(f"[red]{line}[/]")
             raise SystemExit(2)
         if not dry_run:
-            await asyncio.to_thread(publish_sync, settings, corrections)
             await apply_corrections(store, corrections)
+            await asyncio.to_thread(publish_sync, settings, corrections)
         return len(corrections) - outside, outside
     finally:
         await store.close()

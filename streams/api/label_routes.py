@@ -74,8 +74,10 @@ def label_router(
             source=body.source,
             comment=body.comment,
         )
-        await publisher.publish([correction])  # durable first: the worker applies it too
+        # applied here first, so the answer shows it; then recorded on the topic, where the
+        # worker finds it already applied (and applies it if this process died in between)
         await apply_corrections(db(), [correction])
+        await publisher.publish([correction])
         after = await find_mentions(db(), [mention_id])
         return {"correction": correction.model_dump(mode="json"), "mention": after[mention_id]}
 
