@@ -57,15 +57,14 @@ def bench_scorer(repeats: int = 3, n: int = 1500) -> list[tuple[str, str, float]
         ]
     for backend, batch, device in runs:
         label = f"{backend}, batch {batch}" if device == "cpu" else f"torch on CUDA, batch {batch}"
-        analyzer = load_analyzer(
-            ModelSettings(
-                backend=backend,  # type: ignore[arg-type]
-                batch_size=batch,
-                gpu_batch_size=batch,
-                device=device,  # type: ignore[arg-type]
-                cache_size=0,
-            )
+        settings = ModelSettings(
+            backend=backend,  # type: ignore[arg-type]
+            batch_size=batch,
+            gpu_batch_size=batch,
+            device=device,  # type: ignore[arg-type]
+            cache_size=0,
         )
+        analyzer = load_analyzer(settings)
         analyzer.analyze(tweets[:64])  # warm up
         rates = []
         for _ in range(repeats):
@@ -80,15 +79,7 @@ def bench_scorer(repeats: int = 3, n: int = 1500) -> list[tuple[str, str, float]
             )
         )
         console.print("  ", *rows[-1])
-        cached = load_analyzer(
-            ModelSettings(
-                backend=backend,  # type: ignore[arg-type]
-                batch_size=batch,
-                gpu_batch_size=batch,
-                device=device,  # type: ignore[arg-type]
-                cache_size=50_000,
-            )
-        )
+        cached = load_analyzer(settings.model_copy(update={"cache_size": 50_000}))
         cached.analyze(tweets[:64])
         t = time.perf_counter()
         for i in range(0, len(stream), 256):  # the worker's batches

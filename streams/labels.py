@@ -40,10 +40,6 @@ def label_document(c: Correction) -> Doc:
     return Doc(id=c.mention_id, body=body)
 
 
-def correction_from_document(body: dict[str, Any]) -> Correction:
-    return Correction.model_validate(body)
-
-
 def apply_correction(body: Mapping[str, Any], c: Correction) -> dict[str, Any]:
     """A mention document with the correction laid over the model's scores (pure)."""
     out = dict(body)
@@ -109,7 +105,7 @@ async def find_labels(store: SearchStore, ids: Sequence[str]) -> dict[str, Corre
     out: dict[str, Correction] = {}
     for hit in found["hits"]["hits"]:
         try:
-            out[hit["_id"]] = correction_from_document(hit["_source"])
+            out[hit["_id"]] = Correction.model_validate(hit["_source"])
         except ValueError as exc:  # written by hand into the index: say so, keep the model's
             log.warning("ignoring unreadable label of mention %s: %s", hit["_id"], exc)
     return out

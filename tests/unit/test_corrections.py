@@ -22,7 +22,7 @@ T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 DIM = 16
 
 
-def base_head(rng: np.random.Generator) -> SoftmaxHead:
+def base_head() -> SoftmaxHead:
     """A head that reads polarity off dimension 0 (the 'English' meaning of the embedding)."""
     w = np.zeros((3, DIM), dtype=np.float32)
     w[0, 0], w[2, 0] = -4.0, 4.0
@@ -51,7 +51,7 @@ def test_held_out_fifth_is_stable_and_about_a_fifth():
 
 def test_adapt_learns_a_language_and_leaves_the_others_alone():
     rng = np.random.default_rng(1)
-    base = {"*": base_head(rng)}
+    base = {"*": base_head()}
     examples = team_language(300, "sl", rng) + team_language(10, "sv", rng)
     result = adapt(base, base, examples, min_train=20)
     sl, sv = (
@@ -67,7 +67,7 @@ def test_adapt_learns_a_language_and_leaves_the_others_alone():
 
 def test_a_candidate_worse_than_the_head_in_use_is_not_adopted():
     rng = np.random.default_rng(2)
-    base = {"*": base_head(rng)}
+    base = {"*": base_head()}
     examples = team_language(300, "sl", rng)
     good = adapt(base, base, examples).heads
     assert good is not None
@@ -79,7 +79,7 @@ def test_a_candidate_worse_than_the_head_in_use_is_not_adopted():
 
 def test_fit_head_with_a_huge_penalty_stays_the_base_head():
     rng = np.random.default_rng(3)
-    base = base_head(rng)
+    base = base_head()
     examples = team_language(100, "sl", rng)
     x = np.stack([e.embedding for e in examples])
     y = np.array([e.label for e in examples])
@@ -89,10 +89,9 @@ def test_fit_head_with_a_huge_penalty_stays_the_base_head():
 
 
 def test_versions_publish_use_rollback_and_refuse_another_base(tmp_path: Path):
-    rng = np.random.default_rng(4)
     store = VersionStore(tmp_path / "versions")
     assert store.stamp() == BASE and store.current() is None
-    head = base_head(rng)
+    head = base_head()
     v1 = store.publish(
         {"sl": head}, base="m1", by="ana", corrections=30, corrections_through=None, evaluation=[]
     )
@@ -113,7 +112,6 @@ def test_versions_publish_use_rollback_and_refuse_another_base(tmp_path: Path):
 
 
 def test_worker_follows_current_without_restart(tmp_path: Path):
-    rng = np.random.default_rng(5)
     encoder = KeywordEncoder()
     shipped = SoftmaxHead(
         np.zeros((3, encoder.dim), dtype=np.float32),
@@ -150,7 +148,6 @@ def test_worker_follows_current_without_restart(tmp_path: Path):
     )
     assert watcher.check(analyzer) is None  # refused (another base): keeps v1, says why once
     assert scorer.version == "v1"
-    del rng
 
 
 def test_correction_overrides_sentiment_and_keeps_what_the_model_said():
