@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -284,7 +285,15 @@ def test_ack_and_silence_need_an_operator_token(dashboard, page):
     page.screenshot(path=SCREENS / "alerts.png", full_page=True)
 
 
+def _slow_searches(route):
+    time.sleep(1.0)
+    route.continue_()
+
+
 def test_a_mention_corrected_from_search_view_stays_corrected(dashboard, page):
+    # Searches answer slowly, as on a loaded machine: CI once saw the list redrawn by the sign-in
+    # replace the hit under a correction on its way, and the correction never showed.
+    page.route("**/api/mentions?*", _slow_searches)
     page.goto(f"{dashboard}/?view=search&project=skyway")
     page.get_by_role("heading", name="Sentiment model: as shipped").wait_for()
     box = page.get_by_role("searchbox", name="Search mentions")
@@ -306,7 +315,8 @@ def test_a_mention_corrected_from_search_view_stays_corrected(dashboard, page):
     box = page.get_by_role("searchbox", name="Search mentions")
     box.fill("lovely")
     box.press("Enter")
-    page.locator(".hit mark").first.wait_for()
+    # the view redrawn at sign-in and this search both fill the list: act on the settled one
+    page.locator(".results[aria-busy=false] .hit mark").first.wait_for()
     hit = page.locator(".hit", has_text=text).first
     hit.get_by_role("combobox", name="Correct the sentiment of this mention").select_option(
         "neutral"

@@ -131,8 +131,10 @@ async function render() {
   $("#project").value = state.project;
   $("#range").value = state.range;
   $("#custom").hidden = state.range !== "custom";
-  const main = $("#view");
-  main.innerHTML = "";
+  // Each drawing gets its own box: a slower one still loading (signing in redraws the view)
+  // fills a box no longer on the page instead of appending a second copy of the view.
+  const main = document.createElement("div");
+  $("#view").replaceChildren(main);
   const w = window_();
   say(`${project().label || ""} · ${w.start.toISOString().slice(0, 16).replace("T", " ")} – ${w.end.toISOString().slice(0, 16).replace("T", " ")} UTC`);
   try {
@@ -411,6 +413,8 @@ async function searchView(main, fixed = {}) {
     <button>Search</button>`;
   box.append(form);
   const results = document.createElement("div");
+  results.className = "results";
+  results.setAttribute("aria-live", "polite");
   box.append(results);
   const more = document.createElement("button");
   more.className = "secondary";
@@ -420,13 +424,23 @@ async function searchView(main, fixed = {}) {
   let cursor = null;
   const w = span();
   const brand = fixed.brand || (state.view === "search" ? project().brand : "");
+  // Only the newest search may fill the list: an older answer arriving late (a search typed
+  // while the previous one was in flight) would otherwise replace the newer results.
+  let latest = 0;
   async function load(reset) {
-    const f = Object.fromEntries(new FormData(form));
-    const page = await api("/api/mentions", {q: f.q, sort: f.sort, sentiment: f.sentiment, brand, start: w.start, end: w.end, size: 20, cursor: reset ? null : cursor});
-    if (reset) results.innerHTML = `<p class="muted">${fmt.format(page.total)} mentions</p>`;
-    results.insertAdjacentHTML("beforeend", page.hits.map(hitHtml).join(""));
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
+    const mine = ++latest;
+    results.setAttribute("aria-busy", "true");
+    try {
+      const f = Object.fromEntries(new FormData(form));
+      const page = await api("/api/mentions", {q: f.q, sort: f.sort, sentiment: f.sentiment, brand, start: w.start, end: w.end, size: 20, cursor: reset ? null : cursor});
+      if (mine !== latest) return;
+      if (reset) results.innerHTML = `<p class="muted">${fmt.format(page.total)} mentions</p>`;
+      results.insertAdjacentHTML("beforeend", page.hits.map(hitHtml).join(""));
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+    } finally {
+      if (mine === latest) results.setAttribute("aria-busy", "false");
+    }
   }
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -440,8 +454,11 @@ async function searchView(main, fixed = {}) {
     const select = e.target.closest("select[data-label]");
     if (!select || !select.value) return;
     try {
-      const done = await api(`/api/mentions/${encodeURIComponent(select.dataset.label)}/label`, {}, post({sentiment: select.value, source: "dashboard"}));
-      select.closest(".hit").outerHTML = hitHtml(done.mention);
+      const id = select.dataset.label;
+      const done = await api(`/api/mentions/${encodeURIComponent(id)}/label`, {}, post({sentiment: select.value, source: "dashboard"}));
+      corrections.set(id, {...done.mention, id});
+      // the list may have been redrawn while the correction was on its way: update it wherever it is now
+      for (const hit of document.querySelectorAll(`.hit[data-id="${CSS.escape(id)}"]`)) hit.outerHTML = hitHtml(shown.get(id) || {...done.mention, id});
       say(`Corrected to ${select.value}; the model learns from it at its next adapt.`);
     } catch (err) {
       select.value = "";
@@ -452,12 +469,19 @@ async function searchView(main, fixed = {}) {
   if (state.view === "search") await modelCard(main);
 }
 
-function hitHtml(h) {
+// Corrections made on this page: a search answered before the index saw one still shows it.
+const corrections = new Map();
+const shown = new Map(); // each mention as its search found it, with the highlighted text
+
+function hitHtml(found) {
+  shown.set(found.id, found);
+  const mine = corrections.get(found.id);
+  const h = mine && !(found.corrected?.at > mine.corrected.at) ? {...mine, highlight: found.highlight} : found;
   const label = h.sentiment?.label;
   const cls = label === "negative" ? "neg" : label === "positive" ? "pos" : "neu";
   const corrected = h.corrected ? ` <span class="pill" title="model said ${esc(h.model_sentiment?.label || "?")}">corrected by ${esc(h.corrected.by)}</span>` : "";
   const choices = ["negative", "neutral", "positive"].filter((x) => x !== label).map((x) => `<option value="${x}">${x}</option>`).join("");
-  return `<div class="hit"><div>${h.highlight || esc(h.text)}</div>
+  return `<div class="hit" data-id="${esc(h.id)}"><div>${h.highlight || esc(h.text)}</div>
       <div class="muted"><span class="${cls}">${esc(label)}</span>${corrected} · @${esc(h.author?.handle)} · ${esc(h.created_at.slice(0, 16).replace("T", " "))} · reach ${fmt.format(h.reach || 0)} · ${esc((h.brands || []).join(", "))} ${(h.topics || []).map((t) => `<span class="pill">${esc(t)}</span>`).join("")}
       <select data-label="${esc(h.id)}" aria-label="Correct the sentiment of this mention" class="correct"><option value="">correct…</option>${choices}</select></div></div>`;
 }
