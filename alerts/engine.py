@@ -57,7 +57,7 @@ def make_detector(rule: Rule, bucket_s: int = 300) -> Detector:
     if isinstance(rule, VolumeSpikeRule):
         return VolumeSpikeDetector(rule)
     if isinstance(rule, TrendingTopicRule):
-        return TrendingTopicDetector(rule)
+        return TrendingTopicDetector(rule, bucket_s)
     if isinstance(rule, EmergingTermRule):
         return EmergingTermDetector(rule)
     raise TypeError(f"no detector for rule kind {rule.kind!r}")

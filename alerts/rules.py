@@ -114,6 +114,9 @@ class TrendingTopicRule(RuleBase):
     #: A topic never seen before is compared with this share instead of zero.
     share_floor: float = Field(default=0.01, gt=0, lt=1)
     baseline_half_life: Duration = timedelta(days=3)
+    #: The false alarms you accept per brand and month from the sequential (CUSUM) test: it
+    #: sets that test's threshold over every topic and lift.
+    false_alarms_per_month: float = Field(default=1.0, gt=0, le=100)
 
 
 class EmergingTermRule(RuleBase):

@@ -1,27 +1,52 @@
 """trending_topic: a taxonomy topic taking a growing share of a brand's mentions.
 
 Each topic's baseline share is the ratio of exponentially weighted sums (topic mentions over all
-mentions), so quiet hours weigh less than busy ones. A window where topic count c out of n
-mentions is improbable under Binomial(n, p0) (alpha split over the topics tested) and the share
-is at least `min_lift` times p0 is a trend. A topic the brand never had is compared with
-`share_floor`, so a sudden new topic still needs real volume to fire.
+mentions), so quiet hours weigh less than busy ones. A topic the brand never had is compared
+with `share_floor`, so a sudden new topic still needs real volume to fire. Two tests, either of
+which raises the alert:
+
+- windowed: topic count c out of n mentions in the window is improbable under Binomial(n, p0)
+  (alpha split over the topics tested) and the share is at least `min_lift` times p0;
+- sequential (alerts/sequential.py): per topic, a CUSUM of the binomial LLR of "its share rose
+  to lift x p0" for lifts `min_lift`, 2 x and 4 x, bucket by bucket, with the threshold set by
+  `false_alarms_per_month` over every topic and lift. Evidence is never dropped at a window
+  boundary, so a small brand's trend (a few topic mentions an hour) is caught once enough of
+  them add up: at least half of `min_volume` since the estimated start, at `min_lift` x p0.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
-from alerts.buckets import Bucket, WindowSummary
+from alerts.buckets import Bucket, WindowSummary, summarize
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import TrendingTopicRule
+from alerts.sequential import Cusum, share_llr, threshold
 from alerts.stats import binom_tail_ge, z_from_p
+
+#: How far a learned share may be off (relative) before data counts as evidence against it.
+SHARE_TOLERANCE = 0.2
+#: The union bound counts at least this many topics, however few the brand has had so far.
+MIN_TOPICS = 8
+#: Evidence that began this long ago is a new normal, not a trend alert (as in `crisis`).
+NEW_NORMAL_S = 6 * 3600
+#: A firing trend is over once the evidence that its share fell back reaches 20:1.
+CALM_LLR = math.log(20)
 
 
 class TrendingTopicDetector:
-    def __init__(self, rule: TrendingTopicRule):
+    def __init__(self, rule: TrendingTopicRule, bucket_s: int = 300):
         self.rule = rule
+        self.bucket_s = bucket_s
+        self.lifts = (rule.min_lift, 2 * rule.min_lift, 4 * rule.min_lift)
+
+    def threshold(self, topics: int) -> float:
+        """h for one false alarm budget shared by every (topic, lift) CUSUM of a brand."""
+        k = max(topics, MIN_TOPICS) * len(self.lifts)
+        return threshold(k, self.rule.false_alarms_per_month, self.bucket_s)
 
     def _decay(self, bucket_s: int) -> float:
         return float(0.5 ** (bucket_s / self.rule.baseline_half_life.total_seconds()))
@@ -34,6 +59,7 @@ class TrendingTopicDetector:
 
     def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
         if bucket.n == 0:
+            self._restart_resolved(state, firing)
             return
         d = self._decay(ctx.bucket_s)
         topics: dict[str, float] = state.setdefault("tp", {})
@@ -46,15 +72,39 @@ class TrendingTopicDetector:
             if name not in firing:  # a trending topic must not become its own baseline
                 topics[name] = topics.get(name, 0.0) + count
         state["seen"] = state.get("seen", 0) + bucket.n
+        self._restart_resolved(state, firing)
+
+    @staticmethod
+    def _restart_resolved(state: dict[str, Any], firing: set[str]) -> None:
+        """A topic whose alert has resolved starts its CUSUM afresh: evidence already acted on
+        must not raise the same trend again an hour after it ended."""
+        was = set(state.get("firing", ()))
+        for topic in was - firing:
+            for part in ("cu", "trend", "calm"):
+                state.get(part, {}).pop(topic, None)
+        if firing:
+            state["firing"] = sorted(firing)
+        else:
+            state.pop("firing", None)
 
     def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
         rule = self.rule
-        if (
-            ctx.history_s < rule.warmup.total_seconds()
-            or state.get("seen", 0) < 100
-            or window.n == 0
-        ):
+        if ctx.history_s < rule.warmup.total_seconds() or state.get("seen", 0) < 100:
             return []
+        sequential = self._sequential(window, state, ctx)
+        windowed = self._windowed(window, state, ctx) if window.n else []
+        # one finding per topic: the stronger verdict, the windowed one on a tie
+        chosen: dict[str | None, Finding] = {}
+        for f in [*windowed, *sequential]:
+            have = chosen.get(f.topic)
+            if have is None or (f.anomalous, f.sustained) > (have.anomalous, have.sustained):
+                chosen[f.topic] = f
+        return list(chosen.values())
+
+    def _windowed(
+        self, window: WindowSummary, state: dict[str, Any], ctx: Context
+    ) -> list[Finding]:
+        rule = self.rule
         candidates = [(t, c) for t, c in window.topics.items() if c >= rule.min_volume / 2]
         alpha = rule.alpha / max(1, len(state.get("tp", {})))
         findings = []
@@ -99,3 +149,108 @@ class TrendingTopicDetector:
                 )
             )
         return findings
+
+    def _sequential(
+        self, window: WindowSummary, state: dict[str, Any], ctx: Context
+    ) -> list[Finding]:
+        """Fold the bucket just closed into each topic's CUSUM; the alarm where one crossed h,
+        and for a firing topic whether the reverse test says it is over."""
+        bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
+        stats: dict[str, list[Any]] = state.setdefault("cu", {})
+        h = self.threshold(len(state.get("tp", {})))
+        firing = set(state.get("firing", ()))
+        if bucket is not None and bucket.n:  # an empty bucket is no evidence either way
+            self._fold(bucket, state, stats, firing, h, ctx.end)
+        findings = []
+        for topic, raw in stats.items():
+            cusum = Cusum.from_list(raw, len(self.lifts))
+            best, value = cusum.best()
+            if topic in firing and topic in state.get("trend", {}):
+                over = state.get("calm", {}).get(topic, 0.0) >= CALM_LLR
+                findings.append(Finding(anomalous=False, sustained=not over, topic=topic))
+            elif value >= h:
+                finding = self._sequential_finding(topic, cusum.since[best], value, state, ctx)
+                if finding is not None:
+                    findings.append(finding)
+        return findings
+
+    def _fold(
+        self,
+        bucket: Bucket,
+        state: dict[str, Any],
+        stats: dict[str, list[Any]],
+        firing: set[str],
+        h: float,
+        end: int,
+    ) -> None:
+        # A topic with no evidence and no mention in this bucket would only move towards zero.
+        for topic in {*stats, *bucket.topics}:
+            q0 = min(self.baseline_share(state, topic) * (1 + SHARE_TOLERANCE), 0.95)
+            count = bucket.topics.get(topic, 0)
+            if topic in firing and topic in state.get("trend", {}):
+                # The reverse test: evidence that the share is back below halfway between
+                # usual and the trend's level (a CUSUM of the opposite LLR).
+                calm = state.setdefault("calm", {})
+                llr = share_llr(count, bucket.n, state["trend"][topic], q0)
+                calm[topic] = max(0.0, calm.get(topic, 0.0) + llr)
+            cusum = Cusum.from_list(stats.get(topic, ()), len(self.lifts))
+            cusum.update(
+                [share_llr(count, bucket.n, q0, min(q0 * lift, 0.95)) for lift in self.lifts],
+                bucket.start,
+                cap=1.5 * h,
+            )
+            cusum.forget_before(end - NEW_NORMAL_S)
+            if cusum.best()[1] > 0:
+                stats[topic] = cusum.to_list()
+            else:
+                stats.pop(topic, None)
+
+    def _sequential_finding(
+        self, topic: str, since: int, value: float, state: dict[str, Any], ctx: Context
+    ) -> Finding | None:
+        """The alarm, once the CUSUM has crossed h, with enough mentions at a real lift."""
+        rule = self.rule
+        # the buckets the engine still holds (its horizon) since the change began
+        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
+        if span.n == 0:
+            return None
+        p0 = self.baseline_share(state, topic)
+        count = span.topics.get(topic, 0)
+        share = count / span.n
+        if count < math.ceil(rule.min_volume / 2) or share < rule.min_lift * p0:
+            return None
+        # what the reverse test will weigh "it is over" against, once this fires
+        q0 = min(p0 * (1 + SHARE_TOLERANCE), 0.95)
+        state.setdefault("trend", {})[topic] = max((q0 + share) / 2, q0 * 1.5)
+        state.get("calm", {}).pop(topic, None)
+        started = datetime.fromtimestamp(since, UTC)
+        negative = span.topics_neg.get(topic, 0)
+        summary = (
+            f"{ctx.brand}: '{topic}' is {share:.0%} of mentions since {started:%H:%M} UTC vs "
+            f"{p0:.0%} usually ({count} mentions, {negative} negative); started around "
+            f"{started:%H:%M}, {fmt_span(ctx.end - since)} before this alert"
+        )
+        evidence = build_evidence(
+            span,
+            observed=round(share, 4),
+            expected=round(p0, 4),
+            expected_low=None,
+            expected_high=None,
+            unit=f"share of mentions about '{topic}' since the change began",
+            statistic="cusum_llr",
+            statistic_value=round(value, 2),
+            p_value=min(1.0, math.exp(-value) * len(self.lifts) * MIN_TOPICS),
+            posts=span.top,
+            query=search_query(ctx.brand, span, topic=topic),
+            search_url=ctx.search_url,
+        )
+        critical = share >= 3 * rule.min_lift * p0 and count >= 3 * rule.min_volume
+        return Finding(
+            anomalous=True,
+            sustained=True,
+            severity="critical" if critical else "warning",
+            evidence=evidence,
+            summary=summary,
+            topic=topic,
+            labels={"change_started": started.isoformat(timespec="minutes")},
+        )

@@ -23,7 +23,8 @@ def check(
 ) -> None:
     """Validate a rules file and list what it will detect (exit 2 on errors)."""
     from alerts.detectors.crisis import CrisisDetector
-    from alerts.rules import DEFAULT_RULES_PATH, CrisisRule, load_rules
+    from alerts.detectors.trending_topic import MIN_TOPICS, TrendingTopicDetector
+    from alerts.rules import DEFAULT_RULES_PATH, CrisisRule, TrendingTopicRule, load_rules
     from earful.configfile import ConfigError
 
     try:
@@ -59,6 +60,14 @@ def check(
                 f"follow their usual pattern; it sets the CUSUM threshold h = "
                 f"{detector.h:.1f} over {len(detector.alternatives)} alternatives "
                 "(higher h: fewer false alarms, later alerts)"
+            )
+        if isinstance(r, TrendingTopicRule):
+            topics = TrendingTopicDetector(r, int(ruleset.engine.bucket.total_seconds()))
+            console.print(
+                f"{r.name}: false_alarms_per_month {r.false_alarms_per_month:g} sets the topic "
+                f"CUSUM's threshold h = {topics.threshold(0):.1f} over at least "
+                f"{len(topics.lifts) * MIN_TOPICS} topic x lift statistics (more as a brand "
+                "has more topics); the windowed test keeps its alpha"
             )
     console.print("[green]ok[/]")
 
