@@ -7,8 +7,6 @@ import json
 import signal
 import time
 
-import pytest
-
 from tests.care_reference import POLICIES as CARE
 from tests.faults.common import (
     alerting_env,
@@ -137,18 +135,6 @@ def test_sigkill_mid_stream_with_rocksdb_state_loses_and_doubles_nothing(
     )
 
 
-@pytest.mark.xfail(
-    reason=(
-        "STALL, believed fixed, kept non-strict until a longer clean series: no mention lost "
-        "in the 36 runs that drained since the loss fix. The survivor stalled on one "
-        "partition in 2 of the first 19 runs and once more in CI (committed offset held for "
-        "120 s with records counted in flight). Fixed since: Faust's commit past a one-record "
-        "hole, stale unacked entries counted as work, partitions without a commit unwatched, "
-        "records left behind in flight never re-read (streams/faust_consumer.py). 6 of 6 runs "
-        "passed on that code, 2 of them healed by the net within 30 s; see the issue 15 note."
-    ),
-    strict=False,
-)
 def test_two_workers_one_killed_the_other_takes_over(real_services, run_id, tmp_path, receiver):
     search = real_services["search"]
     env = earful_env(run_id, real_services, tmp_path, **alerting_env(tmp_path, receiver.url))
