@@ -20,8 +20,9 @@ evidence began to accumulate.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 BUCKETS_PER_MONTH_AT_5M = 30 * 288
 
@@ -112,3 +113,97 @@ class Cusum:
         if len(data) != 2 or len(data[0]) != k:
             return cls.empty(k)  # the bank changed (rule edited): start afresh
         return cls([float(x) for x in data[0]], [int(x) for x in data[1]])
+
+
+@dataclass(frozen=True)
+class ShareCusums:
+    """One CUSUM per key (a topic, a term) on the share of mentions that carry it, kept in a
+    detector's state dict, with the life of an alarm around it:
+
+    - `fold` adds one closed bucket: per key, the binomial LLR of each alternative share
+      (`alternatives(q0)`) against the baseline share q0 = p0 x (1 + tolerance);
+    - `crossed` lists the keys whose CUSUM reached h and that are not firing yet;
+    - `arm` records, when a key fires, the level its reverse test weighs "it is over" against
+      (halfway between usual and the observed share); `over` says when that reverse CUSUM has
+      reached 20:1;
+    - `restart` drops the statistics of keys whose alert resolved, so evidence already acted on
+      never raises the same alarm twice.
+
+    Evidence older than `new_normal_s` is let go: a change that lasts is the new normal.
+    """
+
+    tolerance: float = 0.2
+    new_normal_s: int = 6 * 3600
+    calm_llr: float = math.log(20)
+
+    def fold(
+        self,
+        state: dict[str, Any],
+        n: int,
+        counts: Mapping[str, int],
+        baseline: Callable[[str], float | None],
+        alternatives: Callable[[float], Sequence[float]],
+        *,
+        start: int,
+        end: int,
+        h: float,
+    ) -> None:
+        stats: dict[str, list[Any]] = state.setdefault("cu", {})
+        trend, calm = state.get("trend", {}), state.setdefault("calm", {})
+        firing = set(state.get("firing", ()))
+        # A key with no evidence and no mention in this bucket would only move towards zero.
+        for key in {*stats, *counts}:
+            p0 = baseline(key)
+            if p0 is None:  # not a candidate (a common word is never "new")
+                stats.pop(key, None)
+                continue
+            q0 = min(p0 * (1 + self.tolerance), 0.95)
+            count = counts.get(key, 0)
+            if key in firing and key in trend:
+                calm[key] = max(0.0, calm.get(key, 0.0) + share_llr(count, n, trend[key], q0))
+            alts = alternatives(q0)
+            cusum = Cusum.from_list(stats.get(key, ()), len(alts))
+            cusum.update([share_llr(count, n, q0, p1) for p1 in alts], start, cap=1.5 * h)
+            cusum.forget_before(end - self.new_normal_s)
+            if cusum.best()[1] > 0:
+                stats[key] = cusum.to_list()
+            else:
+                stats.pop(key, None)
+        if not calm:
+            state.pop("calm", None)
+
+    def crossed(self, state: dict[str, Any], h: float) -> list[tuple[str, int, float]]:
+        """(key, where its evidence began, statistic) for each key newly over h."""
+        firing = set(state.get("firing", ()))
+        out = []
+        for key, raw in state.get("cu", {}).items():
+            if key in firing:
+                continue
+            s, since = raw
+            best = max(range(len(s)), key=s.__getitem__)
+            if s[best] >= h:
+                out.append((key, int(since[best]), float(s[best])))
+        return out
+
+    def watched(self, state: dict[str, Any]) -> list[str]:
+        """Firing keys this test raised (it judges when they are over)."""
+        trend = state.get("trend", {})
+        return [k for k in state.get("firing", ()) if k in trend]
+
+    def arm(self, state: dict[str, Any], key: str, p0: float, share: float) -> None:
+        q0 = min(p0 * (1 + self.tolerance), 0.95)
+        state.setdefault("trend", {})[key] = min(max((q0 + share) / 2, q0 * 1.5), 0.95)
+        state.get("calm", {}).pop(key, None)
+
+    def over(self, state: dict[str, Any], key: str) -> bool:
+        return float(state.get("calm", {}).get(key, 0.0)) >= self.calm_llr
+
+    @staticmethod
+    def restart(state: dict[str, Any], firing: set[str]) -> None:
+        for key in set(state.get("firing", ())) - firing:
+            for part in ("cu", "trend", "calm"):
+                state.get(part, {}).pop(key, None)
+        if firing:
+            state["firing"] = sorted(firing)
+        else:
+            state.pop("firing", None)

@@ -24,17 +24,13 @@ from alerts.buckets import Bucket, WindowSummary, summarize
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import TrendingTopicRule
-from alerts.sequential import Cusum, share_llr, threshold
+from alerts.sequential import ShareCusums, threshold
 from alerts.stats import binom_tail_ge, z_from_p
 
-#: How far a learned share may be off (relative) before data counts as evidence against it.
-SHARE_TOLERANCE = 0.2
 #: The union bound counts at least this many topics, however few the brand has had so far.
 MIN_TOPICS = 8
-#: Evidence that began this long ago is a new normal, not a trend alert (as in `crisis`).
-NEW_NORMAL_S = 6 * 3600
-#: A firing trend is over once the evidence that its share fell back reaches 20:1.
-CALM_LLR = math.log(20)
+#: A learned share may be 20% off before data counts as evidence against it.
+SHARES = ShareCusums(tolerance=0.2)
 
 
 class TrendingTopicDetector:
@@ -59,7 +55,7 @@ class TrendingTopicDetector:
 
     def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
         if bucket.n == 0:
-            self._restart_resolved(state, firing)
+            SHARES.restart(state, firing)
             return
         d = self._decay(ctx.bucket_s)
         topics: dict[str, float] = state.setdefault("tp", {})
@@ -72,20 +68,7 @@ class TrendingTopicDetector:
             if name not in firing:  # a trending topic must not become its own baseline
                 topics[name] = topics.get(name, 0.0) + count
         state["seen"] = state.get("seen", 0) + bucket.n
-        self._restart_resolved(state, firing)
-
-    @staticmethod
-    def _restart_resolved(state: dict[str, Any], firing: set[str]) -> None:
-        """A topic whose alert has resolved starts its CUSUM afresh: evidence already acted on
-        must not raise the same trend again an hour after it ended."""
-        was = set(state.get("firing", ()))
-        for topic in was - firing:
-            for part in ("cu", "trend", "calm"):
-                state.get(part, {}).pop(topic, None)
-        if firing:
-            state["firing"] = sorted(firing)
-        else:
-            state.pop("firing", None)
+        SHARES.restart(state, firing)
 
     def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
         rule = self.rule
@@ -156,54 +139,27 @@ class TrendingTopicDetector:
         """Fold the bucket just closed into each topic's CUSUM; the alarm where one crossed h,
         and for a firing topic whether the reverse test says it is over."""
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
-        stats: dict[str, list[Any]] = state.setdefault("cu", {})
         h = self.threshold(len(state.get("tp", {})))
-        firing = set(state.get("firing", ()))
         if bucket is not None and bucket.n:  # an empty bucket is no evidence either way
-            self._fold(bucket, state, stats, firing, h, ctx.end)
-        findings = []
-        for topic, raw in stats.items():
-            cusum = Cusum.from_list(raw, len(self.lifts))
-            best, value = cusum.best()
-            if topic in firing and topic in state.get("trend", {}):
-                over = state.get("calm", {}).get(topic, 0.0) >= CALM_LLR
-                findings.append(Finding(anomalous=False, sustained=not over, topic=topic))
-            elif value >= h:
-                finding = self._sequential_finding(topic, cusum.since[best], value, state, ctx)
-                if finding is not None:
-                    findings.append(finding)
-        return findings
-
-    def _fold(
-        self,
-        bucket: Bucket,
-        state: dict[str, Any],
-        stats: dict[str, list[Any]],
-        firing: set[str],
-        h: float,
-        end: int,
-    ) -> None:
-        # A topic with no evidence and no mention in this bucket would only move towards zero.
-        for topic in {*stats, *bucket.topics}:
-            q0 = min(self.baseline_share(state, topic) * (1 + SHARE_TOLERANCE), 0.95)
-            count = bucket.topics.get(topic, 0)
-            if topic in firing and topic in state.get("trend", {}):
-                # The reverse test: evidence that the share is back below halfway between
-                # usual and the trend's level (a CUSUM of the opposite LLR).
-                calm = state.setdefault("calm", {})
-                llr = share_llr(count, bucket.n, state["trend"][topic], q0)
-                calm[topic] = max(0.0, calm.get(topic, 0.0) + llr)
-            cusum = Cusum.from_list(stats.get(topic, ()), len(self.lifts))
-            cusum.update(
-                [share_llr(count, bucket.n, q0, min(q0 * lift, 0.95)) for lift in self.lifts],
-                bucket.start,
-                cap=1.5 * h,
+            SHARES.fold(
+                state,
+                bucket.n,
+                bucket.topics,
+                lambda topic: self.baseline_share(state, topic),
+                lambda q0: [min(q0 * lift, 0.95) for lift in self.lifts],
+                start=bucket.start,
+                end=ctx.end,
+                h=h,
             )
-            cusum.forget_before(end - NEW_NORMAL_S)
-            if cusum.best()[1] > 0:
-                stats[topic] = cusum.to_list()
-            else:
-                stats.pop(topic, None)
+        findings = [
+            Finding(anomalous=False, sustained=not SHARES.over(state, topic), topic=topic)
+            for topic in SHARES.watched(state)
+        ]
+        for topic, since, value in SHARES.crossed(state, h):
+            finding = self._sequential_finding(topic, since, value, state, ctx)
+            if finding is not None:
+                findings.append(finding)
+        return findings
 
     def _sequential_finding(
         self, topic: str, since: int, value: float, state: dict[str, Any], ctx: Context
@@ -219,10 +175,7 @@ class TrendingTopicDetector:
         share = count / span.n
         if count < math.ceil(rule.min_volume / 2) or share < rule.min_lift * p0:
             return None
-        # what the reverse test will weigh "it is over" against, once this fires
-        q0 = min(p0 * (1 + SHARE_TOLERANCE), 0.95)
-        state.setdefault("trend", {})[topic] = max((q0 + share) / 2, q0 * 1.5)
-        state.get("calm", {}).pop(topic, None)
+        SHARES.arm(state, topic, p0, share)  # what "it is over" is weighed against
         started = datetime.fromtimestamp(since, UTC)
         negative = span.topics_neg.get(topic, 0)
         summary = (
