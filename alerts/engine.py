@@ -59,7 +59,7 @@ def make_detector(rule: Rule, bucket_s: int = 300) -> Detector:
     if isinstance(rule, TrendingTopicRule):
         return TrendingTopicDetector(rule, bucket_s)
     if isinstance(rule, EmergingTermRule):
-        return EmergingTermDetector(rule)
+        return EmergingTermDetector(rule, bucket_s)
     raise TypeError(f"no detector for rule kind {rule.kind!r}")
 
 

@@ -132,6 +132,9 @@ class EmergingTermRule(RuleBase):
     #: Family-wise alpha over all candidate terms (divided by their number).
     alpha: float = Field(default=1e-3, gt=0, lt=0.5)
     background_half_life: Duration = timedelta(days=7)
+    #: The false alarms you accept per brand and month from the sequential (CUSUM) test: it
+    #: sets that test's threshold over the brand's whole vocabulary.
+    false_alarms_per_month: float = Field(default=1.0, gt=0, le=100)
     #: Hashtags only, or hashtags and words.
     terms: Literal["hashtags", "all"] = "all"
     #: Terms never reported (brand names, campaign tags you already know).

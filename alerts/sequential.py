@@ -148,38 +148,76 @@ class ShareCusums:
         end: int,
         h: float,
     ) -> None:
+        """Add one closed bucket of `n` mentions, `counts[key]` of which carry each key.
+
+        A key absent from a bucket only loses evidence (n x ln((1 - p1) / (1 - q0)) per
+        alternative), so absent keys are not touched: each key remembers the mention clock of
+        its last update (and when absence alone runs its evidence out) and catches up when it
+        next appears; once an hour the keys whose evidence has run out are dropped. A bucket
+        costs O(keys in it), not O(vocabulary).
+        """
         stats: dict[str, list[Any]] = state.setdefault("cu", {})
-        trend, calm = state.get("trend", {}), state.setdefault("calm", {})
-        firing = set(state.get("firing", ()))
-        # A key with no evidence and no mention in this bucket would only move towards zero.
-        for key in {*stats, *counts}:
+        before = int(state.get("clock", 0))
+        clock = state["clock"] = before + n
+        trend = state.get("trend", {})
+        watched = set(self.watched(state))
+        touched: list[str] = []
+        for key in {*counts, *watched}:
             p0 = baseline(key)
             if p0 is None:  # not a candidate (a common word is never "new")
                 stats.pop(key, None)
                 continue
             q0 = min(p0 * (1 + self.tolerance), 0.95)
             count = counts.get(key, 0)
-            if key in firing and key in trend:
+            if key in watched:
+                calm = state.setdefault("calm", {})
                 calm[key] = max(0.0, calm.get(key, 0.0) + share_llr(count, n, trend[key], q0))
             alts = alternatives(q0)
-            cusum = Cusum.from_list(stats.get(key, ()), len(alts))
+            raw = stats.get(key)
+            cusum = self._caught_up(raw, alts, q0, before)
             cusum.update([share_llr(count, n, q0, p1) for p1 in alts], start, cap=1.5 * h)
             cusum.forget_before(end - self.new_normal_s)
-            if cusum.best()[1] > 0:
-                stats[key] = cusum.to_list()
-            else:
-                stats.pop(key, None)
-        if not calm:
-            state.pop("calm", None)
+            # the mention clock at which absence alone would bring every alternative to zero
+            runs_out = max(
+                (
+                    v / -math.log((1 - p1) / (1 - q0))
+                    for v, p1 in zip(cusum.s, alts, strict=True)
+                    if p1 > q0
+                ),
+                default=0.0,
+            )
+            stats[key] = [*cusum.to_list(), clock, clock + math.ceil(runs_out)]
+            touched.append(key)
+        state["touched"] = touched
+        if start % 3600 == 0:  # once an hour, forget the keys whose evidence has run out
+            keep = set(state.get("trend", {}))
+            for key in [k for k, raw in stats.items() if raw[3] <= clock and k not in keep]:
+                del stats[key]
+
+    @staticmethod
+    def _caught_up(raw: list[Any] | None, alts: Sequence[float], q0: float, clock: int) -> Cusum:
+        """A key's CUSUM with the mentions it was absent from since its last update applied."""
+        if raw is None or len(raw) != 4:
+            return Cusum.empty(len(alts))
+        cusum = Cusum.from_list(raw[:2], len(alts))
+        absent = clock - int(raw[2])
+        if absent > 0:
+            for i, p1 in enumerate(alts):
+                cusum.s[i] += absent * math.log((1 - p1) / (1 - q0))
+                if cusum.s[i] <= 0.0:
+                    cusum.s[i], cusum.since[i] = 0.0, -1
+        return cusum
 
     def crossed(self, state: dict[str, Any], h: float) -> list[tuple[str, int, float]]:
-        """(key, where its evidence began, statistic) for each key newly over h."""
+        """(key, where its evidence began, statistic) for each key the last bucket took over h
+        (only a key in it gained evidence)."""
         firing = set(state.get("firing", ()))
+        stats = state.get("cu", {})
         out = []
-        for key, raw in state.get("cu", {}).items():
-            if key in firing:
+        for key in state.get("touched", ()):
+            if key in firing or key not in stats:
                 continue
-            s, since = raw
+            s, since = stats[key][0], stats[key][1]
             best = max(range(len(s)), key=s.__getitem__)
             if s[best] >= h:
                 out.append((key, int(since[best]), float(s[best])))
@@ -200,6 +238,7 @@ class ShareCusums:
 
     @staticmethod
     def restart(state: dict[str, Any], firing: set[str]) -> None:
+        state.pop("touched", None)
         for key in set(state.get("firing", ())) - firing:
             for part in ("cu", "trend", "calm"):
                 state.get(part, {}).pop(key, None)

@@ -6,17 +6,25 @@ close costs O(new terms), not O(vocabulary)). In a window of n mentions a term w
 emerging when its background share is tiny (at most `max_background_share`), c >= min_volume,
 c/n is at least `min_lift` times its smoothed background share, and P(X >= c) under
 Binomial(n, p_background) is below alpha divided by the number of terms tested.
+
+Beside that windowed test, a CUSUM per new term (alerts/sequential.py `ShareCusums`) weighs,
+bucket by bucket, "the term is now in 5%, 15% or 40% of mentions" against its background share,
+with the threshold set by `false_alarms_per_month` over the brand's whole vocabulary. A small
+brand's new hashtag, a couple of mentions an hour, never fills a window to `min_volume`; its
+evidence adds up across windows, and it fires once half of `min_volume` mentions carry it.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
-from alerts.buckets import Bucket, RunningTerms, WindowSummary
+from alerts.buckets import Bucket, RunningTerms, WindowSummary, summarize
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import EmergingTermRule
+from alerts.sequential import ShareCusums, threshold
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: Terms remembered per brand and rule; the least frequent are forgotten beyond this. The
@@ -28,24 +36,52 @@ MAX_VOCABULARY = 8_000
 FORGET_BELOW = 0.5
 PRUNE_EVERY_S = 86_400
 RESCALE_AT = 1e12
+#: The shares of mentions a new term is looked for at (each one CUSUM per term).
+TERM_SHARES = (0.05, 0.15, 0.4)
+#: The union bound counts at least this many terms, however small the vocabulary so far.
+MIN_VOCABULARY = 1_000
+SHARES = ShareCusums(tolerance=0.2)
 
 
 class EmergingTermDetector:
-    def __init__(self, rule: EmergingTermRule):
+    def __init__(self, rule: EmergingTermRule, bucket_s: int = 300):
         self.rule = rule
+        self.bucket_s = bucket_s
         self.ignore = {t.lower() for t in rule.ignore}
+
+    def threshold(self, vocabulary: int) -> float:
+        """h for one false-alarm budget shared by every (term, share) CUSUM of a brand."""
+        k = max(vocabulary, MIN_VOCABULARY) * len(TERM_SHARES)
+        return threshold(k, self.rule.false_alarms_per_month, self.bucket_s)
+
+    def _candidate(self, term: str) -> bool:
+        return term not in self.ignore and (self.rule.terms == "all" or term.startswith("#"))
+
+    def background_share(self, state: dict[str, Any], term: str) -> float | None:
+        """The term's smoothed background share, or None where it is too common to be new."""
+        bg, scale, total = self._background(state)
+        mentions = total / scale
+        seen = bg.get(term, 0.0) / scale
+        if mentions > 0 and seen / mentions > self.rule.max_background_share:
+            return None
+        return max((seen + 0.5) / (mentions + 1.0), 1e-5)
 
     def _background(self, state: dict[str, Any]) -> tuple[dict[str, float], float, float]:
         return state.setdefault("bg", {}), state.get("scale", 1.0), state.get("N", 0.0)
 
     def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+        SHARES.restart(state, firing)
         if bucket.n == 0:
             return
         bg, scale, total = self._background(state)
         scale /= 0.5 ** (ctx.bucket_s / self.rule.background_half_life.total_seconds())
         total += bucket.n * scale
+        # A term firing, or whose evidence is building (half the threshold), stays out of the
+        # background: at a small brand two mentions of it would otherwise make it "common".
+        building = self.threshold(len(bg)) / 2
+        stats = state.get("cu", {})
         for term, count in bucket.terms.items():
-            if term not in firing:
+            if term not in firing and not (term in stats and max(stats[term][0]) >= building):
                 bg[term] = bg.get(term, 0.0) + count * scale
         if scale > RESCALE_AT:
             for term in bg:
@@ -70,6 +106,19 @@ class EmergingTermDetector:
         rule = self.rule
         if ctx.history_s < rule.warmup.total_seconds() or state.get("seen", 0) < 200:
             return []
+        sequential = self._sequential(state, ctx)
+        # one finding per term: the stronger verdict, the windowed one on a tie
+        chosen: dict[str | None, Finding] = {}
+        for f in [*self._windowed(window, state, ctx), *sequential]:
+            have = chosen.get(f.term)
+            if have is None or (f.anomalous, f.sustained) > (have.anomalous, have.sustained):
+                chosen[f.term] = f
+        return list(chosen.values())
+
+    def _windowed(
+        self, window: WindowSummary, state: dict[str, Any], ctx: Context
+    ) -> list[Finding]:
+        rule = self.rule
         bg, scale, total = self._background(state)
         mentions = total / scale
         # Sliding-window term counts, kept incrementally (a full merge per evaluation would cost
@@ -79,11 +128,7 @@ class EmergingTermDetector:
         if running is None:
             running = ctx.cache[("terms", window_s)] = RunningTerms(window_s, rule.min_volume / 2)
         running.update(ctx.closed, window.end, ctx.bucket_s)
-        candidates = [
-            (t, running.counts[t])
-            for t in running.hot
-            if t not in self.ignore and (rule.terms == "all" or t.startswith("#"))
-        ]
+        candidates = [(t, running.counts[t]) for t in running.hot if self._candidate(t)]
         if not candidates:
             return []
         alpha = rule.alpha / len(candidates)
@@ -133,3 +178,73 @@ class EmergingTermDetector:
                 )
             )
         return findings
+
+    def _sequential(self, state: dict[str, Any], ctx: Context) -> list[Finding]:
+        bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
+        h = self.threshold(len(state.get("bg", {})))
+        if bucket is not None and bucket.n:
+            SHARES.fold(
+                state,
+                bucket.n,
+                {t: c for t, c in bucket.terms.items() if self._candidate(t)},
+                lambda term: self.background_share(state, term),
+                lambda q0: [
+                    max(share, min(q0 * self.rule.min_lift, 0.95)) for share in TERM_SHARES
+                ],
+                start=bucket.start,
+                end=ctx.end,
+                h=h,
+            )
+        findings = [
+            Finding(anomalous=False, sustained=not SHARES.over(state, term), term=term)
+            for term in SHARES.watched(state)
+        ]
+        for term, since, value in SHARES.crossed(state, h):
+            finding = self._sequential_finding(term, since, value, state, ctx)
+            if finding is not None:
+                findings.append(finding)
+        return findings
+
+    def _sequential_finding(
+        self, term: str, since: int, value: float, state: dict[str, Any], ctx: Context
+    ) -> Finding | None:
+        rule = self.rule
+        buckets = [b for t, b in sorted(ctx.closed.items()) if t >= since]
+        count = sum(b.terms.get(term, 0) for b in buckets)
+        p0 = self.background_share(state, term)
+        if p0 is None or count < math.ceil(rule.min_volume / 2):
+            return None
+        span = summarize(buckets, since, ctx.end)
+        share = count / span.n if span.n else 0.0
+        if share < rule.min_lift * p0:
+            return None
+        SHARES.arm(state, term, p0, share)
+        started = datetime.fromtimestamp(since, UTC)
+        summary = (
+            f"{ctx.brand}: new term '{term}' in {count} of {span.n} mentions since "
+            f"{started:%H:%M} UTC (background {p0:.2%}); started around {started:%H:%M}, "
+            f"{fmt_span(ctx.end - since)} before this alert"
+        )
+        evidence = build_evidence(
+            span,
+            observed=float(count),
+            expected=round(p0 * span.n, 2),
+            expected_low=None,
+            expected_high=None,
+            unit=f"mentions with '{term}' since it began",
+            statistic="cusum_llr",
+            statistic_value=round(value, 2),
+            p_value=min(1.0, math.exp(-value) * MIN_VOCABULARY * len(TERM_SHARES)),
+            posts=span.top,
+            query=search_query(ctx.brand, span, term=term),
+            search_url=ctx.search_url,
+        )
+        return Finding(
+            anomalous=True,
+            sustained=True,
+            severity="critical" if count >= 4 * rule.min_volume else "warning",
+            evidence=evidence,
+            summary=summary,
+            term=term,
+            labels={"change_started": started.isoformat(timespec="minutes")},
+        )

@@ -23,8 +23,15 @@ def check(
 ) -> None:
     """Validate a rules file and list what it will detect (exit 2 on errors)."""
     from alerts.detectors.crisis import CrisisDetector
+    from alerts.detectors.emerging_term import MIN_VOCABULARY, TERM_SHARES, EmergingTermDetector
     from alerts.detectors.trending_topic import MIN_TOPICS, TrendingTopicDetector
-    from alerts.rules import DEFAULT_RULES_PATH, CrisisRule, TrendingTopicRule, load_rules
+    from alerts.rules import (
+        DEFAULT_RULES_PATH,
+        CrisisRule,
+        EmergingTermRule,
+        TrendingTopicRule,
+        load_rules,
+    )
     from earful.configfile import ConfigError
 
     try:
@@ -60,6 +67,14 @@ def check(
                 f"follow their usual pattern; it sets the CUSUM threshold h = "
                 f"{detector.h:.1f} over {len(detector.alternatives)} alternatives "
                 "(higher h: fewer false alarms, later alerts)"
+            )
+        if isinstance(r, EmergingTermRule):
+            terms = EmergingTermDetector(r, int(ruleset.engine.bucket.total_seconds()))
+            console.print(
+                f"{r.name}: false_alarms_per_month {r.false_alarms_per_month:g} sets the term "
+                f"CUSUM's threshold h = {terms.threshold(0):.1f} over at least "
+                f"{MIN_VOCABULARY:,} terms x {len(TERM_SHARES)} shares (more as a brand's "
+                "vocabulary grows); the windowed test keeps its alpha"
             )
         if isinstance(r, TrendingTopicRule):
             topics = TrendingTopicDetector(r, int(ruleset.engine.bucket.total_seconds()))
