@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from tests.faults.common import assert_indexed_exactly, drain, mentions, save
+from tests.faults.common import assert_indexed_exactly, drain, mentions, record, save
 from tooling.harness import (
     Worker,
     earful_env,
@@ -66,11 +66,21 @@ def test_backfill_older_than_retention_waits_for_the_worker_and_is_all_indexed(
     assert set(begin.values()) == {0} and sum(end.values()) == len(rows)
 
     worker = Worker(env, tmp_path / "worker.log").start()
+    started = time.monotonic()
     try:
         drain(real_services, run_id)
         assert assert_indexed_exactly(real_services["search"], run_id, rows) == len(rows)
     finally:
         worker.stop()
+    record(
+        "backfill_older_than_retention",
+        sent=len(rows),
+        indexed=len(rows),
+        lost=0,
+        event_time_age_days=40,
+        survived_retention_check=True,
+        worker_start_to_drained_s=round(time.monotonic() - started, 1),
+    )
 
 
 def test_records_deleted_before_they_were_read_are_counted_and_reported(
