@@ -186,6 +186,9 @@ class ShareCusums:
                 ),
                 default=0.0,
             )
+            # rounded where it is computed (not where it is stored), so a replay cut into
+            # batches anywhere still gives the same alerts, and the state stays small
+            cusum.s = [round(v, 3) for v in cusum.s]
             stats[key] = [*cusum.to_list(), clock, clock + math.ceil(runs_out)]
             touched.append(key)
         state["touched"] = touched
