@@ -105,37 +105,56 @@ def rollup_doc(family: Family, key: dict[str, Any], bucket: dict[str, Any]) -> D
     return Doc(hashlib.sha1(ident.encode()).hexdigest(), body, at)
 
 
+#: A rebuild writes and cleans up this much time at once (the ids it keeps must fit one query).
+REBUILD_CHUNK = timedelta(hours=6)
+
+
 async def rebuild(store: SearchStore, start: datetime, end: datetime) -> int:
     """Recompute every rollup of the buckets in [start, end); returns documents written.
 
-    A bucket's old documents are deleted first, so a combination that no longer occurs (a
-    mention re-scored into another sentiment) leaves no stale count behind."""
+    The new documents are written first (their ids are fixed by bucket and dimensions, so they
+    replace the old ones in place), then the bucket's documents that were not rewritten are
+    deleted, so a combination that no longer occurs (a mention re-scored into another
+    sentiment) leaves no stale count behind. A reader never sees a bucket empty in between
+    (deleting first did: a correction's rebuild racing the worker's showed an hour empty)."""
     written = 0
     for interval, step in INTERVALS.items():
         lo, hi = floor(start, step), floor(end - timedelta(microseconds=1), step) + step
-        await store.delete_by_query(
-            "rollups",
-            {
-                "bool": {
-                    "filter": [
-                        {"term": {"interval": interval}},
-                        {"range": {"bucket": {"gte": lo.isoformat(), "lt": hi.isoformat()}}},
-                    ]
-                }
-            },
-        )
-        for family in (f for f in FAMILIES if f.interval == interval):
-            after = None
-            while True:
-                result = await store.search("mentions", composite_body(lo, hi, family, after))
-                agg = result.get("aggregations", {}).get("rollup", {})
-                docs = [rollup_doc(family, b["key"], b) for b in agg.get("buckets", [])]
-                if docs:
-                    outcome = await store.bulk_index("rollups", docs)
-                    written += outcome.indexed
-                after = agg.get("after_key")
-                if not after or not docs:
-                    break
+        while lo < hi:
+            upto = min(lo + REBUILD_CHUNK, hi)
+            written += await _rebuild_range(store, interval, lo, upto)
+            lo = upto
+    return written
+
+
+async def _rebuild_range(store: SearchStore, interval: str, lo: datetime, hi: datetime) -> int:
+    kept: list[str] = []
+    written = 0
+    for family in (f for f in FAMILIES if f.interval == interval):
+        after = None
+        while True:
+            result = await store.search("mentions", composite_body(lo, hi, family, after))
+            agg = result.get("aggregations", {}).get("rollup", {})
+            docs = [rollup_doc(family, b["key"], b) for b in agg.get("buckets", [])]
+            if docs:
+                outcome = await store.bulk_index("rollups", docs)
+                written += outcome.indexed
+                # a document that failed to write keeps its old version: kept, not deleted
+                kept.extend(d.id for d in docs)
+                for failure in outcome.failures:
+                    log.warning("rollup %s not rewritten: %s", failure.id, failure.reason)
+            after = agg.get("after_key")
+            if not after or not docs:
+                break
+    stale: dict[str, Any] = {
+        "filter": [
+            {"term": {"interval": interval}},
+            {"range": {"bucket": {"gte": lo.isoformat(), "lt": hi.isoformat()}}},
+        ]
+    }
+    if kept:
+        stale["must_not"] = [{"ids": {"values": kept}}]
+    await store.delete_by_query("rollups", {"bool": stale})
     return written
 
 
