@@ -162,7 +162,7 @@ class ShareCusums:
         trend = state.get("trend", {})
         watched = set(self.watched(state))
         touched: list[str] = []
-        for key in {*counts, *watched}:
+        for key in sorted({*counts, *watched}):  # sorted: the same order in every process
             p0 = baseline(key)
             if p0 is None:  # not a candidate (a common word is never "new")
                 stats.pop(key, None)

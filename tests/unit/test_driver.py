@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 from alerts.driver import DetectionDriver
@@ -134,3 +135,52 @@ def test_an_idle_input_stops_holding_its_lane_back():
     moved = driver.watermark(0)
     assert held is not None and moved is not None and moved > held
     assert moved == engine.watermark(int(observations[99].at.timestamp()))
+
+
+class JsonTable(dict):
+    """A table whose values go through JSON, as Faust's changelog does."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, json.loads(json.dumps(value)))
+
+
+def test_the_topic_and_term_cusums_raise_the_same_alerts_streamed_or_replayed():
+    """The per-key CUSUMs keep lazy clocks in the state: the stream step (its table written
+    back per batch) and the offline replay must still agree, alarm and resolution alike."""
+    from tests.unit.test_detectors import small_brand_term_stream, small_brand_topic_stream
+
+    rules = """
+engine: {bucket: 5m, allowed_lateness: 1m}
+rules:
+  - {name: topics, kind: trending_topic, window: 1h, min_volume: 10, min_lift: 2.5,
+     alpha: 1.0e-5, warmup: 12h}
+  - {name: terms, kind: emerging_term, window: 1h, min_volume: 8, min_lift: 5,
+     alpha: 1.0e-4, warmup: 12h}
+"""
+    at = T0 + timedelta(days=2, hours=10)
+    terms = [  # the same small brand's new hashtag, as another brand
+        replace(o, brand="beta") if o.brand == "acme" else o
+        for o in small_brand_term_stream(21, new_at=at)
+    ]
+    observations = sorted(
+        small_brand_topic_stream(11, trend_at=at, hours=3) + terms, key=lambda o: o.at
+    )
+    replayer = Replayer(DetectionEngine(RuleSet.from_text(rules)))
+    offline = replayer.feed(observations) + replayer.finish()
+    outbox = MemoryOutbox()
+    table = JsonTable()
+    step = DetectStep(
+        DetectionEngine(RuleSet.from_text(rules)), table, outbox, DeadLetters(outbox, StepClock())
+    )
+    streamed = []
+    for chunk in range(0, len(observations), 53):
+        batch = [
+            Msg(value=json.dumps(observation_to_dict(o)).encode(), topic="by-brand", partition=0)
+            for o in observations[chunk : chunk + 53]
+        ]
+        streamed += asyncio.run(step.handle(batch))
+        step.driver.invalidate()  # as after a rebalance: the next batch reads the table back
+    streamed += step.driver.finish()
+    assert set(table) == {"acme", "beta", "busy"}
+    assert {(a.rule, a.status) for a in offline} >= {("topics", "firing"), ("terms", "firing")}
+    assert keyed(streamed) == keyed(offline)
