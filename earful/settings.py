@@ -153,6 +153,10 @@ class ModelSettings(BaseModel):
     #: Topics from the frozen multilingual encoder ("frozen": zero-shot topics stay accurate,
     #: one more encoder pass) or from the sentiment encoder ("shared": faster, worse topics).
     topic_encoder: Literal["frozen", "shared"] = "frozen"
+    #: Mix the sentiment head with a head over the frozen encoder's embedding (computed for
+    #: topics anyway): better on every measured language (models/MODEL_CARD.md). Languages with
+    #: a head adapted from corrections use that head alone.
+    blend: bool = True
     #: Sentiment heads adapted from people's corrections (`earful models adapt`), one directory
     #: per version plus a CURRENT pointer; the worker and the CLI must see the same directory.
     versions_dir: Path = CACHE_DIR / "model-versions"

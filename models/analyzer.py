@@ -19,7 +19,7 @@ from models.encoder import Encoder
 from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
 from models.preprocess import normalize
-from models.scorers import Scorer
+from models.scorers import Scorer, reorder_probs
 from models.topics import TopicTagger
 
 
@@ -50,6 +50,20 @@ class _Cached:
     topics: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Blend:
+    """A sentiment head over the frozen topic encoder's embedding, mixed into the sentiment
+    head's probabilities: p = weight x p_sentiment + (1 - weight) x p_frozen."""
+
+    head: SoftmaxHead
+    weight: float
+
+    def mix(self, probs: np.ndarray, frozen_embeddings: np.ndarray) -> np.ndarray:
+        frozen = reorder_probs(self.head.predict_proba(frozen_embeddings), self.head.labels)
+        out: np.ndarray = self.weight * probs + (1.0 - self.weight) * frozen
+        return out
+
+
 class TextAnalyzer:
     def __init__(
         self,
@@ -59,10 +73,13 @@ class TextAnalyzer:
         tagger: TopicTagger | None = None,
         cache_size: int = 50_000,
         topic_encoder: Encoder | None = None,
+        blend: Blend | None = None,
     ):
         self.scorer = scorer
         #: A second, general-purpose encoder for topics and stored embeddings (optional).
         self.topic_encoder = topic_encoder
+        #: Mixed into the sentiment probabilities where a topic encoder runs (optional).
+        self.blend = blend if topic_encoder is not None else None
         self.language = language
         self.tagger = tagger
         self.cache: LRUCache[_Cached] = LRUCache(cache_size)
@@ -79,6 +96,20 @@ class TextAnalyzer:
             raise TypeError(f"{self.scorer.name} has no sentiment heads to adapt")
         use(heads, version)
         self.cache = LRUCache(self.cache.capacity)
+
+    def blended(
+        self, probs: np.ndarray, frozen: np.ndarray, langs: Sequence[str | None]
+    ) -> np.ndarray:
+        """The blend applied to the rows whose language is scored by a shipped head (a head
+        adapted from corrections was judged on its own, so it is used on its own)."""
+        if self.blend is None:
+            return probs
+        rows = [i for i, lang in enumerate(langs) if not adapted(self.scorer, lang)]
+        if not rows:
+            return probs
+        out = probs.copy()
+        out[rows] = self.blend.mix(probs[rows], frozen[rows])
+        return out
 
     def analyze(
         self,
@@ -124,8 +155,9 @@ class TextAnalyzer:
                 else batch.embeddings
             )
             topics = self.tagger.tag(embeddings) if self.tagger else [()] * len(todo)
+            probs = self.blended(batch.probs, embeddings, [lang for _, lang in todo])
             for i, key in enumerate(todo):
-                entry = _Cached(batch.probs[i], embeddings[i], tuple(topics[i]))
+                entry = _Cached(probs[i], embeddings[i], tuple(topics[i]))
                 found[key] = entry
                 self.cache.put(key, entry)
 
@@ -143,3 +175,13 @@ class TextAnalyzer:
                 )
             )
         return out
+
+
+def adapted(scorer: Scorer, lang: str | None) -> bool:
+    """Whether this language is scored by a head adapted from corrections."""
+    heads = getattr(scorer, "heads", None)
+    base = getattr(scorer, "base_heads", None)
+    if heads is None or base is None:
+        return False
+    key = lang if lang in heads else "*"
+    return heads[key] is not base.get(key)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from earful.settings import ModelSettings
-from models.analyzer import TextAnalyzer
+from models.analyzer import Blend, TextAnalyzer
 from models.build import (
     DEFAULT_MODEL,
     ModelCorrupt,
@@ -192,9 +193,20 @@ def load_analyzer(cfg: ModelSettings, progress: Progress | None = None) -> TextA
         tagger=TopicTagger(taxonomy, topic_encoder or scorer.encoder),
         cache_size=cfg.cache_size,
         topic_encoder=topic_encoder,
+        blend=load_blend() if cfg.blend and topic_encoder is not None else None,
     )
     VersionWatcher(VersionStore(cfg.versions_dir)).check(analyzer)
     return analyzer
+
+
+def load_blend() -> Blend | None:
+    """The shipped blend head (models/training/blend.py), or None where it is not there."""
+    from models.training.blend import HEAD_PATH, META_PATH
+
+    if not (HEAD_PATH.exists() and META_PATH.exists()):
+        return None
+    weight = float(json.loads(META_PATH.read_text())["weight"])
+    return Blend(SoftmaxHead.load(HEAD_PATH), weight)
 
 
 class VersionWatcher:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from earful.records import SENTIMENT_LABELS, Correction
 from models.adapt import AdaptResult, Example, adapt
 from models.analyzer import TextAnalyzer
@@ -67,9 +69,15 @@ def examples_from(corrections: list[Correction], analyzer: TextAnalyzer) -> list
     if not texts:
         return []
     embeddings = analyzer.scorer.encoder.encode(texts)
+    shipped: list[np.ndarray | None] = [None] * len(texts)
+    if analyzer.blend is not None and analyzer.topic_encoder is not None:
+        # what the heads in use say, blended as the worker blends them: for a language still
+        # on the shipped head, the "before" a candidate must not be worse than
+        in_use = analyzer.scorer.score(texts, langs).probs
+        shipped = list(analyzer.blend.mix(in_use, analyzer.topic_encoder.encode(texts)))
     return [
-        Example(c.mention_id, lang, SENTIMENT_LABELS.index(c.sentiment or "neutral"), emb)
-        for c, lang, emb in zip(usable, langs, embeddings, strict=True)
+        Example(c.mention_id, lang, SENTIMENT_LABELS.index(c.sentiment or "neutral"), emb, blend)
+        for c, lang, emb, blend in zip(usable, langs, embeddings, shipped, strict=True)
     ]
 
 

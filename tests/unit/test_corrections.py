@@ -1,5 +1,6 @@
 """Corrections and adapted model versions, without Kafka or a search engine."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -222,3 +223,45 @@ def test_the_device_follows_what_torch_sees():
     assert resolve_device(ModelSettings(device="cpu"), cuda_available=True) == "cpu"
     with pytest.raises(ModelLoadError, match="no CUDA GPU"):
         resolve_device(ModelSettings(device="cuda"), cuda_available=False)
+
+
+def test_the_blend_mixes_shipped_heads_only_and_sets_the_before_to_beat():
+    """The frozen encoder's head is mixed into languages on the shipped head; a language with
+    a head adapted from corrections is scored by that head alone, and adapt judges candidates
+    against what the worker really shows (the blend), not against the bare head."""
+    from models.analyzer import Blend
+
+    encoder = KeywordEncoder()
+    shipped = SoftmaxHead(
+        np.array([[4.0, -4, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [-4, 4, 0, 0, 0, 0]], np.float32),
+        np.array([0, 1, 0], np.float32),  # neutral where it sees neither 'bad' nor 'good'
+        SENTIMENT_LABELS,
+    )
+    # the frozen head thinks 'late' is negative; the shipped head has no view on it
+    frozen_head = SoftmaxHead(
+        np.array([[0, 0, 6.0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, -6, 0, 0, 0]], np.float32),
+        np.zeros(3, np.float32),
+        SENTIMENT_LABELS,
+    )
+    scorer = EncoderHeadScorer(encoder, {"*": shipped}, name="m", base_id="m1")
+    blend = Blend(frozen_head, 0.7)
+    analyzer = TextAnalyzer(scorer, topic_encoder=KeywordEncoder(), blend=blend)
+    plain = TextAnalyzer(scorer)
+    late = analyzer.analyze(["flight late"], ["sv"])[0].sentiment
+    assert plain.analyze(["flight late"], ["sv"])[0].sentiment.label == "neutral"
+    assert late.label == "negative"  # 0.7 x 0.21 + 0.3 x ~1 beats 0.7 x 0.58 neutral
+
+    scorer.use_heads({"sv": shipped}, "v1")  # an adapted Swedish head (here: the same weights)
+    analyzer.use_heads({"sv": SoftmaxHead(shipped.weight, shipped.bias, shipped.labels)}, "v1")
+    assert analyzer.analyze(["flight late"], ["sv"])[0].sentiment.label == "neutral"
+    assert analyzer.analyze(["flight late"], ["de"])[0].sentiment.label == "negative"
+
+    # adapt's "before" for a language on the shipped head is the blended figure
+    y = SENTIMENT_LABELS.index("negative")
+    x = encoder.encode(["flight late"])[0]
+    assert late.probs is not None
+    examples = [Example(f"m{i}", "fi", y, x, shipped=np.array(late.probs)) for i in range(30)]
+    report = adapt({"*": shipped}, {"*": shipped}, examples).languages[0]
+    assert report.before is not None and report.before.accuracy == 1.0
+    bare = adapt({"*": shipped}, {"*": shipped}, [replace(e, shipped=None) for e in examples])
+    assert bare.languages[0].before is not None and bare.languages[0].before.accuracy == 0.0
