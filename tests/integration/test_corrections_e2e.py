@@ -5,6 +5,7 @@ worker scores with the new version (no restart) -> `earful models rollback` take
 
 import csv
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,8 +52,14 @@ def mention(row: dict, i: int, suffix: str = "") -> dict:
 
 
 def search(url: str, prefix: str, kind: str, body: dict) -> dict:
-    httpx.post(f"{url}/{prefix}-{kind}*/_refresh")
-    r = httpx.post(f"{url}/{prefix}-{kind}*/_search", json=body, timeout=30)
+    # An index the worker has just created answers 503 until its shard has started (seen in
+    # CI on a loaded machine, for the first rollups): wait for it as the API's store does.
+    for _ in range(40):
+        httpx.post(f"{url}/{prefix}-{kind}*/_refresh")
+        r = httpx.post(f"{url}/{prefix}-{kind}*/_search", json=body, timeout=30)
+        if r.status_code != 503:
+            break
+        time.sleep(0.5)
     r.raise_for_status()
     return r.json()
 
