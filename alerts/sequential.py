@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 BUCKETS_PER_MONTH_AT_5M = 30 * 288
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,23 @@ class ShareCusums:
             best = max(range(len(s)), key=s.__getitem__)
             if s[best] >= h:
                 out.append((key, int(since[best]), float(s[best])))
+        return out
+
+    def judge(
+        self,
+        state: dict[str, Any],
+        h: float,
+        alarm: Callable[[str, int, float], T | None],
+        still: Callable[[str, bool], T],
+    ) -> list[T]:
+        """One bucket's findings: `still(key, over)` for each key this test raised and that
+        still fires, and `alarm(key, since, statistic)` for each key newly over h (None where
+        it does not qualify, e.g. too few mentions yet)."""
+        out = [still(key, self.over(state, key)) for key in self.watched(state)]
+        for key, since, value in self.crossed(state, h):
+            finding = alarm(key, since, value)
+            if finding is not None:
+                out.append(finding)
         return out
 
     def watched(self, state: dict[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ state dict (JSON-safe) and the alert lifecycle, so detectors stay small and test
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,3 +56,14 @@ class Detector(Protocol):
     def evaluate(
         self, window: WindowSummary, state: dict[str, Any], ctx: Context
     ) -> list[Finding]: ...
+
+
+def strongest(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per topic or term: the stronger verdict (anomalous, then sustained), the
+    first on a tie (a detector with two tests lists the windowed one first)."""
+    chosen: dict[tuple[str | None, str | None], Finding] = {}
+    for f in findings:
+        have = chosen.get((f.topic, f.term))
+        if have is None or (f.anomalous, f.sustained) > (have.anomalous, have.sustained):
+            chosen[(f.topic, f.term)] = f
+    return list(chosen.values())

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.buckets import Bucket, RunningTerms, WindowSummary, summarize
-from alerts.detectors.base import Context, Finding
+from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import EmergingTermRule
 from alerts.sequential import ShareCusums, threshold
@@ -107,13 +107,7 @@ class EmergingTermDetector:
         if ctx.history_s < rule.warmup.total_seconds() or state.get("seen", 0) < 200:
             return []
         sequential = self._sequential(state, ctx)
-        # one finding per term: the stronger verdict, the windowed one on a tie
-        chosen: dict[str | None, Finding] = {}
-        for f in [*self._windowed(window, state, ctx), *sequential]:
-            have = chosen.get(f.term)
-            if have is None or (f.anomalous, f.sustained) > (have.anomalous, have.sustained):
-                chosen[f.term] = f
-        return list(chosen.values())
+        return strongest([*self._windowed(window, state, ctx), *sequential])  # windowed first
 
     def _windowed(
         self, window: WindowSummary, state: dict[str, Any], ctx: Context
@@ -195,15 +189,12 @@ class EmergingTermDetector:
                 end=ctx.end,
                 h=h,
             )
-        findings = [
-            Finding(anomalous=False, sustained=not SHARES.over(state, term), term=term)
-            for term in SHARES.watched(state)
-        ]
-        for term, since, value in SHARES.crossed(state, h):
-            finding = self._sequential_finding(term, since, value, state, ctx)
-            if finding is not None:
-                findings.append(finding)
-        return findings
+        return SHARES.judge(
+            state,
+            h,
+            lambda term, since, value: self._sequential_finding(term, since, value, state, ctx),
+            lambda term, over: Finding(anomalous=False, sustained=not over, term=term),
+        )
 
     def _sequential_finding(
         self, term: str, since: int, value: float, state: dict[str, Any], ctx: Context

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.buckets import Bucket, WindowSummary, summarize
-from alerts.detectors.base import Context, Finding
+from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import TrendingTopicRule
 from alerts.sequential import ShareCusums, threshold
@@ -76,13 +76,7 @@ class TrendingTopicDetector:
             return []
         sequential = self._sequential(window, state, ctx)
         windowed = self._windowed(window, state, ctx) if window.n else []
-        # one finding per topic: the stronger verdict, the windowed one on a tie
-        chosen: dict[str | None, Finding] = {}
-        for f in [*windowed, *sequential]:
-            have = chosen.get(f.topic)
-            if have is None or (f.anomalous, f.sustained) > (have.anomalous, have.sustained):
-                chosen[f.topic] = f
-        return list(chosen.values())
+        return strongest([*windowed, *sequential])  # the windowed first: it wins a tie
 
     def _windowed(
         self, window: WindowSummary, state: dict[str, Any], ctx: Context
@@ -151,15 +145,12 @@ class TrendingTopicDetector:
                 end=ctx.end,
                 h=h,
             )
-        findings = [
-            Finding(anomalous=False, sustained=not SHARES.over(state, topic), topic=topic)
-            for topic in SHARES.watched(state)
-        ]
-        for topic, since, value in SHARES.crossed(state, h):
-            finding = self._sequential_finding(topic, since, value, state, ctx)
-            if finding is not None:
-                findings.append(finding)
-        return findings
+        return SHARES.judge(
+            state,
+            h,
+            lambda topic, since, value: self._sequential_finding(topic, since, value, state, ctx),
+            lambda topic, over: Finding(anomalous=False, sustained=not over, topic=topic),
+        )
 
     def _sequential_finding(
         self, topic: str, since: int, value: float, state: dict[str, Any], ctx: Context
