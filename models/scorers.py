@@ -73,14 +73,18 @@ class EncoderHeadScorer:
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> ScoreBatch:
         embeddings = self.encoder.encode(texts)
-        probs = np.zeros((len(texts), 3), dtype=np.float32)
+        return ScoreBatch(probs=self.probs(embeddings, langs), embeddings=embeddings)
+
+    def probs(self, embeddings: np.ndarray, langs: Sequence[str | None]) -> np.ndarray:
+        """The heads in use on embeddings already computed, each row by its language's head."""
+        probs = np.zeros((len(embeddings), 3), dtype=np.float32)
         groups: dict[str, list[int]] = {}
         for i, lang in enumerate(langs):
             groups.setdefault(lang if lang in self.heads else "*", []).append(i)
         for key, rows in groups.items():
             head = self.heads[key]
             probs[rows] = reorder_probs(head.predict_proba(embeddings[rows]), head.labels)
-        return ScoreBatch(probs=probs, embeddings=embeddings)
+        return probs
 
 
 _STAR = re.compile(r"^([1-5])\s*stars?$")

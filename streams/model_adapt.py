@@ -70,11 +70,18 @@ def examples_from(corrections: list[Correction], analyzer: TextAnalyzer) -> list
         return []
     embeddings = analyzer.scorer.encoder.encode(texts)
     shipped: list[np.ndarray | None] = [None] * len(texts)
-    if analyzer.blend is not None and analyzer.topic_encoder is not None:
-        # what the heads in use say, blended as the worker blends them: for a language still
-        # on the shipped head, the "before" a candidate must not be worse than
-        in_use = analyzer.scorer.score(texts, langs).probs
-        shipped = list(analyzer.blend.mix(in_use, analyzer.topic_encoder.encode(texts)))
+    scorer = analyzer.scorer
+    topic_encoder = analyzer.topic_encoder
+    if (
+        analyzer.blend is not None
+        and topic_encoder is not None
+        and isinstance(scorer, EncoderHeadScorer)
+    ):
+        # what the worker shows, blended as it blends: for a language still on the shipped
+        # head, the "before" a candidate must not be worse than
+        in_use = scorer.probs(embeddings, langs)
+        frozen = topic_encoder.encode(texts)
+        shipped = list(analyzer.blended(in_use, frozen, langs))
     return [
         Example(c.mention_id, lang, SENTIMENT_LABELS.index(c.sentiment or "neutral"), emb, blend)
         for c, lang, emb, blend in zip(usable, langs, embeddings, shipped, strict=True)
