@@ -56,6 +56,15 @@ class CrisisDetector:
             )
         )
 
+    def explain(self) -> str:
+        n = self.rule.false_alarms_per_month
+        return (
+            f"false_alarms_per_month {n:g} means at most about {n:g} alert a month for a brand "
+            f"whose mentions follow their usual pattern; it sets the CUSUM threshold h = "
+            f"{self.h:.1f} over {len(self.alternatives)} alternatives (higher h: fewer false "
+            "alarms, later alerts)"
+        )
+
     # -- baselines ------------------------------------------------------------------------
     def _share(self, state: dict[str, Any], bucket_s: int) -> tuple[EWMA, EWMA]:
         half_life = max(1.0, self.rule.baseline_half_life.total_seconds() / bucket_s)

@@ -54,6 +54,14 @@ class EmergingTermDetector:
         k = max(vocabulary, MIN_VOCABULARY) * len(TERM_SHARES)
         return threshold(k, self.rule.false_alarms_per_month, self.bucket_s)
 
+    def explain(self) -> str:
+        return (
+            f"false_alarms_per_month {self.rule.false_alarms_per_month:g} sets the term "
+            f"CUSUM's threshold h = {self.threshold(0):.1f} over at least "
+            f"{MIN_VOCABULARY:,} terms x {len(TERM_SHARES)} shares (more as a brand's "
+            "vocabulary grows); the windowed test keeps its alpha"
+        )
+
     def _candidate(self, term: str) -> bool:
         return term not in self.ignore and (self.rule.terms == "all" or term.startswith("#"))
 

@@ -44,6 +44,14 @@ class TrendingTopicDetector:
         k = max(topics, MIN_TOPICS) * len(self.lifts)
         return threshold(k, self.rule.false_alarms_per_month, self.bucket_s)
 
+    def explain(self) -> str:
+        return (
+            f"false_alarms_per_month {self.rule.false_alarms_per_month:g} sets the topic "
+            f"CUSUM's threshold h = {self.threshold(0):.1f} over at least "
+            f"{len(self.lifts) * MIN_TOPICS} topic x lift statistics (more as a brand has more "
+            "topics); the windowed test keeps its alpha"
+        )
+
     def _decay(self, bucket_s: int) -> float:
         return float(0.5 ** (bucket_s / self.rule.baseline_half_life.total_seconds()))
 

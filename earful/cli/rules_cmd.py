@@ -22,16 +22,8 @@ def check(
     file: Annotated[Path | None, typer.Argument(help="Rules YAML (default: shipped rules)")] = None,
 ) -> None:
     """Validate a rules file and list what it will detect (exit 2 on errors)."""
-    from alerts.detectors.crisis import CrisisDetector
-    from alerts.detectors.emerging_term import MIN_VOCABULARY, TERM_SHARES, EmergingTermDetector
-    from alerts.detectors.trending_topic import MIN_TOPICS, TrendingTopicDetector
-    from alerts.rules import (
-        DEFAULT_RULES_PATH,
-        CrisisRule,
-        EmergingTermRule,
-        TrendingTopicRule,
-        load_rules,
-    )
+    from alerts.engine import make_detector
+    from alerts.rules import DEFAULT_RULES_PATH, load_rules
     from earful.configfile import ConfigError
 
     try:
@@ -58,32 +50,11 @@ def check(
             ",".join(f"{k}={v}" for k, v in r.labels.items()),
         )
     console.print(table)
+    bucket_s = int(ruleset.engine.bucket.total_seconds())
     for r in ruleset.rules:
-        if isinstance(r, CrisisRule):
-            detector = CrisisDetector(r, int(ruleset.engine.bucket.total_seconds()))
-            console.print(
-                f"{r.name}: false_alarms_per_month {r.false_alarms_per_month:g} means at most "
-                f"about {r.false_alarms_per_month:g} alert a month for a brand whose mentions "
-                f"follow their usual pattern; it sets the CUSUM threshold h = "
-                f"{detector.h:.1f} over {len(detector.alternatives)} alternatives "
-                "(higher h: fewer false alarms, later alerts)"
-            )
-        if isinstance(r, EmergingTermRule):
-            terms = EmergingTermDetector(r, int(ruleset.engine.bucket.total_seconds()))
-            console.print(
-                f"{r.name}: false_alarms_per_month {r.false_alarms_per_month:g} sets the term "
-                f"CUSUM's threshold h = {terms.threshold(0):.1f} over at least "
-                f"{MIN_VOCABULARY:,} terms x {len(TERM_SHARES)} shares (more as a brand's "
-                "vocabulary grows); the windowed test keeps its alpha"
-            )
-        if isinstance(r, TrendingTopicRule):
-            topics = TrendingTopicDetector(r, int(ruleset.engine.bucket.total_seconds()))
-            console.print(
-                f"{r.name}: false_alarms_per_month {r.false_alarms_per_month:g} sets the topic "
-                f"CUSUM's threshold h = {topics.threshold(0):.1f} over at least "
-                f"{len(topics.lifts) * MIN_TOPICS} topic x lift statistics (more as a brand "
-                "has more topics); the windowed test keeps its alpha"
-            )
+        explain = getattr(make_detector(r, bucket_s), "explain", None)
+        if explain is not None:  # the sequential detectors say what their target means
+            console.print(f"{r.name}: {explain()}")
     console.print("[green]ok[/]")
 
 
