@@ -55,7 +55,7 @@ def make_detector(rule: Rule, bucket_s: int = 300) -> Detector:
     if isinstance(rule, SentimentDipRule):
         return SentimentDipDetector(rule)
     if isinstance(rule, VolumeSpikeRule):
-        return VolumeSpikeDetector(rule)
+        return VolumeSpikeDetector(rule, bucket_s)
     if isinstance(rule, TrendingTopicRule):
         return TrendingTopicDetector(rule, bucket_s)
     if isinstance(rule, EmergingTermRule):

@@ -78,6 +78,10 @@ class VolumeSpikeRule(RuleBase):
     profile_half_life: Duration = timedelta(days=7)
     level_half_life: Duration = timedelta(hours=12)
     warmup: Duration = timedelta(hours=24)
+    #: Also judge volume as evidence accumulates (a CUSUM over 1, 2 and 4 x `min_ratio`),
+    #: with at most about this many false alarms per brand and month; unset: the windowed
+    #: test alone.
+    false_alarms_per_month: float | None = Field(default=None, gt=0, le=100)
 
 
 class CrisisRule(RuleBase):

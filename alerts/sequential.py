@@ -267,3 +267,82 @@ class ShareCusums:
             state["firing"] = sorted(firing)
         else:
             state.pop("firing", None)
+
+
+@dataclass(frozen=True)
+class Overdispersion:
+    """Bucket-level overdispersion of counts (variance mu + phi mu^2) by pooled moments over
+    ordinary buckets (exponentially weighted, half-life a week of 5-minute buckets), shrunk
+    towards a prior until enough buckets are seen. Its state is one [excess, scale] pair."""
+
+    prior: float = 0.1
+    prior_weight: float = 50.0
+    half_life_buckets: float = 2016.0
+
+    def learn(self, pair: list[float], n: int, expected: float) -> None:
+        d = 0.5 ** (1 / self.half_life_buckets)
+        pair[0] = pair[0] * d + (n - expected) ** 2 - expected
+        pair[1] = pair[1] * d + expected**2
+
+    def dispersion(self, pair: Sequence[float] | None) -> float:
+        """The negative binomial's r = 1 / phi."""
+        excess, scale = pair if pair else (0.0, 0.0)
+        phi = (excess + self.prior * self.prior_weight) / (scale + self.prior_weight)
+        return float(1.0 / min(max(phi, 1e-3), 2.0))
+
+
+@dataclass(frozen=True)
+class CountCusum:
+    """A CUSUM bank on one series' bucket counts, "volume rose to f x expected" for each
+    factor f, against the expectation give or take `tolerance`; with the life of an alarm
+    around it, as `ShareCusums` has for shares: `arm` records the level the reverse test
+    weighs "it is over" against, `over` says when that reverse CUSUM reached 20:1, `restart`
+    drops spent evidence once the alert resolved. State: a small dict of JSON-safe lists."""
+
+    factors: tuple[float, ...]
+    tolerance: float = 0.25
+    new_normal_s: int = 6 * 3600
+    calm_llr: float = math.log(20)
+
+    def fold(
+        self,
+        state: dict[str, Any],
+        n: int,
+        expected: float,
+        dispersion: float,
+        *,
+        start: int,
+        end: int,
+        h: float,
+    ) -> tuple[float, int]:
+        """Add one closed bucket; (the best statistic, where its evidence began)."""
+        e0 = expected * (1 + self.tolerance)
+        llrs = [count_llr(n, e0, f / (1 + self.tolerance), dispersion) for f in self.factors]
+        cusum = Cusum.from_list(state.get("cu", ()), len(self.factors))
+        cusum.update(llrs, start, cap=1.5 * h)
+        cusum.forget_before(end - self.new_normal_s)
+        cusum.s = [round(v, 3) for v in cusum.s]
+        state["cu"] = cusum.to_list()
+        if "trend" in state:  # firing: weigh "back to usual" against the level it fired at
+            f = float(state["trend"])
+            state["calm"] = round(
+                max(0.0, state.get("calm", 0.0) + count_llr(n, e0 * f, 1 / f, dispersion)), 3
+            )
+        best, s = cusum.best()
+        return s, cusum.since[best] if cusum.since[best] >= 0 else start
+
+    def arm(self, state: dict[str, Any], ratio: float) -> None:
+        """It fired at `ratio` x expected: "over" is judged against halfway back to usual."""
+        state["trend"] = round(max((1 + ratio / (1 + self.tolerance)) / 2, 1.5), 3)
+        state.pop("calm", None)
+
+    def firing(self, state: dict[str, Any]) -> bool:
+        return "trend" in state
+
+    def over(self, state: dict[str, Any]) -> bool:
+        return float(state.get("calm", 0.0)) >= self.calm_llr
+
+    @staticmethod
+    def restart(state: dict[str, Any]) -> None:
+        for part in ("cu", "trend", "calm"):
+            state.pop(part, None)

@@ -27,12 +27,11 @@ from alerts.detectors.base import Context, Finding
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import CrisisRule, VolumeSpikeRule
-from alerts.sequential import Cusum, bank, count_llr, share_llr, threshold
+from alerts.sequential import Cusum, Overdispersion, bank, count_llr, share_llr, threshold
 from alerts.stats import EWMA
 
-#: Prior bucket-level overdispersion (variance = mu + phi mu^2) before enough buckets are seen.
-PHI_PRIOR = 0.1
-PHI_PRIOR_WEIGHT = 50.0
+#: Bucket-level overdispersion of counts, learned from ordinary buckets.
+DISPERSION = Overdispersion(prior=0.1, prior_weight=50.0)
 #: How far the baseline may be off before data counts as evidence against it.
 VOLUME_TOLERANCE = 0.25
 SHARE_TOLERANCE = 0.04
@@ -77,9 +76,7 @@ class CrisisDetector:
         return neg.mean / tot.mean if tot.mean > 0 else None
 
     def dispersion(self, state: dict[str, Any]) -> float:
-        excess, scale = state.get("phi", (0.0, 0.0))
-        phi = (excess + PHI_PRIOR * PHI_PRIOR_WEIGHT) / (scale + PHI_PRIOR_WEIGHT)
-        return float(1.0 / min(max(phi, 1e-3), 2.0))
+        return DISPERSION.dispersion(state.get("phi"))
 
     def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
         """Baselines learn from every bucket except those of a firing episode. Gating on the
@@ -96,10 +93,7 @@ class CrisisDetector:
         if suspicious:
             return
         if expected is not None and expected > 0 and ctx.history_s > 86400:
-            pair = state.setdefault("phi", [0.0, 0.0])
-            d = 0.5 ** (1 / 2016)  # a week of 5-minute buckets
-            pair[0] = pair[0] * d + (bucket.n - expected) ** 2 - expected
-            pair[1] = pair[1] * d + expected**2
+            DISPERSION.learn(state.setdefault("phi", [0.0, 0.0]), bucket.n, expected)
         if bucket.n:
             neg, tot = self._share(state, ctx.bucket_s)
             neg.update(bucket.neg)

@@ -13,6 +13,9 @@ binomial whose dispersion is calibrated on the brand's own windows (the ones tha
 anomalous). Anomalous when P(X >= observed) < alpha, observed >= min_volume and observed is at
 least `min_ratio` times the expectation. No alert before `warmup` of history: the morning
 ramp-up of a day not yet seen would otherwise look like a spike.
+
+With `false_alarms_per_month` set, a sequential test runs beside the windowed one
+(alerts/detectors/volume_sequential.py); either raises the alert.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.buckets import Bucket, WindowSummary
-from alerts.detectors.base import Context, Finding
+from alerts.detectors.base import Context, Finding, strongest
+from alerts.detectors.volume_sequential import SequentialVolume
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import VolumeSpikeRule
 from alerts.stats import negbin_quantile, negbin_tail_ge, z_from_p
@@ -40,8 +44,19 @@ def _decay(half_life_updates: float) -> float:
 
 
 class VolumeSpikeDetector:
-    def __init__(self, rule: VolumeSpikeRule):
+    def __init__(self, rule: VolumeSpikeRule, bucket_s: int = 300):
         self.rule = rule
+        fapm = rule.false_alarms_per_month
+        self.sequential = None if fapm is None else SequentialVolume(self, fapm, bucket_s)
+
+    def explain(self) -> str:
+        if self.sequential is None:
+            return ""
+        n = self.rule.false_alarms_per_month
+        return (
+            f"false_alarms_per_month {n:g} sets {self.sequential.explain()}; the windowed "
+            "test keeps its alpha"
+        )
 
     # -- baseline ---------------------------------------------------------------------------
     @staticmethod
@@ -133,6 +148,8 @@ class VolumeSpikeDetector:
         is merely *nearly* significant at first must not be folded into the baseline, or it
         raises its own expectation and masks itself."""
         self._init(state)
+        if self.sequential is not None:
+            self.sequential.learn(bucket, state, ctx, firing)
         if not firing:
             self._learn_level(bucket.start, bucket.n, state, ctx)
         pending: list[list[int]] = state.setdefault("pending", [])
@@ -206,9 +223,17 @@ class VolumeSpikeDetector:
 
     # -- judgement --------------------------------------------------------------------------
     def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
-        rule = self.rule
-        if ctx.history_s < rule.warmup.total_seconds() or not window.starts:
+        if ctx.history_s < self.rule.warmup.total_seconds() or not window.starts:
             return []
+        windowed = self._windowed(window, state, ctx)
+        if self.sequential is None:
+            return windowed
+        return strongest([*windowed, *self.sequential.evaluate(state, ctx)])
+
+    def _windowed(
+        self, window: WindowSummary, state: dict[str, Any], ctx: Context
+    ) -> list[Finding]:
+        rule = self.rule
         total = self.expected_sum(state, window.starts)
         if total is None:
             return []

@@ -53,8 +53,9 @@ def check(
     bucket_s = int(ruleset.engine.bucket.total_seconds())
     for r in ruleset.rules:
         explain = getattr(make_detector(r, bucket_s), "explain", None)
-        if explain is not None:  # the sequential detectors say what their target means
-            console.print(f"{r.name}: {explain()}")
+        text = explain() if explain is not None else ""
+        if text:  # the sequential detectors say what their target means
+            console.print(f"{r.name}: {text}")
     console.print("[green]ok[/]")
 
 

@@ -1,0 +1,132 @@
+"""The sequential half of `volume_spike`: mention volume judged as evidence accumulates.
+
+Per closed bucket, the negative binomial LLR of "volume rose to f x expected" (f = 1, 2 and
+4 x `min_ratio`) against the seasonal expectation of `volume_spike` (plus 25% for its own
+error) is added to one CUSUM per factor (alerts/sequential.py). The threshold comes from
+`false_alarms_per_month`. A windowed test waits for its window to fill at a fixed alpha; this
+one fires as soon as the surge's evidence adds up (a busy brand's viral post within one or two
+buckets), and for a small brand it keeps adding across window boundaries. It fires once half
+of `min_volume` mentions have arrived since the estimated start at `min_ratio` x expected,
+says when the surge began, and ends when the reverse test finds volume back to usual (20:1).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from alerts.buckets import Bucket, summarize
+from alerts.detectors.base import Context, Finding
+from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.sequential import CountCusum, Overdispersion, threshold
+
+if TYPE_CHECKING:
+    from alerts.detectors.volume_spike import VolumeSpikeDetector
+
+#: Bucket-level overdispersion of the brand's counts (its own, not the windowed test's).
+DISPERSION = Overdispersion(prior=0.1, prior_weight=50.0)
+#: History needed before buckets are scored, whatever the rule's warm-up: after one day each
+#: hour's expectation rests on one noisy hour, and a CUSUM adds up its error.
+MATURE_S = 2 * 86400
+
+
+class SequentialVolume:
+    """Keeps its state under "seq" in the volume_spike rule's state. The engine calls
+    `evaluate` on a closed bucket before `learn`s it."""
+
+    def __init__(self, volume: VolumeSpikeDetector, false_alarms_per_month: float, bucket_s: int):
+        self.volume = volume
+        ratio = volume.rule.min_ratio
+        self.cusum = CountCusum(factors=(ratio, 2 * ratio, 4 * ratio))
+        self.h = threshold(len(self.cusum.factors), false_alarms_per_month, bucket_s)
+
+    def explain(self) -> str:
+        return (
+            f"the volume CUSUM's threshold h = {self.h:.1f} over "
+            f"{len(self.cusum.factors)} volume factors"
+        )
+
+    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+        """Called before the profile learns the bucket, so the dispersion is learned against
+        the expectation the bucket was judged by."""
+        seq = state.setdefault("seq", {})
+        if "" in firing:
+            seq["ep"] = 1
+        elif seq.pop("ep", None):  # the alert resolved (whichever test raised it): the
+            self.cusum.restart(seq)  # evidence it was raised on is spent
+        if firing or ctx.history_s <= 86400 or "hod" not in state:
+            return
+        expected = self.volume.expected(state, bucket.start)
+        if expected is not None and expected > 0:
+            DISPERSION.learn(seq.setdefault("phi", [0.0, 0.0]), bucket.n, expected)
+
+    def evaluate(self, state: dict[str, Any], ctx: Context) -> list[Finding]:
+        bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
+        seq = state.setdefault("seq", {})
+        expected = self.volume.expected(state, ctx.end - ctx.bucket_s)
+        if bucket is None or expected is None:  # a gap is no evidence either way
+            return []
+        if ctx.history_s < MATURE_S:
+            return []  # each hour seen on one day only: its expectation may be off 2x
+        dispersion = DISPERSION.dispersion(seq.get("phi"))
+        s, since = self.cusum.fold(
+            seq,
+            bucket.n,
+            max(expected, 0.01),
+            dispersion,
+            start=bucket.start,
+            end=ctx.end,
+            h=self.h,
+        )
+        if s >= self.h / 2:  # strong evidence building: the profile's guard band holds it
+            flag = state.get("flag_from", -1)
+            state["flag_from"] = since if flag < 0 else min(flag, since)
+        if self.cusum.firing(seq):
+            return [Finding(anomalous=False, sustained=not self.cusum.over(seq))]
+        if s < self.h:
+            return []
+        return self._alarm(state, seq, s, since, ctx)
+
+    def _alarm(
+        self, state: dict[str, Any], seq: dict[str, Any], s: float, since: int, ctx: Context
+    ) -> list[Finding]:
+        rule = self.volume.rule
+        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
+        expected = self.volume.expected_sum(state, span.starts) or 0.0
+        ratio = span.n / expected if expected > 0 else float("inf")
+        if span.n < math.ceil(rule.min_volume / 2) or ratio < rule.min_ratio:
+            return []
+        self.cusum.arm(seq, ratio)
+        started = datetime.fromtimestamp(since, UTC)
+        summary = (
+            f"{ctx.brand}: {span.n} mentions since {started:%H:%M} UTC, {ratio:.1f}x the "
+            f"{expected:.0f} expected for this time; started around {started:%H:%M}, "
+            f"{fmt_span(ctx.end - since)} before this alert"
+        )
+        evidence = build_evidence(
+            span,
+            observed=float(span.n),
+            expected=round(expected, 1),
+            expected_low=None,
+            expected_high=None,
+            unit="mentions since the surge began",
+            statistic="cusum_llr",
+            statistic_value=round(s, 2),
+            p_value=min(1.0, math.exp(-s) * len(self.cusum.factors)),
+            posts=span.top,
+            query=search_query(ctx.brand, span),
+            search_url=ctx.search_url,
+            baseline_volume=round(expected, 1),
+        )
+        critical = span.n >= 3 * rule.min_volume and ratio >= 3 * rule.min_ratio
+        return [
+            Finding(
+                anomalous=True,
+                sustained=True,
+                severity="critical" if critical else "warning",
+                evidence=evidence,
+                summary=summary,
+                labels={"direction": "up", "change_started": started.isoformat(timespec="minutes")},
+            )
+        ]
