@@ -102,6 +102,23 @@ class Cusum:
             if 0 <= since < start:
                 self.s[i], self.since[i] = 0.0, -1
 
+    def follow(
+        self, sums: list[list[float]], start: int, values: Sequence[float]
+    ) -> list[list[float]]:
+        """Per alternative, `values` (mentions, negatives, expected ...) summed over the buckets
+        since its evidence began: call after `update` with the bucket just added. What the
+        alarm reports about "since the change began" then never depends on how many buckets
+        the engine happens to hold (other rules' windows decide that)."""
+        out = []
+        for since, held in zip(self.since, sums, strict=True):
+            if since < 0:
+                out.append([0.0] * len(values))
+            elif since == start:  # began with this bucket
+                out.append([round(v, 3) for v in values])
+            else:
+                out.append([round(a + v, 3) for a, v in zip(held, values, strict=True)])
+        return out
+
     def best(self) -> tuple[int, float]:
         i = max(range(len(self.s)), key=self.s.__getitem__)
         return i, self.s[i]
@@ -314,8 +331,9 @@ class CountCusum:
         start: int,
         end: int,
         h: float,
-    ) -> tuple[float, int]:
-        """Add one closed bucket; (the best statistic, where its evidence began)."""
+    ) -> tuple[float, int, list[float]]:
+        """Add one closed bucket; (the best statistic, where its evidence began, [mentions,
+        expected] since then)."""
         e0 = expected * (1 + self.tolerance)
         llrs = [count_llr(n, e0, f / (1 + self.tolerance), dispersion) for f in self.factors]
         cusum = Cusum.from_list(state.get("cu", ()), len(self.factors))
@@ -323,13 +341,17 @@ class CountCusum:
         cusum.forget_before(end - self.new_normal_s)
         cusum.s = [round(v, 3) for v in cusum.s]
         state["cu"] = cusum.to_list()
+        sums = state.get("span")
+        if not isinstance(sums, list) or len(sums) != len(self.factors):
+            sums = [[0.0, 0.0] for _ in self.factors]
+        state["span"] = sums = cusum.follow(sums, start, (n, expected))
         if "trend" in state:  # firing: weigh "back to usual" against the level it fired at
             f = float(state["trend"])
             state["calm"] = round(
                 max(0.0, state.get("calm", 0.0) + count_llr(n, e0 * f, 1 / f, dispersion)), 3
             )
         best, s = cusum.best()
-        return s, cusum.since[best] if cusum.since[best] >= 0 else start
+        return s, cusum.since[best] if cusum.since[best] >= 0 else start, sums[best]
 
     def arm(self, state: dict[str, Any], ratio: float) -> None:
         """It fired at `ratio` x expected: "over" is judged against halfway back to usual."""
@@ -344,5 +366,5 @@ class CountCusum:
 
     @staticmethod
     def restart(state: dict[str, Any]) -> None:
-        for part in ("cu", "trend", "calm"):
+        for part in ("cu", "span", "trend", "calm"):
             state.pop(part, None)

@@ -100,6 +100,14 @@ class CrisisDetector:
             tot.update(bucket.n)
             state["neg"], state["n"] = neg.to_dict(), tot.to_dict()
 
+    def _held(self, since: int, before: int, vol: dict[str, Any], ctx: Context) -> list[float]:
+        """Mentions, negatives and expected over the held buckets in [since, before)."""
+        if since < 0:
+            return [0.0, 0.0, 0.0]
+        held = [b for t, b in ctx.closed.items() if since <= t < before and not b.gap]
+        expected = self.volume.expected_sum(vol, [b.start for b in held]) or 0.0
+        return [float(sum(b.n for b in held)), float(sum(b.neg for b in held)), expected]
+
     # -- judgement ------------------------------------------------------------------------
     def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
         rule = self.rule
@@ -130,38 +138,46 @@ class CrisisDetector:
             for llr, a in zip(llrs, self.alternatives, strict=True)
         ]
         cusum = Cusum.from_list(state.get("cusum", ()), len(self.alternatives))
+        sums = state.get("span")
+        if not isinstance(sums, list) or len(sums) != len(self.alternatives):
+            # state from before the spans were kept: sum the buckets the engine still holds
+            sums = [self._held(since, bucket.start, vol, ctx) for since in cusum.since]
         cusum.update(llrs, bucket.start, cap=1.5 * self.h)
         # Evidence that began more than NEW_NORMAL_S ago is a level shift, not an incident: let
         # it go, so the baselines learn the new level instead of paging about it for days.
         cusum.forget_before(ctx.end - NEW_NORMAL_S)
         state["cusum"] = cusum.to_list()
+        state["span"] = sums = cusum.follow(sums, bucket.start, (bucket.n, bucket.neg, expected))
         best, s = cusum.best()
         since = cusum.since[best] if cusum.since[best] >= 0 else bucket.start
         # strong evidence building up: the volume profile's guard band holds those buckets
         vol["flag_from"] = since if s >= self.h / 2 else -1
         if s < self.h / 2:
             return [Finding(anomalous=False, sustained=False)]
-        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
+        # mentions, negatives and expected since the change began, however long ago (the
+        # buckets the engine holds, a window's worth, give the evidence posts)
+        n_span, neg_span, expected_span = sums[best]
+        n = int(n_span)
         alt = self.alternatives[best]
-        share = span.neg / span.n if span.n else 0.0
+        share = neg_span / n_span if n_span else 0.0
         negative_rose = share >= p0 + max(0.5 * (alt.negative_share(p0) - p0), MIN_RISE)
-        expected_span = self.volume.expected_sum(vol, span.starts) or 0.0
-        anomalous = s >= self.h and span.n >= rule.min_volume and negative_rose
+        anomalous = s >= self.h and n >= rule.min_volume and negative_rose
         sustained = negative_rose
         if not (anomalous or sustained):
             return [Finding(anomalous=False, sustained=False)]
-        ratio = span.n / expected_span if expected_span > 0 else float("inf")
+        ratio = n / expected_span if expected_span > 0 else float("inf")
         critical = ratio >= 3 and share >= p0 + 0.3
         started = datetime.fromtimestamp(since, UTC)
         lead = fmt_span(ctx.end - since)
         summary = (
-            f"{ctx.brand}: {span.n} mentions since {started:%H:%M} UTC ({ratio:.1f}x the "
+            f"{ctx.brand}: {n} mentions since {started:%H:%M} UTC ({ratio:.1f}x the "
             f"{expected_span:.0f} expected), {share:.0%} negative vs {p0:.0%} usually; "
             f"started around {started:%H:%M}, {lead} before this alert"
         )
+        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
         evidence = build_evidence(
             span,
-            observed=float(span.n),
+            observed=float(n),
             expected=round(expected_span, 1),
             expected_low=None,
             expected_high=None,

@@ -70,7 +70,7 @@ class SequentialVolume:
         if ctx.history_s < MATURE_S:
             return []  # each hour seen on one day only: its expectation may be off 2x
         dispersion = DISPERSION.dispersion(seq.get("phi"))
-        s, since = self.cusum.fold(
+        s, since, (n_span, expected_span) = self.cusum.fold(
             seq,
             bucket.n,
             max(expected, 0.01),
@@ -86,27 +86,28 @@ class SequentialVolume:
             return [Finding(anomalous=False, sustained=not self.cusum.over(seq))]
         if s < self.h:
             return []
-        return self._alarm(state, seq, s, since, ctx)
+        return self._alarm(seq, s, since, int(n_span), expected_span, ctx)
 
     def _alarm(
-        self, state: dict[str, Any], seq: dict[str, Any], s: float, since: int, ctx: Context
+        self, seq: dict[str, Any], s: float, since: int, n: int, expected: float, ctx: Context
     ) -> list[Finding]:
+        """The alarm, with the mentions and expectation since the surge began (kept with the
+        CUSUM, so they never depend on how many buckets the engine holds)."""
         rule = self.volume.rule
-        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
-        expected = self.volume.expected_sum(state, span.starts) or 0.0
-        ratio = span.n / expected if expected > 0 else float("inf")
-        if span.n < math.ceil(rule.min_volume / 2) or ratio < rule.min_ratio:
+        ratio = n / expected if expected > 0 else float("inf")
+        if n < math.ceil(rule.min_volume / 2) or ratio < rule.min_ratio:
             return []
         self.cusum.arm(seq, ratio)
         started = datetime.fromtimestamp(since, UTC)
+        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
         summary = (
-            f"{ctx.brand}: {span.n} mentions since {started:%H:%M} UTC, {ratio:.1f}x the "
+            f"{ctx.brand}: {n} mentions since {started:%H:%M} UTC, {ratio:.1f}x the "
             f"{expected:.0f} expected for this time; started around {started:%H:%M}, "
             f"{fmt_span(ctx.end - since)} before this alert"
         )
         evidence = build_evidence(
             span,
-            observed=float(span.n),
+            observed=float(n),
             expected=round(expected, 1),
             expected_low=None,
             expected_high=None,
@@ -119,7 +120,7 @@ class SequentialVolume:
             search_url=ctx.search_url,
             baseline_volume=round(expected, 1),
         )
-        critical = span.n >= 3 * rule.min_volume and ratio >= 3 * rule.min_ratio
+        critical = n >= 3 * rule.min_volume and ratio >= 3 * rule.min_ratio
         return [
             Finding(
                 anomalous=True,

@@ -107,7 +107,7 @@ rules:
 """
 
 
-def replay(per_day, incident, seed=3, days=5):
+def replay(per_day, incident, seed=3, days=5, rules=RULES):
     brand = BrandProfile("Tiny", "tiny", per_day=per_day, mix=(0.25, 0.45, 0.30))
     # a busy brand shares the stream, as in any deployment: the small brand's silent
     # quarter-hours are zero traffic, not an ingestion gap
@@ -122,7 +122,7 @@ def replay(per_day, incident, seed=3, days=5):
         with_sentiment=True,
         retweet_share=0.0,
     )
-    replayer = Replayer(DetectionEngine(RuleSet.from_text(RULES)))
+    replayer = Replayer(DetectionEngine(RuleSet.from_text(rules)))
     alerts = replayer.feed(o for row in rows for o in observations_from_dict(row))
     return [a for a in alerts + replayer.finish() if a.status == "firing" and a.brand == "Tiny"]
 
@@ -156,3 +156,22 @@ def test_ordinary_weeks_raise_no_crisis():
 
 def test_scenario_replays_are_reproducible():
     assert replay(45, None, seed=21, days=2) == replay(45, None, seed=21, days=2)
+
+
+def test_what_a_crisis_alert_says_does_not_depend_on_other_rules_windows():
+    """The engine holds as many buckets as the longest window needs; the crisis detector keeps
+    its own sums since the change began, so adding a 3-hour rule changes none of its alerts
+    (before, "N mentions since 09:40" counted only the buckets held, and its checks with it)."""
+    start = SET_START + timedelta(days=3, hours=10)
+    crisis = Incident(
+        "crisis", "Tiny", start, timedelta(hours=3), volume_factor=4, mix=(0.7, 0.2, 0.1)
+    )
+    slow = "  - {name: slow, kind: volume_spike, window: 3h, min_volume: 900, warmup: 24h}\n"
+    said = []
+    for rules in (RULES, RULES + slow):
+        alerts = replay(45, crisis, rules=rules)
+        said.append(
+            [(a.fired_at, a.summary, a.evidence.observed) for a in alerts if a.rule == "crisis"]
+        )
+    assert said[0] and said[0] == said[1]
+    assert "95 min before this alert" in said[0][0][1]  # longer ago than 1 h of buckets
