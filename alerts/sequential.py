@@ -309,62 +309,65 @@ class Overdispersion:
 
 
 @dataclass(frozen=True)
-class CountCusum:
-    """A CUSUM bank on one series' bucket counts, "volume rose to f x expected" for each
-    factor f, against the expectation give or take `tolerance`; with the life of an alarm
-    around it, as `ShareCusums` has for shares: `arm` records the level the reverse test
+class SeriesCusum:
+    """A CUSUM bank on one series (a brand's volume, its negative share), fed one LLR per
+    alternative per bucket by the detector that knows the model, with the life of an alarm
+    around it, as `ShareCusums` has for many keys: `arm` records the level the reverse test
     weighs "it is over" against, `over` says when that reverse CUSUM reached 20:1, `restart`
-    drops spent evidence once the alert resolved. State: a small dict of JSON-safe lists."""
+    drops spent evidence once the alert resolved. Next to the statistics it keeps, per
+    alternative, sums of the caller's `values` (mentions, negatives, expected) since its
+    evidence began. State: a small dict of JSON-safe lists."""
 
-    factors: tuple[float, ...]
-    tolerance: float = 0.25
+    alternatives: int
     new_normal_s: int = 6 * 3600
     calm_llr: float = math.log(20)
 
     def fold(
         self,
         state: dict[str, Any],
-        n: int,
-        expected: float,
-        dispersion: float,
+        llrs: Sequence[float],
+        values: Sequence[float],
         *,
         start: int,
         end: int,
         h: float,
+        calm: Callable[[float], float] | None = None,
     ) -> tuple[float, int, list[float]]:
-        """Add one closed bucket; (the best statistic, where its evidence began, [mentions,
-        expected] since then)."""
-        e0 = expected * (1 + self.tolerance)
-        llrs = [count_llr(n, e0, f / (1 + self.tolerance), dispersion) for f in self.factors]
-        cusum = Cusum.from_list(state.get("cu", ()), len(self.factors))
+        """Add one closed bucket; (the best statistic, where its evidence began, the `values`
+        summed since then). While it fires, `calm(level)` is the bucket's LLR of "back to
+        usual" against the armed level."""
+        cusum = Cusum.from_list(state.get("cu", ()), self.alternatives)
         cusum.update(llrs, start, cap=1.5 * h)
         cusum.forget_before(end - self.new_normal_s)
         cusum.s = [round(v, 3) for v in cusum.s]
         state["cu"] = cusum.to_list()
         sums = state.get("span")
-        if not isinstance(sums, list) or len(sums) != len(self.factors):
-            sums = [[0.0, 0.0] for _ in self.factors]
-        state["span"] = sums = cusum.follow(sums, start, (n, expected))
-        if "trend" in state:  # firing: weigh "back to usual" against the level it fired at
-            f = float(state["trend"])
-            state["calm"] = round(
-                max(0.0, state.get("calm", 0.0) + count_llr(n, e0 * f, 1 / f, dispersion)), 3
-            )
+        if not isinstance(sums, list) or len(sums) != self.alternatives:
+            sums = [[0.0] * len(values) for _ in range(self.alternatives)]
+        state["span"] = sums = cusum.follow(sums, start, values)
+        if "trend" in state and calm is not None:
+            state["calm"] = round(max(0.0, state.get("calm", 0.0) + calm(state["trend"])), 3)
         best, s = cusum.best()
         return s, cusum.since[best] if cusum.since[best] >= 0 else start, sums[best]
 
-    def arm(self, state: dict[str, Any], ratio: float) -> None:
-        """It fired at `ratio` x expected: "over" is judged against halfway back to usual."""
-        state["trend"] = round(max((1 + ratio / (1 + self.tolerance)) / 2, 1.5), 3)
+    @staticmethod
+    def arm(state: dict[str, Any], level: float) -> None:
+        state["trend"] = round(level, 4)
         state.pop("calm", None)
 
-    def firing(self, state: dict[str, Any]) -> bool:
+    @staticmethod
+    def firing(state: dict[str, Any]) -> bool:
         return "trend" in state
 
     def over(self, state: dict[str, Any]) -> bool:
         return float(state.get("calm", 0.0)) >= self.calm_llr
 
-    @staticmethod
-    def restart(state: dict[str, Any]) -> None:
-        for part in ("cu", "span", "trend", "calm"):
-            state.pop(part, None)
+    @classmethod
+    def settle(cls, state: dict[str, Any], firing: bool) -> None:
+        """After each bucket: once the rule's alert resolved (whichever test raised it), the
+        evidence it was raised on is spent."""
+        if firing:
+            state["ep"] = 1
+        elif state.pop("ep", None):
+            for part in ("cu", "span", "trend", "calm"):
+                state.pop(part, None)

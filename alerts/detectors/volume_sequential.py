@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 from alerts.buckets import Bucket, summarize
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
-from alerts.sequential import CountCusum, Overdispersion, threshold
+from alerts.sequential import Overdispersion, SeriesCusum, count_llr, threshold
 
 if TYPE_CHECKING:
     from alerts.detectors.volume_spike import VolumeSpikeDetector
 
 #: Bucket-level overdispersion of the brand's counts (its own, not the windowed test's).
 DISPERSION = Overdispersion(prior=0.1, prior_weight=50.0)
+#: The expectation may be this far off before counts are evidence against it.
+TOLERANCE = 0.25
 #: History needed before buckets are scored, whatever the rule's warm-up: after one day each
 #: hour's expectation rests on one noisy hour, and a CUSUM adds up its error.
 MATURE_S = 2 * 86400
@@ -38,23 +40,20 @@ class SequentialVolume:
     def __init__(self, volume: VolumeSpikeDetector, false_alarms_per_month: float, bucket_s: int):
         self.volume = volume
         ratio = volume.rule.min_ratio
-        self.cusum = CountCusum(factors=(ratio, 2 * ratio, 4 * ratio))
-        self.h = threshold(len(self.cusum.factors), false_alarms_per_month, bucket_s)
+        self.factors = (ratio, 2 * ratio, 4 * ratio)
+        self.cusum = SeriesCusum(len(self.factors))
+        self.h = threshold(len(self.factors), false_alarms_per_month, bucket_s)
 
     def explain(self) -> str:
         return (
-            f"the volume CUSUM's threshold h = {self.h:.1f} over "
-            f"{len(self.cusum.factors)} volume factors"
+            f"the volume CUSUM's threshold h = {self.h:.1f} over {len(self.factors)} volume factors"
         )
 
     def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
         """Called before the profile learns the bucket, so the dispersion is learned against
         the expectation the bucket was judged by."""
         seq = state.setdefault("seq", {})
-        if "" in firing:
-            seq["ep"] = 1
-        elif seq.pop("ep", None):  # the alert resolved (whichever test raised it): the
-            self.cusum.restart(seq)  # evidence it was raised on is spent
+        self.cusum.settle(seq, "" in firing)
         if firing or ctx.history_s <= 86400 or "hod" not in state:
             return
         expected = self.volume.expected(state, bucket.start)
@@ -69,15 +68,17 @@ class SequentialVolume:
             return []
         if ctx.history_s < MATURE_S:
             return []  # each hour seen on one day only: its expectation may be off 2x
-        dispersion = DISPERSION.dispersion(seq.get("phi"))
+        r = DISPERSION.dispersion(seq.get("phi"))
+        n, e0 = bucket.n, max(expected, 0.01) * (1 + TOLERANCE)
         s, since, (n_span, expected_span) = self.cusum.fold(
             seq,
-            bucket.n,
-            max(expected, 0.01),
-            dispersion,
+            [count_llr(n, e0, f / (1 + TOLERANCE), r) for f in self.factors],
+            (n, expected),
             start=bucket.start,
             end=ctx.end,
             h=self.h,
+            # firing: "back to usual" weighed against the level it fired at (f x e0)
+            calm=lambda f: count_llr(n, e0 * f, 1 / f, r),
         )
         if s >= self.h / 2:  # strong evidence building: the profile's guard band holds it
             flag = state.get("flag_from", -1)
@@ -97,7 +98,8 @@ class SequentialVolume:
         ratio = n / expected if expected > 0 else float("inf")
         if n < math.ceil(rule.min_volume / 2) or ratio < rule.min_ratio:
             return []
-        self.cusum.arm(seq, ratio)
+        # "it is over" is judged against halfway back to usual
+        self.cusum.arm(seq, max((1 + ratio / (1 + TOLERANCE)) / 2, 1.5))
         started = datetime.fromtimestamp(since, UTC)
         span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
         summary = (
@@ -114,7 +116,7 @@ class SequentialVolume:
             unit="mentions since the surge began",
             statistic="cusum_llr",
             statistic_value=round(s, 2),
-            p_value=min(1.0, math.exp(-s) * len(self.cusum.factors)),
+            p_value=min(1.0, math.exp(-s) * len(self.factors)),
             posts=span.top,
             query=search_query(ctx.brand, span),
             search_url=ctx.search_url,
