@@ -53,7 +53,7 @@ def make_detector(rule: Rule, bucket_s: int = 300) -> Detector:
     if isinstance(rule, CrisisRule):
         return CrisisDetector(rule, bucket_s)
     if isinstance(rule, SentimentDipRule):
-        return SentimentDipDetector(rule)
+        return SentimentDipDetector(rule, bucket_s)
     if isinstance(rule, VolumeSpikeRule):
         return VolumeSpikeDetector(rule, bucket_s)
     if isinstance(rule, TrendingTopicRule):

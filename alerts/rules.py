@@ -64,6 +64,10 @@ class SentimentDipRule(RuleBase):
     #: Weight each mention by log(1 + followers): a complaint from a large account counts more,
     #: without one celebrity outweighing everyone (effective sample size is used in the test).
     reach_weighted: bool = False
+    #: Also judge the negative share as evidence accumulates (a CUSUM over rises of 1, 2 and
+    #: 3 x `min_delta`; mentions unweighted), with at most about this many false alarms per
+    #: brand and month; unset: the windowed test alone.
+    false_alarms_per_month: float | None = Field(default=None, gt=0, le=100)
 
 
 class VolumeSpikeRule(RuleBase):

@@ -9,6 +9,9 @@ anomalous when P(X >= observed) < alpha *and* the share rose by at least `min_de
 brand makes tiny rises significant; nobody wants an alert for +2 points). With reach weighting,
 mentions weigh log(1 + followers) and n is Kish's effective sample size (sum w)^2 / sum w^2.
 A viral *positive* spike raises volume but not the negative share: it does not trigger this rule.
+
+With `false_alarms_per_month` set, a sequential test runs beside the windowed one
+(alerts/detectors/dip_sequential.py); either raises the alert.
 """
 
 from __future__ import annotations
@@ -17,15 +20,27 @@ import math
 from typing import Any
 
 from alerts.buckets import Bucket, WindowSummary
-from alerts.detectors.base import Context, Finding
+from alerts.detectors.base import Context, Finding, strongest
+from alerts.detectors.dip_sequential import SequentialDip
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import SentimentDipRule
 from alerts.stats import EWMA, binom_tail_ge, z_from_p
 
 
 class SentimentDipDetector:
-    def __init__(self, rule: SentimentDipRule):
+    def __init__(self, rule: SentimentDipRule, bucket_s: int = 300):
         self.rule = rule
+        fapm = rule.false_alarms_per_month
+        self.sequential = None if fapm is None else SequentialDip(rule, fapm, bucket_s)
+
+    def explain(self) -> str:
+        if self.sequential is None:
+            return ""
+        n = self.rule.false_alarms_per_month
+        return (
+            f"false_alarms_per_month {n:g} sets {self.sequential.explain()}; the windowed "
+            "test keeps its alpha"
+        )
 
     def _baseline(self, state: dict[str, Any], bucket_s: int) -> tuple[EWMA, EWMA]:
         half_life = max(1.0, self.rule.baseline_half_life.total_seconds() / bucket_s)
@@ -34,6 +49,10 @@ class SentimentDipDetector:
         return neg, tot
 
     def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+        if self.sequential is not None:
+            self.sequential.settle(state, bool(firing))
+            if self.sequential.building(state):
+                return
         if firing or bucket.n == 0 or state.get("hold"):
             return
         neg, tot = self._baseline(state, ctx.bucket_s)
@@ -59,10 +78,19 @@ class SentimentDipDetector:
             ctx.history_s >= rule.warmup.total_seconds()
             and state.get("seen", 0) >= 3 * rule.min_volume
         )
-        if p0 is None or not warmed or window.n < rule.min_volume:
-            state["hold"] = False
+        state["hold"] = False
+        if p0 is None or not warmed:
             return []
         p0 = min(max(p0, 0.01), 0.99)
+        windowed = self._windowed(window, state, ctx, p0) if window.n >= rule.min_volume else []
+        if self.sequential is None:
+            return windowed
+        return strongest([*windowed, *self.sequential.evaluate(state, p0, ctx)])
+
+    def _windowed(
+        self, window: WindowSummary, state: dict[str, Any], ctx: Context, p0: float
+    ) -> list[Finding]:
+        rule = self.rule
         if rule.reach_weighted and window.w2 > 0:
             share = window.wn / window.w
             n_eff = window.w * window.w / window.w2
