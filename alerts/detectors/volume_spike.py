@@ -42,6 +42,8 @@ BUCKET_MID_S = 150
 #: buckets still, and evening ramp-ups then read as spikes. 1e-3 and 1e-4 gave the same
 #: alerts on the tuning sets.
 GUARD_P = 1e-3
+#: Days of data an hour-of-day slot learns whatever the guard band says.
+ESTABLISHED_DAYS = 3
 #: Continuous flagging longer than this is a level shift to learn, not an incident to guard.
 FLAG_TIMEOUT_S = 6 * 3600
 
@@ -177,9 +179,11 @@ class VolumeSpikeDetector:
         while pending and pending[0][0] < bucket.start + ctx.bucket_s - lag:
             start, count, flagged = pending.pop(0)
             slot_weight = state["hod"][(start // 3600) % 24][1]
-            # The guard protects established hours only: a slot with less than a day of data
-            # is still being learned and must not lock in a first wrong estimate.
-            if not flagged or slot_weight < updates_per_day:
+            # The guard protects established hours only: a slot with less than
+            # ESTABLISHED_DAYS of data is still being learned and must not lock in a first
+            # wrong estimate (one day was not enough: a small brand's hour that happened to be
+            # empty on day one was learned as 0, and every later mention in it was held back)
+            if not flagged or slot_weight < ESTABLISHED_DAYS * updates_per_day:
                 self._learn_one(start, count, state, ctx)
 
     def _learn_one(self, start: int, n: int, state: dict[str, Any], ctx: Context) -> None:
