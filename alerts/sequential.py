@@ -52,6 +52,16 @@ def threshold(
     return math.log(max(alternatives, 1) * arl0)
 
 
+def beside_window(false_alarms_per_month: float | None, threshold_text: str) -> str:
+    """What `rules check` says of an opt-in CUSUM that runs beside a windowed test."""
+    if false_alarms_per_month is None:
+        return ""
+    return (
+        f"false_alarms_per_month {false_alarms_per_month:g} sets {threshold_text}; the "
+        "windowed test keeps its alpha"
+    )
+
+
 def count_llr(n: int, expected: float, factor: float, dispersion: float | None) -> float:
     """LLR of a bucket count under mean `factor` x `expected` against mean `expected`.
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from alerts.buckets import Bucket, WindowSummary
+from alerts.buckets import Bucket, WindowSummary, summarize
 from earful.records import Evidence, Severity
 
 
@@ -44,6 +44,12 @@ class Context:
     #: incremental aggregates (never serialized; rebuilt after the state round-trips).
     closed: dict[int, Bucket] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
+
+    def held_since(self, since: int) -> WindowSummary:
+        """The closed buckets still held from `since` to the end: the evidence (posts, terms)
+        of a change a sequential test dates back to `since`. Counts since then are the
+        detector's own: the engine holds only what the longest window needs."""
+        return summarize((b for t, b in sorted(self.closed.items()) if t >= since), since, self.end)
 
 
 class Detector(Protocol):

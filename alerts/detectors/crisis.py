@@ -22,7 +22,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.buckets import Bucket, WindowSummary, summarize
+from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.evidence import build_evidence, fmt_span, search_query
@@ -174,7 +174,7 @@ class CrisisDetector:
             f"{expected_span:.0f} expected), {share:.0%} negative vs {p0:.0%} usually; "
             f"started around {started:%H:%M}, {lead} before this alert"
         )
-        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
+        span = ctx.held_since(since)
         evidence = build_evidence(
             span,
             observed=float(n),

@@ -16,7 +16,6 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.buckets import summarize
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import SentimentDipRule
@@ -80,7 +79,7 @@ class SequentialDip:
         rule = self.rule
         share = neg / n
         started = datetime.fromtimestamp(since, UTC)
-        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
+        span = ctx.held_since(since)
         summary = (
             f"{ctx.brand}: negative share {share:.0%} since {started:%H:%M} UTC vs {p0:.0%} "
             f"expected ({neg} of {n} mentions); started around {started:%H:%M}, "

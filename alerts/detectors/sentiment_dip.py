@@ -24,6 +24,7 @@ from alerts.detectors.base import Context, Finding, strongest
 from alerts.detectors.dip_sequential import SequentialDip
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import SentimentDipRule
+from alerts.sequential import beside_window
 from alerts.stats import EWMA, binom_tail_ge, z_from_p
 
 
@@ -34,13 +35,8 @@ class SentimentDipDetector:
         self.sequential = None if fapm is None else SequentialDip(rule, fapm, bucket_s)
 
     def explain(self) -> str:
-        if self.sequential is None:
-            return ""
-        n = self.rule.false_alarms_per_month
-        return (
-            f"false_alarms_per_month {n:g} sets {self.sequential.explain()}; the windowed "
-            "test keeps its alpha"
-        )
+        text = "" if self.sequential is None else self.sequential.explain()
+        return beside_window(self.rule.false_alarms_per_month, text)
 
     def _baseline(self, state: dict[str, Any], bucket_s: int) -> tuple[EWMA, EWMA]:
         half_life = max(1.0, self.rule.baseline_half_life.total_seconds() / bucket_s)

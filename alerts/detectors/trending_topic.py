@@ -20,7 +20,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.buckets import Bucket, WindowSummary, summarize
+from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import TrendingTopicRule
@@ -166,7 +166,7 @@ class TrendingTopicDetector:
         """The alarm, once the CUSUM has crossed h, with enough mentions at a real lift."""
         rule = self.rule
         # the buckets the engine still holds (its horizon) since the change began
-        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
+        span = ctx.held_since(since)
         if span.n == 0:
             return None
         p0 = self.baseline_share(state, topic)

@@ -16,7 +16,7 @@ import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from alerts.buckets import Bucket, summarize
+from alerts.buckets import Bucket
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.sequential import Overdispersion, SeriesCusum, count_llr, threshold
@@ -101,7 +101,7 @@ class SequentialVolume:
         # "it is over" is judged against halfway back to usual
         self.cusum.arm(seq, max((1 + ratio / (1 + TOLERANCE)) / 2, 1.5))
         started = datetime.fromtimestamp(since, UTC)
-        span = summarize((b for t, b in sorted(ctx.closed.items()) if t >= since), since, ctx.end)
+        span = ctx.held_since(since)
         summary = (
             f"{ctx.brand}: {n} mentions since {started:%H:%M} UTC, {ratio:.1f}x the "
             f"{expected:.0f} expected for this time; started around {started:%H:%M}, "

@@ -29,6 +29,7 @@ from alerts.detectors.base import Context, Finding, strongest
 from alerts.detectors.volume_sequential import SequentialVolume
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import VolumeSpikeRule
+from alerts.sequential import beside_window
 from alerts.stats import negbin_quantile, negbin_tail_ge, z_from_p
 
 #: Prior overdispersion before any window has been seen (variance = mu + phi mu^2).
@@ -59,13 +60,8 @@ class VolumeSpikeDetector:
         self.sequential = None if fapm is None else SequentialVolume(self, fapm, bucket_s)
 
     def explain(self) -> str:
-        if self.sequential is None:
-            return ""
-        n = self.rule.false_alarms_per_month
-        return (
-            f"false_alarms_per_month {n:g} sets {self.sequential.explain()}; the windowed "
-            "test keeps its alpha"
-        )
+        text = "" if self.sequential is None else self.sequential.explain()
+        return beside_window(self.rule.false_alarms_per_month, text)
 
     # -- baseline ---------------------------------------------------------------------------
     @staticmethod
