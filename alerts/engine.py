@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from alerts.buckets import Bucket, WindowSummary, summarize
+from alerts.buckets import Bucket, WindowSummary, drop_outranked_posts, summarize
 from alerts.detectors.base import Context, Detector, Finding
 from alerts.detectors.crisis import CrisisDetector
 from alerts.detectors.emerging_term import EmergingTermDetector
@@ -184,6 +184,8 @@ class DetectionEngine:
         series.closed[start] = bucket
         for old in [s for s in series.closed if s < end - self.horizon_s]:
             del series.closed[old]
+        if bucket.top:
+            drop_outranked_posts(series.closed.values())
         if bucket.gap:
             return []
         alerts: list[Alert] = []
