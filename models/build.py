@@ -60,6 +60,11 @@ def build_default_model(
     if target.exists() and not force:
         try:
             read_manifest(target)
+            if onnx:  # a model built before the current int8 recipe gets its files (once)
+                from models.onnx_backend import ensure_onnx_int8
+
+                ensure_onnx_int8(target / "encoder", target / "onnx")
+                ensure_onnx_int8(target / "topic-encoder", target / "onnx-topics")
             say(f"already built: {target}")
             return target
         except (ModelNotBuilt, ModelCorrupt) as exc:

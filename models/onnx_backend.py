@@ -1,8 +1,9 @@
 """ONNX Runtime int8 backend for the encoder: same tokenizer, batching and pooling as torch.
 
 `ensure_onnx_int8` exports the encoder to ONNX once (dynamic batch and sequence axes), then
-quantizes its weights to int8 (dynamic quantization of MatMul/Gather), caching both next to the
-model. The model card states how far its outputs are from the fp32 torch encoder's.
+quantizes its weights to int8 (dynamic quantization of MatMul/Gather, one scale per output
+channel), caching the result next to the model. The model card states how far its outputs are
+from the fp32 encoder's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from models.encoder import length_batches
 
 log = logging.getLogger(__name__)
 FP32_NAME = "encoder-fp32.onnx"
-INT8_NAME = "encoder-int8.onnx"
+#: Named after the quantization recipe, so a cache built with an older recipe is rebuilt.
+INT8_NAME = "encoder-int8-pc7.onnx"
+OLD_INT8_NAMES = ("encoder-int8.onnx",)
 
 
 def export_onnx(encoder_dir: Path, out: Path, *, max_length: int = 128) -> Path:
@@ -65,8 +68,18 @@ def quantize_int8(fp32: Path, out: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = out.with_suffix(".tmp")
+    # One scale per output channel, not per tensor: with one scale for a whole matrix the
+    # 12-layer topic encoder's embeddings drifted from fp32 (cosine 0.987 on average on English
+    # tweets, 0.996 per channel) and zero-shot topic accuracy on Reuters R8 fell from 0.84 to
+    # 0.71. 7-bit weights (reduce_range) keep the u8 x s8 products of CPUs without VNNI from
+    # saturating, so the same file is as accurate on any x86 CPU; no slower here.
     quantize_dynamic(
-        str(fp32), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"]
+        str(fp32),
+        str(tmp),
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul", "Gather"],
+        per_channel=True,
+        reduce_range=True,
     )
     tmp.rename(out)
     return out
@@ -82,6 +95,8 @@ def ensure_onnx_int8(encoder_dir: Path, onnx_dir: Path, *, max_length: int = 128
         export_onnx(encoder_dir, fp32, max_length=max_length)
     quantize_int8(fp32, int8)
     fp32.unlink()  # only the int8 file is used at run time
+    for name in OLD_INT8_NAMES:  # an older recipe's file is never read again
+        (onnx_dir / name).unlink(missing_ok=True)
     return int8
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from earful.settings import ModelSettings
 from models.build import ModelCorrupt, default_model_dir, read_manifest
-from models.registry import ModelLoadError, load_analyzer, load_scorer
+from models.onnx_backend import INT8_NAME
+from models.registry import ModelLoadError, load_analyzer, load_scorer, load_topic_encoder
 from models.training.data import english_tweets
 
 pytestmark = pytest.mark.slow
@@ -131,8 +132,21 @@ def test_onnx_int8_backend_agrees_with_torch():
     b = onnx_scorer.score(texts, ["en"] * len(texts))
     cosine = (a.embeddings * b.embeddings).sum(axis=1)
     agreement = float((a.probs.argmax(1) == b.probs.argmax(1)).mean())
-    # the tolerance MODEL_CARD.md states (measured there: min 0.921, mean 0.956, 95.3% same
-    # label, macro-F1 0.7897 vs 0.7898 on the English test split)
-    assert cosine.min() > 0.90 and cosine.mean() > 0.95
-    assert agreement >= 0.93
-    assert Path(default_model_dir(CACHE) / "onnx" / "encoder-int8.onnx").exists()
+    # the tolerance MODEL_CARD.md states (measured with per-channel int8: min 0.917, mean
+    # 0.982, 97.7% same label; per-tensor scales gave 0.921, 0.956, 95.3%)
+    assert cosine.min() > 0.90 and cosine.mean() > 0.97
+    assert agreement >= 0.96
+    assert Path(default_model_dir(CACHE) / "onnx" / INT8_NAME).exists()
+
+
+def test_onnx_int8_topic_encoder_stays_close_to_torch():
+    """Topics are tagged by cosine to prototypes, so the frozen encoder's int8 embeddings must
+    stay close to fp32 (per-tensor scales drifted enough to cost 12 points of zero-shot topic
+    accuracy on Reuters R8; measured per channel: min 0.992, mean 0.996)."""
+    texts = [e.text for e in english_tweets("test")[:300]]
+    model_dir = default_model_dir(CACHE)
+    fp32 = load_topic_encoder(model_dir, ModelSettings(backend="torch"))
+    int8 = load_topic_encoder(model_dir, ModelSettings(backend="onnx-int8"))
+    assert fp32 is not None and int8 is not None
+    cosine = (fp32.encode(texts) * int8.encode(texts)).sum(axis=1)
+    assert cosine.min() > 0.98 and cosine.mean() > 0.99
