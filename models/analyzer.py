@@ -20,7 +20,7 @@ from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
 from models.preprocess import normalize
 from models.scorers import Scorer, reorder_probs
-from models.topics import TopicTagger
+from models.topics import TopicOverrides, TopicTagger
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,20 @@ class TextAnalyzer:
         """The model (and adapted version) that scores: recorded on every mention."""
         return self.scorer.name
 
-    def use_heads(self, heads: Mapping[str, SoftmaxHead], version: str) -> None:
-        """Switch the sentiment heads of an encoder-heads scorer and forget cached scores."""
+    def use_heads(
+        self,
+        heads: Mapping[str, SoftmaxHead],
+        version: str,
+        topics: TopicOverrides | None = None,
+    ) -> None:
+        """Switch to a model version: the sentiment heads of an encoder-heads scorer and the
+        topics adapted from corrections (None: zero-shot); cached scores are forgotten."""
         use = getattr(self.scorer, "use_heads", None)
         if use is None:
             raise TypeError(f"{self.scorer.name} has no sentiment heads to adapt")
         use(heads, version)
+        if self.tagger is not None:
+            self.tagger.use(topics)
         self.cache = LRUCache(self.cache.capacity)
 
     def blended(

@@ -225,12 +225,14 @@ class VersionWatcher:
         if stamp in (scorer.version, self._refused):
             return None
         try:
-            heads = {} if stamp == BASE else self.store.heads(self.store.get(stamp), scorer.base_id)
+            version = None if stamp == BASE else self.store.get(stamp)
+            heads = {} if version is None else self.store.heads(version, scorer.base_id)
+            topics = None if version is None else self.store.topics(version, scorer.base_id)
         except (VersionError, OSError, ValueError) as exc:
             log.error("keeping model version %s: %s", scorer.version, exc)
             self._refused = stamp
             return None
-        analyzer.use_heads(heads, stamp)
+        analyzer.use_heads(heads, stamp, topics)
         self._refused = None
         log.info("scoring with model version %s (%s)", stamp, scorer.name)
         return stamp

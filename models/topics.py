@@ -3,13 +3,14 @@
 A taxonomy is YAML: each topic has a name, a description and example phrases (any language —
 the encoder is multilingual). A topic's prototype is the normalised mean of the embeddings of its
 description and examples; a mention gets every topic whose cosine similarity is above the
-threshold and close enough to its best topic. Optionally a supervised head per topic (trained on
-labeled mentions) overrides the prototype score.
+threshold and close enough to its best topic. A model version may replace some topics' prototypes
+and thresholds with ones adapted from the team's topic corrections (models/topic_adapt.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,69 @@ class Taxonomy(BaseModel):
 DEFAULT_TAXONOMY_PATH = Path(__file__).with_name("assets") / "taxonomy.yaml"
 
 
+@dataclass(frozen=True)
+class TopicModel:
+    """What tags: prototypes and thresholds per topic, and the taxonomy's rules."""
+
+    names: tuple[str, ...]
+    prototypes: np.ndarray
+    thresholds: np.ndarray
+    margin: float
+    max_topics: int
+
+    def tag(self, embeddings: np.ndarray) -> list[tuple[str, ...]]:
+        if len(embeddings) == 0:
+            return []
+        sims = embeddings @ self.prototypes.T
+        best = sims.max(axis=1, keepdims=True)
+        keep = (sims >= self.thresholds) & (sims >= best - self.margin)
+        out = []
+        for row, mask in zip(sims, keep, strict=True):
+            idx = [i for i in np.argsort(-row) if mask[i]][: self.max_topics]
+            out.append(tuple(self.names[i] for i in idx))
+        return out
+
+    def with_overrides(self, overrides: TopicOverrides | None) -> TopicModel:
+        if overrides is None:
+            return self
+        protos, thresholds = self.prototypes.copy(), self.thresholds.copy()
+        for name, proto, threshold in zip(
+            overrides.names, overrides.prototypes, overrides.thresholds, strict=True
+        ):
+            if name in self.names:  # a topic since removed from the taxonomy is ignored
+                i = self.names.index(name)
+                protos[i], thresholds[i] = proto, threshold
+        return TopicModel(self.names, protos, thresholds, self.margin, self.max_topics)
+
+
+@dataclass(frozen=True)
+class TopicOverrides:
+    """The adapted topics of a model version (the others keep their zero-shot prototype)."""
+
+    names: tuple[str, ...]
+    prototypes: np.ndarray
+    thresholds: np.ndarray
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            np.savez(
+                f,
+                names=np.array(self.names, dtype=str),
+                prototypes=self.prototypes.astype(np.float32),
+                thresholds=self.thresholds.astype(np.float32),
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> TopicOverrides:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(
+                tuple(str(n) for n in data["names"]),
+                np.asarray(data["prototypes"], dtype=np.float32),
+                np.asarray(data["thresholds"], dtype=np.float32),
+            )
+
+
 class TopicTagger:
     """Assigns taxonomy topics to embeddings produced by the same encoder as the prototypes."""
 
@@ -73,30 +137,40 @@ class TopicTagger:
         vectors = encoder.encode(texts)
         protos = np.zeros((len(self.names), vectors.shape[1]), dtype=np.float32)
         np.add.at(protos, np.array(owners), vectors)
-        self.prototypes = protos / np.linalg.norm(protos, axis=1, keepdims=True).clip(min=1e-9)
-        self.thresholds = np.array(
+        thresholds = np.array(
             [
                 t.threshold if t.threshold is not None else taxonomy.threshold
                 for t in taxonomy.topics
             ],
             dtype=np.float32,
         )
+        #: The zero-shot tagger, and the one in use (with a model version's adapted topics).
+        self.base = TopicModel(
+            tuple(self.names),
+            protos / np.linalg.norm(protos, axis=1, keepdims=True).clip(min=1e-9),
+            thresholds,
+            taxonomy.margin,
+            taxonomy.max_topics,
+        )
+        self.model = self.base
+        #: The adapted topics in use (None: zero-shot).
+        self.overrides: TopicOverrides | None = None
+
+    @property
+    def prototypes(self) -> np.ndarray:
+        return self.model.prototypes
+
+    def use(self, overrides: TopicOverrides | None) -> None:
+        """Tag with a model version's adapted topics (None: the zero-shot prototypes)."""
+        self.model = self.base.with_overrides(overrides)
+        self.overrides = overrides
 
     def similarities(self, embeddings: np.ndarray) -> np.ndarray:
-        out: np.ndarray = embeddings @ self.prototypes.T
+        out: np.ndarray = embeddings @ self.model.prototypes.T
         return out
 
     def tag(self, embeddings: np.ndarray) -> list[tuple[str, ...]]:
-        if len(embeddings) == 0:
-            return []
-        sims = self.similarities(embeddings)
-        best = sims.max(axis=1, keepdims=True)
-        keep = (sims >= self.thresholds) & (sims >= best - self.taxonomy.margin)
-        out = []
-        for row, mask in zip(sims, keep, strict=True):
-            idx = [i for i in np.argsort(-row) if mask[i]][: self.taxonomy.max_topics]
-            out.append(tuple(self.names[i] for i in idx))
-        return out
+        return self.model.tag(embeddings)
 
     def best(self, embeddings: np.ndarray) -> list[str]:
         """The single most similar topic for each row (for closed-set evaluation)."""

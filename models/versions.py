@@ -1,7 +1,8 @@
-"""Model versions: adapted sentiment heads, published side by side, one of them in use.
+"""Model versions: adapted sentiment heads and topics, published side by side, one of them in use.
 
     versions_dir/
       v1/version.json  v1/heads/sv.npz ...   each version: the heads it overrides + its evaluation
+      v1/topics.npz                          the topics adapted from corrections (if any)
       v2/...
       CURRENT                                the version in use ("base": the shipped heads)
       history.jsonl                          every change of CURRENT: who, when, why
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from models.heads import SoftmaxHead
+from models.topics import TopicOverrides
 
 BASE = "base"
 _VERSION = re.compile(r"^v(\d+)$")
@@ -48,6 +50,10 @@ class ModelVersion:
     #: The newest correction the version learned from (a later adapt with nothing newer is a no-op).
     corrections_through: str | None = None
     evaluation: list[dict[str, Any]] = field(default_factory=list)
+    #: Adapted topic prototypes and thresholds, relative to the version's directory (or None).
+    topics: str | None = None
+    #: How the adapted topics did on held-out topic corrections (models/topic_adapt.py).
+    topic_evaluation: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +65,8 @@ class ModelVersion:
             "corrections": self.corrections,
             "corrections_through": self.corrections_through,
             "evaluation": self.evaluation,
+            "topics": self.topics,
+            "topic_evaluation": self.topic_evaluation,
         }
 
 
@@ -107,6 +115,13 @@ class VersionStore:
             for lang, rel in version.heads.items()
         }
 
+    def topics(self, version: ModelVersion, base: str) -> TopicOverrides | None:
+        """The version's adapted topics (None: every topic zero-shot)."""
+        if version.topics is None:
+            return None
+        self.heads(version, base)  # the same base-model check
+        return TopicOverrides.load(self.root / version.id / version.topics)
+
     def history(self) -> list[dict[str, Any]]:
         path = self.root / "history.jsonl"
         if not path.exists():
@@ -123,6 +138,8 @@ class VersionStore:
         corrections: int,
         corrections_through: str | None,
         evaluation: list[dict[str, Any]],
+        topics: TopicOverrides | None = None,
+        topic_evaluation: dict[str, Any] | None = None,
         now: datetime | None = None,
     ) -> ModelVersion:
         """Write a new version and make it the one in use."""
@@ -138,11 +155,15 @@ class VersionStore:
             corrections=corrections,
             corrections_through=corrections_through,
             evaluation=evaluation,
+            topics="topics.npz" if topics is not None else None,
+            topic_evaluation=topic_evaluation,
         )
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".publish-") as tmp:
             work = Path(tmp) / version_id
             for lang, head in heads.items():
                 head.save(work / version.heads[lang])
+            if topics is not None:
+                topics.save(work / "topics.npz")
             (work / "version.json").write_text(json.dumps(version.as_dict(), indent=2))
             work.rename(self.root / version_id)
         self.use(version_id, by=by, why="published by adapt", now=now)

@@ -1,8 +1,10 @@
 """`earful models adapt`, by hand or on the worker's schedule: corrections -> a new model version.
 
-Reads every sentiment correction from the labels index, embeds the corrected texts with the
-sentiment encoder in use, fits and judges candidate heads per language (models/adapt.py) and,
-when a language's candidate is not worse on its held-out corrections, publishes a version
+Reads every correction from the labels index, embeds the corrected texts with the sentiment
+encoder in use, fits and judges candidate heads per language (models/adapt.py), and the topics'
+prototypes from the topic corrections (models/topic_adapt.py, on the embeddings topics are
+tagged from); when a language's candidate or the topics are not worse on their held-out
+corrections, it publishes a version
 (models/versions.py) that the worker picks up without a restart. Each publication is written to
 the audit index with the per-language figures, which is what the dashboard shows.
 """
@@ -23,6 +25,7 @@ from models.adapt import AdaptResult, Example, adapt
 from models.analyzer import TextAnalyzer
 from models.preprocess import normalize
 from models.scorers import EncoderHeadScorer
+from models.topic_adapt import TopicExample, TopicReport, adapt_topics
 from models.versions import ModelVersion, VersionStore
 from streams.search.base import Doc, SearchStore
 
@@ -35,15 +38,21 @@ MODEL_ACTIONS = ("model.publish", "model.use", "model.rollback")
 class AdaptRun:
     corrections: int
     result: AdaptResult | None = None
+    topics: TopicReport | None = None
     version: ModelVersion | None = None
     #: Why nothing was trained (no corrections, nothing new since the version in use).
     skipped: str = ""
 
 
 async def read_corrections(store: SearchStore) -> list[Correction]:
-    """Every sentiment correction in the labels index, oldest first."""
+    """Every sentiment or topic correction in the labels index, oldest first."""
     out: list[Correction] = []
-    query = {"bool": {"filter": [{"exists": {"field": "sentiment"}}]}}
+    query = {
+        "bool": {
+            "should": [{"exists": {"field": "sentiment"}}, {"exists": {"field": "topics"}}],
+            "minimum_should_match": 1,
+        }
+    }
     sort = ({"at": "asc"}, {"mention_id": "asc"})
     async for page in store.scan("labels", query, sort=sort):
         for body in page:
@@ -88,6 +97,22 @@ def examples_from(corrections: list[Correction], analyzer: TextAnalyzer) -> list
     ]
 
 
+def topic_examples_from(
+    corrections: list[Correction], analyzer: TextAnalyzer
+) -> list[TopicExample]:
+    """Topic corrections with a text -> (topics, embedding), embedded as the worker tags them."""
+    usable = [c for c in corrections if c.topics is not None and c.text]
+    if not usable or analyzer.tagger is None:
+        return []
+    texts = [normalize(c.text or "") for c in usable]
+    encoder = analyzer.topic_encoder or analyzer.scorer.encoder
+    embeddings = encoder.encode(texts)
+    return [
+        TopicExample(c.mention_id, frozenset(c.topics or ()), emb)
+        for c, emb in zip(usable, embeddings, strict=True)
+    ]
+
+
 def run_adapt(
     corrections: list[Correction],
     analyzer: TextAnalyzer,
@@ -106,7 +131,7 @@ def run_adapt(
         return AdaptRun(0, skipped=f"{scorer.name} has no sentiment heads to adapt")
     run = AdaptRun(len(corrections))
     if not corrections:
-        run.skipped = "no sentiment corrections yet"
+        run.skipped = "no corrections yet"
         return run
     through = max(c.at for c in corrections).isoformat()
     current = versions.current()
@@ -115,20 +140,30 @@ def run_adapt(
         return run
     examples = examples_from(corrections, analyzer)
     run.result = adapt(scorer.base_heads, scorer.heads, examples, min_train=min_train)
-    if run.result.heads is None or not publish:
+    tagger = analyzer.tagger
+    topic_examples = topic_examples_from(corrections, analyzer)
+    if tagger is not None and topic_examples:
+        run.topics = adapt_topics(tagger.base, tagger.overrides, topic_examples)
+    topics_adopted = run.topics is not None and run.topics.adopted
+    if (run.result.heads is None and not topics_adopted) or not publish:
         return run
+    heads = run.result.heads if run.result.heads is not None else scorer.heads
+    if run.topics is not None and run.topics.adopted:
+        topics = run.topics.overrides
+    else:  # the version in use's adapted topics stay
+        topics = tagger.overrides if tagger is not None else None
     overrides = {
-        lang: head
-        for lang, head in run.result.heads.items()
-        if scorer.base_heads.get(lang) is not head
+        lang: head for lang, head in heads.items() if scorer.base_heads.get(lang) is not head
     }
     run.version = versions.publish(
         overrides,
         base=scorer.base_id,
         by=by,
-        corrections=len(examples),
+        corrections=len(examples) + len(topic_examples),
         corrections_through=through,
         evaluation=[r.as_dict() for r in run.result.languages],
+        topics=topics,
+        topic_evaluation=run.topics.as_dict() if run.topics else None,
         now=clock(),
     )
     return run

@@ -328,6 +328,63 @@ def topics(
     )
 
 
+@app.command("topic-corrections")
+def topic_corrections(
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            exists=True,
+            dir_okay=False,
+            help="JSON lines with id, text, label (a topic name)",
+        ),
+    ],
+    taxonomy: Annotated[Path, typer.Option(exists=True, help="Taxonomy YAML naming the labels")],
+    per_topic: Annotated[
+        str, typer.Option(help="Corrections per topic to learn from, comma-separated; 'all'")
+    ] = "3,10,30,all",
+    model: Annotated[str | None, typer.Option(help="Model name/path (default: settings)")] = None,
+) -> None:
+    """What topic corrections buy: a labeled set fed in as corrections (as `earful models
+    adapt` learns them), judged on the held-out fifth, before (zero-shot) and after."""
+    import numpy as np
+
+    from earful.settings import Settings
+    from models.evaluation import topic_correction_curve
+    from models.registry import load_analyzer
+    from models.topic_adapt import TopicExample
+    from models.topics import Taxonomy, TopicTagger
+
+    rows = _read_jsonl(input)
+    cfg = Settings().model
+    if model:
+        cfg = cfg.model_copy(update={"name": model})
+    analyzer = load_analyzer(cfg)
+    encoder = analyzer.topic_encoder or analyzer.scorer.encoder  # what the worker tags with
+    tagger = TopicTagger(Taxonomy.load(taxonomy), encoder)
+    embeddings = encoder.encode([r["text"] for r in rows])
+    examples = [
+        TopicExample(str(r.get("id", i)), frozenset({str(r["label"])}), np.asarray(e))
+        for i, (r, e) in enumerate(zip(rows, embeddings, strict=True))
+    ]
+    sizes = [None if s.strip() == "all" else int(s) for s in per_topic.split(",")]
+    curve = topic_correction_curve(tagger.base, examples, sizes)
+    table = Table("per topic", "trained on", "held out", "topics adapted", "micro-F1", "best topic")
+    for row in curve:
+        table.add_row(
+            str(row["per_topic"]),
+            str(row["train"]),
+            str(row["held_out"]),
+            str(row["adapted"]),
+            f"{row['micro_f1_before']:.3f} -> {row['micro_f1_after']:.3f}"
+            if row["micro_f1_after"] is not None
+            else "-",
+            f"{row['best_topic_before']:.3f} -> {row['best_topic_after']:.3f}",
+        )
+    console.print(table)
+    emit({"n": len(rows), "curve": curve})
+
+
 EVAL_DATA = Path.home() / ".cache" / "earful" / "eval-data"
 
 

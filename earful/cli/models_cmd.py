@@ -96,7 +96,7 @@ def adapt_cmd(
         try:
             await store.ensure_setup()
             corrections = await read_corrections(store)
-            console.print(f"{len(corrections)} sentiment corrections in the index")
+            console.print(f"{len(corrections)} sentiment and topic corrections in the index")
             analyzer = load_analyzer(s.model)
             run = await asyncio.to_thread(
                 run_adapt,
@@ -136,12 +136,25 @@ def adapt_cmd(
             r.why,
         )
     Console().print(table)
+    topics = run.topics
+    if topics is not None:
+        scores = (
+            f"held-out micro-F1 {topics.before.micro_f1:.3f} -> {topics.after.micro_f1:.3f}, "
+            if topics.before and topics.after
+            else ""
+        )
+        typer.echo(
+            f"topics: {topics.train} corrections to learn from, {topics.held_out} held out; "
+            f"adapted {', '.join(topics.topics) or 'none'}; {scores}"
+            f"{'adopted' if topics.adopted else 'not adopted'} ({topics.why})"
+        )
+    would = run.result.heads is not None or (topics is not None and topics.adopted)
     if run.version is not None:
         typer.echo(f"published {run.version.id}; in use now")
-    elif dry_run and run.result.heads is not None:
+    elif dry_run and would:
         typer.echo("dry run: a version would have been published")
     else:
-        typer.echo("no new version: no language improved on its held-out corrections")
+        typer.echo("no new version: neither a language nor the topics improved on held-out data")
 
 
 @app.command("versions")
@@ -164,6 +177,11 @@ def versions_cmd() -> None:
             for e in v.evaluation
             if e.get("adopted") and e.get("before") and e.get("after")
         )
+        topics = v.topic_evaluation or {}
+        if topics.get("adopted") and topics.get("before") and topics.get("after"):
+            adapted += (", " if adapted else "") + (
+                f"topics {topics['before']['micro_f1']:.2f}->{topics['after']['micro_f1']:.2f}"
+            )
         table.add_row(
             "*" if current == v.id else "",
             v.id,
