@@ -60,11 +60,11 @@ def build_default_model(
     if target.exists() and not force:
         try:
             read_manifest(target)
-            if onnx:  # a model built before the current int8 recipe gets its files (once)
+            if onnx:  # a model built before the current int8 recipes gets its files (once)
                 from models.onnx_backend import ensure_onnx_int8
 
                 ensure_onnx_int8(target / "encoder", target / "onnx")
-                ensure_onnx_int8(target / "topic-encoder", target / "onnx-topics")
+                ensure_onnx_int8(target / "topic-encoder", target / "onnx-topics", per_channel=True)
             say(f"already built: {target}")
             return target
         except (ModelNotBuilt, ModelCorrupt) as exc:
@@ -123,7 +123,7 @@ def build_default_model(
 
             say("exporting both encoders to ONNX and quantizing them to int8 (the default backend)")
             ensure_onnx_int8(work / "encoder", work / "onnx")
-            ensure_onnx_int8(work / "topic-encoder", work / "onnx-topics")
+            ensure_onnx_int8(work / "topic-encoder", work / "onnx-topics", per_channel=True)
         if target.exists():
             shutil.rmtree(target)
         work.rename(target)

@@ -45,6 +45,7 @@ def load_topic_encoder(model_dir: Path, cfg: ModelSettings) -> Encoder | None:
         manifest.get("prefix", ""),
         model_dir,
         onnx_dir="onnx-topics",
+        per_channel=True,  # its embedding is the product: topics, the stored embedding
     )
 
 
@@ -84,7 +85,12 @@ def resolve_device(cfg: ModelSettings, cuda_available: bool | None = None) -> st
 
 
 def _encoder(
-    encoder_dir: Path, cfg: ModelSettings, prefix: str, model_dir: Path, onnx_dir: str = "onnx"
+    encoder_dir: Path,
+    cfg: ModelSettings,
+    prefix: str,
+    model_dir: Path,
+    onnx_dir: str = "onnx",
+    per_channel: bool = False,
 ) -> TransformerEncoder | OnnxEncoder:
     tokenizer = fast_tokenizer(encoder_dir)
     device = resolve_device(cfg)
@@ -100,7 +106,9 @@ def _encoder(
             tokenizer=tokenizer,
         )
     if cfg.backend == "onnx-int8":
-        onnx_path = ensure_onnx_int8(encoder_dir, model_dir / onnx_dir, max_length=cfg.max_length)
+        onnx_path = ensure_onnx_int8(
+            encoder_dir, model_dir / onnx_dir, max_length=cfg.max_length, per_channel=per_channel
+        )
         return OnnxEncoder(
             onnx_path,
             tokenizer,

