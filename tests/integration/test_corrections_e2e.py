@@ -39,6 +39,22 @@ def posts() -> list[dict]:
     return [json.loads(line) for line in (ROOT / "data/eval/social/sv.jsonl").open()]
 
 
+#: How the team files its Swedish posts under the default taxonomy's topics (by keyword).
+TEAM_TOPICS = {
+    "delays and cancellations": ("inställ", "försen", "i tid", "sen avgång", "tidtabellen"),
+    "baggage": ("bagage",),
+    "customer service": ("kundtjänst", "kö", "support", "chatten", "svarar"),
+    "billing and refunds": ("faktura", "pengarna", "återbetalning", "tog betalt", "avgift"),
+    "outage and bugs": ("kraschar", "avbrott", "buffr", "loggar ut", "appen"),
+    "shipping and delivery": ("paket", "leverans", "levere", "budet"),
+}
+
+
+def team_topics(text: str) -> list[str]:
+    low = text.lower()
+    return [topic for topic, words in TEAM_TOPICS.items() if any(w in low for w in words)]
+
+
 def mention(row: dict, i: int, suffix: str = "") -> dict:
     return {
         "id": row["id"] + suffix,
@@ -162,17 +178,23 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     )
 
     # the rest from a spreadsheet, as a team labels a batch
+    # (with the topics the team puts them under, where a post names one)
     sheet = loop["tmp"] / "labels.csv"
     with sheet.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["id", "sentiment"])
+        w.writerow(["id", "sentiment", "topics"])
         for row in rows:
             if row["id"] != wrong["id"]:
-                w.writerow([row["id"], row["label"]])
+                w.writerow([row["id"], row["label"], "|".join(team_topics(row["text"]))])
     out = run_cli(["labels", "import", str(sheet), "--by", "bo"], env)
     assert f"imported {len(rows) - 1} corrections" in out
     indexed = by_id(search_url, run_id, ids)
     assert all(indexed[r["id"]]["sentiment"]["label"] == r["label"] for r in rows)
+    assert all(
+        indexed[r["id"]]["topics"] == team_topics(r["text"])
+        for r in rows
+        if r["id"] != wrong["id"] and team_topics(r["text"])
+    )
     assert count_docs(search_url, run_id, "labels") == len(rows)
 
     # adapt: a Swedish head, judged on the held-out fifth of the corrections
@@ -182,6 +204,11 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     [sv] = [e for e in versions.get("v1").evaluation if e["lang"] == "sv"]
     assert sv["adopted"] and sv["held_out"] >= 5
     assert sv["after"]["accuracy"] > sv["before"]["accuracy"]
+    # the topic corrections were read back from the index and judged as well
+    topics = versions.get("v1").topic_evaluation
+    labeled = sum(bool(team_topics(r["text"])) for r in rows if r["id"] != wrong["id"])
+    assert topics is not None and topics["train"] + topics["held_out"] == labeled
+    assert "topics: " in out
     models = httpx.get(f"{api}/api/models").json()
     assert models["version"] == "v1"
     [row] = [x for x in models["languages"] if x["lang"] == "sv"]
