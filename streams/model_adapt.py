@@ -200,5 +200,6 @@ def version_details(version: ModelVersion | None, why: str = "") -> dict[str, An
         "version": version.id,
         "corrections": version.corrections,
         "evaluation": version.evaluation,
+        "topic_evaluation": version.topic_evaluation,
         "why": why,
     }

@@ -111,6 +111,7 @@ def label_router(
                 "aggs": {
                     "langs": {"terms": {"field": "lang", "size": 100, "missing": "unknown"}},
                     "sentiment": {"filter": {"exists": {"field": "sentiment"}}},
+                    "topics": {"filter": {"exists": {"field": "topics"}}},
                 },
             },
         )
@@ -151,6 +152,12 @@ def label_router(
             if isinstance(counts["hits"].get("total"), dict)
             else None,
             "languages": languages,
+            # the topic tagger: corrections so far and, when the version was published, how
+            # its tags did on the held-out ones (before -> after, micro-F1)
+            "topics": {
+                "corrections": counts["aggregations"]["topics"]["doc_count"],
+                **(latest.get("topic_evaluation") or {}),
+            },
             "history": [
                 {"at": h["at"], "action": h["action"], "version": h["target"], "by": h["actor"]}
                 for h in history

@@ -213,6 +213,8 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     assert models["version"] == "v1"
     [row] = [x for x in models["languages"] if x["lang"] == "sv"]
     assert row["corrections"] == len(rows) and row["accuracy"] == sv["after"]["accuracy"]
+    assert models["topics"]["corrections"] == labeled
+    assert models["topics"]["held_out"] == topics["held_out"]
     # nothing new since v1: a second adapt publishes nothing
     assert "no corrections since v1" in run_cli(["models", "adapt"], env, timeout=300)
 

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from earful.records import Alert, Author, Engagement, Evidence, ScoredMention, Sentiment, TopPost
@@ -326,4 +327,14 @@ def test_a_mention_corrected_from_search_view_stays_corrected(dashboard, page):
     page.get_by_role("heading", name="Sentiment model: as shipped").wait_for()
     row = page.get_by_role("table", name="Sentiment model per language").get_by_role("row").nth(1)
     assert row.inner_text().split("\t")[:2] == ["en", "1"]
+    # a topic correction (over the API, as a script would file it) is counted for the tagger
+    mention_id = hit.locator("select.correct").get_attribute("data-label")
+    r = httpx.post(
+        f"{dashboard}/api/mentions/{mention_id}/label",
+        json={"topics": ["praise"]},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert r.status_code == 200, r.text
+    page.reload()
+    page.get_by_text("Topics: 1 topic corrections").wait_for()
     page.screenshot(path=SCREENS / "search-corrected.png", full_page=True)

@@ -490,7 +490,12 @@ function hitHtml(found) {
 async function modelCard(main) {
   const m = await api("/api/models");
   const box = section(main, `Sentiment model: ${m.version === "base" ? "as shipped" : `version ${m.version}`}`,
-    '<p class="muted">Corrections teach the model: <code>earful models adapt</code> (also on the worker\'s schedule) trains a head per language with enough of them and publishes a new version only where it is not worse on held-out corrections.</p>');
+    '<p class="muted">Corrections teach the model: <code>earful models adapt</code> (also on the worker\'s schedule) trains a head per language with enough of them, and the topics people corrected, and publishes a new version only where it is not worse on held-out corrections.</p>');
+  const t = m.topics || {};
+  const f1 = (s) => (s && s.micro_f1 != null ? `${Math.round(s.micro_f1 * 100)}%` : "–");
+  if (t.corrections) {
+    box.insertAdjacentHTML("beforeend", `<p>Topics: ${fmt.format(t.corrections)} topic corrections${t.held_out != null ? `, ${fmt.format(t.held_out)} held out` : ""}. ${t.adopted ? `Adapted (${esc((t.topics || []).join(", "))}): tag F1 on held-out corrections ${f1(t.after)} <span class="muted">(was ${f1(t.before)})</span>` : `<span class="muted">Zero-shot${t.why ? `: ${esc(t.why)}` : ""}</span>`}</p>`);
+  }
   if (!m.languages.length) {
     box.insertAdjacentHTML("beforeend", '<p class="muted">No corrections yet: correct a mention above (operator sign-in) or import a spreadsheet with <code>earful labels import</code>.</p>');
     return;
