@@ -89,8 +89,7 @@ def topic_correction_curve(
     truth = [e.topics for e in test]
 
     def best_accuracy(model: TopicModel) -> float:
-        best = (x @ model.prototypes.T).argmax(axis=1)
-        return float(np.mean([model.names[i] in t for i, t in zip(best, truth, strict=True)]))
+        return float(np.mean([b in t for b, t in zip(model.best(x), truth, strict=True)]))
 
     rows: list[dict[str, object]] = []
     for n in per_topic:

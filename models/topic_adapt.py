@@ -40,19 +40,21 @@ class TopicExample:
 @dataclass(frozen=True)
 class TopicScores:
     n: int
-    micro_f1: float
+    #: None where there is nothing to score (no topic corrected, none tagged): n/a, not 1.0.
+    micro_f1: float | None
     #: Exactly the corrected set of topics.
     exact: float
 
-    def as_dict(self) -> dict[str, float]:
-        return {"n": self.n, "micro_f1": round(self.micro_f1, 4), "exact": round(self.exact, 4)}
+    def as_dict(self) -> dict[str, float | None]:
+        f1 = None if self.micro_f1 is None else round(self.micro_f1, 4)
+        return {"n": self.n, "micro_f1": f1, "exact": round(self.exact, 4)}
 
 
 def score_tags(predicted: Sequence[frozenset[str]], truth: Sequence[frozenset[str]]) -> TopicScores:
     tp = sum(len(p & t) for p, t in zip(predicted, truth, strict=True))
     fp = sum(len(p - t) for p, t in zip(predicted, truth, strict=True))
     fn = sum(len(t - p) for p, t in zip(predicted, truth, strict=True))
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
     exact = float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
     return TopicScores(len(truth), f1, exact)
 
@@ -61,6 +63,9 @@ def score_tags(predicted: Sequence[frozenset[str]], truth: Sequence[frozenset[st
 class TopicReport:
     train: int
     held_out: int
+    #: Corrections left out because they name a topic the taxonomy does not have (a typo in a
+    #: spreadsheet, a topic since renamed): counted, so a team sees why they taught nothing.
+    unknown: int = 0
     #: Topics with enough corrected members to adapt.
     topics: list[str] = field(default_factory=list)
     before: TopicScores | None = None
@@ -77,6 +82,7 @@ class TopicReport:
             "kind": "topics",
             "train": self.train,
             "held_out": self.held_out,
+            "unknown": self.unknown,
             "topics": self.topics,
             "before": self.before.as_dict() if self.before else None,
             "after": self.after.as_dict() if self.after else None,
@@ -138,10 +144,10 @@ def adapt_topics(
     `base` is the zero-shot tagger (what candidates start from), `current` the overrides in use
     (what the candidate must not be worse than)."""
     known = set(base.names)
-    examples = [e for e in examples if e.topics <= known]  # names a taxonomy no longer has
-    train = [e for e in examples if not held_out(e.mention_id)]
-    test = [e for e in examples if held_out(e.mention_id)]
-    report = TopicReport(train=len(train), held_out=len(test))
+    usable = [e for e in examples if e.topics <= known]
+    train = [e for e in usable if not held_out(e.mention_id)]
+    test = [e for e in usable if held_out(e.mention_id)]
+    report = TopicReport(train=len(train), held_out=len(test), unknown=len(examples) - len(usable))
     if not train:
         report.why = "no topic corrections to learn from"
         return report
@@ -176,6 +182,9 @@ def adapt_topics(
     truth = [e.topics for e in test]
     report.before = score_tags(_sets(base.with_overrides(current).tag(xt)), truth)
     report.after = score_tags(_sets(base.with_overrides(candidate).tag(xt)), truth)
+    if report.before.micro_f1 is None or report.after.micro_f1 is None:
+        report.why = "the held-out corrections name no topic and none was tagged: nothing to judge"
+        return report
     if report.after.micro_f1 < report.before.micro_f1:
         report.why = "the candidate was worse on the held-out corrections"
         return report

@@ -81,6 +81,10 @@ class TopicModel:
             out.append(tuple(self.names[i] for i in idx))
         return out
 
+    def best(self, embeddings: np.ndarray) -> list[str]:
+        """The single most similar topic for each row (for closed-set evaluation)."""
+        return [self.names[i] for i in (embeddings @ self.prototypes.T).argmax(axis=1)]
+
     def with_overrides(self, overrides: TopicOverrides | None) -> TopicModel:
         if overrides is None:
             return self
@@ -156,25 +160,17 @@ class TopicTagger:
         #: The adapted topics in use (None: zero-shot).
         self.overrides: TopicOverrides | None = None
 
-    @property
-    def prototypes(self) -> np.ndarray:
-        return self.model.prototypes
-
     def use(self, overrides: TopicOverrides | None) -> None:
         """Tag with a model version's adapted topics (None: the zero-shot prototypes)."""
         self.model = self.base.with_overrides(overrides)
         self.overrides = overrides
-
-    def similarities(self, embeddings: np.ndarray) -> np.ndarray:
-        out: np.ndarray = embeddings @ self.model.prototypes.T
-        return out
 
     def tag(self, embeddings: np.ndarray) -> list[tuple[str, ...]]:
         return self.model.tag(embeddings)
 
     def best(self, embeddings: np.ndarray) -> list[str]:
         """The single most similar topic for each row (for closed-set evaluation)."""
-        return [self.names[i] for i in self.similarities(embeddings).argmax(axis=1)]
+        return self.model.best(embeddings)
 
 
 def tag_all(tagger: TopicTagger | None, embeddings: np.ndarray) -> Sequence[tuple[str, ...]]:

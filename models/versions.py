@@ -104,12 +104,16 @@ class VersionStore:
         stamp = self.stamp()
         return None if stamp == BASE else self.get(stamp)
 
-    def heads(self, version: ModelVersion, base: str) -> dict[str, SoftmaxHead]:
+    @staticmethod
+    def _check_base(version: ModelVersion, base: str) -> None:
         if version.base != base:
             raise VersionError(
                 f"model version {version.id} was adapted for {version.base}, but the model in "
                 f"use is {base}; adapt again (`earful models adapt`) or use `base`"
             )
+
+    def heads(self, version: ModelVersion, base: str) -> dict[str, SoftmaxHead]:
+        self._check_base(version, base)
         return {
             lang: SoftmaxHead.load(self.root / version.id / rel)
             for lang, rel in version.heads.items()
@@ -119,7 +123,7 @@ class VersionStore:
         """The version's adapted topics (None: every topic zero-shot)."""
         if version.topics is None:
             return None
-        self.heads(version, base)  # the same base-model check
+        self._check_base(version, base)
         return TopicOverrides.load(self.root / version.id / version.topics)
 
     def history(self) -> list[dict[str, Any]]:

@@ -7,11 +7,17 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from models.encoder import Encoder
+    from models.topics import TopicTagger
 
 app = typer.Typer(help="Offline evaluation of detection and scoring.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -280,6 +286,25 @@ def sentiment(
     )
 
 
+def _embedded_topic_set(
+    input: Path, taxonomy: Path, model: str | None
+) -> tuple[list[dict[str, Any]], Encoder, TopicTagger, np.ndarray]:
+    """A labeled topic set, the encoder the worker tags with, a zero-shot tagger for the
+    taxonomy, and the set's embeddings."""
+    from earful.settings import Settings
+    from models.registry import load_analyzer
+    from models.topics import Taxonomy, TopicTagger
+
+    rows = _read_jsonl(input)
+    cfg = Settings().model
+    if model:
+        cfg = cfg.model_copy(update={"name": model})
+    analyzer = load_analyzer(cfg)
+    encoder = analyzer.topic_encoder or analyzer.scorer.encoder  # what the worker tags with
+    tagger = TopicTagger(Taxonomy.load(taxonomy), encoder)
+    return rows, encoder, tagger, encoder.encode([r["text"] for r in rows])
+
+
 @app.command("topics")
 def topics(
     input: Annotated[
@@ -295,23 +320,12 @@ def topics(
     model: Annotated[str | None, typer.Option(help="Model name/path (default: settings)")] = None,
 ) -> None:
     """Closed-set topic accuracy of the zero-shot tagger (best topic per text)."""
-    from earful.settings import Settings
     from models.evaluation import by_language, score
-    from models.registry import load_analyzer
-    from models.topics import Taxonomy, TopicTagger
 
-    rows = _read_jsonl(input)
-    cfg = Settings().model
-    if model:
-        cfg = cfg.model_copy(update={"name": model})
-    analyzer = load_analyzer(cfg)
-    encoder = analyzer.topic_encoder or analyzer.scorer.encoder  # what the worker tags with
-    tax = Taxonomy.load(taxonomy)
-    tagger = TopicTagger(tax, encoder)
-    embeddings = encoder.encode([r["text"] for r in rows])
+    rows, encoder, tagger, embeddings = _embedded_topic_set(input, taxonomy, model)
     predicted = tagger.best(embeddings)
     truth = [str(r["label"]) for r in rows]
-    labels = [t.name for t in tax.topics]
+    labels = tagger.names
     overall = score(truth, predicted, labels)
     per_lang = by_language(truth, predicted, [r.get("lang") for r in rows], labels)
     _print_scores(f"topics on {input.name} ({encoder.name})", overall, per_lang)
@@ -349,20 +363,10 @@ def topic_corrections(
     adapt` learns them), judged on the held-out fifth, before (zero-shot) and after."""
     import numpy as np
 
-    from earful.settings import Settings
     from models.evaluation import topic_correction_curve
-    from models.registry import load_analyzer
     from models.topic_adapt import TopicExample
-    from models.topics import Taxonomy, TopicTagger
 
-    rows = _read_jsonl(input)
-    cfg = Settings().model
-    if model:
-        cfg = cfg.model_copy(update={"name": model})
-    analyzer = load_analyzer(cfg)
-    encoder = analyzer.topic_encoder or analyzer.scorer.encoder  # what the worker tags with
-    tagger = TopicTagger(Taxonomy.load(taxonomy), encoder)
-    embeddings = encoder.encode([r["text"] for r in rows])
+    rows, _, tagger, embeddings = _embedded_topic_set(input, taxonomy, model)
     examples = [
         TopicExample(str(r.get("id", i)), frozenset({str(r["label"])}), np.asarray(e))
         for i, (r, e) in enumerate(zip(rows, embeddings, strict=True))
@@ -377,8 +381,8 @@ def topic_corrections(
             str(row["held_out"]),
             str(row["adapted"]),
             f"{row['micro_f1_before']:.3f} -> {row['micro_f1_after']:.3f}"
-            if row["micro_f1_after"] is not None
-            else "-",
+            if row["micro_f1_before"] is not None and row["micro_f1_after"] is not None
+            else "n/a",
             f"{row['best_topic_before']:.3f} -> {row['best_topic_after']:.3f}",
         )
     console.print(table)

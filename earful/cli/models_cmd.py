@@ -138,13 +138,18 @@ def adapt_cmd(
     Console().print(table)
     topics = run.topics
     if topics is not None:
+        b, a = (s.micro_f1 if s else None for s in (topics.before, topics.after))
         scores = (
-            f"held-out micro-F1 {topics.before.micro_f1:.3f} -> {topics.after.micro_f1:.3f}, "
-            if topics.before and topics.after
+            f"held-out micro-F1 {b:.3f} -> {a:.3f}, " if b is not None and a is not None else ""
+        )
+        unknown = (
+            f" ({topics.unknown} left out: they name topics the taxonomy does not have)"
+            if topics.unknown
             else ""
         )
         typer.echo(
-            f"topics: {topics.train} corrections to learn from, {topics.held_out} held out; "
+            f"topics: {topics.train} corrections to learn from, {topics.held_out} held out"
+            f"{unknown}; "
             f"adapted {', '.join(topics.topics) or 'none'}; {scores}"
             f"{'adopted' if topics.adopted else 'not adopted'} ({topics.why})"
         )
@@ -178,7 +183,7 @@ def versions_cmd() -> None:
             if e.get("adopted") and e.get("before") and e.get("after")
         )
         topics = v.topic_evaluation or {}
-        if topics.get("adopted") and topics.get("before") and topics.get("after"):
+        if topics.get("adopted") and (topics.get("before") or {}).get("micro_f1") is not None:
             adapted += (", " if adapted else "") + (
                 f"topics {topics['before']['micro_f1']:.2f}->{topics['after']['micro_f1']:.2f}"
             )

@@ -70,7 +70,25 @@ def test_too_few_members_or_held_out_corrections_adopt_nothing():
     report = adapt_topics(zero_shot(), None, few)
     assert not report.adopted and "corrected mentions" in report.why
     unknown = [TopicExample("x1", frozenset({"no-such-topic"}), few[0].embedding)]
-    assert adapt_topics(zero_shot(), None, unknown).why == "no topic corrections to learn from"
+    report = adapt_topics(zero_shot(), None, unknown)
+    assert report.why == "no topic corrections to learn from"
+    assert report.unknown == 1 and report.as_dict()["unknown"] == 1
+
+
+def test_held_out_corrections_with_nothing_to_score_are_not_a_perfect_score():
+    rng = np.random.default_rng(6)
+    examples = []
+    for post in team_posts(300, rng):
+        if not held_out(post.mention_id):
+            examples.append(post)
+            continue
+        x = rng.normal(0, 0.05, DIM)  # "no topic", on a post far from every topic
+        x[10] += 1.0
+        examples.append(TopicExample(post.mention_id, frozenset(), _unit(x).astype(np.float32)))
+    report = adapt_topics(zero_shot(), None, examples)
+    assert report.before is not None and report.before.micro_f1 is None  # n/a, not 1.0
+    assert report.as_dict()["before"]["micro_f1"] is None  # type: ignore[index]
+    assert not report.adopted and "nothing to judge" in report.why
 
 
 def test_a_worse_candidate_is_not_adopted():
