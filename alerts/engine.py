@@ -17,6 +17,7 @@ it is neither judged nor learned from, and windows leave it out of their expecta
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,6 +30,7 @@ from alerts.detectors.trending_topic import TrendingTopicDetector
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.lifecycle import step
 from alerts.observation import Observation
+from alerts.rule_state import RuleState, RuleStateError
 from alerts.rules import (
     CrisisRule,
     EmergingTermRule,
@@ -47,6 +49,8 @@ __all__ = ["DetectionEngine", "GapCheck", "KeyState"]
 GapCheck = Callable[[int], bool]
 #: Series idle this long (and without open episodes) are forgotten.
 PRUNE_IDLE_S = 3 * 86400
+
+log = logging.getLogger(__name__)
 
 
 def make_detector(rule: Rule, bucket_s: int = 300) -> Detector:
@@ -215,7 +219,7 @@ class DetectionEngine:
         window: WindowSummary,
     ) -> list[Alert]:
         detector = self.detectors[rule.name]
-        rule_state = series.rules.setdefault(rule.name, {})
+        rule_state = _rule_state(series, rule.name, detector)
         end = window.end
         ctx = Context(
             brand=key,
@@ -290,6 +294,25 @@ def _firing_keys(series: SeriesState, rule_name: str) -> set[str]:
         topic, _, term = rest.partition("|")
         keys.add(topic or term or "")
     return keys
+
+
+def _rule_state(series: SeriesState, name: str, detector: Detector) -> RuleState:
+    """The rule's typed state; stored state is read (validated) the first time it is used."""
+    found = series.rules.get(name)
+    if isinstance(found, RuleState):
+        return found
+    state: RuleState
+    if found is None:
+        state = detector.State()
+    else:
+        try:
+            state = detector.State.load(found, name)
+        except RuleStateError as e:
+            # a baseline that cannot be read is relearned, said out loud, never half-used
+            log.warning("%s; the rule starts afresh (its warm-up applies again)", e)
+            state = detector.State()
+    series.rules[name] = state
+    return state
 
 
 def state_of(raw: dict[str, Any] | None) -> KeyState:

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from alerts.rule_state import RuleState
 
 BUCKETS_PER_MONTH_AT_5M = 30 * 288
 T = TypeVar("T")
@@ -133,20 +135,57 @@ class Cusum:
         i = max(range(len(self.s)), key=self.s.__getitem__)
         return i, self.s[i]
 
-    def to_list(self) -> list[list[float] | list[int]]:
-        return [self.s, self.since]
+    def stored(self) -> StoredCusum:
+        return (self.s, self.since)
 
     @classmethod
-    def from_list(cls, data: Sequence[Sequence[float]], k: int) -> Cusum:
-        if len(data) != 2 or len(data[0]) != k:
+    def of(cls, stored: StoredCusum | None, k: int) -> Cusum:
+        """The CUSUM as stored (its statistics are copied), or an empty one."""
+        if stored is None or len(stored[0]) != k:
             return cls.empty(k)  # the bank changed (rule edited): start afresh
-        return cls([float(x) for x in data[0]], [int(x) for x in data[1]])
+        return cls(list(stored[0]), list(stored[1]))
+
+
+#: A CUSUM bank as stored: the statistics and where each began (-1: at zero).
+StoredCusum = tuple[list[float], list[int]]
+#: A key's CUSUM in `ShareCusums`: statistics, where each began, the mention clock of its last
+#: update, and the clock at which absence alone brings every statistic to zero.
+StoredShareCusum = tuple[list[float], list[int], int, int]
+
+
+@dataclass
+class ShareCusumsState(RuleState):
+    """What `ShareCusums` keeps, inside the state of the detector that uses it."""
+
+    cu: dict[str, StoredShareCusum] = field(default_factory=dict)
+    #: Mentions folded so far (the clock absent keys catch up against).
+    clock: int = 0
+    #: Per firing key, the level its reverse test weighs "it is over" against.
+    trend: dict[str, float] = field(default_factory=dict)
+    calm: dict[str, float] = field(default_factory=dict)
+    #: Keys the last bucket updated (between `fold` and the next `restart` only).
+    touched: list[str] | None = None
+    firing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SeriesCusumState(RuleState):
+    """What `SeriesCusum` keeps."""
+
+    cu: StoredCusum | None = None
+    #: Per alternative, the caller's values summed since its evidence began.
+    span: list[list[float]] | None = None
+    #: Armed (the alert fires): the level the reverse test weighs "it is over" against.
+    trend: float | None = None
+    calm: float = 0.0
+    #: 1 while an episode is open.
+    ep: int = 0
 
 
 @dataclass(frozen=True)
 class ShareCusums:
     """One CUSUM per key (a topic, a term) on the share of mentions that carry it, kept in a
-    detector's state dict, with the life of an alarm around it:
+    detector's state (`ShareCusumsState`), with the life of an alarm around it:
 
     - `fold` adds one closed bucket: per key, the binomial LLR of each alternative share
       (`alternatives(q0)`) against the baseline share q0 = p0 x (1 + tolerance);
@@ -166,7 +205,7 @@ class ShareCusums:
 
     def fold(
         self,
-        state: dict[str, Any],
+        state: ShareCusumsState,
         n: int,
         counts: Mapping[str, int],
         baseline: Callable[[str], float | None],
@@ -184,10 +223,10 @@ class ShareCusums:
         next appears; once an hour the keys whose evidence has run out are dropped. A bucket
         costs O(keys in it), not O(vocabulary).
         """
-        stats: dict[str, list[Any]] = state.setdefault("cu", {})
-        before = int(state.get("clock", 0))
-        clock = state["clock"] = before + n
-        trend = state.get("trend", {})
+        stats = state.cu
+        before = state.clock
+        clock = state.clock = before + n
+        trend = state.trend
         watched = set(self.watched(state))
         touched: list[str] = []
         for key in sorted({*counts, *watched}):  # sorted: the same order in every process
@@ -198,7 +237,7 @@ class ShareCusums:
             q0 = min(p0 * (1 + self.tolerance), 0.95)
             count = counts.get(key, 0)
             if key in watched:
-                calm = state.setdefault("calm", {})
+                calm = state.calm
                 calm[key] = max(0.0, calm.get(key, 0.0) + share_llr(count, n, trend[key], q0))
             alts = alternatives(q0)
             raw = stats.get(key)
@@ -217,21 +256,23 @@ class ShareCusums:
             # rounded where it is computed (not where it is stored), so a replay cut into
             # batches anywhere still gives the same alerts, and the state stays small
             cusum.s = [round(v, 3) for v in cusum.s]
-            stats[key] = [*cusum.to_list(), clock, clock + math.ceil(runs_out)]
+            stats[key] = (cusum.s, cusum.since, clock, clock + math.ceil(runs_out))
             touched.append(key)
-        state["touched"] = touched
+        state.touched = touched
         if start % 3600 == 0:  # once an hour, forget the keys whose evidence has run out
-            keep = set(state.get("trend", {}))
+            keep = set(state.trend)
             for key in [k for k, raw in stats.items() if raw[3] <= clock and k not in keep]:
                 del stats[key]
 
     @staticmethod
-    def _caught_up(raw: list[Any] | None, alts: Sequence[float], q0: float, clock: int) -> Cusum:
+    def _caught_up(
+        raw: StoredShareCusum | None, alts: Sequence[float], q0: float, clock: int
+    ) -> Cusum:
         """A key's CUSUM with the mentions it was absent from since its last update applied."""
-        if raw is None or len(raw) != 4:
+        if raw is None:
             return Cusum.empty(len(alts))
-        cusum = Cusum.from_list(raw[:2], len(alts))
-        absent = clock - int(raw[2])
+        cusum = Cusum.of((raw[0], raw[1]), len(alts))
+        absent = clock - raw[2]
         if absent > 0:
             for i, p1 in enumerate(alts):
                 cusum.s[i] += absent * math.log((1 - p1) / (1 - q0))
@@ -239,13 +280,13 @@ class ShareCusums:
                     cusum.s[i], cusum.since[i] = 0.0, -1
         return cusum
 
-    def crossed(self, state: dict[str, Any], h: float) -> list[tuple[str, int, float]]:
+    def crossed(self, state: ShareCusumsState, h: float) -> list[tuple[str, int, float]]:
         """(key, where its evidence began, statistic) for each key the last bucket took over h
         (only a key in it gained evidence)."""
-        firing = set(state.get("firing", ()))
-        stats = state.get("cu", {})
+        firing = set(state.firing)
+        stats = state.cu
         out = []
-        for key in state.get("touched", ()):
+        for key in state.touched or ():
             if key in firing or key not in stats:
                 continue
             s, since = stats[key][0], stats[key][1]
@@ -256,7 +297,7 @@ class ShareCusums:
 
     def judge(
         self,
-        state: dict[str, Any],
+        state: ShareCusumsState,
         h: float,
         alarm: Callable[[str, int, float], T | None],
         still: Callable[[str, bool], T],
@@ -271,29 +312,27 @@ class ShareCusums:
                 out.append(finding)
         return out
 
-    def watched(self, state: dict[str, Any]) -> list[str]:
+    def watched(self, state: ShareCusumsState) -> list[str]:
         """Firing keys this test raised (it judges when they are over)."""
-        trend = state.get("trend", {})
-        return [k for k in state.get("firing", ()) if k in trend]
+        trend = state.trend
+        return [k for k in state.firing if k in trend]
 
-    def arm(self, state: dict[str, Any], key: str, p0: float, share: float) -> None:
+    def arm(self, state: ShareCusumsState, key: str, p0: float, share: float) -> None:
         q0 = min(p0 * (1 + self.tolerance), 0.95)
-        state.setdefault("trend", {})[key] = min(max((q0 + share) / 2, q0 * 1.5), 0.95)
-        state.get("calm", {}).pop(key, None)
+        state.trend[key] = min(max((q0 + share) / 2, q0 * 1.5), 0.95)
+        state.calm.pop(key, None)
 
-    def over(self, state: dict[str, Any], key: str) -> bool:
-        return float(state.get("calm", {}).get(key, 0.0)) >= self.calm_llr
+    def over(self, state: ShareCusumsState, key: str) -> bool:
+        return state.calm.get(key, 0.0) >= self.calm_llr
 
     @staticmethod
-    def restart(state: dict[str, Any], firing: set[str]) -> None:
-        state.pop("touched", None)
-        for key in set(state.get("firing", ())) - firing:
-            for part in ("cu", "trend", "calm"):
-                state.get(part, {}).pop(key, None)
-        if firing:
-            state["firing"] = sorted(firing)
-        else:
-            state.pop("firing", None)
+    def restart(state: ShareCusumsState, firing: set[str]) -> None:
+        state.touched = None
+        for key in set(state.firing) - firing:
+            state.cu.pop(key, None)
+            state.trend.pop(key, None)
+            state.calm.pop(key, None)
+        state.firing = sorted(firing)
 
 
 @dataclass(frozen=True)
@@ -326,7 +365,7 @@ class SeriesCusum:
     weighs "it is over" against, `over` says when that reverse CUSUM reached 20:1, `restart`
     drops spent evidence once the alert resolved. Next to the statistics it keeps, per
     alternative, sums of the caller's `values` (mentions, negatives, expected) since its
-    evidence began. State: a small dict of JSON-safe lists."""
+    evidence began. Its state is a `SeriesCusumState`."""
 
     alternatives: int
     new_normal_s: int = 6 * 3600
@@ -334,7 +373,7 @@ class SeriesCusum:
 
     def fold(
         self,
-        state: dict[str, Any],
+        state: SeriesCusumState,
         llrs: Sequence[float],
         values: Sequence[float],
         *,
@@ -346,38 +385,38 @@ class SeriesCusum:
         """Add one closed bucket; (the best statistic, where its evidence began, the `values`
         summed since then). While it fires, `calm(level)` is the bucket's LLR of "back to
         usual" against the armed level."""
-        cusum = Cusum.from_list(state.get("cu", ()), self.alternatives)
+        cusum = Cusum.of(state.cu, self.alternatives)
         cusum.update(llrs, start, cap=1.5 * h)
         cusum.forget_before(end - self.new_normal_s)
         cusum.s = [round(v, 3) for v in cusum.s]
-        state["cu"] = cusum.to_list()
-        sums = state.get("span")
-        if not isinstance(sums, list) or len(sums) != self.alternatives:
+        state.cu = cusum.stored()
+        sums = state.span
+        if sums is None or len(sums) != self.alternatives:
             sums = [[0.0] * len(values) for _ in range(self.alternatives)]
-        state["span"] = sums = cusum.follow(sums, start, values)
-        if "trend" in state and calm is not None:
-            state["calm"] = round(max(0.0, state.get("calm", 0.0) + calm(state["trend"])), 3)
+        state.span = sums = cusum.follow(sums, start, values)
+        if state.trend is not None and calm is not None:
+            state.calm = round(max(0.0, state.calm + calm(state.trend)), 3)
         best, s = cusum.best()
         return s, cusum.since[best] if cusum.since[best] >= 0 else start, sums[best]
 
     @staticmethod
-    def arm(state: dict[str, Any], level: float) -> None:
-        state["trend"] = round(level, 4)
-        state.pop("calm", None)
+    def arm(state: SeriesCusumState, level: float) -> None:
+        state.trend = round(level, 4)
+        state.calm = 0.0
 
     @staticmethod
-    def firing(state: dict[str, Any]) -> bool:
-        return "trend" in state
+    def firing(state: SeriesCusumState) -> bool:
+        return state.trend is not None
 
-    def over(self, state: dict[str, Any]) -> bool:
-        return float(state.get("calm", 0.0)) >= self.calm_llr
+    def over(self, state: SeriesCusumState) -> bool:
+        return state.calm >= self.calm_llr
 
     @classmethod
-    def settle(cls, state: dict[str, Any], firing: bool) -> None:
+    def settle(cls, state: SeriesCusumState, firing: bool) -> None:
         """After each bucket: once the rule's alert resolved (whichever test raised it), the
         evidence it was raised on is spent."""
         if firing:
-            state["ep"] = 1
-        elif state.pop("ep", None):
-            for part in ("cu", "span", "trend", "calm"):
-                state.pop(part, None)
+            state.ep = 1
+        elif state.ep:
+            state.ep = 0
+            state.cu, state.span, state.trend, state.calm = None, None, None, 0.0

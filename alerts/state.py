@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.buckets import Bucket
+from alerts.rule_state import RuleState
 
 #: Version of the state record written to the changelog. 1: wave 1 up to the detection driver
 #: (no marker); 2: the same layout, marked, read back from either. A worker never guesses at a
@@ -26,8 +27,9 @@ class StateVersionError(ValueError):
 class SeriesState:
     open: dict[int, Bucket] = field(default_factory=dict)
     closed: dict[int, Bucket] = field(default_factory=dict)
-    #: Per-rule detector state (baselines), JSON-safe.
-    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Per-rule detector state (baselines): each detector's declared `RuleState`, or the
+    #: stored record until the engine first uses the rule (it validates it then).
+    rules: dict[str, RuleState | dict[str, Any]] = field(default_factory=dict)
     #: Open alert episodes by "rule|topic|term".
     episodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Last bucket start that received data (idle series are pruned eventually).
@@ -39,7 +41,9 @@ class SeriesState:
         return {
             "open": [b.to_dict() for b in self.open.values()],
             "closed": [b.to_dict() for b in self.closed.values()],
-            "rules": self.rules,
+            "rules": {
+                name: r.dump() if isinstance(r, RuleState) else r for name, r in self.rules.items()
+            },
             "episodes": self.episodes,
             "last": self.last_data,
         }
@@ -49,7 +53,7 @@ class SeriesState:
         return cls(
             open={b["start"]: Bucket.from_dict(b) for b in d["open"]},
             closed={b["start"]: Bucket.from_dict(b) for b in d["closed"]},
-            rules=d["rules"],
+            rules=dict(d["rules"]),  # a copy: the engine replaces records with states
             episodes=d["episodes"],
             last_data=d.get("last", 0),
         )

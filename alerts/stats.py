@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
+from pydantic import Field
 from scipy import special
 
 
@@ -114,11 +115,12 @@ class EWMA:
     0.667
     """
 
-    half_life: float
+    #: Stored as "h" and "c" (the names wave 1 wrote), see alerts/rule_state.py.
+    half_life: Annotated[float, Field(alias="h")]
     s: float = 0.0
     s2: float = 0.0
     w: float = 0.0
-    count: int = 0
+    count: Annotated[int, Field(alias="c")] = 0
 
     def update(self, x: float, weight: float = 1.0) -> None:
         if weight <= 0:
@@ -138,10 +140,3 @@ class EWMA:
         if self.w <= 0:
             return 0.0
         return max(0.0, self.s2 / self.w - self.mean**2)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"h": self.half_life, "s": self.s, "s2": self.s2, "w": self.w, "c": self.count}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EWMA:
-        return cls(d["h"], d["s"], d["s2"], d["w"], d["c"])

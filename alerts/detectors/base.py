@@ -1,8 +1,10 @@
 """The detector contract.
 
 A detector is stateless code over explicit state: `learn` folds one closed bucket into the
-rule's baseline, `evaluate` judges the window ending at a bucket boundary. The engine owns the
-state dict (JSON-safe) and the alert lifecycle, so detectors stay small and testable.
+rule's baseline, `evaluate` judges the window ending at a bucket boundary. Each detector
+declares its state once, as a `RuleState` dataclass (`State`); the engine owns the instances
+(they live in the brand's `KeyState`) and the alert lifecycle, so detectors stay small and
+testable.
 """
 
 from __future__ import annotations
@@ -53,15 +55,16 @@ class Context:
 
 
 class Detector(Protocol):
-    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+    #: The declared state (a `RuleState` dataclass whose defaults are "nothing learned yet").
+    State: Any
+
+    def learn(self, bucket: Bucket, state: Any, ctx: Context, firing: set[str]) -> None:
         """Fold a closed bucket into the baseline. `firing` holds what currently fires for
         this rule and series: '' for the series as a whole, or topic / term names; anomalous
         data must not become the new normal."""
         ...
 
-    def evaluate(
-        self, window: WindowSummary, state: dict[str, Any], ctx: Context
-    ) -> list[Finding]: ...
+    def evaluate(self, window: WindowSummary, state: Any, ctx: Context) -> list[Finding]: ...
 
 
 def strongest(findings: Iterable[Finding]) -> list[Finding]:

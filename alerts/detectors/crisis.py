@@ -19,15 +19,24 @@ when the change began ("started around 14:05, 23 min before this alert").
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding
-from alerts.detectors.volume_spike import VolumeSpikeDetector
+from alerts.detectors.volume_spike import VolumeProfile, VolumeSpikeDetector
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.rule_state import RuleState
 from alerts.rules import CrisisRule, VolumeSpikeRule
-from alerts.sequential import Cusum, Overdispersion, bank, count_llr, share_llr, threshold
+from alerts.sequential import (
+    Cusum,
+    Overdispersion,
+    StoredCusum,
+    bank,
+    count_llr,
+    share_llr,
+    threshold,
+)
 from alerts.stats import EWMA
 
 #: Bucket-level overdispersion of counts, learned from ordinary buckets.
@@ -41,7 +50,24 @@ MIN_RISE = 0.12
 NEW_NORMAL_S = 6 * 3600
 
 
+@dataclass
+class CrisisState(RuleState):
+    #: The rule's own seasonal volume baseline (as `volume_spike` keeps it).
+    vol: VolumeProfile = field(default_factory=VolumeProfile)
+    #: Exponentially weighted negatives and mentions per bucket (None until the first).
+    neg: EWMA | None = None
+    n: EWMA | None = None
+    #: Bucket-level overdispersion of counts: [excess, scale] (see `Overdispersion`).
+    phi: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    #: One CUSUM per (volume factor, negative rise) alternative.
+    cusum: StoredCusum | None = None
+    #: Per alternative, [mentions, negatives, expected] since its evidence began.
+    span: list[list[float]] | None = None
+
+
 class CrisisDetector:
+    State = CrisisState
+
     def __init__(self, rule: CrisisRule, bucket_s: int = 300):
         self.rule = rule
         self.alternatives = bank(rule.volume_factors, rule.negative_rises)
@@ -65,20 +91,20 @@ class CrisisDetector:
         )
 
     # -- baselines ------------------------------------------------------------------------
-    def _share(self, state: dict[str, Any], bucket_s: int) -> tuple[EWMA, EWMA]:
+    def _share(self, state: CrisisState, bucket_s: int) -> tuple[EWMA, EWMA]:
         half_life = max(1.0, self.rule.baseline_half_life.total_seconds() / bucket_s)
-        neg = EWMA.from_dict(state["neg"]) if "neg" in state else EWMA(half_life)
-        tot = EWMA.from_dict(state["n"]) if "n" in state else EWMA(half_life)
+        neg = state.neg if state.neg is not None else EWMA(half_life)
+        tot = state.n if state.n is not None else EWMA(half_life)
         return neg, tot
 
-    def expected_share(self, state: dict[str, Any], bucket_s: int) -> float | None:
+    def expected_share(self, state: CrisisState, bucket_s: int) -> float | None:
         neg, tot = self._share(state, bucket_s)
         return neg.mean / tot.mean if tot.mean > 0 else None
 
-    def dispersion(self, state: dict[str, Any]) -> float:
-        return DISPERSION.dispersion(state.get("phi"))
+    def dispersion(self, state: CrisisState) -> float:
+        return DISPERSION.dispersion(state.phi)
 
-    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+    def learn(self, bucket: Bucket, state: CrisisState, ctx: Context, firing: set[str]) -> None:
         """Baselines learn from every bucket except those of a firing episode. Gating on the
         CUSUM itself would be selection bias: it builds up in busier buckets, so learning only
         from the calm ones drags the expectation down, which builds the CUSUM up further (seen:
@@ -86,21 +112,21 @@ class CrisisDetector:
         The volume profile keeps its own lagged guard band: buckets from where evidence began to
         build (`flag_from`) are held until the window has passed."""
         suspicious = bool(firing)
-        vol = state.setdefault("vol", {})
-        expected = self.volume.expected(vol, bucket.start) if "hod" in vol else None
-        building = vol.get("flag_from", -1) >= 0  # strong evidence is building up
+        vol = state.vol
+        expected = self.volume.expected(vol, bucket.start)
+        building = vol.flag_from >= 0  # strong evidence is building up
         self.volume.learn(bucket, vol, ctx, {"firing"} if suspicious or building else set())
         if suspicious:
             return
         if expected is not None and expected > 0 and ctx.history_s > 86400:
-            DISPERSION.learn(state.setdefault("phi", [0.0, 0.0]), bucket.n, expected)
+            DISPERSION.learn(state.phi, bucket.n, expected)
         if bucket.n:
             neg, tot = self._share(state, ctx.bucket_s)
             neg.update(bucket.neg)
             tot.update(bucket.n)
-            state["neg"], state["n"] = neg.to_dict(), tot.to_dict()
+            state.neg, state.n = neg, tot
 
-    def _held(self, since: int, before: int, vol: dict[str, Any], ctx: Context) -> list[float]:
+    def _held(self, since: int, before: int, vol: VolumeProfile, ctx: Context) -> list[float]:
         """Mentions, negatives and expected over the held buckets in [since, before)."""
         if since < 0:
             return [0.0, 0.0, 0.0]
@@ -109,11 +135,11 @@ class CrisisDetector:
         return [float(sum(b.n for b in held)), float(sum(b.neg for b in held)), expected]
 
     # -- judgement ------------------------------------------------------------------------
-    def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
+    def evaluate(self, window: WindowSummary, state: CrisisState, ctx: Context) -> list[Finding]:
         rule = self.rule
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
-        vol = state.get("vol") or {}
-        if bucket is None or ctx.history_s < rule.warmup.total_seconds() or "hod" not in vol:
+        vol = state.vol
+        if bucket is None or ctx.history_s < rule.warmup.total_seconds():
             return []
         expected = self.volume.expected(vol, bucket.start)
         p0 = self.expected_share(state, ctx.bucket_s)
@@ -137,21 +163,21 @@ class CrisisDetector:
             llr + share_llr(bucket.neg, bucket.n, q0, max(a.negative_share(p0), q0))
             for llr, a in zip(llrs, self.alternatives, strict=True)
         ]
-        cusum = Cusum.from_list(state.get("cusum", ()), len(self.alternatives))
-        sums = state.get("span")
-        if not isinstance(sums, list) or len(sums) != len(self.alternatives):
+        cusum = Cusum.of(state.cusum, len(self.alternatives))
+        sums = state.span
+        if sums is None or len(sums) != len(self.alternatives):
             # state from before the spans were kept: sum the buckets the engine still holds
             sums = [self._held(since, bucket.start, vol, ctx) for since in cusum.since]
         cusum.update(llrs, bucket.start, cap=1.5 * self.h)
         # Evidence that began more than NEW_NORMAL_S ago is a level shift, not an incident: let
         # it go, so the baselines learn the new level instead of paging about it for days.
         cusum.forget_before(ctx.end - NEW_NORMAL_S)
-        state["cusum"] = cusum.to_list()
-        state["span"] = sums = cusum.follow(sums, bucket.start, (bucket.n, bucket.neg, expected))
+        state.cusum = cusum.stored()
+        state.span = sums = cusum.follow(sums, bucket.start, (bucket.n, bucket.neg, expected))
         best, s = cusum.best()
         since = cusum.since[best] if cusum.since[best] >= 0 else bucket.start
         # strong evidence building up: the volume profile's guard band holds those buckets
-        vol["flag_from"] = since if s >= self.h / 2 else -1
+        vol.flag_from = since if s >= self.h / 2 else -1
         if s < self.h / 2:
             return [Finding(anomalous=False, sustained=False)]
         # mentions, negatives and expected since the change began, however long ago (the

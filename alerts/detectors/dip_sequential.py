@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
 
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import SentimentDipRule
-from alerts.sequential import SeriesCusum, share_llr, threshold
+from alerts.sequential import SeriesCusum, SeriesCusumState, share_llr, threshold
 
 #: The learned share may be this far off (absolute) before negatives are evidence against it.
 TOLERANCE = 0.04
 
 
 class SequentialDip:
-    """Keeps its state under "seq" in the sentiment_dip rule's state."""
+    """Keeps its state (a `SeriesCusumState`) in `seq` of the sentiment_dip rule's state."""
 
     def __init__(self, rule: SentimentDipRule, false_alarms_per_month: float, bucket_s: int):
         self.rule = rule
@@ -37,17 +36,15 @@ class SequentialDip:
     def explain(self) -> str:
         return f"the negative-share CUSUM's threshold h = {self.h:.1f} over {len(self.rises)} rises"
 
-    def settle(self, state: dict[str, Any], firing: bool) -> None:
-        self.cusum.settle(state.setdefault("seq", {}), firing)
+    def settle(self, seq: SeriesCusumState, firing: bool) -> None:
+        self.cusum.settle(seq, firing)
 
-    def building(self, state: dict[str, Any]) -> bool:
+    def building(self, seq: SeriesCusumState) -> bool:
         """Strong evidence is building (half the threshold): hold the baseline's learning."""
-        cu = state.get("seq", {}).get("cu")
-        return bool(cu) and max(cu[0]) >= self.h / 2
+        return seq.cu is not None and max(seq.cu[0]) >= self.h / 2
 
-    def evaluate(self, state: dict[str, Any], p0: float, ctx: Context) -> list[Finding]:
+    def evaluate(self, seq: SeriesCusumState, p0: float, ctx: Context) -> list[Finding]:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
-        seq = state.setdefault("seq", {})
         if bucket is None or bucket.n == 0:  # no mentions: no evidence either way
             return self._still(seq)
         n, k = bucket.n, bucket.neg
@@ -70,7 +67,7 @@ class SequentialDip:
         self.cusum.arm(seq, min(max((q0 + share) / 2, q0 + self.rule.min_delta / 2), 0.97))
         return [self._alarm(s, since, int(n_span), int(neg_span), p0, ctx)]
 
-    def _still(self, seq: dict[str, Any]) -> list[Finding]:
+    def _still(self, seq: SeriesCusumState) -> list[Finding]:
         if self.cusum.firing(seq):
             return [Finding(anomalous=False, sustained=not self.cusum.over(seq))]
         return []

@@ -17,14 +17,14 @@ evidence adds up across windows, and it fires once half of `min_volume` mentions
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from alerts.buckets import Bucket, RunningTerms, WindowSummary, summarize
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import EmergingTermRule
-from alerts.sequential import ShareCusums, threshold
+from alerts.sequential import ShareCusums, ShareCusumsState, threshold
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: Terms remembered per brand and rule; the least frequent are forgotten beyond this. The
@@ -43,7 +43,24 @@ MIN_VOCABULARY = 1_000
 SHARES = ShareCusums(tolerance=0.2)
 
 
+@dataclass
+class EmergingTermState(ShareCusumsState):
+    """The terms' CUSUMs (inherited) and the brand's background vocabulary."""
+
+    #: Decayed count per term, times `scale` (the decay is applied lazily through it).
+    bg: dict[str, float] = field(default_factory=dict)
+    scale: float = 1.0
+    #: Decayed mentions, times `scale`.
+    N: float = 0.0
+    #: Seconds of buckets since faded terms were last forgotten.
+    since_prune: int = 0
+    #: Mentions learned from so far (the warm-up counts them).
+    seen: int = 0
+
+
 class EmergingTermDetector:
+    State = EmergingTermState
+
     def __init__(self, rule: EmergingTermRule, bucket_s: int = 300):
         self.rule = rule
         self.bucket_s = bucket_s
@@ -65,7 +82,7 @@ class EmergingTermDetector:
     def _candidate(self, term: str) -> bool:
         return term not in self.ignore and (self.rule.terms == "all" or term.startswith("#"))
 
-    def background_share(self, state: dict[str, Any], term: str) -> float | None:
+    def background_share(self, state: EmergingTermState, term: str) -> float | None:
         """The term's smoothed background share, or None where it is too common to be new."""
         bg, scale, total = self._background(state)
         mentions = total / scale
@@ -74,10 +91,12 @@ class EmergingTermDetector:
             return None
         return max((seen + 0.5) / (mentions + 1.0), 1e-5)
 
-    def _background(self, state: dict[str, Any]) -> tuple[dict[str, float], float, float]:
-        return state.setdefault("bg", {}), state.get("scale", 1.0), state.get("N", 0.0)
+    def _background(self, state: EmergingTermState) -> tuple[dict[str, float], float, float]:
+        return state.bg, state.scale, state.N
 
-    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+    def learn(
+        self, bucket: Bucket, state: EmergingTermState, ctx: Context, firing: set[str]
+    ) -> None:
         SHARES.restart(state, firing)
         if bucket.n == 0:
             return
@@ -87,7 +106,7 @@ class EmergingTermDetector:
         # A term firing, or whose evidence is building (half the threshold), stays out of the
         # background: at a small brand two mentions of it would otherwise make it "common".
         building = self.threshold(len(bg)) / 2
-        stats = state.get("cu", {})
+        stats = state.cu
         for term, count in bucket.terms.items():
             if term not in firing and not (term in stats and max(stats[term][0]) >= building):
                 # 3 decimals, as the prune stores them: between prunes the terms just learned
@@ -98,29 +117,31 @@ class EmergingTermDetector:
                 bg[term] /= scale
             total /= scale
             scale = 1.0
-        since = state.get("since_prune", 0) + ctx.bucket_s
+        since = state.since_prune + ctx.bucket_s
         if since >= PRUNE_EVERY_S:
             # forget faded terms, and rescale to plain counts with 3 decimals (17-digit floats
             # of a large scale made up half the stored size)
-            bg = state["bg"] = {
+            bg = state.bg = {
                 t: round(c / scale, 3) for t, c in bg.items() if c >= FORGET_BELOW * scale
             }
             total, scale, since = total / scale, 1.0, 0
         if len(bg) > MAX_VOCABULARY:
             keep = sorted(bg.items(), key=lambda kv: -kv[1])[: MAX_VOCABULARY * 3 // 4]
-            state["bg"] = dict(keep)
-        state["scale"], state["N"], state["since_prune"] = scale, total, since
-        state["seen"] = state.get("seen", 0) + bucket.n
+            state.bg = dict(keep)
+        state.scale, state.N, state.since_prune = scale, total, since
+        state.seen += bucket.n
 
-    def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
+    def evaluate(
+        self, window: WindowSummary, state: EmergingTermState, ctx: Context
+    ) -> list[Finding]:
         rule = self.rule
-        if ctx.history_s < rule.warmup.total_seconds() or state.get("seen", 0) < 200:
+        if ctx.history_s < rule.warmup.total_seconds() or state.seen < 200:
             return []
         sequential = self._sequential(state, ctx)
         return strongest([*self._windowed(window, state, ctx), *sequential])  # windowed first
 
     def _windowed(
-        self, window: WindowSummary, state: dict[str, Any], ctx: Context
+        self, window: WindowSummary, state: EmergingTermState, ctx: Context
     ) -> list[Finding]:
         rule = self.rule
         bg, scale, total = self._background(state)
@@ -183,9 +204,9 @@ class EmergingTermDetector:
             )
         return findings
 
-    def _sequential(self, state: dict[str, Any], ctx: Context) -> list[Finding]:
+    def _sequential(self, state: EmergingTermState, ctx: Context) -> list[Finding]:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
-        h = self.threshold(len(state.get("bg", {})))
+        h = self.threshold(len(state.bg))
         if bucket is not None and bucket.n:
             SHARES.fold(
                 state,
@@ -207,7 +228,7 @@ class EmergingTermDetector:
         )
 
     def _sequential_finding(
-        self, term: str, since: int, value: float, state: dict[str, Any], ctx: Context
+        self, term: str, since: int, value: float, state: EmergingTermState, ctx: Context
     ) -> Finding | None:
         rule = self.rule
         buckets = [b for t, b in sorted(ctx.closed.items()) if t >= since]

@@ -17,18 +17,34 @@ With `false_alarms_per_month` set, a sequential test runs beside the windowed on
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass, field
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.detectors.dip_sequential import SequentialDip
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.rule_state import RuleState
 from alerts.rules import SentimentDipRule
-from alerts.sequential import beside_window
+from alerts.sequential import SeriesCusumState, beside_window
 from alerts.stats import EWMA, binom_tail_ge, z_from_p
 
 
+@dataclass
+class SentimentDipState(RuleState):
+    #: Exponentially weighted negatives and mentions per bucket (None until the first).
+    neg: EWMA | None = None
+    n: EWMA | None = None
+    #: Mentions learned from so far (the warm-up counts them).
+    seen: int = 0
+    #: The last window looked suspicious: its bucket is not learned from.
+    hold: bool = False
+    #: The sequential test's CUSUM (alerts/detectors/dip_sequential.py).
+    seq: SeriesCusumState = field(default_factory=SeriesCusumState)
+
+
 class SentimentDipDetector:
+    State = SentimentDipState
+
     def __init__(self, rule: SentimentDipRule, bucket_s: int = 300):
         self.rule = rule
         fapm = rule.false_alarms_per_month
@@ -38,18 +54,20 @@ class SentimentDipDetector:
         text = "" if self.sequential is None else self.sequential.explain()
         return beside_window(self.rule.false_alarms_per_month, text)
 
-    def _baseline(self, state: dict[str, Any], bucket_s: int) -> tuple[EWMA, EWMA]:
+    def _baseline(self, state: SentimentDipState, bucket_s: int) -> tuple[EWMA, EWMA]:
         half_life = max(1.0, self.rule.baseline_half_life.total_seconds() / bucket_s)
-        neg = EWMA.from_dict(state["neg"]) if "neg" in state else EWMA(half_life)
-        tot = EWMA.from_dict(state["n"]) if "n" in state else EWMA(half_life)
+        neg = state.neg if state.neg is not None else EWMA(half_life)
+        tot = state.n if state.n is not None else EWMA(half_life)
         return neg, tot
 
-    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+    def learn(
+        self, bucket: Bucket, state: SentimentDipState, ctx: Context, firing: set[str]
+    ) -> None:
         if self.sequential is not None:
-            self.sequential.settle(state, bool(firing))
-            if self.sequential.building(state):
+            self.sequential.settle(state.seq, bool(firing))
+            if self.sequential.building(state.seq):
                 return
-        if firing or bucket.n == 0 or state.get("hold"):
+        if firing or bucket.n == 0 or state.hold:
             return
         neg, tot = self._baseline(state, ctx.bucket_s)
         if self.rule.reach_weighted:
@@ -58,33 +76,32 @@ class SentimentDipDetector:
         else:
             neg.update(bucket.neg)
             tot.update(bucket.n)
-        state["neg"], state["n"] = neg.to_dict(), tot.to_dict()
-        state["seen"] = state.get("seen", 0) + bucket.n
+        state.neg, state.n = neg, tot
+        state.seen += bucket.n
 
-    def expected_share(self, state: dict[str, Any], bucket_s: int) -> float | None:
+    def expected_share(self, state: SentimentDipState, bucket_s: int) -> float | None:
         neg, tot = self._baseline(state, bucket_s)
         if tot.mean <= 0:
             return None
         return neg.mean / tot.mean
 
-    def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
+    def evaluate(
+        self, window: WindowSummary, state: SentimentDipState, ctx: Context
+    ) -> list[Finding]:
         rule = self.rule
         p0 = self.expected_share(state, ctx.bucket_s)
-        warmed = (
-            ctx.history_s >= rule.warmup.total_seconds()
-            and state.get("seen", 0) >= 3 * rule.min_volume
-        )
-        state["hold"] = False
+        warmed = ctx.history_s >= rule.warmup.total_seconds() and state.seen >= 3 * rule.min_volume
+        state.hold = False
         if p0 is None or not warmed:
             return []
         p0 = min(max(p0, 0.01), 0.99)
         windowed = self._windowed(window, state, ctx, p0) if window.n >= rule.min_volume else []
         if self.sequential is None:
             return windowed
-        return strongest([*windowed, *self.sequential.evaluate(state, p0, ctx)])
+        return strongest([*windowed, *self.sequential.evaluate(state.seq, p0, ctx)])
 
     def _windowed(
-        self, window: WindowSummary, state: dict[str, Any], ctx: Context, p0: float
+        self, window: WindowSummary, state: SentimentDipState, ctx: Context, p0: float
     ) -> list[Finding]:
         rule = self.rule
         if rule.reach_weighted and window.w2 > 0:
@@ -97,7 +114,7 @@ class SentimentDipDetector:
             p_value = binom_tail_ge(window.neg, window.n, p0)
         delta = share - p0
         # suspicious windows are not learned from (see VolumeSpikeDetector.learn)
-        state["hold"] = p_value < math.sqrt(rule.alpha) and delta >= rule.min_delta / 2
+        state.hold = p_value < math.sqrt(rule.alpha) and delta >= rule.min_delta / 2
         anomalous = p_value < rule.alpha and delta >= rule.min_delta
         sustained = p_value < math.sqrt(rule.alpha) and delta >= rule.min_delta / 2
         if not (anomalous or sustained):

@@ -17,14 +17,14 @@ which raises the alert:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import TrendingTopicRule
-from alerts.sequential import ShareCusums, threshold
+from alerts.sequential import ShareCusums, ShareCusumsState, threshold
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: The union bound counts at least this many topics, however few the brand has had so far.
@@ -33,7 +33,20 @@ MIN_TOPICS = 8
 SHARES = ShareCusums(tolerance=0.2)
 
 
+@dataclass
+class TrendingTopicState(ShareCusumsState):
+    """The topics' CUSUMs (inherited) and their baseline."""
+
+    #: Exponentially weighted mentions per topic, and of all mentions.
+    tp: dict[str, float] = field(default_factory=dict)
+    tot: float = 0.0
+    #: Mentions learned from so far (the warm-up counts them).
+    seen: int = 0
+
+
 class TrendingTopicDetector:
+    State = TrendingTopicState
+
     def __init__(self, rule: TrendingTopicRule, bucket_s: int = 300):
         self.rule = rule
         self.bucket_s = bucket_s
@@ -55,19 +68,21 @@ class TrendingTopicDetector:
     def _decay(self, bucket_s: int) -> float:
         return float(0.5 ** (bucket_s / self.rule.baseline_half_life.total_seconds()))
 
-    def baseline_share(self, state: dict[str, Any], topic: str) -> float:
-        total = state.get("tot", 0.0)
+    def baseline_share(self, state: TrendingTopicState, topic: str) -> float:
+        total = state.tot
         if total <= 0:
             return self.rule.share_floor
-        return float(max(state.get("tp", {}).get(topic, 0.0) / total, self.rule.share_floor))
+        return float(max(state.tp.get(topic, 0.0) / total, self.rule.share_floor))
 
-    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+    def learn(
+        self, bucket: Bucket, state: TrendingTopicState, ctx: Context, firing: set[str]
+    ) -> None:
         if bucket.n == 0:
             SHARES.restart(state, firing)
             return
         d = self._decay(ctx.bucket_s)
-        topics: dict[str, float] = state.setdefault("tp", {})
-        state["tot"] = state.get("tot", 0.0) * d + bucket.n
+        topics = state.tp
+        state.tot = state.tot * d + bucket.n
         for name in list(topics):
             topics[name] *= d
             if topics[name] < 1e-6:
@@ -75,23 +90,25 @@ class TrendingTopicDetector:
         for name, count in bucket.topics.items():
             if name not in firing:  # a trending topic must not become its own baseline
                 topics[name] = topics.get(name, 0.0) + count
-        state["seen"] = state.get("seen", 0) + bucket.n
+        state.seen += bucket.n
         SHARES.restart(state, firing)
 
-    def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
+    def evaluate(
+        self, window: WindowSummary, state: TrendingTopicState, ctx: Context
+    ) -> list[Finding]:
         rule = self.rule
-        if ctx.history_s < rule.warmup.total_seconds() or state.get("seen", 0) < 100:
+        if ctx.history_s < rule.warmup.total_seconds() or state.seen < 100:
             return []
         sequential = self._sequential(window, state, ctx)
         windowed = self._windowed(window, state, ctx) if window.n else []
         return strongest([*windowed, *sequential])  # the windowed first: it wins a tie
 
     def _windowed(
-        self, window: WindowSummary, state: dict[str, Any], ctx: Context
+        self, window: WindowSummary, state: TrendingTopicState, ctx: Context
     ) -> list[Finding]:
         rule = self.rule
         candidates = [(t, c) for t, c in window.topics.items() if c >= rule.min_volume / 2]
-        alpha = rule.alpha / max(1, len(state.get("tp", {})))
+        alpha = rule.alpha / max(1, len(state.tp))
         findings = []
         for topic, count in candidates:
             p0 = self.baseline_share(state, topic)
@@ -136,12 +153,12 @@ class TrendingTopicDetector:
         return findings
 
     def _sequential(
-        self, window: WindowSummary, state: dict[str, Any], ctx: Context
+        self, window: WindowSummary, state: TrendingTopicState, ctx: Context
     ) -> list[Finding]:
         """Fold the bucket just closed into each topic's CUSUM; the alarm where one crossed h,
         and for a firing topic whether the reverse test says it is over."""
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
-        h = self.threshold(len(state.get("tp", {})))
+        h = self.threshold(len(state.tp))
         if bucket is not None and bucket.n:  # an empty bucket is no evidence either way
             SHARES.fold(
                 state,
@@ -161,7 +178,7 @@ class TrendingTopicDetector:
         )
 
     def _sequential_finding(
-        self, topic: str, since: int, value: float, state: dict[str, Any], ctx: Context
+        self, topic: str, since: int, value: float, state: TrendingTopicState, ctx: Context
     ) -> Finding | None:
         """The alarm, once the CUSUM has crossed h, with enough mentions at a real lift."""
         rule = self.rule

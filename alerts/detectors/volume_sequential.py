@@ -13,16 +13,23 @@ says when the surge began, and ends when the reverse test finds volume back to u
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alerts.buckets import Bucket
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
-from alerts.sequential import Overdispersion, SeriesCusum, count_llr, threshold
+from alerts.sequential import (
+    Overdispersion,
+    SeriesCusum,
+    SeriesCusumState,
+    count_llr,
+    threshold,
+)
 
 if TYPE_CHECKING:
-    from alerts.detectors.volume_spike import VolumeSpikeDetector
+    from alerts.detectors.volume_spike import VolumeSpikeDetector, VolumeSpikeState
 
 #: Bucket-level overdispersion of the brand's counts (its own, not the windowed test's).
 DISPERSION = Overdispersion(prior=0.1, prior_weight=50.0)
@@ -33,8 +40,14 @@ TOLERANCE = 0.25
 MATURE_S = 2 * 86400
 
 
+@dataclass
+class SequentialVolumeState(SeriesCusumState):
+    #: The brand's bucket-level overdispersion: [excess, scale] (see `Overdispersion`).
+    phi: list[float] = field(default_factory=lambda: [0.0, 0.0])
+
+
 class SequentialVolume:
-    """Keeps its state under "seq" in the volume_spike rule's state. The engine calls
+    """Keeps its state in `seq` of the volume_spike rule's state. The engine calls
     `evaluate` on a closed bucket before `learn`s it."""
 
     def __init__(self, volume: VolumeSpikeDetector, false_alarms_per_month: float, bucket_s: int):
@@ -49,26 +62,28 @@ class SequentialVolume:
             f"the volume CUSUM's threshold h = {self.h:.1f} over {len(self.factors)} volume factors"
         )
 
-    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+    def learn(
+        self, bucket: Bucket, state: VolumeSpikeState, ctx: Context, firing: set[str]
+    ) -> None:
         """Called before the profile learns the bucket, so the dispersion is learned against
         the expectation the bucket was judged by."""
-        seq = state.setdefault("seq", {})
+        seq = state.seq
         self.cusum.settle(seq, "" in firing)
-        if firing or ctx.history_s <= 86400 or "hod" not in state:
+        if firing or ctx.history_s <= 86400:
             return
         expected = self.volume.expected(state, bucket.start)
         if expected is not None and expected > 0:
-            DISPERSION.learn(seq.setdefault("phi", [0.0, 0.0]), bucket.n, expected)
+            DISPERSION.learn(seq.phi, bucket.n, expected)
 
-    def evaluate(self, state: dict[str, Any], ctx: Context) -> list[Finding]:
+    def evaluate(self, state: VolumeSpikeState, ctx: Context) -> list[Finding]:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
-        seq = state.setdefault("seq", {})
+        seq = state.seq
         expected = self.volume.expected(state, ctx.end - ctx.bucket_s)
         if bucket is None or expected is None:  # a gap is no evidence either way
             return []
         if ctx.history_s < MATURE_S:
             return []  # each hour seen on one day only: its expectation may be off 2x
-        r = DISPERSION.dispersion(seq.get("phi"))
+        r = DISPERSION.dispersion(seq.phi)
         n, e0 = bucket.n, max(expected, 0.01) * (1 + TOLERANCE)
         s, since, (n_span, expected_span) = self.cusum.fold(
             seq,
@@ -81,8 +96,8 @@ class SequentialVolume:
             calm=lambda f: count_llr(n, e0 * f, 1 / f, r),
         )
         if s >= self.h / 2:  # strong evidence building: the profile's guard band holds it
-            flag = state.get("flag_from", -1)
-            state["flag_from"] = since if flag < 0 else min(flag, since)
+            flag = state.flag_from
+            state.flag_from = since if flag < 0 else min(flag, since)
         if self.cusum.firing(seq):
             return [Finding(anomalous=False, sustained=not self.cusum.over(seq))]
         if s < self.h:
@@ -90,7 +105,13 @@ class SequentialVolume:
         return self._alarm(seq, s, since, int(n_span), expected_span, ctx)
 
     def _alarm(
-        self, seq: dict[str, Any], s: float, since: int, n: int, expected: float, ctx: Context
+        self,
+        seq: SequentialVolumeState,
+        s: float,
+        since: int,
+        n: int,
+        expected: float,
+        ctx: Context,
     ) -> list[Finding]:
         """The alarm, with the mentions and expectation since the surge began (kept with the
         CUSUM, so they never depend on how many buckets the engine holds)."""

@@ -21,13 +21,14 @@ With `false_alarms_per_month` set, a sequential test runs beside the windowed on
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
-from alerts.detectors.volume_sequential import SequentialVolume
+from alerts.detectors.volume_sequential import SequentialVolume, SequentialVolumeState
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.rule_state import RuleState
 from alerts.rules import VolumeSpikeRule
 from alerts.sequential import beside_window
 from alerts.stats import negbin_quantile, negbin_tail_ge, z_from_p
@@ -53,7 +54,41 @@ def _decay(half_life_updates: float) -> float:
     return float(0.5 ** (1.0 / max(half_life_updates, 1.0)))
 
 
+def _pairs(n: int) -> list[list[float]]:
+    return [[0.0, 0.0] for _ in range(n)]
+
+
+@dataclass
+class VolumeProfile(RuleState):
+    """The seasonal baseline (exponentially weighted [sum, weight] pairs) and its guard band."""
+
+    #: Mentions per bucket by hour of day (UTC).
+    hod: list[list[float]] = field(default_factory=lambda: _pairs(24))
+    #: Each weekday's volume against the hour-of-day profile.
+    dow: list[list[float]] = field(default_factory=lambda: _pairs(7))
+    #: Recent observed against expected volume: the level that follows slow drifts.
+    lvl: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    #: Pooled moments of the windowed test's overdispersion: [excess, scale].
+    phi: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    #: The day being summed for the weekday factor: [day index, observed, profile].
+    day: list[float] = field(default_factory=lambda: [-1.0, 0.0, 0.0])
+    #: Closed buckets waiting to leave the window before they are learned:
+    #: [start, count, flagged].
+    pending: list[list[int]] = field(default_factory=list)
+    #: Start of the window an unusual test result holds out of learning (-1: none).
+    flag_from: int = -1
+    #: Since when flagging has been continuous (a lasting change is learned after a while).
+    flagged_since: int | None = None
+
+
+@dataclass
+class VolumeSpikeState(VolumeProfile):
+    seq: SequentialVolumeState = field(default_factory=SequentialVolumeState)
+
+
 class VolumeSpikeDetector:
+    State = VolumeSpikeState
+
     def __init__(self, rule: VolumeSpikeRule, bucket_s: int = 300):
         self.rule = rule
         fapm = rule.false_alarms_per_month
@@ -65,37 +100,24 @@ class VolumeSpikeDetector:
 
     # -- baseline ---------------------------------------------------------------------------
     @staticmethod
-    def _init(state: dict[str, Any]) -> None:
-        if "hod" not in state:
-            state.update(
-                hod=[[0.0, 0.0] for _ in range(24)],
-                dow=[[0.0, 0.0] for _ in range(7)],
-                lvl=[0.0, 0.0],
-                phi=[0.0, 0.0],
-                day=[-1, 0.0, 0.0],
-            )
-
-    @staticmethod
     def _mean(pair: list[float], default: float) -> float:
         return float(pair[0] / pair[1]) if pair[1] > 1e-9 else default
 
-    def profile(self, state: dict[str, Any], ts: int) -> float | None:
+    def profile(self, state: VolumeProfile, ts: int) -> float | None:
         """Expected mentions per bucket starting at `ts`, from hour-of-day and weekday (no
         level). Each hour slot holds that hour's mean, so it is placed at the half hour and
         the profile is interpolated linearly between slots: a step per hour would under-
         expect the end of every hour of the morning ramp-up and cry "spike" at it."""
         return self._interpolated(state, ts, {})
 
-    def _slot(
-        self, state: dict[str, Any], hour: int, memo: dict[int, float | None]
-    ) -> float | None:
+    def _slot(self, state: VolumeProfile, hour: int, memo: dict[int, float | None]) -> float | None:
         """The profile of absolute hour `hour` (hours since the epoch), memoised per call."""
         if hour not in memo:
             memo[hour] = self._profile(state, hour % 24, (hour // 24 + 3) % 7)  # 1970-01-01: Thu
         return memo[hour]
 
     def _interpolated(
-        self, state: dict[str, Any], ts: int, memo: dict[int, float | None]
+        self, state: VolumeProfile, ts: int, memo: dict[int, float | None]
     ) -> float | None:
         hours = (ts + BUCKET_MID_S) / 3600 - 0.5
         first = math.floor(hours)
@@ -105,19 +127,18 @@ class VolumeSpikeDetector:
             return None
         return a * (1 - frac) + b * frac
 
-    def _profile(self, state: dict[str, Any], hour: int, weekday: int) -> float | None:
-        self._init(state)
-        hod = state["hod"][hour]
+    def _profile(self, state: VolumeProfile, hour: int, weekday: int) -> float | None:
+        hod = state.hod[hour]
         if hod[1] <= 1e-9:
-            known = [s / w for s, w in state["hod"] if w > 1e-9]
+            known = [s / w for s, w in state.hod if w > 1e-9]
             if not known:
                 return None
             base = float(sum(known) / len(known))
         else:
             base = float(hod[0] / hod[1])
-        return base * min(max(self._mean(state["dow"][weekday], 1.0), 0.2), 5.0)
+        return base * min(max(self._mean(state.dow[weekday], 1.0), 0.2), 5.0)
 
-    def expected_sum(self, state: dict[str, Any], starts: list[int]) -> float | None:
+    def expected_sum(self, state: VolumeProfile, starts: list[int]) -> float | None:
         """Expected mentions over the given buckets."""
         total, memo = 0.0, dict[int, float | None]()
         for ts in starts:
@@ -127,46 +148,45 @@ class VolumeSpikeDetector:
             total += base
         return total * self.level(state)
 
-    def level(self, state: dict[str, Any]) -> float:
-        obs, exp = state["lvl"]
+    def level(self, state: VolumeProfile) -> float:
+        obs, exp = state.lvl
         if exp < 1.0:
             return 1.0
         return float(min(max(obs / exp, 0.2), 5.0))
 
-    def expected(self, state: dict[str, Any], ts: int) -> float | None:
+    def expected(self, state: VolumeProfile, ts: int) -> float | None:
         base = self.profile(state, ts)
         return None if base is None else base * self.level(state)
 
-    def phi(self, state: dict[str, Any]) -> float:
+    def phi(self, state: VolumeProfile) -> float:
         """Overdispersion, pooled method of moments: (sum (O-E)^2 - sum E) / sum E^2 over
         ordinary windows (exponentially weighted). Pooling weighs windows by their
         information; averaging per-window ratios would let near-empty windows dominate."""
-        self._init(state)
-        excess, scale = state["phi"]
+        excess, scale = state.phi
         if scale < 200.0:  # not enough evidence yet: shrink towards the prior
             excess, scale = excess + PHI_PRIOR * 200.0, scale + 200.0
         return float(min(max(excess / scale, 1e-3), 1.0))
 
-    def learn(self, bucket: Bucket, state: dict[str, Any], ctx: Context, firing: set[str]) -> None:
+    def learn(self, bucket: Bucket, state: VolumeProfile, ctx: Context, firing: set[str]) -> None:
         """Lagged learning with a guard band: a bucket joins the baseline only once it has left
         the rule's window, and only if no window containing it looked unusual. An incident that
         is merely *nearly* significant at first must not be folded into the baseline, or it
         raises its own expectation and masks itself."""
-        self._init(state)
-        if self.sequential is not None:
+        if self.sequential is not None and isinstance(state, VolumeSpikeState):
             self.sequential.learn(bucket, state, ctx, firing)
         if not firing:
             self._learn_level(bucket.start, bucket.n, state, ctx)
-        pending: list[list[int]] = state.setdefault("pending", [])
+        pending = state.pending
         pending.append([bucket.start, bucket.n, 1 if firing else 0])
-        flag_from = state.get("flag_from", -1)
+        flag_from = state.flag_from
         # A change that persists for hours is a new normal (a launch, a merger), not an
         # incident: after FLAG_TIMEOUT of continuous flagging the guard band lets data in.
-        if flag_from >= 0:
-            state.setdefault("flagged_since", bucket.start)
-        else:
-            state.pop("flagged_since", None)
-        persistent = bucket.start - state.get("flagged_since", bucket.start) > FLAG_TIMEOUT_S
+        if flag_from < 0:
+            state.flagged_since = None
+        elif state.flagged_since is None:
+            state.flagged_since = bucket.start
+        flagged_since = bucket.start if state.flagged_since is None else state.flagged_since
+        persistent = bucket.start - flagged_since > FLAG_TIMEOUT_S
         for entry in pending:
             if entry[0] >= flag_from >= 0 and not persistent:
                 entry[2] = 1
@@ -174,7 +194,7 @@ class VolumeSpikeDetector:
         updates_per_day = 3600 / ctx.bucket_s
         while pending and pending[0][0] < bucket.start + ctx.bucket_s - lag:
             start, count, flagged = pending.pop(0)
-            slot_weight = state["hod"][(start // 3600) % 24][1]
+            slot_weight = state.hod[(start // 3600) % 24][1]
             # The guard protects established hours only: a slot with less than
             # ESTABLISHED_DAYS of data is still being learned and must not lock in a first
             # wrong estimate (one day was not enough: a small brand's hour that happened to be
@@ -182,7 +202,7 @@ class VolumeSpikeDetector:
             if not flagged or slot_weight < ESTABLISHED_DAYS * updates_per_day:
                 self._learn_one(start, count, state, ctx)
 
-    def _learn_one(self, start: int, n: int, state: dict[str, Any], ctx: Context) -> None:
+    def _learn_one(self, start: int, n: int, state: VolumeProfile, ctx: Context) -> None:
         at = datetime.fromtimestamp(start, UTC)
         e_prof = self.profile(state, start)
         count = float(n)
@@ -193,12 +213,12 @@ class VolumeSpikeDetector:
         hod_decay = _decay(
             self.rule.profile_half_life.total_seconds() / 86400 * buckets_per_day / 24
         )
-        slot = state["hod"][at.hour]
+        slot = state.hod[at.hour]
         slot[0] = slot[0] * hod_decay + count
         slot[1] = slot[1] * hod_decay + 1.0
         self._learn_weekday(state, at, count)
 
-    def _learn_level(self, start: int, n: int, state: dict[str, Any], ctx: Context) -> None:
+    def _learn_level(self, start: int, n: int, state: VolumeProfile, ctx: Context) -> None:
         """The level follows slow drifts: it learns every non-firing bucket at once (no guard
         band), winsorised, with a half-life of hours, so a short spike moves it little."""
         e_prof = self.profile(state, start)
@@ -208,28 +228,30 @@ class VolumeSpikeDetector:
         if ctx.history_s > 86400:
             count = min(count, 2.0 * e_prof * self.level(state) + 3.0)
         lvl_decay = _decay(self.rule.level_half_life.total_seconds() / ctx.bucket_s)
-        lvl = state["lvl"]
+        lvl = state.lvl
         lvl[0] = lvl[0] * lvl_decay + count
         lvl[1] = lvl[1] * lvl_decay + e_prof
 
-    def _learn_weekday(self, state: dict[str, Any], at: datetime, count: float) -> None:
-        day = state["day"]
+    def _learn_weekday(self, state: VolumeProfile, at: datetime, count: float) -> None:
+        day = state.day
         index = int(at.timestamp()) // 86400
         if day[0] != index:
             if day[0] >= 0 and day[2] > 0 and day[1] > 0:
                 weekday = datetime.fromtimestamp(day[0] * 86400, UTC).weekday()
-                pair = state["dow"][weekday]
+                pair = state.dow[weekday]
                 d = _decay(2.0)  # a weekday factor follows the last few weeks
                 pair[0] = pair[0] * d + day[1] / day[2]
                 pair[1] = pair[1] * d + 1.0
             day[:] = [index, 0.0, 0.0]
-        hod = state["hod"][at.hour]
+        hod = state.hod[at.hour]
         if hod[1] > 1e-9:
             day[1] += count
             day[2] += hod[0] / hod[1]
 
     # -- judgement --------------------------------------------------------------------------
-    def evaluate(self, window: WindowSummary, state: dict[str, Any], ctx: Context) -> list[Finding]:
+    def evaluate(
+        self, window: WindowSummary, state: VolumeSpikeState, ctx: Context
+    ) -> list[Finding]:
         if ctx.history_s < self.rule.warmup.total_seconds() or not window.starts:
             return []
         windowed = self._windowed(window, state, ctx)
@@ -237,9 +259,7 @@ class VolumeSpikeDetector:
             return windowed
         return strongest([*windowed, *self.sequential.evaluate(state, ctx)])
 
-    def _windowed(
-        self, window: WindowSummary, state: dict[str, Any], ctx: Context
-    ) -> list[Finding]:
+    def _windowed(self, window: WindowSummary, state: VolumeProfile, ctx: Context) -> list[Finding]:
         rule = self.rule
         total = self.expected_sum(state, window.starts)
         if total is None:
@@ -261,7 +281,7 @@ class VolumeSpikeDetector:
         )
         # Anything unusual (even far from alerting) keeps this window's buckets out of the
         # baseline: the guard band of `learn`.
-        state["flag_from"] = window.start if (p_up < GUARD_P and observed > expected) else -1
+        state.flag_from = window.start if (p_up < GUARD_P and observed > expected) else -1
         p_down = 1.0 - negbin_tail_ge(observed + 1, expected, dispersion)
         down = (
             rule.direction == "both"
@@ -274,7 +294,7 @@ class VolumeSpikeDetector:
             # residual tail and bias the overdispersion (and so the false-alarm rate) downward.
             if expected >= 1:
                 # calibrate overdispersion on ordinary windows only (pooled moments)
-                pair = state["phi"]
+                pair = state.phi
                 d = _decay(288.0 * max(1.0, rule.window.total_seconds() / 3600))
                 pair[0] = pair[0] * d + (observed - expected) ** 2 - expected
                 pair[1] = pair[1] * d + expected**2

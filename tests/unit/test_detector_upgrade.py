@@ -114,3 +114,56 @@ def test_a_newer_state_record_is_refused_with_a_clear_message():
     record = dict(FIXTURE["states"]["Acme"], v=STATE_VERSION + 1)
     with pytest.raises(StateVersionError, match="newer Earful"):
         KeyState.from_dict(record)
+
+
+def test_every_rules_state_round_trips_through_its_declaration():
+    """What the worker writes to the changelog is what its detectors' declarations make of
+    their state, and reads back to equal state (after three days of the previous release's
+    state and two of this one's)."""
+    from alerts.rule_state import RuleState
+
+    replayer = Replayer(DetectionEngine(RuleSet.from_text(FIXTURE["rules"])))
+    replayer.feed(stream())
+    replayer.finish()
+    kinds = set()
+    for state in replayer.states.values():
+        stored = json.loads(json.dumps(state.to_dict()))
+        for series in state.series.values():
+            for name, rule_state in series.rules.items():
+                assert isinstance(rule_state, RuleState)
+                again = type(rule_state).load(json.loads(json.dumps(rule_state.dump())))
+                assert again == rule_state, name
+                kinds.add(type(rule_state).__name__)
+        assert KeyState.from_dict(stored).to_dict() == stored
+    assert kinds == {
+        "VolumeSpikeState",
+        "SentimentDipState",
+        "TrendingTopicState",
+        "EmergingTermState",
+    }
+
+
+def test_a_stored_state_that_does_not_fit_its_rule_is_relearned_and_said(caplog):
+    """A record the declaration cannot read (here: a rule renamed onto another's state, or a
+    damaged record) is not half-used: the rule starts afresh and the log names rule and field."""
+    from alerts.detectors.volume_spike import VolumeSpikeState
+    from alerts.rule_state import RuleStateError
+
+    raw = json.loads(json.dumps(FIXTURE["states"]["Acme"]))
+    raw["series"][""]["rules"]["spike"]["hod"] = "not a profile"
+    with pytest.raises(RuleStateError, match=r"rule 'spike'.*VolumeSpikeState: hod"):
+        VolumeSpikeState.load(raw["series"][""]["rules"]["spike"], "spike")
+    engine = DetectionEngine(RuleSet.from_text(FIXTURE["rules"]))
+    state = KeyState.from_dict(raw)
+    with caplog.at_level("WARNING", logger="alerts.engine"):
+        engine.advance(state, "Acme", FIXTURE["until"] + 3600)
+    assert "rule 'spike'" in caplog.text and "starts afresh" in caplog.text
+    spike = state.series[""].rules["spike"]
+    assert isinstance(spike, VolumeSpikeState)
+    assert sum(w for _, w in spike.hod) <= 12  # only the hour since: relearning from scratch
+    # the rules whose records fit carry on with what they had learned
+    dip = state.series[""].rules["dip"]
+    assert (
+        not isinstance(dip, dict)
+        and dip.dump()["seen"] == raw["series"][""]["rules"]["dip"]["seen"]
+    )

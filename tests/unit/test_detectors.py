@@ -287,7 +287,7 @@ def test_emerging_term_background_forgets_faded_terms_and_stays_bounded():
     from alerts.rules import EmergingTermRule
 
     detector = EmergingTermDetector(EmergingTermRule(name="t", background_half_life="1d"))
-    state: dict = {}
+    state = detector.State()
     start = int(T0.timestamp())
     for b in range(12 * 24 * 6):  # six days of 5-minute buckets
         bucket = Bucket(start=start + 300 * b)
@@ -295,11 +295,11 @@ def test_emerging_term_background_forgets_faded_terms_and_stays_bounded():
             bucket.add(obs(j, T0, terms=("flight", f"once{b}-{j}")))
         ctx = Context(brand="acme", end=bucket.start + 300, bucket_s=300, history_s=300 * b)
         detector.learn(bucket, state, ctx, set())
-    bg, scale = state["bg"], state["scale"]
+    bg, scale = state.bg, state.scale
     assert len(bg) <= MAX_VOCABULARY
     assert "flight" in bg and bg["flight"] / scale > 100
     assert "once0-0" not in bg  # seen once, six half-lives ago
-    assert len(json.dumps(state)) < 400_000
+    assert len(json.dumps(state.dump())) < 400_000
 
 
 def test_volume_profile_is_interpolated_between_hour_slots():
@@ -309,10 +309,9 @@ def test_volume_profile_is_interpolated_between_hour_slots():
     from alerts.rules import VolumeSpikeRule
 
     detector = VolumeSpikeDetector(VolumeSpikeRule(name="v"))
-    state: dict = {}
-    detector._init(state)
+    state = detector.State()
     for hour in range(24):
-        state["hod"][hour] = [10.0 if hour < 6 else 30.0, 1.0]
+        state.hod[hour] = [10.0 if hour < 6 else 30.0, 1.0]
     monday = int(T0.timestamp())
     at = lambda h, m: monday + h * 3600 + m * 60  # noqa: E731
     assert detector.profile(state, at(5, 25)) == pytest.approx(10.0)  # mid 05:27:30, in 5's half

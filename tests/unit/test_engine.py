@@ -133,11 +133,11 @@ def test_gap_buckets_are_neither_judged_nor_learned():
     state = KeyState()
     run(engine, state, stream([(20, 4)] * 36))
     engine.advance(state, "acme", int((T0 + timedelta(hours=3)).timestamp()))  # close the data
-    before = json.dumps(state.series[""].rules, sort_keys=True)
+    before = json.dumps(state.to_dict()["series"][""]["rules"], sort_keys=True)
     history = state.history_s
     gap_end = int((T0 + timedelta(hours=6)).timestamp())
     engine.advance(state, "acme", gap_end, is_gap=lambda _t: True)
-    assert json.dumps(state.series[""].rules, sort_keys=True) == before
+    assert json.dumps(state.to_dict()["series"][""]["rules"], sort_keys=True) == before
     assert state.history_s == history
 
 

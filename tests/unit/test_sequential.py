@@ -10,7 +10,15 @@ import numpy as np
 from alerts.engine import DetectionEngine
 from alerts.replay import Replayer, observations_from_dict
 from alerts.rules import RuleSet
-from alerts.sequential import Alternative, Cusum, bank, count_llr, share_llr, threshold
+from alerts.sequential import (
+    Alternative,
+    Cusum,
+    SeriesCusumState,
+    bank,
+    count_llr,
+    share_llr,
+    threshold,
+)
 from tooling.scenarios import SET_START, BrandProfile, Incident, TextPools, generate
 
 E, P0 = 2.0, 0.25  # mentions per bucket and negative share under the baseline
@@ -83,9 +91,10 @@ def test_joint_evidence_beats_either_signal_alone():
 def test_the_bank_and_state_round_trip_through_json():
     cusum = Cusum.empty(4)
     cusum.update([1.0, -1.0, 3.0, 0.5], 600, cap=20)
-    back = Cusum.from_list(json.loads(json.dumps(cusum.to_list())), 4)
+    stored = SeriesCusumState(cu=cusum.stored())
+    back = Cusum.of(SeriesCusumState.load(json.loads(json.dumps(stored.dump()))).cu, 4)
     assert back == cusum and back.best() == (2, 3.0) and back.since[2] == 600
-    assert Cusum.from_list(cusum.to_list(), 6) == Cusum.empty(6)  # the bank was edited
+    assert Cusum.of(cusum.stored(), 6) == Cusum.empty(6)  # the bank was edited
 
 
 # -- the crisis detector on scenario streams ---------------------------------------------------

@@ -3,6 +3,7 @@ import pickle
 
 import numpy as np
 import pytest
+from pydantic import TypeAdapter
 from scipy import stats
 
 from alerts.stats import (
@@ -84,5 +85,6 @@ def test_ewma_round_trips_and_pickles():
     m = EWMA(half_life=3)
     for x in (1.0, 2.0, 4.0):
         m.update(x)
-    assert EWMA.from_dict(m.to_dict()) == m
+    stored = TypeAdapter(EWMA).dump_python(m, mode="json", by_alias=True)
+    assert stored["h"] == 3 and TypeAdapter(EWMA).validate_python(stored) == m
     assert pickle.loads(pickle.dumps(m)) == m

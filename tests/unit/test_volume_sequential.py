@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from alerts.buckets import Bucket
 from alerts.detectors.base import Context
+from alerts.detectors.volume_spike import VolumeSpikeState
 from alerts.engine import DetectionEngine, make_detector
 from alerts.observation import observation_to_dict
 from alerts.replay import Replayer
@@ -178,7 +179,9 @@ def test_a_small_brands_profile_is_not_dragged_down_by_its_own_guard_band():
         replayer.feed(sorted(brand_stream(seed, 45, days=10) + feed(10), key=lambda o: o.at))
         state = replayer.driver.state("acme")
         assert state is not None
-        hod = state.series[""].rules["vol"]["hod"]
+        vol = state.series[""].rules["vol"]
+        assert isinstance(vol, VolumeSpikeState)
+        hod = vol.hod
         per_day = sum(s / w for s, w in hod) * 12  # 12 five-minute buckets an hour
         assert 0.85 * 45 <= per_day <= 1.15 * 45
 
@@ -189,16 +192,15 @@ def test_an_hour_learned_as_empty_on_day_one_is_not_locked_at_zero():
     stayed at zero for good and each evening read as a spike (seen on a scenario set). An hour
     keeps learning, guard or not, until it has three days of data."""
     detector = make_detector(RuleSet.from_text(volume_rule()).rules[0], 300)
-    state: dict = {}
-    detector._init(state)
-    state["hod"] = [[0.25 * 31, 31.0] for _ in range(24)]
-    state["hod"][21] = [0.0, 12.0]  # one day of buckets, all empty
+    state = detector.State()
+    state.hod = [[0.25 * 31, 31.0] for _ in range(24)]
+    state.hod[21] = [0.0, 12.0]  # one day of buckets, all empty
     day = int((T0 + timedelta(days=5)).timestamp())
     for d in range(2):
         for b in range(12):
             start = day + d * 86400 + 21 * 3600 + b * 300
-            state["flag_from"] = start  # the guard band holds every one of these buckets
+            state.flag_from = start  # the guard band holds every one of these buckets
             ctx = Context(brand="acme", end=start + 300, bucket_s=300, history_s=5 * 86400)
             detector.learn(Bucket(start=start, n=1 if b % 4 == 0 else 0), state, ctx, set())
-    mean = state["hod"][21][0] / state["hod"][21][1]
+    mean = state.hod[21][0] / state.hod[21][1]
     assert mean > 0.05  # about 3 an hour is being learned (0.25 a bucket), not frozen at 0
