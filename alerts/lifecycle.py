@@ -9,11 +9,56 @@ the one that fired), which keeps borderline conditions from flapping.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from alerts.detectors.base import Finding
-from earful.records import SEVERITY_RANK, Alert, Evidence
+from alerts.rule_state import RuleState
+from earful.records import SEVERITY_RANK, Alert, Evidence, Severity
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    """What an episode remembers of its last finding with evidence (the resolved notice
+    repeats it)."""
+
+    severity: Severity
+    summary: str
+    topic: str | None = None
+    term: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    evidence: Evidence | None = None
+
+    @classmethod
+    def of(cls, f: Finding) -> StoredFinding:
+        return cls(f.severity, f.summary, f.topic, f.term, f.labels, f.evidence)
+
+    def finding(self) -> Finding:
+        return Finding(
+            anomalous=True,
+            sustained=True,
+            severity=self.severity,
+            evidence=self.evidence,
+            summary=self.summary,
+            topic=self.topic,
+            term=self.term,
+            labels=self.labels,
+        )
+
+
+@dataclass(frozen=True)
+class Episode(RuleState):
+    """One open alert episode (stored with its series, keyed "rule|topic|term")."""
+
+    KEEP_NONE = True  # the evidence's own None fields are part of it
+
+    #: Bucket end at which it fired (epoch seconds).
+    started: int
+    #: The highest severity raised so far.
+    severity: Severity
+    last: StoredFinding
+    #: Consecutive evaluations that were not even sustained.
+    calm: int = 0
 
 
 def fingerprint(
@@ -33,7 +78,7 @@ def _dt(ts: int) -> datetime:
 
 
 def step(
-    episode: dict[str, Any] | None,
+    episode: Episode | None,
     finding: Finding | None,
     *,
     kind: str,
@@ -44,7 +89,7 @@ def step(
     resolve_after: int,
     labels: dict[str, str],
     series: str = "",
-) -> tuple[dict[str, Any] | None, Alert | None]:
+) -> tuple[Episode | None, Alert | None]:
     """Advance one episode by one evaluation. Returns (new episode state, alert to emit)."""
     anomalous = finding is not None and finding.anomalous
     sustained = finding is not None and (finding.anomalous or finding.sustained)
@@ -52,12 +97,7 @@ def step(
         if not anomalous:
             return None, None
         assert finding is not None
-        new = {
-            "started": end,
-            "severity": finding.severity,
-            "calm": 0,
-            "last": _finding_dict(finding),
-        }
+        new = Episode(started=end, severity=finding.severity, last=StoredFinding.of(finding))
         return new, _alert(
             "firing",
             new,
@@ -72,11 +112,11 @@ def step(
         )
     if sustained:
         assert finding is not None
-        episode = {**episode, "calm": 0}
+        episode = replace(episode, calm=0)
         if finding.evidence is not None:
-            episode["last"] = _finding_dict(finding)
-        if anomalous and SEVERITY_RANK[finding.severity] > SEVERITY_RANK[episode["severity"]]:
-            episode["severity"] = finding.severity
+            episode = replace(episode, last=StoredFinding.of(finding))
+        if anomalous and SEVERITY_RANK[finding.severity] > SEVERITY_RANK[episode.severity]:
+            episode = replace(episode, severity=finding.severity)
             return episode, _alert(
                 "firing",
                 episode,
@@ -90,15 +130,15 @@ def step(
                 series=series,
             )
         return episode, None
-    calm = episode["calm"] + 1
+    calm = episode.calm + 1
     if calm < resolve_after:
-        return {**episode, "calm": calm}, None
-    last = _finding_from_dict(episode["last"])
+        return replace(episode, calm=calm), None
+    last = episode.last.finding()
     resolved_evidence = finding.evidence if finding and finding.evidence else last.evidence
     closing = Finding(
         anomalous=False,
         sustained=False,
-        severity=episode["severity"],
+        severity=episode.severity,
         evidence=resolved_evidence,
         summary=f"resolved: {last.summary}",
         topic=last.topic,
@@ -121,7 +161,7 @@ def step(
 
 def _alert(
     status: str,
-    episode: dict[str, Any],
+    episode: Episode,
     finding: Finding,
     *,
     kind: str,
@@ -137,7 +177,7 @@ def _alert(
         brand=brand,
         rule=rule,
         status=status,
-        severity=episode["severity"],
+        severity=episode.severity,
         fingerprint=fingerprint(kind, brand, rule, finding.topic, finding.term, series),
         fired_at=_dt(end),
         window_start=_dt(end - window_s),
@@ -147,30 +187,5 @@ def _alert(
         summary=finding.summary,
         labels={**labels, **finding.labels},
         evidence=finding.evidence or Evidence(observed=0, expected=0),
-        started_at=_dt(episode["started"]),
-    )
-
-
-def _finding_dict(f: Finding) -> dict[str, Any]:
-    return {
-        "severity": f.severity,
-        "summary": f.summary,
-        "topic": f.topic,
-        "term": f.term,
-        "labels": f.labels,
-        "evidence": f.evidence.model_dump(mode="json") if f.evidence else None,
-    }
-
-
-def _finding_from_dict(d: dict[str, Any]) -> Finding:
-    ev = Evidence.model_validate(d["evidence"]) if d.get("evidence") else None
-    return Finding(
-        anomalous=True,
-        sustained=True,
-        severity=d["severity"],
-        evidence=ev,
-        summary=d["summary"],
-        topic=d.get("topic"),
-        term=d.get("term"),
-        labels=d.get("labels") or {},
+        started_at=_dt(episode.started),
     )

@@ -13,7 +13,7 @@ engine starts that rule afresh rather than run on a half-read baseline.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -33,11 +33,16 @@ def _adapter(cls: type) -> TypeAdapter[Any]:
 
 
 class RuleState:
-    """Base of every detector state dataclass: `dump` to JSON-safe data, `load` it back."""
+    """Base of every detector state dataclass: `dump` to JSON-safe data, `load` it back.
+
+    None fields are left out of the record (the hand-written records had no key where there
+    was nothing to say); `KEEP_NONE` keeps them, where nested models have non-None defaults."""
+
+    KEEP_NONE: ClassVar[bool] = False
 
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = _adapter(type(self)).dump_python(
-            self, mode="json", by_alias=True, exclude_none=True
+            self, mode="json", by_alias=True, exclude_none=not self.KEEP_NONE
         )
         return out
 

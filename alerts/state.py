@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.buckets import Bucket
+from alerts.lifecycle import Episode
 from alerts.rule_state import RuleState
 
 #: Version of the state record written to the changelog. 1: wave 1 up to the detection driver
@@ -31,7 +32,7 @@ class SeriesState:
     #: stored record until the engine first uses the rule (it validates it then).
     rules: dict[str, RuleState | dict[str, Any]] = field(default_factory=dict)
     #: Open alert episodes by "rule|topic|term".
-    episodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    episodes: dict[str, Episode] = field(default_factory=dict)
     #: Last bucket start that received data (idle series are pruned eventually).
     last_data: int = 0
     #: Derived aggregates detectors keep between evaluations; not part of the state.
@@ -44,7 +45,7 @@ class SeriesState:
             "rules": {
                 name: r.dump() if isinstance(r, RuleState) else r for name, r in self.rules.items()
             },
-            "episodes": self.episodes,
+            "episodes": {k: e.dump() for k, e in self.episodes.items()},
             "last": self.last_data,
         }
 
@@ -54,7 +55,7 @@ class SeriesState:
             open={b["start"]: Bucket.from_dict(b) for b in d["open"]},
             closed={b["start"]: Bucket.from_dict(b) for b in d["closed"]},
             rules=dict(d["rules"]),  # a copy: the engine replaces records with states
-            episodes=d["episodes"],
+            episodes={k: Episode.load(e, k) for k, e in d["episodes"].items()},
             last_data=d.get("last", 0),
         )
 
@@ -73,7 +74,7 @@ class KeyState:
     partition: int = -1
 
     @property
-    def episodes(self) -> dict[str, dict[str, Any]]:
+    def episodes(self) -> dict[str, Episode]:
         """All open episodes, prefixed by series id (for inspection and tests)."""
         return {f"{sid}#{k}": v for sid, s in self.series.items() for k, v in s.episodes.items()}
 
