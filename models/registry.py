@@ -24,7 +24,7 @@ from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
 from models.onnx_backend import OnnxEncoder, ensure_onnx_int8
 from models.scorers import EncoderHeadScorer, Scorer, SequenceClassifierScorer
-from models.topics import DEFAULT_TAXONOMY_PATH, Taxonomy, TopicTagger
+from models.topics import TopicTagger, load_taxonomy
 from models.versions import BASE, VersionError, VersionStore
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def load_analyzer(cfg: ModelSettings, progress: Progress | None = None) -> TextA
         topic_encoder = load_topic_encoder(default_model_dir(cfg.cache_dir), cfg)
     elif (Path(cfg.name) / "earful-model.json").exists():
         topic_encoder = load_topic_encoder(Path(cfg.name), cfg)
-    taxonomy = Taxonomy.load(cfg.taxonomy or DEFAULT_TAXONOMY_PATH)
+    taxonomy = load_taxonomy(cfg.taxonomy)
     analyzer = TextAnalyzer(
         scorer,
         language=LanguageIdentifier(),

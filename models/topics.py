@@ -55,8 +55,32 @@ class Taxonomy(BaseModel):
     def load(cls, path: Path) -> Taxonomy:
         return load_yaml(path, cls)
 
+    def spelled(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(each name as the taxonomy spells it, the names it does not have): a person's topic
+        correction may differ in case ("Delays"), never in the topic it names."""
+        known = {t.name.casefold(): t.name for t in self.topics}
+        found: list[str] = []
+        unknown: list[str] = []
+        for name in names:
+            hit = known.get(name.strip().casefold())
+            if hit is None:
+                unknown.append(name)
+            elif hit not in found:
+                found.append(hit)
+        return found, unknown
+
+    def unknown_text(self, unknown: Sequence[str]) -> str:
+        listed = ", ".join(repr(n) for n in unknown)
+        have = ", ".join(t.name for t in self.topics)
+        return f"no topic {listed} in the taxonomy {self.name!r} (it has: {have})"
+
 
 DEFAULT_TAXONOMY_PATH = Path(__file__).with_name("assets") / "taxonomy.yaml"
+
+
+def load_taxonomy(path: Path | None) -> Taxonomy:
+    """The taxonomy the worker tags with (`EARFUL_MODEL__TAXONOMY`, else the shipped one)."""
+    return Taxonomy.load(path or DEFAULT_TAXONOMY_PATH)
 
 
 @dataclass(frozen=True)

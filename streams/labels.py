@@ -43,13 +43,15 @@ def label_document(c: Correction) -> Doc:
 def apply_correction(body: Mapping[str, Any], c: Correction) -> dict[str, Any]:
     """A mention document with the correction laid over the model's scores (pure)."""
     out = dict(body)
+    # `model_sentiment` / `model_topics` exist once that field was corrected: what the model
+    # said is kept from the first correction of the field, whichever field came first
     if c.sentiment is not None:
-        model = out.get("model_sentiment") if out.get("corrected") else out.get("sentiment")
-        out["model_sentiment"] = model
+        if "model_sentiment" not in out:
+            out["model_sentiment"] = out.get("sentiment")
         out["sentiment"] = {"label": c.sentiment, "score": LABEL_SCORE[c.sentiment], "probs": None}
     if c.topics is not None:
-        model_topics = out.get("model_topics") if out.get("corrected") else out.get("topics")
-        out["model_topics"] = list(model_topics or [])
+        if "model_topics" not in out:
+            out["model_topics"] = list(out.get("topics") or [])
         out["topics"] = list(c.topics)
     out["corrected"] = {"by": c.by, "at": c.at.isoformat(), "source": c.source}
     return out
@@ -65,8 +67,17 @@ def correction_for(
     source: str = "api",
     comment: str = "",
 ) -> Correction:
-    """A correction of an indexed mention, carrying what the model saw and said."""
-    model = mention.get("model_sentiment") if mention.get("corrected") else mention.get("sentiment")
+    """A correction of an indexed mention, carrying what the model saw and said.
+
+    It keeps the person's earlier correction of the other field: the labels index (the training
+    set of `earful models adapt`) holds one correction per mention, so correcting the topics of
+    a mention whose sentiment was corrected must not drop that sentiment."""
+    corrected_sentiment = "model_sentiment" in mention
+    model = mention.get("model_sentiment") if corrected_sentiment else mention.get("sentiment")
+    if sentiment is None and corrected_sentiment:
+        sentiment = (mention.get("sentiment") or {}).get("label")
+    if topics is None and "model_topics" in mention:
+        topics = mention.get("topics") or []
     return Correction.model_validate(
         {
             "mention_id": mention["id"],

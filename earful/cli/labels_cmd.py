@@ -47,10 +47,12 @@ def import_labels(
 async def _import(rows: list[Any], by: str, file: str, dry_run: bool) -> tuple[int, int]:
     from earful.records import Correction
     from earful.settings import Settings
+    from models.topics import load_taxonomy
     from streams.labels import apply_corrections, correction_for, find_mentions, publish_sync
     from streams.search import open_store
 
     settings = Settings()
+    taxonomy = load_taxonomy(settings.model.taxonomy)
     store = await open_store(settings.search)
     try:
         await store.ensure_setup()
@@ -69,6 +71,12 @@ async def _import(rows: list[Any], by: str, file: str, dry_run: bool) -> tuple[i
                         "and the row has no text"
                     )
                     continue
+                topics = r.topics
+                if topics is not None:
+                    topics, unknown = taxonomy.spelled(topics)
+                    if unknown:
+                        missing.append(f"{file}:{r.line}: topics: {taxonomy.unknown_text(unknown)}")
+                        continue
                 if mention is None:
                     outside += 1
                     mention = {"id": r.mention_id, "text": r.text, "lang": r.lang}
@@ -78,7 +86,7 @@ async def _import(rows: list[Any], by: str, file: str, dry_run: bool) -> tuple[i
                         by=by,
                         at=now,
                         sentiment=r.sentiment,
-                        topics=r.topics,
+                        topics=topics,
                         source="cli",
                         comment=r.comment,
                     )

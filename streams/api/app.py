@@ -34,6 +34,7 @@ from prometheus_client import make_asgi_app
 from alerts.care.policies import load_policies
 from earful.projects import load_projects
 from earful.settings import Settings
+from models.topics import load_taxonomy
 from streams.api import insights, queries
 from streams.api.actions import ReadCommands, actions_router
 from streams.api.auth import Authenticator, Principal
@@ -103,7 +104,13 @@ def create_api(
     )
     api.include_router(report_router(settings, may_read))
     api.include_router(
-        label_router(settings.api, db, labels or KafkaLabelPublisher(settings), may_read)
+        label_router(
+            settings.api,
+            db,
+            labels or KafkaLabelPublisher(settings),
+            may_read,
+            load_taxonomy(settings.model.taxonomy),
+        )
     )
     api.include_router(
         actions_router(

@@ -1,6 +1,7 @@
 """Corrections and model versions over HTTP.
 
 POST /api/mentions/{id}/label   correct a mention's sentiment and/or topics (operator)
+GET  /api/taxonomy              the topics a correction may name (the worker's taxonomy)
 GET  /api/labels                the latest corrections (who, when, model said -> person said)
 GET  /api/models                per language: corrections, held-out accuracy of the model in use
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from earful.records import SentimentLabel
 from earful.settings import ApiSettings
+from models.topics import Taxonomy
 from streams.api.auth import Authenticator, Principal
 from streams.labels import LabelPublisher, apply_corrections, correction_for, find_mentions
 from streams.model_adapt import MODEL_ACTIONS
@@ -41,6 +43,7 @@ def label_router(
     db: Callable[[], SearchStore],
     publisher: LabelPublisher,
     may_read: Any,
+    taxonomy: Taxonomy,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> APIRouter:
     auth = Authenticator(settings)
@@ -62,6 +65,12 @@ def label_router(
         it and when, and is what `earful models adapt` learns from."""
         if body.sentiment is None and body.topics is None:
             raise HTTPException(422, "give a sentiment, topics, or both")
+        topics = body.topics
+        if topics is not None:
+            # a topic the taxonomy lacks could never be tagged or learned: refused, not stored
+            topics, unknown = taxonomy.spelled(topics)
+            if unknown:
+                raise HTTPException(422, taxonomy.unknown_text(unknown))
         found = await find_mentions(db(), [mention_id])
         if mention_id not in found:
             raise HTTPException(404, f"no mention {mention_id!r} in the index")
@@ -70,7 +79,7 @@ def label_router(
             by=who.name,
             at=clock(),
             sentiment=body.sentiment,
-            topics=body.topics,
+            topics=topics,
             source=body.source,
             comment=body.comment,
         )
@@ -80,6 +89,14 @@ def label_router(
         await publisher.publish([correction])
         after = await find_mentions(db(), [mention_id])
         return {"correction": correction.model_dump(mode="json"), "mention": after[mention_id]}
+
+    @router.get("/api/taxonomy")
+    async def topics(_: Principal = may_read) -> dict[str, Any]:
+        """The topics mentions are tagged with, and a correction may name."""
+        return {
+            "name": taxonomy.name,
+            "topics": [{"name": t.name, "description": t.description} for t in taxonomy.topics],
+        }
 
     @router.get("/api/labels")
     async def labels(

@@ -327,14 +327,29 @@ def test_a_mention_corrected_from_search_view_stays_corrected(dashboard, page):
     page.get_by_role("heading", name="Sentiment model: as shipped").wait_for()
     row = page.get_by_role("table", name="Sentiment model per language").get_by_role("row").nth(1)
     assert row.inner_text().split("\t")[:2] == ["en", "1"]
-    # a topic correction (over the API, as a script would file it) is counted for the tagger
+    # a topic correction from the same list: the taxonomy's topics, ticked and saved
+    page.locator(".results[aria-busy=false] .hit mark").first.wait_for()
+    hit = page.locator(".hit", has_text=text).first
     mention_id = hit.locator("select.correct").get_attribute("data-label")
-    r = httpx.post(
-        f"{dashboard}/api/mentions/{mention_id}/label",
-        json={"topics": ["praise"]},
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
-    assert r.status_code == 200, r.text
+    hit.get_by_text("topics…").click()
+    editor = hit.get_by_role("form", name="Correct the topics of this mention")
+    for box in editor.get_by_role("checkbox").all():
+        box.set_checked(False)
+    editor.get_by_role("checkbox", name="customer service").check()
+    editor.get_by_role("button", name="Save topics").click()
+    page.get_by_text("Topics corrected to customer service").wait_for()
+    page.screenshot(path=SCREENS / "search-topic-corrected.png", full_page=True)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    # one correction per mention is kept (the training set): it has both fields now
+    newest = httpx.get(f"{dashboard}/api/labels", headers=auth).json()["labels"][0]
+    assert newest["mention_id"] == mention_id and newest["source"] == "dashboard"
+    assert newest["topics"] == ["customer service"] and newest["sentiment"] == "neutral"
+    # a topic the taxonomy lacks is refused with the topics it has; case is forgiven
+    url = f"{dashboard}/api/mentions/{mention_id}/label"
+    r = httpx.post(url, json={"topics": ["warzone"]}, headers=auth)
+    assert r.status_code == 422 and "no topic 'warzone'" in r.text and "praise" in r.text
+    r = httpx.post(url, json={"topics": ["Customer Service"]}, headers=auth)
+    assert r.status_code == 200 and r.json()["mention"]["topics"] == ["customer service"]
     page.reload()
     page.get_by_text("Topics: 1 topic corrections").wait_for()
     page.screenshot(path=SCREENS / "search-corrected.png", full_page=True)

@@ -265,3 +265,46 @@ def test_the_blend_mixes_shipped_heads_only_and_sets_the_before_to_beat():
     assert report.before is not None and report.before.accuracy == 1.0
     bare = adapt({"*": shipped}, {"*": shipped}, [replace(e, shipped=None) for e in examples])
     assert bare.languages[0].before is not None and bare.languages[0].before.accuracy == 0.0
+
+
+def test_correcting_one_field_keeps_the_earlier_correction_of_the_other():
+    """The labels index holds one correction per mention (the training set): a topic
+    correction after a sentiment one must not drop the sentiment, nor the other way round,
+    and what the model said is kept from the model, whichever field was corrected first."""
+    body = {
+        "id": "m1",
+        "text": "Flyget blev inställt igen",
+        "lang": "sv",
+        "created_at": T0.isoformat(),
+        "sentiment": {"label": "positive", "score": 0.4, "probs": [0.2, 0.2, 0.6]},
+        "topics": ["praise"],
+    }
+    first = apply_correction(body, correction_for(body, by="ana", at=T0, sentiment="negative"))
+    c = correction_for(first, by="bo", at=T0 + timedelta(minutes=1), topics=["delays"])
+    assert (c.sentiment, c.topics, c.model_sentiment) == ("negative", ("delays",), "positive")
+    second = apply_correction(first, c)
+    assert second["sentiment"]["label"] == "negative" and second["topics"] == ["delays"]
+    assert second["model_sentiment"]["label"] == "positive" and second["model_topics"] == ["praise"]
+    # topics first, then sentiment: the model's sentiment is still the model's
+    first = apply_correction(body, correction_for(body, by="ana", at=T0, topics=["delays"]))
+    c = correction_for(first, by="bo", at=T0 + timedelta(minutes=1), sentiment="negative")
+    assert (c.sentiment, c.topics, c.model_sentiment) == ("negative", ("delays",), "positive")
+    second = apply_correction(first, c)
+    assert second["model_sentiment"]["label"] == "positive" and second["model_topics"] == ["praise"]
+
+
+def test_a_topic_correction_names_the_taxonomys_topics():
+    from models.topics import load_taxonomy
+
+    taxonomy = load_taxonomy(None)
+    assert taxonomy.spelled(["Customer Service ", "praise", "praise"]) == (
+        ["customer service", "praise"],
+        [],
+    )
+    found, unknown = taxonomy.spelled(["warzone", "baggage"])
+    assert (found, unknown) == (["baggage"], ["warzone"])
+    text = taxonomy.unknown_text(unknown)
+    assert (
+        "no topic 'warzone' in the taxonomy 'default'" in text
+        and "delays and cancellations" in text
+    )

@@ -424,6 +424,8 @@ async function searchView(main, fixed = {}) {
   let cursor = null;
   const w = span();
   const brand = fixed.brand || (state.view === "search" ? project().brand : "");
+  // the topics a correction may name (the worker's taxonomy); without them, no topic editor
+  taxonomy = await api("/api/taxonomy").then((t) => t.topics.map((x) => x.name)).catch(() => []);
   // Only the newest search may fill the list: an older answer arriving late (a search typed
   // while the previous one was in flight) would otherwise replace the newer results.
   let latest = 0;
@@ -465,12 +467,29 @@ async function searchView(main, fixed = {}) {
       say(String(err.message).startsWith("401") ? "Sign in with an operator token to correct sentiment." : String(err.message), true);
     }
   });
+  // a topic correction: the mention's topics become the ticked ones (tagger learns at adapt)
+  results.addEventListener("submit", async (e) => {
+    const edit = e.target.closest("form[data-topics]");
+    if (!edit) return;
+    e.preventDefault();
+    const id = edit.dataset.topics;
+    const topics = new FormData(edit).getAll("topic");
+    try {
+      const done = await api(`/api/mentions/${encodeURIComponent(id)}/label`, {}, post({topics, source: "dashboard"}));
+      corrections.set(id, {...done.mention, id});
+      for (const hit of document.querySelectorAll(`.hit[data-id="${CSS.escape(id)}"]`)) hit.outerHTML = hitHtml(shown.get(id) || {...done.mention, id});
+      say(`Topics corrected to ${topics.length ? topics.join(", ") : "none"}; the tagger learns from it at its next adapt.`);
+    } catch (err) {
+      say(String(err.message).startsWith("401") ? "Sign in with an operator token to correct topics." : String(err.message), true);
+    }
+  });
   await load(true);
   if (state.view === "search") await modelCard(main);
 }
 
 // Corrections made on this page: a search answered before the index saw one still shows it.
 const corrections = new Map();
+let taxonomy = [];
 const shown = new Map(); // each mention as its search found it, with the highlighted text
 
 function hitHtml(found) {
@@ -483,7 +502,13 @@ function hitHtml(found) {
   const choices = ["negative", "neutral", "positive"].filter((x) => x !== label).map((x) => `<option value="${x}">${x}</option>`).join("");
   return `<div class="hit" data-id="${esc(h.id)}"><div>${h.highlight || esc(h.text)}</div>
       <div class="muted"><span class="${cls}">${esc(label)}</span>${corrected} · @${esc(h.author?.handle)} · ${esc(h.created_at.slice(0, 16).replace("T", " "))} · reach ${fmt.format(h.reach || 0)} · ${esc((h.brands || []).join(", "))} ${(h.topics || []).map((t) => `<span class="pill">${esc(t)}</span>`).join("")}
-      <select data-label="${esc(h.id)}" aria-label="Correct the sentiment of this mention" class="correct"><option value="">correct…</option>${choices}</select></div></div>`;
+      <select data-label="${esc(h.id)}" aria-label="Correct the sentiment of this mention" class="correct"><option value="">correct…</option>${choices}</select>${topicEditor(h)}</div></div>`;
+}
+
+function topicEditor(h) {
+  if (!taxonomy.length) return "";
+  const mine = new Set(h.topics || []);
+  return ` <details class="topics-edit"><summary>topics…</summary><form data-topics="${esc(h.id)}" aria-label="Correct the topics of this mention">${taxonomy.map((t) => `<label><input type="checkbox" name="topic" value="${esc(t)}" ${mine.has(t) ? "checked" : ""}> ${esc(t)}</label>`).join("")}<button>Save topics</button></form></details>`;
 }
 
 // Per language: how many corrections exist and how the model in use scores on held-out ones.
