@@ -34,7 +34,7 @@ def import_labels(
         rows = read_label_file(file)
     except ConfigError as exc:
         for problem in exc.problems:
-            console.print(f"[red]{problem}[/]")
+            console.print(f"[red]{problem}[/]", soft_wrap=True)
         raise SystemExit(2) from None
     labeled, outside = asyncio.run(_import(rows, by or getpass.getuser(), str(file), dry_run))
     verb = "would import" if dry_run else "imported"
@@ -93,7 +93,7 @@ async def _import(rows: list[Any], by: str, file: str, dry_run: bool) -> tuple[i
                 )
         if missing:
             for line in missing:
-                console.print(f"[red]{line}[/]")
+                console.print(f"[red]{line}[/]", soft_wrap=True)
             raise SystemExit(2)
         if not dry_run:
             await apply_corrections(store, corrections)

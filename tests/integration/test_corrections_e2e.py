@@ -186,6 +186,11 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
         for row in rows:
             if row["id"] != wrong["id"]:
                 w.writerow([row["id"], row["label"], "|".join(team_topics(row["text"]))])
+    # a topic the taxonomy lacks is refused with file and line, before anything is imported
+    bad = loop["tmp"] / "bad-labels.csv"
+    bad.write_text(f"id,sentiment,topics\n{rows[0]['id']},negative,Baggage|Krigszon\n")
+    with pytest.raises(AssertionError, match=r"bad-labels.csv:2: topics: no topic 'Krigszon'"):
+        run_cli(["labels", "import", str(bad), "--by", "bo", "--dry-run"], env)
     out = run_cli(["labels", "import", str(sheet), "--by", "bo"], env)
     assert f"imported {len(rows) - 1} corrections" in out
     indexed = by_id(search_url, run_id, ids)
