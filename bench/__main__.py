@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
+#: CPU seconds per mention of each scorer run on the sample stream (all threads), by label.
+SCORER_CPU_S: dict[str, float] = {}
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "mentions.jsonl"
 
@@ -81,9 +83,10 @@ def bench_scorer(repeats: int = 3, n: int = 1500) -> list[tuple[str, str, float]
         console.print("  ", *rows[-1])
         cached = load_analyzer(settings.model_copy(update={"cache_size": 50_000}))
         cached.analyze(tweets[:64])
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(stream), 256):  # the worker's batches
             cached.analyze(stream[i : i + 256])
+        SCORER_CPU_S[label] = (time.process_time() - cpu) / len(stream)
         rows.append(
             (
                 label,
@@ -96,7 +99,40 @@ def bench_scorer(repeats: int = 3, n: int = 1500) -> list[tuple[str, str, float]
     return rows
 
 
-def bench_pipeline() -> tuple[int, float]:
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system, all threads) a live process has used so far."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _service_pid(name: str) -> int | None:
+    """The pid deploy/local/services.sh recorded for a service (None when not started by it)."""
+    state = Path(os.environ.get("EARFUL_STATE_DIR", ROOT / "var" / "local"))
+    try:
+        return int((state / name / f"{name}.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def bench_pipeline() -> tuple[int, float, dict[str, float], float]:
+    """(mentions, seconds, CPU seconds per process over the run, the worker's peak RSS MiB)."""
+    import resource
+
     from tooling.harness import Worker, count_docs, earful_env, run_cli, wait_until
 
     services = {
@@ -107,17 +143,32 @@ def bench_pipeline() -> tuple[int, float]:
     with tempfile.TemporaryDirectory() as tmp:
         env = earful_env(run_id, services, Path(tmp))
         worker = Worker(env, Path(tmp) / "worker.log").start()
+        assert worker.proc is not None
+        pids = {
+            "worker": worker.proc.pid,
+            "Kafka": _service_pid("kafka"),
+            "OpenSearch": _service_pid("opensearch"),
+        }
         try:
             expected = len(sample_texts())
+            before = {name: _cpu_s(pid) for name, pid in pids.items()}
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             run_cli(["replay", str(SAMPLE)], env)
+            # the replay CLI has exited and been reaped: its CPU is in RUSAGE_CHILDREN
+            after_replay = resource.getrusage(resource.RUSAGE_CHILDREN)
             wait_until(
                 lambda: count_docs(services["search"], run_id) >= expected,
                 1800,
                 "the sample to be indexed",
                 interval=0.5,
             )
-            return expected, time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            cpu = {name: _cpu_s(pid) - before[name] for name, pid in pids.items()}
+            cpu["replay (producer CLI)"] = (after_replay.ru_utime + after_replay.ru_stime) - (
+                children.ru_utime + children.ru_stime
+            )
+            return expected, seconds, cpu, _peak_rss_mib(pids["worker"])  # type: ignore[arg-type]
         finally:
             worker.stop()
 
@@ -133,26 +184,72 @@ def main() -> None:
     table.add_column("input")
     table.add_column("mentions/s", justify="right")
     console.print(f"cores: {os.cpu_count()}")
-    for name, what, rate in bench_scorer():
+    scorer_rows = bench_scorer()
+    for name, what, rate in scorer_rows:
         table.add_row(f"scorer ({name})", what, f"{rate:,.0f}")
     from bench.detection import run as bench_detection
 
     for name, what, rate in bench_detection():
         table.add_row(name, what, "—" if math.isnan(rate) else f"{rate:,.0f}")
+    where = None
     if not args.skip_pipeline:
-        n, seconds = bench_pipeline()
+        n, seconds, cpu, rss = bench_pipeline()
         from earful.settings import ModelSettings
 
+        settings = ModelSettings()
         table.add_row(
-            f"end to end (replay -> Kafka -> worker -> OpenSearch), {ModelSettings().backend}",
+            f"end to end (replay -> Kafka -> worker -> OpenSearch), {settings.backend}",
             f"{n} sample mentions, first publish to last indexed",
             f"{n / seconds:,.0f}",
         )
+        # the scorer's own rate and CPU on the same stream, same backend and batch, this run
+        label = f"{settings.backend}, batch {settings.batch_size}"
+        own = next(
+            (
+                rate
+                for name, what, rate in scorer_rows
+                if name == label and what.startswith("sample stream")
+            ),
+            float("nan"),
+        )
+        where = _where_it_goes(n, seconds, cpu, rss, own, SCORER_CPU_S.get(label, float("nan")))
     console.print(table)
+    if where is not None:
+        console.print(where)
     if not args.skip_insights:
         from bench.insights import run
 
         console.print(run(args.insight_mentions))
+
+
+def _where_it_goes(
+    n: int, seconds: float, cpu: dict[str, float], rss: float, own: float, per_mention: float
+) -> Table:
+    """Where the end-to-end run's time went: CPU seconds per process against the cores' wall
+    time, and the worker's scoring at the CPU the scorer alone took per mention (the rest of
+    the worker's CPU is Kafka I/O, Faust, indexing and detection)."""
+    cores = os.cpu_count() or 1
+    table = Table(
+        title=(
+            f"end to end: {n / seconds:,.0f} mentions/s = {n / seconds / own:.2f} of the scorer's "
+            f"own {own:,.0f}/s on the same stream; worker peak memory {rss:,.0f} MiB"
+        )
+    )
+    table.add_column("where")
+    table.add_column("CPU s", justify="right")
+    table.add_column(f"share of {cores} cores x {seconds:.0f} s", justify="right")
+    budget = cores * seconds
+    scoring = n * per_mention
+    rows = [
+        ("worker: scoring (the CPU the scorer alone took per mention)", scoring),
+        ("worker: the rest (Kafka, Faust, indexing, detection)", cpu["worker"] - scoring),
+        *[(name, value) for name, value in cpu.items() if name != "worker"],
+    ]
+    used = sum(v for _, v in rows if not math.isnan(v))
+    rows.append(("idle (waiting: batching, commit and refresh intervals)", budget - used))
+    for name, value in rows:
+        table.add_row(name, f"{value:,.1f}", "—" if math.isnan(value) else f"{value / budget:.0%}")
+    return table
 
 
 if __name__ == "__main__":
