@@ -227,8 +227,8 @@ class VersionWatcher:
     def check(self, analyzer: TextAnalyzer) -> str | None:
         """Switch to the version in use if it changed; returns the version switched to."""
         scorer = analyzer.scorer
-        if not isinstance(scorer, EncoderHeadScorer):
-            return None  # a hub classifier has no heads to adapt
+        if not isinstance(scorer, EncoderHeadScorer | SequenceClassifierScorer):
+            return None
         stamp = self.store.stamp()
         if stamp in (scorer.version, self._refused):
             return None

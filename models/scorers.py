@@ -140,7 +140,9 @@ class SequenceClassifierScorer:
         quiet_transformers()
         set_threads(threads)
         source = str(model_id_or_path)
-        self.name = source
+        self.base_name = self.name = self.base_id = source
+        #: A version adapts the topics only: the classifier's sentiment is its own.
+        self.version = "base"
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         self.device = torch.device(device)
         self.model = (
@@ -181,6 +183,13 @@ class SequenceClassifierScorer:
             probs[batch] = p @ self.fold
             emb[batch] = mean_pool(out.hidden_states[-1], mask).float().cpu().numpy()
         return probs, emb
+
+    def use_heads(self, heads: Mapping[str, SoftmaxHead], version: str) -> None:
+        """Switch to a model version; it may carry adapted topics, never sentiment heads."""
+        if heads:
+            raise TypeError(f"{self.base_name} has no sentiment heads to adapt")
+        self.version = version
+        self.name = self.base_name if version == "base" else f"{self.base_name}@{version}"
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> ScoreBatch:
         probs, emb = self._run(texts)

@@ -24,7 +24,7 @@ from earful.records import SENTIMENT_LABELS, Correction
 from models.adapt import AdaptResult, Example, adapt
 from models.analyzer import TextAnalyzer
 from models.preprocess import normalize
-from models.scorers import EncoderHeadScorer
+from models.scorers import EncoderHeadScorer, SequenceClassifierScorer
 from models.topic_adapt import TopicExample, TopicReport, adapt_topics
 from models.versions import ModelVersion, VersionStore
 from streams.search.base import Doc, SearchStore
@@ -42,6 +42,8 @@ class AdaptRun:
     version: ModelVersion | None = None
     #: Why nothing was trained (no corrections, nothing new since the version in use).
     skipped: str = ""
+    #: Why no sentiment head was trained (a hub classifier: only its topics adapt).
+    sentiment_skipped: str = ""
 
 
 async def read_corrections(store: SearchStore) -> list[Correction]:
@@ -127,8 +129,11 @@ def run_adapt(
     """Train, judge and (if a language improved) publish. CPU-bound: run it off the event loop,
     in the thread that scores, so no batch is scored while heads change."""
     scorer = analyzer.scorer
-    if not isinstance(scorer, EncoderHeadScorer):
-        return AdaptRun(0, skipped=f"{scorer.name} has no sentiment heads to adapt")
+    # a hub classifier's sentiment is its own: only its topics (tagged from its embedding)
+    # learn from the corrections
+    heads_scorer = scorer if isinstance(scorer, EncoderHeadScorer) else None
+    if not isinstance(scorer, EncoderHeadScorer | SequenceClassifierScorer):
+        return AdaptRun(0, skipped=f"{scorer.name} has no heads or topics to adapt")
     run = AdaptRun(len(corrections))
     if not corrections:
         run.skipped = "no corrections yet"
@@ -138,8 +143,14 @@ def run_adapt(
     if not force and current is not None and current.corrections_through == through:
         run.skipped = f"no corrections since {current.id} (the version in use)"
         return run
-    examples = examples_from(corrections, analyzer)
-    run.result = adapt(scorer.base_heads, scorer.heads, examples, min_train=min_train)
+    if heads_scorer is not None:
+        examples = examples_from(corrections, analyzer)
+        run.result = adapt(
+            heads_scorer.base_heads, heads_scorer.heads, examples, min_train=min_train
+        )
+    else:
+        examples, run.result = [], AdaptResult()
+        run.sentiment_skipped = f"{scorer.base_name}: the classifier's own sentiment (no heads)"
     tagger = analyzer.tagger
     topic_examples = topic_examples_from(corrections, analyzer)
     if tagger is not None and topic_examples:
@@ -147,14 +158,18 @@ def run_adapt(
     topics_adopted = run.topics is not None and run.topics.adopted
     if (run.result.heads is None and not topics_adopted) or not publish:
         return run
-    heads = run.result.heads if run.result.heads is not None else scorer.heads
     if run.topics is not None and run.topics.adopted:
         topics = run.topics.overrides
     else:  # the version in use's adapted topics stay
         topics = tagger.overrides if tagger is not None else None
-    overrides = {
-        lang: head for lang, head in heads.items() if scorer.base_heads.get(lang) is not head
-    }
+    overrides = {}
+    if heads_scorer is not None:
+        heads = run.result.heads if run.result.heads is not None else heads_scorer.heads
+        overrides = {
+            lang: head
+            for lang, head in heads.items()
+            if heads_scorer.base_heads.get(lang) is not head
+        }
     run.version = versions.publish(
         overrides,
         base=scorer.base_id,

@@ -135,7 +135,10 @@ def adapt_cmd(
             "yes" if r.adopted else "no",
             r.why,
         )
-    Console().print(table)
+    if run.sentiment_skipped:
+        typer.echo(f"sentiment: not adapted ({run.sentiment_skipped})")
+    else:
+        Console().print(table)
     topics = run.topics
     if topics is not None:
         b, a = (s.micro_f1 if s else None for s in (topics.before, topics.after))

@@ -90,10 +90,12 @@ def test_missing_or_corrupt_model_gives_a_clear_error(tmp_path):
         read_manifest(broken)
 
 
-def test_local_hugging_face_classifier_directory(tmp_path):
-    """Any sequence-classification model saved to a directory loads through the same path
-    users take for e.g. cardiffnlp/twitter-xlm-roberta-base-sentiment."""
+def tiny_classifier(tmp_path: Path) -> Path:
+    """A small sequence-classification model saved as users save a hub one (random weights)."""
+    import torch
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
 
     encoder_dir = default_model_dir(CACHE) / "encoder"
     tokenizer = PreTrainedTokenizerFast(
@@ -116,12 +118,56 @@ def test_local_hugging_face_classifier_directory(tmp_path):
     model_dir = tmp_path / "tiny-sentiment"
     BertForSequenceClassification(config).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
+    return model_dir
+
+
+def test_local_hugging_face_classifier_directory(tmp_path):
+    """Any sequence-classification model saved to a directory loads through the same path
+    users take for e.g. cardiffnlp/twitter-xlm-roberta-base-sentiment."""
+    model_dir = tiny_classifier(tmp_path)
     analyzer = load_analyzer(ModelSettings(name=str(model_dir), cache_size=0))
     out = analyzer.analyze(["my flight was cancelled", "great crew"])
     assert [len(a.embedding) for a in out] == [32, 32]
     assert all(abs(sum(a.sentiment.probs or ()) - 1) < 1e-3 for a in out)
     with pytest.raises(ModelLoadError, match="not a model directory"):
         load_scorer(ModelSettings(name=str(tmp_path)))
+
+
+def test_a_hub_classifiers_topics_learn_from_corrections(tmp_path):
+    """With a hub classifier the sentiment is the classifier's own, but the topics (tagged from
+    its embedding) still learn from the team's topic corrections, as a model version the
+    worker switches to."""
+    from datetime import UTC, datetime
+
+    from earful.records import Correction
+    from models.registry import VersionWatcher
+    from models.versions import VersionStore
+    from streams.model_adapt import run_adapt
+
+    analyzer = load_analyzer(ModelSettings(name=str(tiny_classifier(tmp_path)), cache_size=0))
+    said = {
+        "baggage": ["my suitcase never arrived", "lost luggage again", "bag left behind"],
+        "billing and refunds": ["still waiting for my refund", "charged twice", "refund please"],
+        "delays and cancellations": ["flight cancelled", "three hours late", "delayed again"],
+    }
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    corrections = [
+        Correction(
+            mention_id=f"{topic[:4]}-{i}", topics=(topic,), by="t", at=at, text=f"{text} {i}"
+        )
+        for topic, texts in said.items()
+        for i in range(24)
+        for text in [texts[i % 3]]
+    ]
+    versions = VersionStore(tmp_path / "versions")
+    run = run_adapt(corrections, analyzer, versions, by="t")
+    assert "classifier's own sentiment" in run.sentiment_skipped
+    assert run.topics is not None and run.topics.train + run.topics.held_out == len(corrections)
+    assert run.topics.adopted and run.version is not None, run.topics.why
+    assert VersionWatcher(versions).check(analyzer) == run.version.id
+    assert analyzer.scorer.name.endswith(f"@{run.version.id}")
+    tagged = analyzer.analyze(["lost luggage again 99", "charged twice 99"])
+    assert [a.topics[0] for a in tagged] == ["baggage", "billing and refunds"], tagged
 
 
 def test_onnx_int8_backend_agrees_with_torch():
