@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from alerts.buckets import Bucket, WindowSummary, summarize
+from alerts.rule_state import RuleState
 from earful.records import Evidence, Severity
 
 
@@ -56,7 +57,8 @@ class Context:
 
 class Detector(Protocol):
     #: The declared state (a `RuleState` dataclass whose defaults are "nothing learned yet").
-    State: Any
+    @property
+    def State(self) -> type[RuleState]: ...  # a class attribute of each detector
 
     def learn(self, bucket: Bucket, state: Any, ctx: Context, firing: set[str]) -> None:
         """Fold a closed bucket into the baseline. `firing` holds what currently fires for
