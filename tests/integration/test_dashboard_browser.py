@@ -338,6 +338,10 @@ def test_a_mention_corrected_from_search_view_stays_corrected(dashboard, page):
     editor.get_by_role("checkbox", name="customer service").check()
     editor.get_by_role("button", name="Save topics").click()
     page.get_by_text("Topics corrected to customer service").wait_for()
+    # the pill says what the model had said, for both fields the person corrected
+    pill = page.locator(f'.hit[data-id="{mention_id}"] .pill', has_text="corrected by ann").first
+    said = pill.get_attribute("title") or ""
+    assert said.startswith("model said: sentiment ") and "; topics " in said, said
     page.screenshot(path=SCREENS / "search-topic-corrected.png", full_page=True)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     # one correction per mention is kept (the training set): it has both fields now

@@ -498,7 +498,9 @@ function hitHtml(found) {
   const h = mine && !(found.corrected?.at > mine.corrected.at) ? {...mine, highlight: found.highlight} : found;
   const label = h.sentiment?.label;
   const cls = label === "negative" ? "neg" : label === "positive" ? "pos" : "neu";
-  const corrected = h.corrected ? ` <span class="pill" title="model said ${esc(h.model_sentiment?.label || "?")}">corrected by ${esc(h.corrected.by)}</span>` : "";
+  // what the model said, for each field a person corrected (a field never corrected has no model_* value)
+  const said = [h.model_sentiment && `sentiment ${h.model_sentiment.label}`, h.model_topics && `topics ${h.model_topics.join(", ") || "none"}`].filter(Boolean).join("; ");
+  const corrected = h.corrected ? ` <span class="pill" title="model said: ${esc(said || "?")}">corrected by ${esc(h.corrected.by)}</span>` : "";
   const choices = ["negative", "neutral", "positive"].filter((x) => x !== label).map((x) => `<option value="${x}">${x}</option>`).join("");
   return `<div class="hit" data-id="${esc(h.id)}"><div>${h.highlight || esc(h.text)}</div>
       <div class="muted"><span class="${cls}">${esc(label)}</span>${corrected} · @${esc(h.author?.handle)} · ${esc(h.created_at.slice(0, 16).replace("T", " "))} · reach ${fmt.format(h.reach || 0)} · ${esc((h.brands || []).join(", "))} ${(h.topics || []).map((t) => `<span class="pill">${esc(t)}</span>`).join("")}
