@@ -7,12 +7,15 @@ buckets, rule baselines and alert episodes; the key's event-time clock is shared
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.buckets import Bucket
 from alerts.lifecycle import Episode
-from alerts.rule_state import RuleState
+from alerts.rule_state import RuleState, RuleStateError
+
+log = logging.getLogger(__name__)
 
 #: Version of the state record written to the changelog. 1: wave 1 up to the detection driver
 #: (no marker); 2: the same layout, marked, read back from either. A worker never guesses at a
@@ -55,9 +58,21 @@ class SeriesState:
             open={b["start"]: Bucket.from_dict(b) for b in d["open"]},
             closed={b["start"]: Bucket.from_dict(b) for b in d["closed"]},
             rules=dict(d["rules"]),  # a copy: the engine replaces records with states
-            episodes={k: Episode.load(e, k) for k, e in d["episodes"].items()},
+            episodes=_episodes(d["episodes"]),
             last_data=d.get("last", 0),
         )
+
+
+def _episodes(raw: dict[str, Any]) -> dict[str, Episode]:
+    """The open episodes of a stored record; one that cannot be read is dropped with a warning
+    (its condition, if it lasts, fires again) rather than stop the worker on every restart."""
+    out: dict[str, Episode] = {}
+    for key, record in raw.items():
+        try:
+            out[key] = Episode.load(record, key)
+        except RuleStateError as e:
+            log.warning("%s; the episode is dropped (it fires again if the condition lasts)", e)
+    return out
 
 
 @dataclass

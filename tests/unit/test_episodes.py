@@ -54,3 +54,26 @@ def test_a_loaded_episode_escalates_and_resolves_with_its_last_evidence():
     episode, alert = step(episode, None, end=900, labels={}, **KW)
     assert episode is None and alert is not None and alert.status == "resolved"
     assert alert.evidence == EVIDENCE and alert.summary == "resolved: acme: 40 mentions"
+
+
+def test_a_damaged_episode_record_is_dropped_not_a_crash_loop(caplog):
+    """A worker reads its state at every start: a record it cannot read must not stop it each
+    time. The damaged episode is dropped (said in the log); the others are kept."""
+    from alerts.state import KeyState
+
+    good = step(None, finding(), end=1_800_000_000, labels={}, **KW)[0]
+    assert good is not None
+    raw = KeyState().to_dict()
+    raw["series"] = {
+        "": {
+            "open": [],
+            "closed": [],
+            "rules": {},
+            "episodes": {"spike||": good.dump(), "dip||": {"started": "yesterday"}},
+            "last": 0,
+        }
+    }
+    with caplog.at_level("WARNING", logger="alerts.state"):
+        state = KeyState.from_dict(json.loads(json.dumps(raw)))
+    assert state.series[""].episodes == {"spike||": good}
+    assert "'dip||'" in caplog.text and "dropped" in caplog.text
