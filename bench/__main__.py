@@ -168,7 +168,7 @@ def bench_pipeline() -> tuple[int, float, dict[str, float], float]:
             cpu["replay (producer CLI)"] = (after_replay.ru_utime + after_replay.ru_stime) - (
                 children.ru_utime + children.ru_stime
             )
-            return expected, seconds, cpu, _peak_rss_mib(pids["worker"])  # type: ignore[arg-type]
+            return expected, seconds, cpu, _peak_rss_mib(worker.proc.pid)
         finally:
             worker.stop()
 
@@ -246,9 +246,19 @@ def _where_it_goes(
         *[(name, value) for name, value in cpu.items() if name != "worker"],
     ]
     used = sum(v for _, v in rows if not math.isnan(v))
-    rows.append(("idle (waiting: batching, commit and refresh intervals)", budget - used))
+    unmeasured = any(math.isnan(v) for _, v in rows)  # a service not started by services.sh
+    rows.append(
+        (
+            "idle (waiting: batching, commit and refresh intervals)"
+            + (", and the processes shown —" if unmeasured else ""),
+            budget - used,
+        )
+    )
     for name, value in rows:
-        table.add_row(name, f"{value:,.1f}", "—" if math.isnan(value) else f"{value / budget:.0%}")
+        if math.isnan(value):
+            table.add_row(name, "—", "—")
+        else:
+            table.add_row(name, f"{value:,.1f}", f"{value / budget:.0%}")
     return table
 
 

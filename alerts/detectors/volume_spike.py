@@ -172,6 +172,7 @@ class VolumeSpikeDetector:
         the rule's window, and only if no window containing it looked unusual. An incident that
         is merely *nearly* significant at first must not be folded into the baseline, or it
         raises its own expectation and masks itself."""
+        # the crisis rule learns its own profile here (a bare VolumeProfile, no sequential test)
         if self.sequential is not None and isinstance(state, VolumeSpikeState):
             self.sequential.learn(bucket, state, ctx, firing)
         if not firing:
