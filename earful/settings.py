@@ -167,6 +167,11 @@ class ModelSettings(BaseModel):
     adapt_interval_h: float = Field(default=24.0, ge=0)
     #: Fewest corrections in one language (training part) before it gets a head of its own.
     adapt_min_corrections: int = Field(default=20, ge=4)
+    #: `models adapt` also estimates, per language without a head of its own, a shift onto
+    #: English from that language's newest indexed mentions (no labels; models/language_shift.py).
+    adapt_shifts: bool = True
+    #: Unlabeled texts (distinct, no retweets) a language needs before it gets a shift.
+    adapt_shift_min_texts: int = Field(default=300, ge=50)
 
 
 class WorkerSettings(BaseModel):

@@ -94,15 +94,28 @@ class TextAnalyzer:
         heads: Mapping[str, SoftmaxHead],
         version: str,
         topics: TopicOverrides | None = None,
+        shifts: Mapping[str, np.ndarray] | None = None,
     ) -> None:
-        """Switch to a model version: the sentiment heads of an encoder-heads scorer and the
-        topics adapted from corrections (None: zero-shot); cached scores are forgotten."""
+        """Switch to a model version: the sentiment heads of an encoder-heads scorer, its
+        language shifts, and the topics adapted from corrections (None: zero-shot); cached
+        scores are forgotten."""
         use = getattr(self.scorer, "use_heads", None)
         if use is None:
             raise TypeError(f"{self.scorer.name} has no sentiment heads to adapt")
-        use(heads, version)
+        use(heads, version, shifts)
         if self.tagger is not None:
             self.tagger.use(topics)
+        self.cache = LRUCache(self.cache.capacity)
+
+    def use_shifts(self, shifts: Mapping[str, np.ndarray]) -> None:
+        """Replace the language shifts in use (`eval sentiment --shift-from`); the heads stay."""
+        use = getattr(self.scorer, "use_heads", None)
+        heads = getattr(self.scorer, "heads", None)
+        base = getattr(self.scorer, "base_heads", None)
+        if use is None or heads is None or base is None:
+            raise TypeError(f"{self.scorer.name} has no sentiment heads to shift")
+        own = {k: h for k, h in heads.items() if base.get(k) is not h}
+        use(own, getattr(self.scorer, "version", "base"), shifts)
         self.cache = LRUCache(self.cache.capacity)
 
     def blended(

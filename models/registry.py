@@ -236,11 +236,12 @@ class VersionWatcher:
             version = None if stamp == BASE else self.store.get(stamp)
             heads = {} if version is None else self.store.heads(version, scorer.base_id)
             topics = None if version is None else self.store.topics(version, scorer.base_id)
+            shifts = {} if version is None else self.store.shifts(version, scorer.base_id)
         except (VersionError, OSError, ValueError) as exc:
             log.error("keeping model version %s: %s", scorer.version, exc)
             self._refused = stamp
             return None
-        analyzer.use_heads(heads, stamp, topics)
+        analyzer.use_heads(heads, stamp, topics, shifts)
         self._refused = None
         log.info("scoring with model version %s (%s)", stamp, scorer.name)
         return stamp

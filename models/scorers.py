@@ -20,6 +20,7 @@ import numpy as np
 from earful.records import SENTIMENT_LABELS
 from models.encoder import Encoder, length_batches, mean_pool, quiet_transformers, set_threads
 from models.heads import SoftmaxHead
+from models.language_shift import apply_shift
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,20 @@ class EncoderHeadScorer:
         #: Which embeddings the heads read (an adapted version must match it).
         self.base_id = base_id or self.base_name
         self.version = "base"
+        #: Language -> shift onto English (models/language_shift.py), for the languages still
+        #: on the shipped fallback head.
+        self.shifts: dict[str, np.ndarray] = {}
 
-    def use_heads(self, heads: Mapping[str, SoftmaxHead], version: str) -> None:
-        """Score with the shipped heads overridden by `heads` (one dict swap: a batch in flight
-        in another thread sees the old heads or the new, never a mix)."""
-        self.heads = {**self.base_heads, **heads}
+    def use_heads(
+        self,
+        heads: Mapping[str, SoftmaxHead],
+        version: str,
+        shifts: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Score with the shipped heads overridden by `heads`, and the language shifts of the
+        version. The worker switches versions in the thread that scores (streams/app.py), so
+        no batch sees the heads of one version with the shifts of another."""
+        self.heads, self.shifts = {**self.base_heads, **heads}, dict(shifts or {})
         self.version = version
         self.name = self.base_name if version == "base" else f"{self.base_name}@{version}"
 
@@ -78,12 +88,19 @@ class EncoderHeadScorer:
     def probs(self, embeddings: np.ndarray, langs: Sequence[str | None]) -> np.ndarray:
         """The heads in use on embeddings already computed, each row by its language's head."""
         probs = np.zeros((len(embeddings), 3), dtype=np.float32)
-        groups: dict[str, list[int]] = {}
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        heads, shifts = self.heads, self.shifts
         for i, lang in enumerate(langs):
-            groups.setdefault(lang if lang in self.heads else "*", []).append(i)
-        for key, rows in groups.items():
-            head = self.heads[key]
-            probs[rows] = reorder_probs(head.predict_proba(embeddings[rows]), head.labels)
+            key = lang if lang in heads else "*"
+            # a language with its own head was fitted on unshifted embeddings
+            shifted = lang if key == "*" and lang in shifts else None
+            groups.setdefault((key, shifted), []).append(i)
+        for (key, shifted), rows in groups.items():
+            head = heads[key]
+            x = embeddings[rows]
+            if shifted is not None:
+                x = apply_shift(x, shifts[shifted])
+            probs[rows] = reorder_probs(head.predict_proba(x), head.labels)
         return probs
 
 
@@ -184,9 +201,15 @@ class SequenceClassifierScorer:
             emb[batch] = mean_pool(out.hidden_states[-1], mask).float().cpu().numpy()
         return probs, emb
 
-    def use_heads(self, heads: Mapping[str, SoftmaxHead], version: str) -> None:
-        """Switch to a model version; it may carry adapted topics, never sentiment heads."""
-        if heads:
+    def use_heads(
+        self,
+        heads: Mapping[str, SoftmaxHead],
+        version: str,
+        shifts: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Switch to a model version; it may carry adapted topics, never sentiment heads (nor
+        language shifts: the classifier's sentiment is its own)."""
+        if heads or shifts:
             raise TypeError(f"{self.base_name} has no sentiment heads to adapt")
         self.version = version
         self.name = self.base_name if version == "base" else f"{self.base_name}@{version}"

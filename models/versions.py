@@ -3,6 +3,7 @@
     versions_dir/
       v1/version.json  v1/heads/sv.npz ...   each version: the heads it overrides + its evaluation
       v1/topics.npz                          the topics adapted from corrections (if any)
+      v1/shifts.npz                          per-language shifts onto English (if any)
       v2/...
       CURRENT                                the version in use ("base": the shipped heads)
       history.jsonl                          every change of CURRENT: who, when, why
@@ -26,7 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from models.heads import SoftmaxHead
+from models.language_shift import load_shifts, save_shifts
 from models.topics import TopicOverrides
 
 BASE = "base"
@@ -54,6 +58,10 @@ class ModelVersion:
     topics: str | None = None
     #: How the adapted topics did on held-out topic corrections (models/topic_adapt.py).
     topic_evaluation: dict[str, Any] | None = None
+    #: Language shifts (models/language_shift.py), relative to the version's directory (or None).
+    shifts: str | None = None
+    #: Per language: how many unlabeled texts the shift came from, and what it changed.
+    shift_evaluation: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +75,8 @@ class ModelVersion:
             "evaluation": self.evaluation,
             "topics": self.topics,
             "topic_evaluation": self.topic_evaluation,
+            "shifts": self.shifts,
+            "shift_evaluation": self.shift_evaluation,
         }
 
 
@@ -126,6 +136,13 @@ class VersionStore:
         self._check_base(version, base)
         return TopicOverrides.load(self.root / version.id / version.topics)
 
+    def shifts(self, version: ModelVersion, base: str) -> dict[str, np.ndarray]:
+        """The version's language shifts (none: every language scored as it is)."""
+        if version.shifts is None:
+            return {}
+        self._check_base(version, base)
+        return load_shifts(self.root / version.id / version.shifts)
+
     def history(self) -> list[dict[str, Any]]:
         path = self.root / "history.jsonl"
         if not path.exists():
@@ -144,6 +161,8 @@ class VersionStore:
         evaluation: list[dict[str, Any]],
         topics: TopicOverrides | None = None,
         topic_evaluation: dict[str, Any] | None = None,
+        shifts: Mapping[str, np.ndarray] | None = None,
+        shift_evaluation: list[dict[str, Any]] | None = None,
         now: datetime | None = None,
     ) -> ModelVersion:
         """Write a new version and make it the one in use."""
@@ -161,13 +180,18 @@ class VersionStore:
             evaluation=evaluation,
             topics="topics.npz" if topics is not None else None,
             topic_evaluation=topic_evaluation,
+            shifts="shifts.npz" if shifts else None,
+            shift_evaluation=shift_evaluation or [],
         )
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".publish-") as tmp:
             work = Path(tmp) / version_id
+            work.mkdir()  # a version may carry nothing but shifts
             for lang, head in heads.items():
                 head.save(work / version.heads[lang])
             if topics is not None:
                 topics.save(work / "topics.npz")
+            if shifts:
+                save_shifts(work / "shifts.npz", shifts)
             (work / "version.json").write_text(json.dumps(version.as_dict(), indent=2))
             work.rename(self.root / version_id)
         self.use(version_id, by=by, why="published by adapt", now=now)

@@ -213,6 +213,7 @@ class ModelVersions:
         from streams.model_adapt import (
             audit_model_change,
             read_corrections,
+            read_language_sample,
             run_adapt,
             version_details,
         )
@@ -220,6 +221,7 @@ class ModelVersions:
         try:
             store = await self.store()
             corrections = await read_corrections(store)
+            stream = await read_language_sample(store) if self.settings.model.adapt_shifts else None
             run = await self._in_model_thread(
                 run_adapt,
                 corrections,
@@ -227,6 +229,8 @@ class ModelVersions:
                 self.versions,
                 by="worker schedule",
                 min_train=self.settings.model.adapt_min_corrections,
+                stream=stream,
+                shift_min_texts=self.settings.model.adapt_shift_min_texts,
                 clock=self.clock,
             )
         except (SearchUnavailable, OSError) as exc:

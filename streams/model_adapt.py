@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +23,10 @@ import numpy as np
 from earful.records import SENTIMENT_LABELS, Correction
 from models.adapt import AdaptResult, Example, adapt
 from models.analyzer import TextAnalyzer
+from models.language_shift import MIN_TEXTS
 from models.preprocess import normalize
 from models.scorers import EncoderHeadScorer, SequenceClassifierScorer
+from models.shift_adapt import ShiftReport, estimate_shifts
 from models.topic_adapt import TopicExample, TopicReport, adapt_topics
 from models.versions import ModelVersion, VersionStore
 from streams.search.base import Doc, SearchStore
@@ -44,6 +46,8 @@ class AdaptRun:
     skipped: str = ""
     #: Why no sentiment head was trained (a hub classifier: only its topics adapt).
     sentiment_skipped: str = ""
+    #: Language shifts estimated from the stream sample (models/shift_adapt.py).
+    shifts: ShiftReport | None = None
 
 
 async def read_corrections(store: SearchStore) -> list[Correction]:
@@ -62,6 +66,38 @@ async def read_corrections(store: SearchStore) -> list[Correction]:
                 out.append(Correction.model_validate(body))
             except ValueError as exc:
                 log.warning("skipping unreadable correction %s: %s", body.get("mention_id"), exc)
+    return out
+
+
+async def read_language_sample(
+    store: SearchStore, per_language: int = 1000, languages: int = 12
+) -> dict[str, list[str]]:
+    """The newest original mentions (no retweets) of each of the most frequent languages in the
+    mentions index: the unlabeled text language shifts are estimated from. Sized so that a
+    scheduled adapt, which holds the scoring thread, encodes at most ~12,000 texts (a couple of
+    minutes on 2 cores, once a day; a team with two languages: seconds)."""
+    originals = {"bool": {"must_not": [{"prefix": {"text.raw": "RT @"}}]}}
+    body = {
+        "size": 0,
+        "query": originals,
+        "aggs": {"langs": {"terms": {"field": "lang", "size": languages}}},
+    }
+    found = await store.search("mentions", body)
+    buckets = found.get("aggregations", {}).get("langs", {}).get("buckets", [])
+    out: dict[str, list[str]] = {}
+    for bucket in buckets:
+        lang = str(bucket["key"])
+        page = await store.search(
+            "mentions",
+            {
+                "size": per_language,
+                "query": {"bool": {**originals["bool"], "filter": [{"term": {"lang": lang}}]}},
+                "sort": [{"created_at": "desc"}],
+                "_source": ["text"],
+            },
+        )
+        texts = [h["_source"].get("text", "") for h in page.get("hits", {}).get("hits", [])]
+        out[lang] = [t for t in dict.fromkeys(texts) if t]  # a copy-paste wave counts once
     return out
 
 
@@ -124,6 +160,8 @@ def run_adapt(
     min_train: int = 20,
     force: bool = False,
     publish: bool = True,
+    stream: Mapping[str, Sequence[str]] | None = None,
+    shift_min_texts: int = MIN_TEXTS,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AdaptRun:
     """Train, judge and (if a language improved) publish. CPU-bound: run it off the event loop,
@@ -135,36 +173,52 @@ def run_adapt(
     if not isinstance(scorer, EncoderHeadScorer | SequenceClassifierScorer):
         return AdaptRun(0, skipped=f"{scorer.name} has no heads or topics to adapt")
     run = AdaptRun(len(corrections))
-    if not corrections:
+    stream = stream or {}
+    if not corrections and not stream:
         run.skipped = "no corrections yet"
         return run
-    through = max(c.at for c in corrections).isoformat()
+    through = max(c.at for c in corrections).isoformat() if corrections else None
     current = versions.current()
-    if not force and current is not None and current.corrections_through == through:
-        run.skipped = f"no corrections since {current.id} (the version in use)"
-        return run
-    if heads_scorer is not None:
+    learned = bool(corrections) and (
+        force or current is None or current.corrections_through != through
+    )
+    examples: list[Example] = []
+    result = AdaptResult()
+    if not learned:
+        run.skipped = (
+            f"no corrections since {current.id} (the version in use)"
+            if corrections and current is not None
+            else "no corrections yet"
+        )
+    elif heads_scorer is not None:
         examples = examples_from(corrections, analyzer)
-        run.result = adapt(
+        result = run.result = adapt(
             heads_scorer.base_heads, heads_scorer.heads, examples, min_train=min_train
         )
     else:
-        examples, run.result = [], AdaptResult()
+        run.result = result
         run.sentiment_skipped = f"{scorer.base_name}: the classifier's own sentiment (no heads)"
     tagger = analyzer.tagger
-    topic_examples = topic_examples_from(corrections, analyzer)
+    topic_examples = topic_examples_from(corrections, analyzer) if learned else []
     if tagger is not None and topic_examples:
         run.topics = adapt_topics(tagger.base, tagger.overrides, topic_examples)
     topics_adopted = run.topics is not None and run.topics.adopted
-    if (run.result.heads is None and not topics_adopted) or not publish:
+    if heads_scorer is not None and stream:
+        if not examples and corrections:  # held-out corrections judge the shifts
+            examples = examples_from(corrections, analyzer)
+        own = {r.lang for r in result.languages if r.adopted}
+        run.shifts = estimate_shifts(analyzer, stream, examples, own, min_texts=shift_min_texts)
+    shifts_changed = run.shifts is not None and run.shifts.changed
+    if (result.heads is None and not topics_adopted and not shifts_changed) or not publish:
         return run
+    run.skipped = ""
     if run.topics is not None and run.topics.adopted:
         topics = run.topics.overrides
     else:  # the version in use's adapted topics stay
         topics = tagger.overrides if tagger is not None else None
     overrides = {}
     if heads_scorer is not None:
-        heads = run.result.heads if run.result.heads is not None else heads_scorer.heads
+        heads = result.heads if result.heads is not None else heads_scorer.heads
         overrides = {
             lang: head
             for lang, head in heads.items()
@@ -174,11 +228,17 @@ def run_adapt(
         overrides,
         base=scorer.base_id,
         by=by,
-        corrections=len(examples) + len(topic_examples),
+        corrections=len(examples) + len(topic_examples)
+        if learned
+        else (current.corrections if current is not None else 0),
         corrections_through=through,
-        evaluation=[r.as_dict() for r in run.result.languages],
+        evaluation=[r.as_dict() for r in result.languages]
+        if learned
+        else (current.evaluation if current is not None else []),
         topics=topics,
         topic_evaluation=run.topics.as_dict() if run.topics else None,
+        shifts=run.shifts.shifts if run.shifts else (heads_scorer.shifts if heads_scorer else None),
+        shift_evaluation=run.shifts.as_list() if run.shifts else None,
         now=clock(),
     )
     return run

@@ -178,7 +178,7 @@ def _print_report(report: Any) -> None:
         )
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path, needs: tuple[str, ...] = ("text", "label")) -> list[dict[str, Any]]:
     rows = []
     # iterate the file, not str.splitlines(): that also splits on U+2028 inside texts
     with path.open(encoding="utf-8", newline="\n") as f:
@@ -190,8 +190,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except ValueError as exc:
             raise typer.BadParameter(f"{path}:{number}: invalid JSON ({exc})") from None
-        if not isinstance(row, dict) or "text" not in row or "label" not in row:
-            raise typer.BadParameter(f"{path}:{number}: each line needs 'text' and 'label'")
+        if not isinstance(row, dict) or any(k not in row for k in needs):
+            wanted = " and ".join(f"'{k}'" for k in needs)
+            raise typer.BadParameter(f"{path}:{number}: each line needs {wanted}")
         rows.append(row)
     return rows
 
@@ -237,6 +238,18 @@ def sentiment(
     binary: Annotated[
         bool, typer.Option(help="Two-class data: pick negative vs positive only")
     ] = False,
+    shift_from: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Estimate language shifts from these texts first (JSON lines with text and "
+            "lang; labels are never read: pass the input itself for a transductive figure)",
+        ),
+    ] = None,
+    shift_min_texts: Annotated[
+        int, typer.Option(help="Texts a language needs for a shift (with --shift-from)")
+    ] = 300,
 ) -> None:
     """Sentiment accuracy, macro-F1, per-class F1, confusion and per-language rows."""
     from earful.settings import Settings
@@ -248,6 +261,8 @@ def sentiment(
     updates = {k: v for k, v in (("name", model), ("backend", backend)) if v}
     cfg = cfg.model_copy(update=updates)
     analyzer = load_analyzer(cfg)
+    if shift_from is not None:
+        _use_shifts_from(analyzer, shift_from, shift_min_texts)
     started = time.perf_counter()
     results = analyzer.analyze([r["text"] for r in rows], [r.get("lang") for r in rows])
     seconds = time.perf_counter() - started
@@ -303,6 +318,24 @@ def _embedded_topic_set(
     encoder = analyzer.topic_encoder or analyzer.scorer.encoder  # what the worker tags with
     tagger = TopicTagger(Taxonomy.load(taxonomy), encoder)
     return rows, encoder, tagger, encoder.encode([r["text"] for r in rows])
+
+
+def _use_shifts_from(analyzer: Any, path: Path, min_texts: int) -> None:
+    from models.preprocess import normalize
+    from models.shift_adapt import estimate_shifts
+
+    by_lang: dict[str, list[str]] = {}
+    for r in _read_jsonl(path, needs=("text",)):  # labels are never read
+        text = str(r["text"])
+        lang = r.get("lang") or (
+            analyzer.language.identify(normalize(text))[0] if analyzer.language else None
+        )
+        by_lang.setdefault(str(lang or "unknown"), []).append(text)
+    report = estimate_shifts(analyzer, by_lang, min_texts=min_texts)
+    for e in report.estimates:
+        what = f"{e.changed:.1%} of labels changed" if e.shift is not None else f"none ({e.why})"
+        typer.echo(f"shift {e.lang}: {e.texts} texts, {what}", err=True)
+    analyzer.use_shifts(report.shifts)
 
 
 @app.command("topics")

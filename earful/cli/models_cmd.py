@@ -73,10 +73,15 @@ def adapt_cmd(
     min_corrections: Annotated[
         int | None, typer.Option(help="Corrections a language needs for its own head")
     ] = None,
+    shifts: Annotated[
+        bool,
+        typer.Option(help="Also move each language onto English, from its indexed mentions"),
+    ] = True,
 ) -> None:
     """Learn from people's corrections: a head per language with enough of them, judged on a
     held-out fifth, published as a new model version where it is not worse (the worker
-    switches to it within `model.reload_interval_s`, no restart)."""
+    switches to it within `model.reload_interval_s`, no restart). Languages without their own
+    head get a shift onto English estimated from their indexed mentions (no labels needed)."""
     import asyncio
     import getpass
 
@@ -85,7 +90,13 @@ def adapt_cmd(
     from earful.settings import Settings
     from models.registry import load_analyzer
     from models.versions import VersionStore
-    from streams.model_adapt import audit_model_change, read_corrections, run_adapt, version_details
+    from streams.model_adapt import (
+        audit_model_change,
+        read_corrections,
+        read_language_sample,
+        run_adapt,
+        version_details,
+    )
     from streams.search import open_store
 
     s = Settings()
@@ -97,6 +108,7 @@ def adapt_cmd(
             await store.ensure_setup()
             corrections = await read_corrections(store)
             console.print(f"{len(corrections)} sentiment and topic corrections in the index")
+            stream = await read_language_sample(store) if shifts and s.model.adapt_shifts else None
             analyzer = load_analyzer(s.model)
             run = await asyncio.to_thread(
                 run_adapt,
@@ -107,6 +119,8 @@ def adapt_cmd(
                 min_train=min_corrections or s.model.adapt_min_corrections,
                 force=force,
                 publish=not dry_run,
+                stream=stream,
+                shift_min_texts=s.model.adapt_shift_min_texts,
             )
             if run.version is not None:
                 await audit_model_change(
@@ -121,8 +135,12 @@ def adapt_cmd(
             await store.close()
 
     run = asyncio.run(main())
+    if run.shifts is not None and run.shifts.estimates:
+        _print_shifts(run.shifts.as_list())
     if run.result is None:
         console.print(f"nothing trained: {run.skipped}")
+        if run.version is not None:
+            typer.echo(f"published {run.version.id} (language shifts); in use now")
         return
     table = Table("lang", "train", "held out", "accuracy before", "after", "adopted", "why")
     for r in run.result.languages:
@@ -156,13 +174,42 @@ def adapt_cmd(
             f"adapted {', '.join(topics.topics) or 'none'}; {scores}"
             f"{'adopted' if topics.adopted else 'not adopted'} ({topics.why})"
         )
-    would = run.result.heads is not None or (topics is not None and topics.adopted)
+    would = (
+        run.result.heads is not None
+        or (topics is not None and topics.adopted)
+        or (run.shifts is not None and run.shifts.changed)
+    )
     if run.version is not None:
         typer.echo(f"published {run.version.id}; in use now")
     elif dry_run and would:
         typer.echo("dry run: a version would have been published")
     else:
-        typer.echo("no new version: neither a language nor the topics improved on held-out data")
+        typer.echo(
+            "no new version: neither a language, the topics nor a language shift improved on "
+            "held-out data"
+        )
+
+
+def _print_shifts(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table("lang", "texts", "labels changed", "mix before (neg/neu/pos)", "after", "judged")
+    for r in rows:
+        mix = ["/".join(f"{v:.2f}" for v in r[k]) for k in ("mix_before", "mix_after")]
+        judged = str(r.get("judged", r.get("why", "")))
+        if "before" in r:
+            judged += f": macro-F1 {r['before']['macro_f1']:.3f} -> {r['after']['macro_f1']:.3f}"
+        if r.get("estimated") and not r.get("adopted", True):
+            judged += " (not adopted)"
+        table.add_row(
+            r["lang"],
+            str(r["texts"]),
+            f"{r['changed']:.1%}" if r.get("estimated") else "-",
+            mix[0] if r.get("estimated") else "-",
+            mix[1] if r.get("estimated") else "-",
+            judged,
+        )
+    Console().print(table)
 
 
 @app.command("versions")

@@ -135,6 +135,29 @@ async def test_search_and_aggregations(store):
     assert (bucket["key"], bucket["doc_count"]) == ("Acme", 3)
 
 
+async def test_language_sample_reads_the_newest_originals_per_language(store):
+    """What `models adapt` estimates language shifts from: per language, the newest mentions,
+    retweets left out and copies counted once."""
+    from datetime import timedelta
+
+    from streams.model_adapt import read_language_sample
+
+    docs = []
+    for i in range(6):
+        at = (T0 + timedelta(minutes=i)).isoformat()
+        docs.append(doc(i, lang="sl", text=f"let {i} odpovedan", created_at=at))
+        docs.append(doc(100 + i, lang="sv", text=f"flyg {i} inställt", created_at=at))
+    docs.append(doc(200, lang="sl", text="RT @acme: let 5 odpovedan"))
+    docs.append(doc(201, lang="sl", text="let 5 odpovedan"))  # a copy of m5's text
+    await store.bulk_index("mentions", docs)
+    await store.refresh("mentions")
+    sample = await read_language_sample(store, per_language=4)
+    assert set(sample) == {"sl", "sv"}
+    assert sample["sv"] == [f"flyg {i} inställt" for i in (5, 4, 3, 2)]  # newest first
+    assert sample["sl"][0] == "let 5 odpovedan" and len(sample["sl"]) <= 4
+    assert not any(t.startswith("RT @") for t in sample["sl"])
+
+
 async def test_delete_all_removes_only_this_prefix(store, run_id):
     await store.bulk_index("mentions", [doc(1)])
     await store.delete_all()
