@@ -276,5 +276,6 @@ def version_details(version: ModelVersion | None, why: str = "") -> dict[str, An
         "corrections": version.corrections,
         "evaluation": version.evaluation,
         "topic_evaluation": version.topic_evaluation,
+        "shift_evaluation": version.shift_evaluation,
         "why": why,
     }

@@ -146,9 +146,16 @@ def label_router(
             history[0]["details"] if history else {"version": "base", "evaluation": []}
         )
         evaluation = {row["lang"]: row for row in latest.get("evaluation", [])}
+        # languages moved onto English (models/language_shift.py) when the version was made
+        shifted = {
+            row["lang"]: row
+            for row in latest.get("shift_evaluation") or []
+            if row.get("estimated") and row.get("adopted", True)
+        }
         languages = []
-        for lang in sorted(set(by_lang) | set(evaluation)):
+        for lang in sorted(set(by_lang) | set(evaluation) | set(shifted)):
             row = evaluation.get(lang, {})
+            shift = shifted.get(lang)
             measured = row.get("after") if row.get("adopted") else row.get("before")
             languages.append(
                 {
@@ -161,6 +168,10 @@ def label_router(
                     else None,
                     "adapted": bool(row.get("adopted")),
                     "note": row.get("why", ""),
+                    # texts the shift was estimated from, and the share of labels it changed
+                    "shift": {"texts": shift["texts"], "changed": shift["changed"]}
+                    if shift
+                    else None,
                 }
             )
         return {

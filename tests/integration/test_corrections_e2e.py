@@ -1,7 +1,8 @@
 """The correction loop on real services: Swedish posts scored by the worker (real model) ->
 corrected over HTTP and from a spreadsheet -> the index, search and rollups show the corrections
--> `earful models adapt` learns a Swedish head, judged on held-out corrections -> the running
-worker scores with the new version (no restart) -> `earful models rollback` takes it back."""
+-> `earful models adapt` learns a Swedish head, judged on held-out corrections, and moves
+Slovenian (posts nobody corrected) onto English from its indexed mentions -> the running worker
+scores with the new version (no restart) -> `earful models rollback` takes it back."""
 
 import csv
 import json
@@ -35,8 +36,8 @@ OPERATOR = "corrections-operator-token-0123"
 AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 
 
-def posts() -> list[dict]:
-    return [json.loads(line) for line in (ROOT / "data/eval/social/sv.jsonl").open()]
+def posts(lang: str = "sv") -> list[dict]:
+    return [json.loads(line) for line in (ROOT / f"data/eval/social/{lang}.jsonl").open()]
 
 
 #: How the team files its Swedish posts under the default taxonomy's topics (by keyword).
@@ -62,7 +63,7 @@ def mention(row: dict, i: int, suffix: str = "") -> dict:
         "created_at": (T0 + timedelta(minutes=i)).isoformat(),
         "author": {"id": f"u{i}", "handle": f"user{i}", "followers": 10 * i},
         "text": row["text"],
-        "lang": "sv",
+        "lang": row.get("lang", "sv"),
         "brands": ["Skyway Air"],
     }
 
@@ -116,6 +117,8 @@ def loop(real_services, run_id, tmp_path):
         EARFUL_API__TOKENS=json.dumps([{"name": "ana", "token": OPERATOR, "role": "operator"}]),
         EARFUL_MODEL__RELOAD_INTERVAL_S="1",
         EARFUL_MODEL__ADAPT_INTERVAL_H="0",
+        # the 84 Slovenian posts are the language's whole stream here (300 in production)
+        EARFUL_MODEL__ADAPT_SHIFT_MIN_TEXTS="50",
     )
     worker = Worker(env, tmp_path / "worker.log").start(timeout=300)
     try:
@@ -127,15 +130,10 @@ def loop(real_services, run_id, tmp_path):
 
 def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     env, api, search_url = loop["env"], loop["api"], loop["search"]
-    rows = posts()
-    run_cli(
-        [
-            "replay",
-            str(write_jsonl(loop["tmp"] / "sv.jsonl", [mention(r, i) for i, r in enumerate(rows)])),
-        ],
-        env,
-    )
-    wait_until(lambda: count_docs(search_url, run_id) == len(rows), 240, "the posts indexed")
+    rows, slovenian = posts(), posts("sl")
+    sent = [mention(r, i) for i, r in enumerate([*rows, *slovenian])]
+    run_cli(["replay", str(write_jsonl(loop["tmp"] / "sv.jsonl", sent))], env)
+    wait_until(lambda: count_docs(search_url, run_id) == len(sent), 240, "the posts indexed")
     ids = [r["id"] for r in rows]
     scored = by_id(search_url, run_id, ids)
     assert {m["model"] for m in scored.values()} == {"earful-me5-small-v2/onnx-int8"}
@@ -209,6 +207,10 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     [sv] = [e for e in versions.get("v1").evaluation if e["lang"] == "sv"]
     assert sv["adopted"] and sv["held_out"] >= 5
     assert sv["after"]["accuracy"] > sv["before"]["accuracy"]
+    # Slovenian, never corrected, is moved onto English from its 84 indexed posts
+    [sl] = [e for e in versions.get("v1").shift_evaluation if e["lang"] == "sl"]
+    assert sl["estimated"] and sl["texts"] == len(slovenian) and sl["adopted"], sl
+    assert not [e for e in versions.get("v1").shift_evaluation if e["lang"] == "sv"]  # own head
     # the topic corrections were read back from the index and judged as well
     topics = versions.get("v1").topic_evaluation
     labeled = sum(bool(team_topics(r["text"])) for r in rows if r["id"] != wrong["id"])
@@ -220,6 +222,8 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     assert row["corrections"] == len(rows) and row["accuracy"] == sv["after"]["accuracy"]
     assert models["topics"]["corrections"] == labeled
     assert models["topics"]["held_out"] == topics["held_out"]
+    [sl_row] = [x for x in models["languages"] if x["lang"] == "sl"]
+    assert sl_row["shift"] == {"texts": len(slovenian), "changed": sl["changed"]}
     # nothing new since v1: a second adapt publishes nothing
     assert "no corrections since v1" in run_cli(["models", "adapt"], env, timeout=300)
 
@@ -230,7 +234,7 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     test_rows = [r for r in rows if held_out(r["id"])]
     again = [mention(r, i, "-again") for i, r in enumerate(test_rows)]
     run_cli(["replay", str(write_jsonl(loop["tmp"] / "again.jsonl", again))], env)
-    want = len(rows) + len(again)
+    want = len(sent) + len(again)
     wait_until(lambda: count_docs(search_url, run_id) == want, 180, "the re-sent posts indexed")
     rescored = by_id(search_url, run_id, [m["id"] for m in again])
     assert {m["model"] for m in rescored.values()} == {"earful-me5-small-v2/onnx-int8@v1"}
@@ -258,6 +262,24 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     right = sum(rescored[r["id"] + "-again"]["sentiment"]["label"] == r["label"] for r in test_rows)
     # (the report rounds accuracy to 4 places)
     assert abs(right - round(sv["after"]["accuracy"] * len(test_rows))) <= borderline
+
+    # the Slovenian posts, sent again, are read through the shift: labels change, for the better
+    sl_again = [mention(r, i, "-again") for i, r in enumerate(slovenian)]
+    run_cli(["replay", str(write_jsonl(loop["tmp"] / "sl-again.jsonl", sl_again))], env)
+    want += len(sl_again)
+    wait_until(lambda: count_docs(search_url, run_id) == want, 180, "the Slovenian posts again")
+    first = by_id(search_url, run_id, [r["id"] for r in slovenian])
+    second = by_id(search_url, run_id, [m["id"] for m in sl_again])
+    assert {m["model"] for m in second.values()} == {"earful-me5-small-v2/onnx-int8@v1"}
+    changed = sum(
+        first[r["id"]]["sentiment"]["label"] != second[r["id"] + "-again"]["sentiment"]["label"]
+        for r in slovenian
+    )
+    before_right = sum(first[r["id"]]["sentiment"]["label"] == r["label"] for r in slovenian)
+    after_right = sum(
+        second[r["id"] + "-again"]["sentiment"]["label"] == r["label"] for r in slovenian
+    )
+    assert changed > 0 and after_right >= before_right, (changed, before_right, after_right)
 
     # rollback: the worker goes back to the shipped heads
     assert "base in use" in run_cli(["models", "rollback", "--by", "ana"], env)
