@@ -163,7 +163,8 @@ class ModelSettings(BaseModel):
     #: Seconds between the worker's checks for a newly published or chosen model version.
     reload_interval_s: float = Field(default=10.0, gt=0)
     #: Hours between the worker's own `models adapt` runs (0: only when run by hand). A run that
-    #: finds no new corrections since the current version does nothing.
+    #: finds no new corrections since the current version trains no head; it publishes only
+    #: if a language shift moved (`adapt_shifts`).
     adapt_interval_h: float = Field(default=24.0, ge=0)
     #: Fewest corrections in one language (training part) before it gets a head of its own.
     adapt_min_corrections: int = Field(default=20, ge=4)
