@@ -105,8 +105,8 @@ def estimate_shift(
 ) -> ShiftEstimate:
     """The shift that moves this language's balanced mean onto the reference."""
     n = len(embeddings)
-    if n < min_texts:
-        return ShiftEstimate(lang, n, None, why=f"{n} texts (a shift needs {min_texts})")
+    if (refused := too_few(lang, n, min_texts)) is not None:
+        return refused
     first = probs_of(embeddings).argmax(axis=1)
     predicted, shift = first, None
     for _ in range(iterations):
@@ -126,6 +126,13 @@ def estimate_shift(
         before=_mix(first),
         after=_mix(predicted),
     )
+
+
+def too_few(lang: str, n: int, min_texts: int = MIN_TEXTS) -> ShiftEstimate | None:
+    """The refusal for a language with too little text (checked before anything is encoded)."""
+    if n >= min_texts:
+        return None
+    return ShiftEstimate(lang, n, None, why=f"{n} texts (a shift needs {min_texts})")
 
 
 def _mix(predicted: np.ndarray) -> tuple[float, float, float]:

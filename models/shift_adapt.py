@@ -26,6 +26,7 @@ from models.language_shift import (
     apply_shift,
     estimate_shift,
     load_reference,
+    too_few,
 )
 from models.preprocess import normalize
 from models.scorers import EncoderHeadScorer, reorder_probs
@@ -46,7 +47,19 @@ class ShiftReport:
     changed: bool = False
 
     def as_list(self) -> list[dict[str, object]]:
-        return [{**e.as_dict(), **self.judged.get(e.lang, {})} for e in self.estimates]
+        """Per language: its estimate, how it was judged, and whether the new version shifts it
+        (`in_use`; a shift kept from the version in use where no new one was adopted)."""
+        rows: list[dict[str, object]] = []
+        for e in self.estimates:
+            row = {**e.as_dict(), **self.judged.get(e.lang, {}), "in_use": e.lang in self.shifts}
+            row["kept"] = bool(row["in_use"]) and not (e.shift is not None and row.get("adopted"))
+            rows.append(row)
+        estimated = {e.lang for e in self.estimates}
+        rows += [
+            {"lang": lang, "estimated": False, "in_use": True, "kept": True, "why": "not sampled"}
+            for lang in sorted(set(self.shifts) - estimated)
+        ]
+        return rows
 
 
 def estimate_shifts(
@@ -71,8 +84,11 @@ def estimate_shifts(
     for lang, raw in sorted(texts_by_lang.items()):
         if lang == SOURCE_LANGUAGE or lang in own or lang in ("*", "unknown"):
             continue
+        if (refused := too_few(lang, len(raw), min_texts)) is not None:
+            report.estimates.append(refused)  # nothing encoded for it
+            continue
         texts = [normalize(t) for t in raw]
-        embeddings = scorer.encoder.encode(texts) if texts else np.zeros((0, 1))
+        embeddings = scorer.encoder.encode(texts)
         frozen = _frozen(analyzer, texts)
 
         def probs_of(x: np.ndarray, frozen: np.ndarray | None = frozen) -> np.ndarray:

@@ -193,20 +193,26 @@ def adapt_cmd(
 def _print_shifts(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table("lang", "texts", "labels changed", "mix before (neg/neu/pos)", "after", "judged")
+    table = Table("lang", "texts", "labels changed", "mix neg/neu/pos", "judged")
     for r in rows:
-        mix = ["/".join(f"{v:.2f}" for v in r[k]) for k in ("mix_before", "mix_after")]
+        estimated = bool(r.get("estimated"))
         judged = str(r.get("judged", r.get("why", "")))
         if "before" in r:
             judged += f": macro-F1 {r['before']['macro_f1']:.3f} -> {r['after']['macro_f1']:.3f}"
-        if r.get("estimated") and not r.get("adopted", True):
+        if estimated and not r.get("adopted", True):
             judged += " (not adopted)"
+        if r.get("kept"):
+            judged += "; the shift in use is kept"
+        mix = (
+            "/".join(f"{v:.0%}" for v in r.get("mix_before", ()))
+            + " -> "
+            + "/".join(f"{v:.0%}" for v in r.get("mix_after", ()))
+        )
         table.add_row(
             r["lang"],
-            str(r["texts"]),
-            f"{r['changed']:.1%}" if r.get("estimated") else "-",
-            mix[0] if r.get("estimated") else "-",
-            mix[1] if r.get("estimated") else "-",
+            f"{r['texts']:,}" if "texts" in r else "-",
+            f"{r['changed']:.1%}" if estimated else "-",
+            mix if estimated else "-",
             judged,
         )
     Console().print(table)

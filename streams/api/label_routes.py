@@ -146,11 +146,12 @@ def label_router(
             history[0]["details"] if history else {"version": "base", "evaluation": []}
         )
         evaluation = {row["lang"]: row for row in latest.get("evaluation", [])}
-        # languages moved onto English (models/language_shift.py) when the version was made
+        # languages the version moves onto English (models/language_shift.py); versions
+        # published before `in_use` was recorded: the ones estimated and adopted
         shifted = {
             row["lang"]: row
             for row in latest.get("shift_evaluation") or []
-            if row.get("estimated") and row.get("adopted", True)
+            if row.get("in_use", row.get("estimated") and row.get("adopted", True))
         }
         languages = []
         for lang in sorted(set(by_lang) | set(evaluation) | set(shifted)):
@@ -168,8 +169,13 @@ def label_router(
                     else None,
                     "adapted": bool(row.get("adopted")),
                     "note": row.get("why", ""),
-                    # texts the shift was estimated from, and the share of labels it changed
-                    "shift": {"texts": shift["texts"], "changed": shift["changed"]}
+                    # texts the shift was estimated from and the share of labels it changed,
+                    # or `kept`: the version kept an earlier version's shift
+                    "shift": {
+                        "texts": shift.get("texts"),
+                        "changed": shift.get("changed"),
+                        "kept": bool(shift.get("kept")),
+                    }
                     if shift
                     else None,
                 }

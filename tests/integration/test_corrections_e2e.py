@@ -223,7 +223,7 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     assert models["topics"]["corrections"] == labeled
     assert models["topics"]["held_out"] == topics["held_out"]
     [sl_row] = [x for x in models["languages"] if x["lang"] == "sl"]
-    assert sl_row["shift"] == {"texts": len(slovenian), "changed": sl["changed"]}
+    assert sl_row["shift"] == {"texts": len(slovenian), "changed": sl["changed"], "kept": False}
     # nothing new since v1: a second adapt publishes nothing
     assert "no corrections since v1" in run_cli(["models", "adapt"], env, timeout=300)
 

@@ -114,3 +114,33 @@ def test_shifts_apply_to_languages_on_the_shipped_head_only(tmp_path: Path):
     assert store.get("v2").shift_evaluation == [{"lang": "sl", "texts": 400}]
     save_shifts(tmp_path / "s.npz", {"de": toward_bad})
     assert np.allclose(load_shifts(tmp_path / "s.npz")["de"], toward_bad)
+
+
+def test_the_report_says_which_languages_the_version_shifts_and_which_shifts_are_kept(capsys):
+    from models.language_shift import ShiftEstimate, too_few
+    from models.shift_adapt import ShiftReport
+
+    v = np.ones(DIM, np.float32)
+    refused = too_few("sv", 120)
+    assert refused is not None and refused.shift is None
+    report = ShiftReport(
+        estimates=[ShiftEstimate("sl", 900, v, changed=0.1), refused],
+        judged={"sl": {"adopted": True, "judged": "not judged: 0 held-out corrections"}},
+        shifts={"sl": v, "sv": v, "de": v},  # sv and de: kept from the version in use
+    )
+    rows = {r["lang"]: r for r in report.as_list()}
+    assert (rows["sl"]["in_use"], rows["sl"]["kept"]) == (True, False)
+    assert (rows["sv"]["in_use"], rows["sv"]["kept"], rows["sv"]["texts"]) == (True, True, 120)
+    assert rows["de"] == {
+        "lang": "de",
+        "estimated": False,
+        "in_use": True,
+        "kept": True,
+        "why": "not sampled",
+    }
+    # and `models adapt` prints every kind of row (a kept, unsampled one has no text count)
+    from earful.cli.models_cmd import _print_shifts
+
+    _print_shifts(report.as_list())
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "not sampled" in printed and "kept" in printed and "10.0%" in printed

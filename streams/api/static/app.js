@@ -517,7 +517,7 @@ function topicEditor(h) {
 async function modelCard(main) {
   const m = await api("/api/models");
   const box = section(main, `Sentiment model: ${m.version === "base" ? "as shipped" : `version ${m.version}`}`,
-    '<p class="muted">Corrections teach the model: <code>earful models adapt</code> (also on the worker\'s schedule) trains a head per language with enough of them, and the topics people corrected, and publishes a new version only where it is not worse on held-out corrections.</p>');
+    '<p class="muted">Corrections teach the model: <code>earful models adapt</code> (also on the worker\'s schedule) trains a head per language with enough of them, and the topics people corrected, and publishes a new version only where it is not worse on held-out corrections. Languages without a head of their own are moved onto English from their own mentions (no labels needed).</p>');
   const t = m.topics || {};
   const f1 = (s) => (s && s.micro_f1 != null ? `${Math.round(s.micro_f1 * 100)}%` : "–");
   if (t.corrections) {
@@ -528,7 +528,7 @@ async function modelCard(main) {
     return;
   }
   const pct = (x) => (x == null ? "–" : `${Math.round(x * 100)}%`);
-  box.insertAdjacentHTML("beforeend", `<table aria-label="Sentiment model per language"><tr><th>Language</th><th>Corrections</th><th>Held out</th><th>Accuracy on held-out corrections</th><th></th></tr>${m.languages.map((l) => `<tr><td>${esc(l.lang)}</td><td>${fmt.format(l.corrections)}</td><td>${fmt.format(l.held_out)}</td><td>${pct(l.accuracy)}${l.adapted && l.accuracy_before != null ? ` <span class="muted">(was ${pct(l.accuracy_before)})</span>` : ""}</td><td class="muted">${esc(l.adapted ? "adapted" : l.shift ? `moved onto English (from ${fmt.format(l.shift.texts)} mentions; ${pct(l.shift.changed)} of labels changed)` : l.note)}</td></tr>`).join("")}</table>`);
+  box.insertAdjacentHTML("beforeend", `<table aria-label="Sentiment model per language"><tr><th>Language</th><th>Corrections</th><th>Held out</th><th>Accuracy on held-out corrections</th><th></th></tr>${m.languages.map((l) => `<tr><td>${esc(l.lang)}</td><td>${fmt.format(l.corrections)}</td><td>${fmt.format(l.held_out)}</td><td>${pct(l.accuracy)}${l.adapted && l.accuracy_before != null ? ` <span class="muted">(was ${pct(l.accuracy_before)})</span>` : ""}</td><td class="muted">${esc(l.adapted ? "adapted" : l.shift ? (l.shift.kept ? "moved onto English (the shift of an earlier version)" : `moved onto English (from ${fmt.format(l.shift.texts)} mentions; ${pct(l.shift.changed)} of labels changed)`) : l.note)}</td></tr>`).join("")}</table>`);
 }
 
 async function reportsView(main) {
