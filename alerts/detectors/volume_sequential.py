@@ -2,12 +2,19 @@
 
 Per closed bucket, the negative binomial LLR of "volume rose to f x expected" (f = 1, 2 and
 4 x `min_ratio`) against the seasonal expectation of `volume_spike` (plus 25% for its own
-error) is added to one CUSUM per factor (alerts/sequential.py). The threshold comes from
-`false_alarms_per_month`. A windowed test waits for its window to fill at a fixed alpha; this
-one fires as soon as the surge's evidence adds up (a busy brand's viral post within one or two
-buckets), and for a small brand it keeps adding across window boundaries. It fires once half
-of `min_volume` mentions have arrived since the estimated start at `min_ratio` x expected,
-says when the surge began, and ends when the reverse test finds volume back to usual (20:1).
+error) is added to one CUSUM per alternative (alerts/sequential.py). A surge usually comes from
+one story, and one story moves the sentiment mix: besides "volume alone", each factor has two
+joint alternatives, "and the positive share rose" and "and the negative share rose"
+(`MIX_RISE` of the way to 100%), whose LLR adds the binomial evidence of the mix to the count's
+(as the crisis rule does for negatives). So a viral post's praise wave at a small brand is
+caught by its volume *and* its tone together, long before volume alone is significant; a
+surge whose mix does not move is judged on volume alone, as before. The threshold comes from
+`false_alarms_per_month` over all the alternatives. A windowed test waits for its window to
+fill at a fixed alpha; this one fires as soon as the surge's evidence adds up (a busy brand's
+viral post within one or two buckets), and for a small brand it keeps adding across window
+boundaries. It fires once half of `min_volume` mentions have arrived since the estimated start
+at `min_ratio` x expected, says when the surge began (and how the mix moved), and ends when the
+reverse test finds volume back to usual (20:1).
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from alerts.sequential import (
     SeriesCusum,
     SeriesCusumState,
     count_llr,
+    share_llr,
     threshold,
 )
+from alerts.stats import EWMA
 
 if TYPE_CHECKING:
     from alerts.detectors.volume_spike import VolumeSpikeDetector, VolumeSpikeState
@@ -38,12 +47,25 @@ TOLERANCE = 0.25
 #: History needed before buckets are scored, whatever the rule's warm-up: after one day each
 #: hour's expectation rests on one noisy hour, and a CUSUM adds up its error.
 MATURE_S = 2 * 86400
+#: How far (of the way to 100%) the joint alternatives move the positive or negative share.
+MIX_RISE = 0.4
+#: How far the learned share may be off before the mix counts as evidence (as in `crisis`).
+MIX_TOLERANCE = 0.04
+#: The share baselines follow the brand's usual mix with this half-life.
+MIX_HALF_LIFE_S = 2 * 86400
+#: The sentiment each alternative's mix leans to (None: volume alone).
+MIX_SIDES: tuple[str | None, ...] = (None, "pos", "neg")
 
 
 @dataclass
 class SequentialVolumeState(SeriesCusumState):
     #: The brand's bucket-level overdispersion: [excess, scale] (see `Overdispersion`).
     phi: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    #: Volume-weighted means of positives, negatives and mentions per bucket (the usual mix),
+    #: learned from buckets outside alerts (None until the first).
+    pos: EWMA | None = None
+    neg: EWMA | None = None
+    n: EWMA | None = None
 
 
 class SequentialVolume:
@@ -53,14 +75,47 @@ class SequentialVolume:
     def __init__(self, volume: VolumeSpikeDetector, false_alarms_per_month: float, bucket_s: int):
         self.volume = volume
         ratio = volume.rule.min_ratio
-        self.factors = (ratio, 2 * ratio, 4 * ratio)
-        self.cusum = SeriesCusum(len(self.factors))
-        self.h = threshold(len(self.factors), false_alarms_per_month, bucket_s)
+        #: (volume factor, the side of the mix that rises with it or None), one CUSUM each.
+        self.alternatives = [(f, side) for f in (ratio, 2 * ratio, 4 * ratio) for side in MIX_SIDES]
+        self.cusum = SeriesCusum(len(self.alternatives))
+        self.h = threshold(len(self.alternatives), false_alarms_per_month, bucket_s)
+        self.mix_half_life = max(1.0, MIX_HALF_LIFE_S / bucket_s)
 
     def explain(self) -> str:
         return (
-            f"the volume CUSUM's threshold h = {self.h:.1f} over {len(self.factors)} volume factors"
+            f"the volume CUSUM's threshold h = {self.h:.1f} over {len(self.alternatives)} "
+            "alternatives (3 volume factors, each alone or with the positive or negative share "
+            "rising)"
         )
+
+    def usual_mix(self, seq: SequentialVolumeState) -> dict[str, float] | None:
+        """The usual positive and negative shares (None before any mention was learned)."""
+        if seq.n is None or seq.pos is None or seq.neg is None or seq.n.mean <= 0:
+            return None
+        return {
+            side: min(max(ewma.mean / seq.n.mean, 0.01), 0.95)
+            for side, ewma in (("pos", seq.pos), ("neg", seq.neg))
+        }
+
+    def _learn_mix(self, seq: SequentialVolumeState, bucket: Bucket) -> None:
+        if not bucket.n:
+            return
+        pos = seq.pos if seq.pos is not None else EWMA(self.mix_half_life)
+        neg = seq.neg if seq.neg is not None else EWMA(self.mix_half_life)
+        tot = seq.n if seq.n is not None else EWMA(self.mix_half_life)
+        pos.update(bucket.pos)
+        neg.update(bucket.neg)
+        tot.update(bucket.n)
+        seq.pos, seq.neg, seq.n = pos, neg, tot
+
+    def _mix_llr(self, bucket: Bucket, side: str | None, usual: dict[str, float] | None) -> float:
+        """The binomial LLR of the bucket's mix under "this side rose MIX_RISE of the way"."""
+        if side is None or usual is None:
+            return 0.0
+        p0 = usual[side]
+        q0 = min(p0 + MIX_TOLERANCE, 0.97)
+        k = bucket.pos if side == "pos" else bucket.neg
+        return share_llr(k, bucket.n, q0, max(min(p0 + MIX_RISE * (1 - p0), 0.98), q0))
 
     def learn(
         self, bucket: Bucket, state: VolumeSpikeState, ctx: Context, firing: set[str]
@@ -69,7 +124,10 @@ class SequentialVolume:
         the expectation the bucket was judged by."""
         seq = state.seq
         self.cusum.settle(seq, "" in firing)
-        if firing or ctx.history_s <= 86400:
+        if firing:
+            return
+        self._learn_mix(seq, bucket)
+        if ctx.history_s <= 86400:
             return
         expected = self.volume.expected(state, bucket.start)
         if expected is not None and expected > 0:
@@ -85,10 +143,12 @@ class SequentialVolume:
             return []  # each hour seen on one day only: its expectation may be off 2x
         r = DISPERSION.dispersion(seq.phi)
         n, e0 = bucket.n, max(expected, 0.01) * (1 + TOLERANCE)
-        s, since, (n_span, expected_span) = self.cusum.fold(
+        usual = self.usual_mix(seq)
+        volume = {f: count_llr(n, e0, f / (1 + TOLERANCE), r) for f, _ in self.alternatives}
+        s, since, (n_span, expected_span, pos_span, neg_span) = self.cusum.fold(
             seq,
-            [count_llr(n, e0, f / (1 + TOLERANCE), r) for f in self.factors],
-            (n, expected),
+            [volume[f] + self._mix_llr(bucket, side, usual) for f, side in self.alternatives],
+            (n, expected, bucket.pos, bucket.neg),
             start=bucket.start,
             end=ctx.end,
             h=self.h,
@@ -102,7 +162,24 @@ class SequentialVolume:
             return [Finding(anomalous=False, sustained=not self.cusum.over(seq))]
         if s < self.h:
             return []
-        return self._alarm(seq, s, since, int(n_span), expected_span, ctx)
+        mix = self._mix_text(usual, pos_span, neg_span, n_span)
+        return self._alarm(seq, s, since, int(n_span), expected_span, ctx, mix)
+
+    @staticmethod
+    def _mix_text(
+        usual: dict[str, float] | None, pos: float, neg: float, n: float
+    ) -> tuple[str, str | None]:
+        """What the alert says of the mix since the surge began, and the side that rose most
+        (None when neither rose by MIX_RISE / 2 of the way: the surge is volume alone)."""
+        if usual is None or n <= 0:
+            return "", None
+        shares = {"pos": pos / n, "neg": neg / n}
+        rises = {k: (shares[k] - usual[k]) / (1 - usual[k]) for k in shares}
+        side = max(rises, key=rises.__getitem__)
+        if rises[side] < MIX_RISE / 2:
+            return "", None
+        word = "positive" if side == "pos" else "negative"
+        return f", {shares[side]:.0%} {word} vs {usual[side]:.0%} usually", word
 
     def _alarm(
         self,
@@ -112,6 +189,7 @@ class SequentialVolume:
         n: int,
         expected: float,
         ctx: Context,
+        mix: tuple[str, str | None] = ("", None),
     ) -> list[Finding]:
         """The alarm, with the mentions and expectation since the surge began (kept with the
         CUSUM, so they never depend on how many buckets the engine holds)."""
@@ -125,7 +203,7 @@ class SequentialVolume:
         span = ctx.held_since(since)
         summary = (
             f"{ctx.brand}: {n} mentions since {started:%H:%M} UTC, {ratio:.1f}x the "
-            f"{expected:.0f} expected for this time; started around {started:%H:%M}, "
+            f"{expected:.0f} expected for this time{mix[0]}; started around {started:%H:%M}, "
             f"{fmt_span(ctx.end - since)} before this alert"
         )
         evidence = build_evidence(
@@ -137,8 +215,8 @@ class SequentialVolume:
             unit="mentions since the surge began",
             statistic="cusum_llr",
             statistic_value=round(s, 2),
-            p_value=min(1.0, math.exp(-s) * len(self.factors)),
-            posts=span.top,
+            p_value=min(1.0, math.exp(-s) * len(self.alternatives)),
+            posts=(span.top_neg or span.top) if mix[1] == "negative" else span.top,
             query=search_query(ctx.brand, span),
             search_url=ctx.search_url,
             baseline_volume=round(expected, 1),
@@ -151,6 +229,10 @@ class SequentialVolume:
                 severity="critical" if critical else "warning",
                 evidence=evidence,
                 summary=summary,
-                labels={"direction": "up", "change_started": started.isoformat(timespec="minutes")},
+                labels={
+                    "direction": "up",
+                    "change_started": started.isoformat(timespec="minutes"),
+                    **({"mix": mix[1]} if mix[1] else {}),
+                },
             )
         ]

@@ -35,10 +35,15 @@ def brand_stream(
     hours=2.0,
     dispersion=None,
     brand="acme",
+    usual_positive=0.0,
+    surge_positive=0.8,
+    mood_swing=0.0,
 ):
     """A brand's mentions: Poisson arrivals at `per_day` shaped by the hour of day, each
     hour's rate scaled by a Gamma(dispersion) factor when given (bursty, as real feeds are),
-    and `factor` x volume (positive mentions) for `hours` from `surge_at`."""
+    and `factor` x volume for `hours` from `surge_at`. Mentions are positive with probability
+    `usual_positive` (each hour's drawn uniformly within +- `mood_swing` of it), during the
+    surge `surge_positive`, else neutral."""
     rng = random.Random(seed)
     out, i = [], 0
     mean = sum(SHAPE) / 24
@@ -49,12 +54,17 @@ def brand_stream(
             rate *= rng.gammavariate(dispersion, 1 / dispersion)
         surge = surge_at is not None and surge_at <= start < surge_at + timedelta(hours=hours)
         rate *= factor if surge else 1.0
+        positive = surge_positive if surge else usual_positive
+        if mood_swing and not surge:
+            positive = min(max(positive + rng.uniform(-mood_swing, mood_swing), 0.0), 1.0)
         t = 0.0
         while True:
             t += rng.expovariate(rate / 3600)
             if t >= 3600:
                 break
-            mood = "positive" if surge and rng.random() < 0.8 else "neutral"
+            # (no draw where nothing can be positive: the streams of the other tests stay as
+            # they were before the mix was drawn at all)
+            mood = "positive" if positive and rng.random() < positive else "neutral"
             out.append(
                 obs(f"{brand}{i}", start + timedelta(seconds=t), sentiment=mood, brand=brand)
             )
@@ -119,6 +129,48 @@ def test_a_busy_brands_viral_post_is_caught_within_two_buckets():
         assert alone and alone[0].fired_at > raised[0].fired_at
 
 
+def test_a_praise_wave_is_caught_sooner_by_its_volume_and_tone_together():
+    """A 150-a-day brand, usually 25% positive, at 3x for two hours: when the surge is a praise
+    wave (80% positive) the joint alternatives add the mix's evidence to the volume's, so each
+    wave is caught, once, and sooner than the same surge at the usual mix (volume alone, which
+    is caught late or not at all); the alert says how the mix moved."""
+    surge_at = T0 + timedelta(days=3, hours=14)
+    praise, plain = [], []
+    for seed in (1, 2, 3, 4, 5):
+        for during in (0.8, 0.25):
+            stream = brand_stream(
+                seed, 150, surge_at=surge_at, factor=3, usual_positive=0.25, surge_positive=during
+            )
+            raised = firing(replay(volume_rule(1), stream + feed()))
+            if during == 0.25:
+                assert len(raised) <= 1
+                plain.append(raised[0].fired_at - surge_at if raised else timedelta(hours=99))
+                assert not raised or "mix" not in raised[0].labels
+                continue
+            assert len(raised) == 1
+            praise.append(raised[0].fired_at - surge_at)
+            assert timedelta(0) < praise[-1] <= timedelta(hours=2)
+            if raised[0].evidence.statistic == "cusum_llr":
+                assert raised[0].labels["mix"] == "positive"
+                assert "positive vs 2" in raised[0].summary  # "…, 81% positive vs 25% usually"
+    assert sorted(praise)[2] < sorted(plain)[2]  # the median praise wave is caught sooner
+    assert all(a <= b for a, b in zip(praise, plain, strict=True))
+
+
+def test_a_swinging_mix_alone_raises_no_volume_alarm():
+    """Two weeks at usual volume whose positive share swings by +-20 points hour by hour: the
+    mix is evidence only beside a volume rise, so at a loose target of 30 a month the count of
+    alarms stays under it, as for volume alone."""
+    days = 14
+    alarms = 0
+    for per_day, seed in ((45, 7), (600, 8)):
+        stream = brand_stream(
+            seed, per_day, days=days, dispersion=20, usual_positive=0.3, mood_swing=0.2
+        )
+        alarms += len(firing(replay(volume_rule(30), stream + feed(days))))
+    assert alarms <= 2 * 30 * days / 30
+
+
 def test_volume_cusum_false_alarms_stay_within_the_target():
     """Two weeks of bursty volume (each hour's rate a Gamma(20) draw, as in the scenarios) at
     a loose target of 30 a month, so a short run would see them: the count stays under it."""
@@ -164,8 +216,8 @@ def test_the_volume_cusum_raises_the_same_alerts_streamed_or_replayed():
 def test_rules_check_says_what_the_volume_target_means():
     rule = RuleSet.from_text(volume_rule(1)).rules[0]
     text = make_detector(rule, 300).explain()
-    h = math.log(3 * 30 * 288)
-    assert f"h = {h:.1f}" in text and "3 volume factors" in text
+    h = math.log(9 * 30 * 288)
+    assert f"h = {h:.1f}" in text and "3 volume factors" in text and "positive or negative" in text
     assert make_detector(RuleSet.from_text(volume_rule()).rules[0], 300).explain() == ""
 
 
