@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import numpy as np
+
 from alerts.rule_state import RuleState
 
 BUCKETS_PER_MONTH_AT_5M = 30 * 288
@@ -85,6 +87,29 @@ def share_llr(k: int, n: int, p0: float, p1: float) -> float:
     p0 = min(max(p0, 1e-6), 1 - 1e-6)
     p1 = min(max(p1, 1e-6), 1 - 1e-6)
     return k * math.log(p1 / p0) + (n - k) * math.log((1 - p1) / (1 - p0))
+
+
+def count_llr_array(
+    n: np.ndarray, expected: np.ndarray | float, factor: float, dispersion: float | None
+) -> np.ndarray:
+    """`count_llr` over arrays of counts and expectations (the calibration's simulations)."""
+    if factor == 1.0:
+        return np.zeros(np.broadcast_shapes(n.shape, np.shape(expected)))
+    mu0, mu1 = expected, factor * expected
+    if dispersion is None or dispersion > 1e6:
+        out: np.ndarray = n * math.log(factor) - (mu1 - mu0)
+        return out
+    r = dispersion
+    out = n * math.log(factor) + (n + r) * np.log((r + mu0) / (r + mu1))
+    return out
+
+
+def share_llr_array(k: np.ndarray, n: np.ndarray, p0: float, p1: float) -> np.ndarray:
+    """`share_llr` over arrays of counts (the calibration's simulations)."""
+    p0 = min(max(p0, 1e-6), 1 - 1e-6)
+    p1 = min(max(p1, 1e-6), 1 - 1e-6)
+    out: np.ndarray = k * math.log(p1 / p0) + (n - k) * math.log((1 - p1) / (1 - p0))
+    return out
 
 
 @dataclass

@@ -22,7 +22,10 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
+
 from alerts.buckets import Bucket, WindowSummary
+from alerts.calibration import Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
 from alerts.detectors.volume_spike import VolumeProfile, VolumeSpikeDetector
 from alerts.evidence import build_evidence, fmt_span, search_query
@@ -34,8 +37,9 @@ from alerts.sequential import (
     StoredCusum,
     bank,
     count_llr,
+    count_llr_array,
     share_llr,
-    threshold,
+    share_llr_array,
 )
 from alerts.stats import EWMA
 
@@ -71,7 +75,16 @@ class CrisisDetector:
     def __init__(self, rule: CrisisRule, bucket_s: int = 300):
         self.rule = rule
         self.alternatives = bank(rule.volume_factors, rule.negative_rises)
-        self.h = threshold(len(self.alternatives), rule.false_alarms_per_month, bucket_s)
+        #: h by brand size, calibrated by simulation (alerts/calibration.py), never above
+        #: Lorden's bound.
+        self.thresholds = calibrated(
+            ("crisis", self.alternatives, VOLUME_TOLERANCE, SHARE_TOLERANCE),
+            self.bank_llrs,
+            len(self.alternatives),
+            rule.false_alarms_per_month,
+            bucket_s,
+            Tolerance(VOLUME_TOLERANCE, SHARE_TOLERANCE),
+        )
         self.volume = VolumeSpikeDetector(
             VolumeSpikeRule(
                 name=f"{rule.name}.volume",
@@ -85,9 +98,9 @@ class CrisisDetector:
         n = self.rule.false_alarms_per_month
         return (
             f"false_alarms_per_month {n:g} means at most about {n:g} alert a month for a brand "
-            f"whose mentions follow their usual pattern; it sets the CUSUM threshold h = "
-            f"{self.h:.1f} over {len(self.alternatives)} alternatives (higher h: fewer false "
-            "alarms, later alerts)"
+            f"whose mentions follow their usual pattern; it sets the CUSUM threshold over "
+            f"{len(self.alternatives)} alternatives, by the brand's size: "
+            f"{self.thresholds.describe()} (higher h: fewer false alarms, later alerts)"
         )
 
     # -- baselines ------------------------------------------------------------------------
@@ -135,6 +148,53 @@ class CrisisDetector:
         return [float(sum(b.n for b in held)), float(sum(b.neg for b in held)), expected]
 
     # -- judgement ------------------------------------------------------------------------
+    @staticmethod
+    def _null(expected: float, p0: float) -> tuple[float, float, float]:
+        """The usual share clamped, and the null the evidence must beat: the baseline give or
+        take its own error (a learned profile is never exact, least of all for a small brand's
+        quiet hours): `VOLUME_TOLERANCE` higher volume, `SHARE_TOLERANCE` more negative, or a
+        slightly low expectation would drift the CUSUM upwards for hours and page someone."""
+        p0 = min(max(p0, 0.01), 0.95)
+        return p0, expected * (1 + VOLUME_TOLERANCE), min(p0 + SHARE_TOLERANCE, 0.97)
+
+    def bucket_llrs(self, bucket: Bucket, expected: float, p0: float, r: float) -> list[float]:
+        """One bucket's LLR per alternative: the count's plus the negative share's."""
+        p0, e0, q0 = self._null(expected, p0)
+        return [
+            (
+                count_llr(bucket.n, e0, a.factor / (1 + VOLUME_TOLERANCE), r)
+                if a.factor > 1 + VOLUME_TOLERANCE
+                else 0.0
+            )
+            + share_llr(bucket.neg, bucket.n, q0, max(a.negative_share(p0), q0))
+            for a in self.alternatives
+        ]
+
+    def bank_llrs(
+        self,
+        n: np.ndarray,
+        pos: np.ndarray,
+        neg: np.ndarray,
+        expected: np.ndarray,
+        share: float,
+        r: float,
+    ) -> np.ndarray:
+        """`bucket_llrs` over arrays ([chains, buckets] -> [chains, buckets, alternatives]),
+        for the calibration's simulations."""
+        p0, e0, q0 = self._null(expected, share)  # type: ignore[arg-type]  # arrays too
+        return np.stack(
+            [
+                (
+                    count_llr_array(n, e0, a.factor / (1 + VOLUME_TOLERANCE), r)
+                    if a.factor > 1 + VOLUME_TOLERANCE
+                    else np.zeros_like(n)
+                )
+                + share_llr_array(neg, n, q0, max(a.negative_share(p0), q0))
+                for a in self.alternatives
+            ],
+            axis=-1,
+        )
+
     def evaluate(self, window: WindowSummary, state: CrisisState, ctx: Context) -> list[Finding]:
         rule = self.rule
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
@@ -145,30 +205,16 @@ class CrisisDetector:
         p0 = self.expected_share(state, ctx.bucket_s)
         if expected is None or p0 is None:
             return []
-        p0 = min(max(p0, 0.01), 0.95)
         r = self.dispersion(state)
-        # The null is the baseline give or take its own error (a learned profile is never
-        # exact, least of all for a small brand's quiet hours): evidence must beat a baseline
-        # `VOLUME_TOLERANCE` higher and `SHARE_TOLERANCE` more negative, or a slightly low
-        # expectation would drift the CUSUM upwards for hours and page someone.
-        e0 = expected * (1 + VOLUME_TOLERANCE)
-        q0 = min(p0 + SHARE_TOLERANCE, 0.97)
-        llrs = [
-            count_llr(bucket.n, e0, a.factor / (1 + VOLUME_TOLERANCE), r)
-            if a.factor > 1 + VOLUME_TOLERANCE
-            else 0.0
-            for a in self.alternatives
-        ]
-        llrs = [
-            llr + share_llr(bucket.neg, bucket.n, q0, max(a.negative_share(p0), q0))
-            for llr, a in zip(llrs, self.alternatives, strict=True)
-        ]
+        h = self.thresholds.at(self.volume.per_day(vol, ctx.bucket_s))
+        llrs = self.bucket_llrs(bucket, expected, p0, r)
+        p0 = min(max(p0, 0.01), 0.95)
         cusum = Cusum.of(state.cusum, len(self.alternatives))
         sums = state.span
         if sums is None or len(sums) != len(self.alternatives):
             # state from before the spans were kept: sum the buckets the engine still holds
             sums = [self._held(since, bucket.start, vol, ctx) for since in cusum.since]
-        cusum.update(llrs, bucket.start, cap=1.5 * self.h)
+        cusum.update(llrs, bucket.start, cap=1.5 * h)
         # Evidence that began more than NEW_NORMAL_S ago is a level shift, not an incident: let
         # it go, so the baselines learn the new level instead of paging about it for days.
         cusum.forget_before(ctx.end - NEW_NORMAL_S)
@@ -177,8 +223,8 @@ class CrisisDetector:
         best, s = cusum.best()
         since = cusum.since[best] if cusum.since[best] >= 0 else bucket.start
         # strong evidence building up: the volume profile's guard band holds those buckets
-        vol.flag_from = since if s >= self.h / 2 else -1
-        if s < self.h / 2:
+        vol.flag_from = since if s >= h / 2 else -1
+        if s < h / 2:
             return [Finding(anomalous=False, sustained=False)]
         # mentions, negatives and expected since the change began, however long ago (the
         # buckets the engine holds, a window's worth, give the evidence posts)
@@ -187,7 +233,7 @@ class CrisisDetector:
         alt = self.alternatives[best]
         share = neg_span / n_span if n_span else 0.0
         negative_rose = share >= p0 + max(0.5 * (alt.negative_share(p0) - p0), MIN_RISE)
-        anomalous = s >= self.h and n >= rule.min_volume and negative_rose
+        anomalous = s >= h and n >= rule.min_volume and negative_rose
         sustained = negative_rose
         if not (anomalous or sustained):
             return [Finding(anomalous=False, sustained=False)]

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from alerts.buckets import Bucket
+from alerts.calibration import Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.sequential import (
@@ -32,8 +35,9 @@ from alerts.sequential import (
     SeriesCusum,
     SeriesCusumState,
     count_llr,
+    count_llr_array,
     share_llr,
-    threshold,
+    share_llr_array,
 )
 from alerts.stats import EWMA
 
@@ -78,14 +82,51 @@ class SequentialVolume:
         #: (volume factor, the side of the mix that rises with it or None), one CUSUM each.
         self.alternatives = [(f, side) for f in (ratio, 2 * ratio, 4 * ratio) for side in MIX_SIDES]
         self.cusum = SeriesCusum(len(self.alternatives))
-        self.h = threshold(len(self.alternatives), false_alarms_per_month, bucket_s)
         self.mix_half_life = max(1.0, MIX_HALF_LIFE_S / bucket_s)
+        #: h by brand size, calibrated by simulation (alerts/calibration.py).
+        self.thresholds: Thresholds = calibrated(
+            ("volume", tuple(self.alternatives), TOLERANCE, MIX_RISE, MIX_TOLERANCE),
+            self.bank_llrs,
+            len(self.alternatives),
+            false_alarms_per_month,
+            bucket_s,
+            Tolerance(TOLERANCE, MIX_TOLERANCE),
+        )
 
     def explain(self) -> str:
         return (
-            f"the volume CUSUM's threshold h = {self.h:.1f} over {len(self.alternatives)} "
-            "alternatives (3 volume factors, each alone or with the positive or negative share "
-            "rising)"
+            f"the volume CUSUM's threshold over {len(self.alternatives)} alternatives (3 volume "
+            "factors, each alone or with the positive or negative share rising), by the "
+            f"brand's size: {self.thresholds.describe()}"
+        )
+
+    def bank_llrs(
+        self,
+        n: np.ndarray,
+        pos: np.ndarray,
+        neg: np.ndarray,
+        expected: np.ndarray,
+        share: float,
+        r: float,
+    ) -> np.ndarray:
+        """The bucket LLRs of `evaluate` over arrays ([chains, buckets] -> [chains, buckets,
+        alternatives]), for the calibration's simulations; `share` is the usual share of
+        both sides."""
+        e0 = np.maximum(expected, 0.01) * (1 + TOLERANCE)
+        p0 = min(max(share, 0.01), 0.95)
+        q0 = min(p0 + MIX_TOLERANCE, 0.97)
+        p1 = max(min(p0 + MIX_RISE * (1 - p0), 0.98), q0)
+        mix: dict[str | None, np.ndarray] = {
+            None: np.zeros_like(n),
+            "pos": share_llr_array(pos, n, q0, p1),
+            "neg": share_llr_array(neg, n, q0, p1),
+        }
+        return np.stack(
+            [
+                count_llr_array(n, e0, f / (1 + TOLERANCE), r) + mix[side]
+                for f, side in self.alternatives
+            ],
+            axis=-1,
         )
 
     def usual_mix(self, seq: SequentialVolumeState) -> dict[str, float] | None:
@@ -117,6 +158,14 @@ class SequentialVolume:
         k = bucket.pos if side == "pos" else bucket.neg
         return share_llr(k, bucket.n, q0, max(min(p0 + MIX_RISE * (1 - p0), 0.98), q0))
 
+    def bucket_llrs(
+        self, bucket: Bucket, expected: float, usual: dict[str, float] | None, r: float
+    ) -> list[float]:
+        """One bucket's LLR per alternative: the count's, plus its mix's for a joint one."""
+        e0 = max(expected, 0.01) * (1 + TOLERANCE)
+        volume = {f: count_llr(bucket.n, e0, f / (1 + TOLERANCE), r) for f, _ in self.alternatives}
+        return [volume[f] + self._mix_llr(bucket, side, usual) for f, side in self.alternatives]
+
     def learn(
         self, bucket: Bucket, state: VolumeSpikeState, ctx: Context, firing: set[str]
     ) -> None:
@@ -142,25 +191,25 @@ class SequentialVolume:
         if ctx.history_s < MATURE_S:
             return []  # each hour seen on one day only: its expectation may be off 2x
         r = DISPERSION.dispersion(seq.phi)
+        h = self.thresholds.at(self.volume.per_day(state, ctx.bucket_s))
         n, e0 = bucket.n, max(expected, 0.01) * (1 + TOLERANCE)
         usual = self.usual_mix(seq)
-        volume = {f: count_llr(n, e0, f / (1 + TOLERANCE), r) for f, _ in self.alternatives}
         s, since, (n_span, expected_span, pos_span, neg_span) = self.cusum.fold(
             seq,
-            [volume[f] + self._mix_llr(bucket, side, usual) for f, side in self.alternatives],
+            self.bucket_llrs(bucket, expected, usual, r),
             (n, expected, bucket.pos, bucket.neg),
             start=bucket.start,
             end=ctx.end,
-            h=self.h,
+            h=h,
             # firing: "back to usual" weighed against the level it fired at (f x e0)
             calm=lambda f: count_llr(n, e0 * f, 1 / f, r),
         )
-        if s >= self.h / 2:  # strong evidence building: the profile's guard band holds it
+        if s >= h / 2:  # strong evidence building: the profile's guard band holds it
             flag = state.flag_from
             state.flag_from = since if flag < 0 else min(flag, since)
         if self.cusum.firing(seq):
             return [Finding(anomalous=False, sustained=not self.cusum.over(seq))]
-        if s < self.h:
+        if s < h:
             return []
         mix = self._mix_text(usual, pos_span, neg_span, n_span)
         return self._alarm(seq, s, since, int(n_span), expected_span, ctx, mix)

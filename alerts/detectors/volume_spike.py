@@ -158,6 +158,14 @@ class VolumeSpikeDetector:
         base = self.profile(state, ts)
         return None if base is None else base * self.level(state)
 
+    def per_day(self, state: VolumeProfile, bucket_s: int) -> float | None:
+        """The brand's size as learned: mentions a day at its current level (None before any
+        hour was learned). CUSUM thresholds are calibrated by it."""
+        means = [pair[0] / pair[1] for pair in state.hod if pair[1] > 1e-9]
+        if not means:
+            return None
+        return sum(means) / len(means) * 86400 / bucket_s * self.level(state)
+
     def phi(self, state: VolumeProfile) -> float:
         """Overdispersion, pooled method of moments: (sum (O-E)^2 - sum E) / sum E^2 over
         ordinary windows (exponentially weighted). Pooling weighs windows by their

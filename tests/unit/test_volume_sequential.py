@@ -4,6 +4,7 @@ import asyncio
 import json
 import math
 import random
+import re
 from datetime import datetime, timedelta
 
 from alerts.buckets import Bucket
@@ -216,8 +217,10 @@ def test_the_volume_cusum_raises_the_same_alerts_streamed_or_replayed():
 def test_rules_check_says_what_the_volume_target_means():
     rule = RuleSet.from_text(volume_rule(1)).rules[0]
     text = make_detector(rule, 300).explain()
-    h = math.log(9 * 30 * 288)
-    assert f"h = {h:.1f}" in text and "3 volume factors" in text and "positive or negative" in text
+    bound = math.log(9 * 30 * 288)
+    assert "3 volume factors" in text and "positive or negative" in text
+    assert "calibrated by simulation" in text and f"Lorden's bound would ask {bound:.1f}" in text
+    assert re.search(r"h = \d+\.\d \(20 a day\) to \d+\.\d \(2,000 a day\)", text)
     assert make_detector(RuleSet.from_text(volume_rule()).rules[0], 300).explain() == ""
 
 

@@ -1,0 +1,115 @@
+"""CUSUM thresholds calibrated by simulation (alerts/calibration.py)."""
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from alerts.buckets import Bucket
+from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrate, period_max
+from alerts.detectors.crisis import CrisisDetector
+from alerts.detectors.volume_spike import VolumeSpikeDetector
+from alerts.rules import RuleSet
+from alerts.sequential import threshold
+
+RULES = """
+rules:
+  - {name: crisis, kind: crisis, window: 1h, false_alarms_per_month: 1}
+  - {name: vol, kind: volume_spike, window: 1h, min_volume: 15, min_ratio: 2,
+     false_alarms_per_month: 1}
+"""
+
+
+def detectors():
+    crisis, volume = RuleSet.from_text(RULES).rules
+    return CrisisDetector(crisis), VolumeSpikeDetector(volume)
+
+
+def random_buckets(seed, count=300):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        n = rng.choice([0, 1, 2, 3, 5, 8, 13, 40])
+        pos = rng.randint(0, n)
+        neg = rng.randint(0, n - pos)
+        out.append((Bucket(start=0, n=n, pos=pos, neg=neg), rng.uniform(0.05, 20.0)))
+    return out
+
+
+def test_the_simulations_score_buckets_as_the_detectors_do():
+    """The calibration simulates each bank's vectorised LLRs; they equal the scalar LLRs the
+    detectors score live buckets with (so the threshold is set for the statistic in use)."""
+    crisis, volume = detectors()
+    sequential = volume.sequential
+    assert sequential is not None
+    for bucket, expected in random_buckets(1):
+        for share, r in ((0.15, 8.0), (0.4, 50.0)):
+            live = crisis.bucket_llrs(bucket, expected, share, r)
+            arrays = [np.array([[float(x)]]) for x in (bucket.n, bucket.pos, bucket.neg)]
+            simulated = crisis.bank_llrs(*arrays, np.array([expected]), share, r)[0, 0]
+            assert np.allclose(live, simulated, atol=1e-9)
+            live = sequential.bucket_llrs(bucket, expected, {"pos": share, "neg": share}, r)
+            simulated = sequential.bank_llrs(*arrays, np.array([expected]), share, r)[0, 0]
+            assert np.allclose(live, simulated, atol=1e-9)
+
+
+def test_thresholds_grow_with_brand_size_up_to_lordens_bound():
+    """A small brand's lumpy counts need less evidence for the same false-alarm target than
+    the union bound asks; a big brand's bursty hours need at least the bound (held there)."""
+    crisis, volume = detectors()
+    for thresholds, k in ((crisis.thresholds, 18), (volume.sequential.thresholds, 9)):
+        bound = threshold(k, 1.0, 300)
+        assert thresholds.bound == pytest.approx(bound)
+        assert list(thresholds.values) == sorted(thresholds.values)
+        assert max(thresholds.values) <= bound + 1e-9
+        assert thresholds.at(20) <= bound - 2.5  # e^2.5: 12x fewer false alarms than allowed
+        assert thresholds.at(5000) == pytest.approx(bound)
+        assert thresholds.at(None) == thresholds.values[-1]  # unknown size: the safest
+        assert thresholds.at(10) == thresholds.values[0]
+        middle = thresholds.at(math.sqrt(20 * 45))  # interpolated in log size
+        assert middle == pytest.approx((thresholds.values[0] + thresholds.values[1]) / 2)
+
+
+def test_a_calibrated_threshold_holds_its_target_in_a_fresh_simulation():
+    """h calibrated for 30 false alarms a month at a 45-a-day brand (seeded chains), then
+    checked on chains it never saw, run for a month: about 30 alarms a month or fewer."""
+    crisis, _ = detectors()
+    grid = NullGrid(sizes=(45.0,), shares=(0.3,), chains=256, seed=1)
+    h = calibrate(crisis.bank_llrs, 18, 30.0, 300, grid=grid).values[0]
+    assert h < threshold(18, 30.0, 300)
+    # a fresh month of 256 chains, cut into 30 periods of a day: the share of periods with an
+    # alarm estimates 1 - e^-(rate x period); at the target rate it is 1 - e^-1 = 0.63
+    crossed = []
+    rng = np.random.default_rng(99)
+    for _ in range(30):
+        best = period_max(
+            crisis.bank_llrs,
+            per_day=45.0,
+            share=0.3,
+            dispersion=8.0,
+            buckets=288,
+            bucket_s=300,
+            tolerance=Tolerance(),
+            chains=256,
+            rng=rng,
+        )
+        crossed.append(float((best >= h).mean()))
+    assert float(np.mean(crossed)) <= 1 - math.exp(-1) + 0.05
+
+
+def test_a_rarer_target_raises_the_threshold_by_its_log():
+    crisis, _ = detectors()
+    grid = NullGrid(sizes=(20.0,), shares=(0.3,), chains=128, simulated_s=86400)
+    monthly = calibrate(crisis.bank_llrs, 18, 1.0, 300, grid=grid).values[0]
+    yearly = calibrate(crisis.bank_llrs, 18, 1 / 12, 300, grid=grid).values[0]
+    assert yearly - monthly == pytest.approx(math.log(12), abs=0.11)
+
+
+def test_thresholds_interpolate_and_describe_themselves():
+    t = Thresholds(sizes=(20.0, 2000.0), values=(8.0, 12.0), bound=12.0)
+    assert t.at(200) == pytest.approx(10.0)
+    assert t.describe() == (
+        "h = 8.0 (20 a day) to 12.0 (2,000 a day), calibrated by simulation (Lorden's bound "
+        "would ask 12.0)"
+    )
