@@ -191,6 +191,10 @@ class ShareCusumsState(RuleState):
     #: Keys the last bucket updated (between `fold` and the next `restart` only).
     touched: list[str] | None = None
     firing: list[str] = field(default_factory=list)
+    #: Per key with evidence, per alternative: the mention clock where its evidence began and
+    #: the key's count since (flat: [clock, count] x alternatives), so what an alarm says of
+    #: "since it began" never depends on how many buckets the engine holds.
+    spans: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -258,6 +262,7 @@ class ShareCusums:
             p0 = baseline(key)
             if p0 is None:  # not a candidate (a common word is never "new")
                 stats.pop(key, None)
+                state.spans.pop(key, None)
                 continue
             q0 = min(p0 * (1 + self.tolerance), 0.95)
             count = counts.get(key, 0)
@@ -281,13 +286,64 @@ class ShareCusums:
             # rounded where it is computed (not where it is stored), so a replay cut into
             # batches anywhere still gives the same alerts, and the state stays small
             cusum.s = [round(v, 3) for v in cusum.s]
+            old_since = raw[1] if raw is not None else None
             stats[key] = (cusum.s, cusum.since, clock, clock + math.ceil(runs_out))
+            self._follow(state, key, cusum.since, old_since, count, before, start)
             touched.append(key)
         state.touched = touched
         if start % 3600 == 0:  # once an hour, forget the keys whose evidence has run out
             keep = set(state.trend)
             for key in [k for k, raw in stats.items() if raw[3] <= clock and k not in keep]:
                 del stats[key]
+                state.spans.pop(key, None)
+
+    @staticmethod
+    def _follow(
+        state: ShareCusumsState,
+        key: str,
+        since: Sequence[int],
+        old_since: Sequence[int] | None,
+        count: int,
+        before: int,
+        start: int,
+    ) -> None:
+        """Per alternative, the key's count and the clock since its evidence began: started
+        afresh where it began with this bucket, added to where it goes on (-1: unknown, state
+        from before spans were kept)."""
+        if all(b < 0 for b in since):
+            state.spans.pop(key, None)
+            return
+        held = state.spans.get(key)
+        out: list[int] = []
+        for i, began in enumerate(since):
+            if began < 0:
+                out += [0, 0]
+            elif began == start:
+                out += [before, count]
+            elif (
+                held is not None
+                and len(held) == 2 * len(since)
+                and old_since is not None
+                and old_since[i] == began
+                and held[2 * i + 1] >= 0
+            ):
+                out += [held[2 * i], held[2 * i + 1] + count]
+            else:
+                out += [-1, -1]
+        state.spans[key] = out
+
+    def since_began(self, state: ShareCusumsState, key: str) -> tuple[int, int] | None:
+        """(the key's count, mentions) since the best alternative's evidence began, or None
+        where that is not known (state from before spans were kept)."""
+        raw, held = state.cu.get(key), state.spans.get(key)
+        if raw is None or held is None or len(held) != 2 * len(raw[0]):
+            return None
+        s = raw[0]
+        best = max(range(len(s)), key=s.__getitem__)
+        base, count = held[2 * best], held[2 * best + 1]
+        if count < 0 or raw[1][best] < 0:
+            return None
+        return count, state.clock - base
 
     @staticmethod
     def _caught_up(
@@ -355,6 +411,7 @@ class ShareCusums:
         state.touched = None
         for key in set(state.firing) - firing:
             state.cu.pop(key, None)
+            state.spans.pop(key, None)
             state.trend.pop(key, None)
             state.calm.pop(key, None)
         state.firing = sorted(firing)

@@ -15,10 +15,13 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+import numpy as np
+
+from alerts.calibration import Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import SentimentDipRule
-from alerts.sequential import SeriesCusum, SeriesCusumState, share_llr, threshold
+from alerts.sequential import SeriesCusum, SeriesCusumState, share_llr, share_llr_array
 
 #: The learned share may be this far off (absolute) before negatives are evidence against it.
 TOLERANCE = 0.04
@@ -31,34 +34,71 @@ class SequentialDip:
         self.rule = rule
         self.rises = (rule.min_delta, 2 * rule.min_delta, 3 * rule.min_delta)
         self.cusum = SeriesCusum(len(self.rises))
-        self.h = threshold(len(self.rises), false_alarms_per_month, bucket_s)
+        #: h by brand size, calibrated by simulation (alerts/calibration.py); the brand's size
+        #: is read from the baseline's mentions per bucket.
+        self.thresholds: Thresholds = calibrated(
+            ("sentiment_dip", self.rises, TOLERANCE),
+            self.bank_llrs,
+            len(self.rises),
+            false_alarms_per_month,
+            bucket_s,
+            Tolerance(0.0, TOLERANCE),
+        )
 
     def explain(self) -> str:
-        return f"the negative-share CUSUM's threshold h = {self.h:.1f} over {len(self.rises)} rises"
+        return (
+            f"the negative-share CUSUM's threshold over {len(self.rises)} rises, by the brand's "
+            f"size: {self.thresholds.describe()}"
+        )
+
+    def bucket_llrs(self, n: int, k: int, p0: float) -> list[float]:
+        """One bucket's LLR per rise: k negatives of n against the usual share p0."""
+        q0 = min(p0 + TOLERANCE, 0.97)
+        return [share_llr(k, n, q0, max(min(p0 + d, 0.98), q0)) for d in self.rises]
+
+    def bank_llrs(
+        self,
+        n: np.ndarray,
+        pos: np.ndarray,
+        neg: np.ndarray,
+        expected: np.ndarray,
+        share: float,
+        r: float,
+    ) -> np.ndarray:
+        """`bucket_llrs` over arrays, for the calibration's simulations."""
+        p0 = min(max(share, 0.01), 0.99)
+        q0 = min(p0 + TOLERANCE, 0.97)
+        return np.stack(
+            [share_llr_array(neg, n, q0, max(min(p0 + d, 0.98), q0)) for d in self.rises],
+            axis=-1,
+        )
 
     def settle(self, seq: SeriesCusumState, firing: bool) -> None:
         self.cusum.settle(seq, firing)
 
-    def building(self, seq: SeriesCusumState) -> bool:
+    def building(self, seq: SeriesCusumState, per_day: float | None) -> bool:
         """Strong evidence is building (half the threshold): hold the baseline's learning."""
-        return seq.cu is not None and max(seq.cu[0]) >= self.h / 2
+        return seq.cu is not None and max(seq.cu[0]) >= self.thresholds.at(per_day) / 2
 
-    def evaluate(self, seq: SeriesCusumState, p0: float, ctx: Context) -> list[Finding]:
+    def evaluate(
+        self, seq: SeriesCusumState, p0: float, ctx: Context, per_day: float | None
+    ) -> list[Finding]:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         if bucket is None or bucket.n == 0:  # no mentions: no evidence either way
             return self._still(seq)
         n, k = bucket.n, bucket.neg
         q0 = min(p0 + TOLERANCE, 0.97)
+        h = self.thresholds.at(per_day)
         s, since, (n_span, neg_span) = self.cusum.fold(
             seq,
-            [share_llr(k, n, q0, max(min(p0 + d, 0.98), q0)) for d in self.rises],
+            self.bucket_llrs(n, k, p0),
             (n, k),
             start=bucket.start,
             end=ctx.end,
-            h=self.h,
+            h=h,
             calm=lambda level: share_llr(k, n, level, q0),
         )
-        if self.cusum.firing(seq) or s < self.h:
+        if self.cusum.firing(seq) or s < h:
             return self._still(seq)
         share = neg_span / n_span if n_span else 0.0
         if n_span < self.rule.min_volume or share - p0 < self.rule.min_delta:

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from alerts.buckets import Bucket, RunningTerms, WindowSummary, summarize
+from alerts.buckets import Bucket, RunningTerms, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import EmergingTermRule
@@ -231,26 +231,27 @@ class EmergingTermDetector:
         self, term: str, since: int, value: float, state: EmergingTermState, ctx: Context
     ) -> Finding | None:
         rule = self.rule
-        buckets = [b for t, b in sorted(ctx.closed.items()) if t >= since]
-        count = sum(b.terms.get(term, 0) for b in buckets)
+        # counts since the term began are the CUSUM's own (the buckets the engine holds, as
+        # long as the longest window, give the posts; and the counts of older states)
+        span = ctx.held_since(since)
+        count, total = SHARES.since_began(state, term) or (span.terms.get(term, 0), span.n)
         p0 = self.background_share(state, term)
         if p0 is None or count < math.ceil(rule.min_volume / 2):
             return None
-        span = summarize(buckets, since, ctx.end)
-        share = count / span.n if span.n else 0.0
+        share = count / total if total else 0.0
         if share < rule.min_lift * p0:
             return None
         SHARES.arm(state, term, p0, share)
         started = datetime.fromtimestamp(since, UTC)
         summary = (
-            f"{ctx.brand}: new term '{term}' in {count} of {span.n} mentions since "
+            f"{ctx.brand}: new term '{term}' in {count} of {total} mentions since "
             f"{started:%H:%M} UTC (background {p0:.2%}); started around {started:%H:%M}, "
             f"{fmt_span(ctx.end - since)} before this alert"
         )
         evidence = build_evidence(
             span,
             observed=float(count),
-            expected=round(p0 * span.n, 2),
+            expected=round(p0 * total, 2),
             expected_low=None,
             expected_high=None,
             unit=f"mentions with '{term}' since it began",

@@ -65,7 +65,7 @@ class SentimentDipDetector:
     ) -> None:
         if self.sequential is not None:
             self.sequential.settle(state.seq, bool(firing))
-            if self.sequential.building(state.seq):
+            if self.sequential.building(state.seq, self.per_day(state, ctx)):
                 return
         if firing or bucket.n == 0 or state.hold:
             return
@@ -78,6 +78,14 @@ class SentimentDipDetector:
             tot.update(bucket.n)
         state.neg, state.n = neg, tot
         state.seen += bucket.n
+
+    @staticmethod
+    def per_day(state: SentimentDipState, ctx: Context) -> float | None:
+        """The brand's size: mentions learned a day so far (the CUSUM's threshold is
+        calibrated by it)."""
+        if ctx.history_s <= 0 or not state.seen:
+            return None
+        return state.seen * 86400 / ctx.history_s
 
     def expected_share(self, state: SentimentDipState, bucket_s: int) -> float | None:
         neg, tot = self._baseline(state, bucket_s)
@@ -98,7 +106,8 @@ class SentimentDipDetector:
         windowed = self._windowed(window, state, ctx, p0) if window.n >= rule.min_volume else []
         if self.sequential is None:
             return windowed
-        return strongest([*windowed, *self.sequential.evaluate(state.seq, p0, ctx)])
+        sequential = self.sequential.evaluate(state.seq, p0, ctx, self.per_day(state, ctx))
+        return strongest([*windowed, *sequential])
 
     def _windowed(
         self, window: WindowSummary, state: SentimentDipState, ctx: Context, p0: float

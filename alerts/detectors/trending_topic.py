@@ -182,13 +182,14 @@ class TrendingTopicDetector:
     ) -> Finding | None:
         """The alarm, once the CUSUM has crossed h, with enough mentions at a real lift."""
         rule = self.rule
-        # the buckets the engine still holds (its horizon) since the change began
+        # counts since the change began are the CUSUM's own (the buckets the engine holds, as
+        # long as the longest window, give the posts; and the counts of older states)
         span = ctx.held_since(since)
-        if span.n == 0:
+        count, total = SHARES.since_began(state, topic) or (span.topics.get(topic, 0), span.n)
+        if total == 0:
             return None
         p0 = self.baseline_share(state, topic)
-        count = span.topics.get(topic, 0)
-        share = count / span.n
+        share = count / total
         if count < math.ceil(rule.min_volume / 2) or share < rule.min_lift * p0:
             return None
         SHARES.arm(state, topic, p0, share)  # what "it is over" is weighed against

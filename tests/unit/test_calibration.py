@@ -9,6 +9,7 @@ import pytest
 from alerts.buckets import Bucket
 from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrate, period_max
 from alerts.detectors.crisis import CrisisDetector
+from alerts.detectors.sentiment_dip import SentimentDipDetector
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.rules import RuleSet
 from alerts.sequential import threshold
@@ -18,12 +19,18 @@ rules:
   - {name: crisis, kind: crisis, window: 1h, false_alarms_per_month: 1}
   - {name: vol, kind: volume_spike, window: 1h, min_volume: 15, min_ratio: 2,
      false_alarms_per_month: 1}
+  - {name: dip, kind: sentiment_dip, window: 1h, min_volume: 15, min_delta: 0.18,
+     false_alarms_per_month: 1}
 """
 
 
 def detectors():
-    crisis, volume = RuleSet.from_text(RULES).rules
+    crisis, volume, _ = RuleSet.from_text(RULES).rules
     return CrisisDetector(crisis), VolumeSpikeDetector(volume)
+
+
+def dip():
+    return SentimentDipDetector(RuleSet.from_text(RULES).rules[2]).sequential
 
 
 def random_buckets(seed, count=300):
@@ -52,23 +59,32 @@ def test_the_simulations_score_buckets_as_the_detectors_do():
             live = sequential.bucket_llrs(bucket, expected, {"pos": share, "neg": share}, r)
             simulated = sequential.bank_llrs(*arrays, np.array([expected]), share, r)[0, 0]
             assert np.allclose(live, simulated, atol=1e-9)
+            if bucket.n:
+                live = dip().bucket_llrs(bucket.n, bucket.neg, share)
+                simulated = dip().bank_llrs(*arrays, np.array([expected]), share, r)[0, 0]
+                assert np.allclose(live, simulated, atol=1e-9)
 
 
 def test_thresholds_grow_with_brand_size_up_to_lordens_bound():
     """A small brand's lumpy counts need less evidence for the same false-alarm target than
-    the union bound asks; a big brand's bursty hours need at least the bound (held there)."""
+    the union bound asks; a big brand's volume, bursty for an hour at a time, needs at least
+    the bound (held there); a share (the dip's) is not bursty, and stays under it."""
     crisis, volume = detectors()
-    for thresholds, k in ((crisis.thresholds, 18), (volume.sequential.thresholds, 9)):
+    banks = ((crisis.thresholds, 18), (volume.sequential.thresholds, 9), (dip().thresholds, 3))
+    for thresholds, k in banks:
         bound = threshold(k, 1.0, 300)
         assert thresholds.bound == pytest.approx(bound)
         assert list(thresholds.values) == sorted(thresholds.values)
         assert max(thresholds.values) <= bound + 1e-9
         assert thresholds.at(20) <= bound - 2.5  # e^2.5: 12x fewer false alarms than allowed
-        assert thresholds.at(5000) == pytest.approx(bound)
+        assert thresholds.at(5000) == thresholds.values[-1]
         assert thresholds.at(None) == thresholds.values[-1]  # unknown size: the safest
         assert thresholds.at(10) == thresholds.values[0]
         middle = thresholds.at(math.sqrt(20 * 45))  # interpolated in log size
         assert middle == pytest.approx((thresholds.values[0] + thresholds.values[1]) / 2)
+    for thresholds, k in banks[:2]:
+        assert thresholds.at(5000) == pytest.approx(threshold(k, 1.0, 300))
+    assert dip().thresholds.at(5000) < threshold(3, 1.0, 300) - 1
 
 
 def test_a_calibrated_threshold_holds_its_target_in_a_fresh_simulation():

@@ -187,3 +187,34 @@ def test_what_a_crisis_alert_says_does_not_depend_on_other_rules_windows():
     # the change began longer ago than the 1 h of buckets the engine holds
     lead = re.search(r"(\d+) min before this alert", said[0][0][1])
     assert lead and int(lead.group(1)) > 60
+
+
+TERM_RULES = """
+engine: {bucket: 5m, allowed_lateness: 2m}
+rules:
+  - {name: term, kind: emerging_term, window: 1h, min_volume: 8, min_lift: 5, alpha: 1.0e-4,
+     false_alarms_per_month: 1, warmup: 24h}
+"""
+
+
+def test_what_a_term_alert_says_does_not_depend_on_other_rules_windows():
+    """A new hashtag at a 150-a-day brand builds up for more than the hour the engine holds
+    with only a 1-hour rule: its CUSUM keeps the term's count and the mentions since it
+    began, so adding a 3-hour rule changes neither when it fires nor what it says (before,
+    the count was taken from the buckets held: the alarm came late, with 4 of 10 mentions
+    instead of 5 of 16, or never)."""
+    slow = "  - {name: slow, kind: volume_spike, window: 3h, min_volume: 900, warmup: 24h}\n"
+    for hour, rate in ((14, 0.3), (11, 0.25)):
+        start = SET_START + timedelta(days=3, hours=hour)
+        incident = Incident(
+            "new_term", "Tiny", start, timedelta(hours=3), term="#wifidown", term_rate=rate
+        )
+        said = []
+        for rules in (TERM_RULES, TERM_RULES + slow):
+            alerts = replay(150, incident, rules=rules)
+            said.append(
+                [(a.fired_at, a.summary, a.evidence.observed) for a in alerts if a.rule == "term"]
+            )
+        assert said[0] and said[0] == said[1]
+        lead = re.search(r"(\d+) min before this alert", said[0][0][1])
+        assert lead and int(lead.group(1)) > 60  # longer ago than the hour of buckets held
