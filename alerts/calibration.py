@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -129,11 +129,15 @@ class Thresholds:
     #: Lorden's bound over the bank, for comparison (`rules check`).
     bound: float
 
+    @cached_property
+    def _log_sizes(self) -> list[float]:
+        return [math.log(v) for v in self.sizes]
+
     def at(self, per_day: float | None) -> float:
         if per_day is None or per_day <= 0:
             return self.values[-1]
         x = math.log(per_day)
-        xs = [math.log(v) for v in self.sizes]
+        xs = self._log_sizes
         if x <= xs[0]:
             return self.values[0]
         for i in range(1, len(xs)):
