@@ -84,8 +84,10 @@ def share_llr(k: int, n: int, p0: float, p1: float) -> float:
     """LLR of k negatives among n under share p1 against share p0 (binomial)."""
     if n == 0 or p0 == p1:
         return 0.0
-    p0 = min(max(p0, 1e-6), 1 - 1e-6)
-    p1 = min(max(p1, 1e-6), 1 - 1e-6)
+    # clamped by comparisons, not min/max calls: this runs for every key, alternative and
+    # bucket of a replay (the same values either way)
+    p0 = 1e-6 if p0 < 1e-6 else (1 - 1e-6 if p0 > 1 - 1e-6 else p0)
+    p1 = 1e-6 if p1 < 1e-6 else (1 - 1e-6 if p1 > 1 - 1e-6 else p1)
     return k * math.log(p1 / p0) + (n - k) * math.log((1 - p1) / (1 - p0))
 
 
