@@ -112,18 +112,44 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
     return done.stdout.decode() + done.stderr.decode()
 
 
-def read_topic(bootstrap: str, topic: str, timeout_ms: int = 3000) -> list[Any]:
-    from kafka import KafkaConsumer
+def read_topic(
+    bootstrap: str, topic: str, timeout_ms: int = 3000, *, deadline_s: float = 60.0
+) -> list[Any]:
+    """Every message on `topic`: all that were there when called (read up to each partition's
+    end offset, however slow the broker answers, within `deadline_s`), then any that arrive
+    until none has for `timeout_ms`. An idle timeout alone returned a partial read on a loaded
+    machine: a partition's next fetch took longer than the timeout, and the messages it held
+    looked lost."""
+    from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=timeout_ms,
-    )
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        return [m for m in consumer]
+        deadline = time.monotonic() + deadline_s
+        partitions = consumer.partitions_for_topic(topic)
+        while not partitions and time.monotonic() < deadline:
+            time.sleep(0.2)
+            partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        out: list[Any] = []
+
+        def behind() -> bool:
+            return any(consumer.position(tp) < end[tp] for tp in tps)
+
+        idle_since = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = [m for records in consumer.poll(timeout_ms=200).values() for m in records]
+            out.extend(batch)
+            now = time.monotonic()
+            if batch:
+                idle_since = now
+            elif not behind() and now - idle_since >= timeout_ms / 1000:
+                break
+        return out
     finally:
         consumer.close()
 
