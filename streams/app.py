@@ -87,13 +87,25 @@ def _raw_topic(app: faust.App, name: str, partitions: int, config: dict[str, str
 class FaustOutbox:
     def __init__(self, topics: dict[str, Any]):
         self.topics = topics
+        #: Deliveries not yet waited for (what `flush` waits for): futures of the producer.
+        self._unconfirmed: list[asyncio.Future[Any]] = []
 
     async def send(
         self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
     ) -> None:
-        await self.topics[topic].send(
+        # `send` hands the record to the producer; the future it returns resolves on the
+        # broker's acknowledgment
+        delivery = await self.topics[topic].send(
             key=key.encode() if key is not None else None, value=value, timestamp=timestamp
         )
+        if len(self._unconfirmed) >= 4096:  # a step that never flushes: keep only the pending
+            self._unconfirmed = [d for d in self._unconfirmed if not d.done()]
+        self._unconfirmed.append(delivery)
+
+    async def flush(self) -> None:
+        waiting, self._unconfirmed = self._unconfirmed, []
+        if waiting:
+            await asyncio.gather(*waiting)
 
 
 class TableStates:
@@ -381,7 +393,10 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         ),
         "labels": LabelStep(store, deadletters),
         "fanout": FanoutStep(outbox, deadletters),
-        "detect": DetectStep(engine, TableStates(detector_table), outbox, deadletters),
+        # steps that record their alerts in their state wait for them on their own outbox
+        "detect": DetectStep(
+            engine, TableStates(detector_table), FaustOutbox(topics), deadletters
+        ),
         "dispatch": DispatchStep(
             Dispatcher(routes, public_url=settings.public_url),
             TableStates(dispatch_table),
@@ -400,7 +415,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             TableStates(conversations),
             analyzer,
             executor,
-            outbox,
+            FaustOutbox(topics),
             deadletters,
         ),
         "care_metrics": CareMetricsStep(

@@ -23,7 +23,7 @@ from earful.records import Alert, InboxEvent, InboxRecord, MessageReceived
 from models.analyzer import TextAnalyzer
 from streams import metrics as prom
 from streams.deadletters import DeadLetters
-from streams.messages import Msg, Outbox, Records
+from streams.messages import Msg, Outbox, Records, StagedRecords
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,13 @@ class CareStep:
         deadletters: DeadLetters,
         clock: EventClock | None = None,
     ):
+        self.conversations = StagedRecords(conversations)
         # tests pass one clock for every partition
         self.driver = CareDriver(
-            tracker, conversations, clock=(lambda: clock) if clock is not None else EventClock
+            tracker, self.conversations, clock=(lambda: clock) if clock is not None else EventClock
         )
+        # the agent and the SLA timer share the driver; each holds it from judging to commit
+        self._lock = asyncio.Lock()
         self._analyzer = analyzer
         self.executor = executor
         self.outbox = outbox
@@ -82,17 +85,31 @@ class CareStep:
             events.append((event, msg.partition if msg.partition is not None else -1))
         inbound = [e for e, _ in events if isinstance(e, MessageReceived)]
         scores = dict(zip([id(e) for e in inbound], await self._scores(inbound), strict=True))
-        alerts, facts = self.driver.apply([(e, p, scores.get(id(e))) for e, p in events])
-        await self._publish(alerts, facts)
+        async with self._lock:
+            alerts, facts = self.driver.apply([(e, p, scores.get(id(e))) for e, p in events])
+            await self._publish(alerts, facts)
         return alerts
 
     async def tick(self) -> list[Alert]:
         """Raise warnings and breaches whose time has come, even if nothing else happened."""
-        alerts = self.driver.tick()
-        await self._publish(alerts, [])
+        async with self._lock:
+            alerts = self.driver.tick()
+            await self._publish(alerts, [])
         return alerts
 
     async def _publish(self, alerts: list[Alert], facts: list[Fact]) -> None:
+        """Send, wait for Kafka's acknowledgment, then keep the state that records them."""
+        try:
+            await self._send(alerts, facts)
+            await self.outbox.flush()
+        except BaseException:
+            # nothing is kept that says these were raised: judged again, they are raised again
+            self.conversations.discard()
+            self.driver.invalidate()
+            raise
+        self.conversations.commit()
+
+    async def _send(self, alerts: list[Alert], facts: list[Fact]) -> None:
         for alert in alerts:
             prom.ALERTS.labels(kind=alert.kind, status=alert.status).inc()
             log.info("care %s %s: %s", alert.status, alert.kind, alert.summary)

@@ -7,6 +7,7 @@ lives on exactly one partition (and one worker). `detect` hands observations to 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from earful.codec import InvalidMessage, decode_json, decode_record, encode
 from earful.records import Alert, ScoredMention
 from streams import metrics
 from streams.deadletters import DeadLetters, invalid
-from streams.messages import Msg, Outbox
+from streams.messages import Msg, Outbox, StagedRecords
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,13 @@ class DetectStep:
     def __init__(
         self, engine: DetectionEngine, states: StateStore, outbox: Outbox, deadletters: DeadLetters
     ):
-        self.driver = DetectionDriver(engine, states)
+        self.states = StagedRecords(states)
+        self.driver = DetectionDriver(engine, self.states)
         self.outbox = outbox
         self.deadletters = deadletters
         self._late_told = 0
+        # the agent and the idle-lane timer share the driver; each holds it from judging to commit
+        self._lock = asyncio.Lock()
 
     @property
     def late(self) -> int:
@@ -79,8 +83,9 @@ class DetectStep:
 
     async def tick(self) -> list[Alert]:
         """A lane whose slowest input went idle moves on without waiting for new data."""
-        alerts = self.driver.tick()
-        await self._publish(alerts)
+        async with self._lock:
+            alerts = self.driver.tick()
+            await self._publish(alerts)
         return alerts
 
     async def handle(self, batch: Sequence[Msg]) -> list[Alert]:
@@ -96,14 +101,15 @@ class DetectStep:
             # the input partition the mention came through (see alerts/driver.py: sources)
             source = payload.get("src", 0)
             items.append((obs, lane, source if isinstance(source, int) else 0))
-        late_before = self.late
-        alerts = self.driver.feed(items)
-        metrics.LATE.inc(self.late - late_before)
-        for lane in {lane for _, lane, _ in items}:
-            mark = self.driver.watermark(lane)
-            if mark is not None:
-                metrics.WATERMARK.labels(partition=str(lane)).set(mark)
-        await self._publish(alerts)
+        async with self._lock:
+            late_before = self.late
+            alerts = self.driver.feed(items)
+            metrics.LATE.inc(self.late - late_before)
+            for lane in {lane for _, lane, _ in items}:
+                mark = self.driver.watermark(lane)
+                if mark is not None:
+                    metrics.WATERMARK.labels(partition=str(lane)).set(mark)
+            await self._publish(alerts)
         if self.late >= max(1, 2 * self._late_told):  # log at 1, 2, 4, 8, ... late ones
             log.warning(
                 "%d observations so far arrived later than the allowed lateness and were left "
@@ -115,6 +121,19 @@ class DetectStep:
         return alerts
 
     async def _publish(self, alerts: list[Alert]) -> None:
+        """Send, wait for Kafka's acknowledgment, then keep the states that record them (see
+        streams/messages.py: `StagedRecords`)."""
+        try:
+            await self._send(alerts)
+            await self.outbox.flush()
+        except BaseException:
+            # the states go back to what is stored; judged again, these alerts are raised again
+            self.states.discard()
+            self.driver.invalidate()
+            raise
+        self.states.commit()
+
+    async def _send(self, alerts: list[Alert]) -> None:
         for alert in alerts:
             metrics.ALERTS.labels(kind=alert.kind, status=alert.status).inc()
             log.info(

@@ -14,13 +14,25 @@ from streams.search.base import BulkFailure, BulkResult, Doc, Kind
 
 
 class MemoryOutbox:
-    def __init__(self) -> None:
+    """Records what was sent; `flush` acknowledges it, or fails `fail_flushes` times (a broker
+    that lost the records: they are not in `acked`)."""
+
+    def __init__(self, fail_flushes: int = 0) -> None:
         self.sent: dict[str, list[tuple[str | None, bytes, float | None]]] = defaultdict(list)
+        self.acked: dict[str, int] = defaultdict(int)
+        self.fail_flushes = fail_flushes
 
     async def send(
         self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
     ) -> None:
         self.sent[topic].append((key, value, timestamp))
+
+    async def flush(self) -> None:
+        if self.fail_flushes > 0:
+            self.fail_flushes -= 1
+            raise ConnectionError("fake broker: records not acknowledged")
+        for topic, records in self.sent.items():
+            self.acked[topic] = len(records)
 
 
 class MemoryStore:

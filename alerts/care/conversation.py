@@ -108,6 +108,8 @@ class Conversation:
     partition: int = -1
     #: Sentiment score of the customer's first message (the satisfaction shift's baseline).
     first_score: float | None = None
+    #: Event time of the latest event folded in (see ConversationRecord).
+    last_event_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return ConversationRecord(
@@ -131,6 +133,7 @@ class Conversation:
             },
             partition=self.partition,
             first_score=self.first_score,
+            last_event_at=self.last_event_at,
         ).dump()
 
     @classmethod
@@ -154,6 +157,7 @@ class Conversation:
             {n: SlaEpisode(e.since, e.warned, e.breached) for n, e in r.sla.items()},
             r.partition,
             r.first_score,
+            r.last_event_at,
         )
 
 
@@ -184,6 +188,8 @@ class CareTracker:
             conv = Conversation(event.conversation_id, event.channel, event.brand, event.at)
             facts.append(Fact("opened", conv.id, event.at, conv.channel))
         alerts: list[Alert] = []
+        if conv.last_event_at is None or event.at > conv.last_event_at:
+            conv.last_event_at = event.at
         if isinstance(event, MessageReceived):
             conv.messages += 1
             conv.customer = event.customer.handle or event.customer.id

@@ -8,7 +8,11 @@ the tests. It owns what makes the stream and a replay agree:
   conversations whose replies simply have not been read yet);
 - the due index: conversation -> (partition, next SLA instant), so a tick looks only at what
   is due. It is rebuilt from the conversation store on the first tick, after a rebalance
-  (`invalidate`), and every `reindex_s` of wall time as a safety net.
+  (`invalidate`), and every `reindex_s` of wall time as a safety net; the rebuild also restarts
+  each partition's clock from its conversations' latest event (clocks are not persisted).
+
+Writes go to the store as they happen; the stream step stages them (streams/messages.py:
+`StagedRecords`) and keeps them only once the alerts they record are acknowledged by Kafka.
 """
 
 from __future__ import annotations
@@ -106,11 +110,25 @@ class CareDriver:
             self.due.pop(conv.id, None)
 
     def reindex(self) -> None:
-        """Rebuild the due index from the conversations held now."""
+        """Rebuild the due index from the conversations held now, and restart the event clock
+        of every partition they are on from its latest event.
+
+        The clocks live in memory. After a crash (or when partitions move here) the events that
+        moved a partition's clock are committed and never read again: without this, a deadline
+        that came due just before the crash would wait for that partition's next event."""
         self.due.clear()
+        latest: dict[int, datetime] = {}
         for _, raw in list(self.conversations.items()):
-            if raw and raw.get("waiting_since") and not raw.get("closed_at"):
-                self._schedule(Conversation.from_dict(raw))
+            if not raw:
+                continue
+            conv = Conversation.from_dict(raw)
+            at = conv.last_event_at
+            if at is not None and (conv.partition not in latest or at > latest[conv.partition]):
+                latest[conv.partition] = at
+            if conv.waiting_since is not None and conv.closed_at is None:
+                self._schedule(conv)
+        for partition, at in latest.items():
+            self.clock(partition).observe(at)
         self._indexed_at = self.monotonic()
 
     def invalidate(self) -> None:

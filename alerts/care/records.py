@@ -48,6 +48,9 @@ class ConversationRecord(_Record):
     partition: int = -1
     #: Sentiment score of the customer's first message (the satisfaction shift's baseline).
     first_score: float | None = None
+    #: Event time of the latest event folded in: after a restart, it restarts the partition's
+    #: event clock (deadlines that came due just before a crash must still be judged).
+    last_event_at: AwareDatetime | None = None
 
 
 class FactRecord(_Record):

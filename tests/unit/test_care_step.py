@@ -100,3 +100,47 @@ def test_a_restarted_or_rebalanced_worker_rebuilds_the_index_from_its_table():
     second.invalidate()  # what a rebalance does
     found = asyncio.run(second.tick())
     assert ("c1", "sla_warning", "firing") in kinds(found)
+
+
+def firing_flags(table, conv):
+    episode = table[conv]["sla"]["first-reply"]
+    return episode["warned"], episode["breached"]
+
+
+def test_a_conversation_records_its_alert_only_once_kafka_acknowledged_it():
+    table, wall = CountingTable(), Wall()
+    step = make_step(table, wall)
+    t0 = utc(2026, 11, 16, 9)
+    asyncio.run(step.handle(batch(msg("late", t0))))
+    asyncio.run(step.tick())
+    step.outbox = MemoryOutbox(fail_flushes=1)  # the broker loses the warning
+    wall.t += 48 * 60
+    try:
+        asyncio.run(step.tick())
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the failed acknowledgment should reach the caller")
+    # kept state does not say "warned" for a warning Kafka never took ...
+    assert firing_flags(table, "late") == (False, False)
+    # ... so the next tick raises it again, with the same id
+    again = asyncio.run(step.tick())
+    assert kinds(again) == [("late", "sla_warning", "firing")]
+    assert firing_flags(table, "late") == (True, False)
+    sent = [a for _, a, _ in step.outbox.sent["alerts"]]
+    assert len(sent) == 2 and sent[0] == sent[1]
+
+
+def test_a_restarted_worker_restarts_each_partition_clock_from_its_conversations():
+    """The events that moved a partition's clock past a deadline were committed before a crash:
+    the restarted worker never reads them again, yet the deadline must still be judged."""
+    table, wall = CountingTable(), Wall()
+    t0 = utc(2026, 11, 16, 9)
+    first = make_step(table, wall)
+    # c2's message moves partition 0's clock 50 minutes on: c1's warning (48 min) is due, but
+    # the worker dies before its next tick
+    asyncio.run(first.handle(batch(msg("c1", t0))))
+    asyncio.run(first.handle(batch(msg("c2", t0 + timedelta(minutes=50)))))
+
+    second = make_step(table, wall)  # a fresh process: no clocks, nothing new on the inbox
+    assert kinds(asyncio.run(second.tick())) == [("c1", "sla_warning", "firing")]

@@ -11,7 +11,7 @@ from alerts.delivery import RetryPolicy
 from alerts.engine import DetectionEngine
 from alerts.notification import Delivery, Notification, Outcome
 from alerts.rules import RuleSet
-from earful.codec import encode
+from earful.codec import decode_record, encode
 from earful.records import Alert, Evidence
 from models.analyzer import TextAnalyzer
 from streams.deadletters import DeadLetters
@@ -450,3 +450,65 @@ async def test_the_alert_agent_and_the_delivery_timer_never_send_one_notice_twic
         step.tick(), step.handle_alerts(msgs([encode(alert())], topic="alerts")), step.tick()
     )
     assert len(received) == 1
+
+
+class LosesFirstAlerts(MemoryOutbox):
+    """A broker that fails to acknowledge the first batch that carries an alert."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = False
+
+    async def flush(self) -> None:
+        if not self.lost and len(self.sent["alerts"]) > self.acked["alerts"]:
+            self.lost = True
+            del self.sent["alerts"][self.acked["alerts"] :]
+            raise ConnectionError("fake broker: records not acknowledged")
+        await super().flush()
+
+
+async def test_detect_keeps_a_brand_state_only_once_its_alerts_are_acknowledged():
+    """A batch whose alerts Kafka did not take is redelivered (its offsets are not committed):
+    the states must not already say those buckets were judged, or the alerts are lost."""
+    rules = RuleSet.from_text("""
+engine: {bucket: 5m, allowed_lateness: 1m}
+rules: [{name: dip, kind: sentiment_dip, window: 15m, min_volume: 10, warmup: 1h, resolve_after: 1}]
+""")
+    values = [
+        mention(
+            i, "bad bad" if 100 <= i < 120 or i % 5 == 0 else "good", at=T0 + timedelta(minutes=i)
+        )
+        for i in range(150)
+    ]
+    scored = await scored_batch_values(values)
+    fanned = MemoryOutbox()
+    await FanoutStep(fanned, DeadLetters(fanned, StepClock())).handle(
+        msgs(scored, topic="mentions.scored")
+    )
+    chunks = [
+        [
+            Msg(value=v, key=k.encode(), topic="by-brand", partition=0, offset=o)
+            for o, (k, v, _) in enumerate(fanned.sent["by_brand"])
+        ][i : i + 10]
+        for i in range(0, len(values), 10)
+    ]
+
+    async def run(outbox: MemoryOutbox) -> tuple[list[str], dict]:
+        states: dict = {}
+        detect = DetectStep(
+            DetectionEngine(rules), states, outbox, DeadLetters(outbox, StepClock())
+        )
+        for chunk in chunks:
+            before = json.dumps(states, sort_keys=True, default=str)
+            try:
+                await detect.handle(chunk)
+            except ConnectionError:
+                assert json.dumps(states, sort_keys=True, default=str) == before
+                await detect.handle(chunk)  # redelivered
+        return [decode_record(v, Alert).id for _, v, _ in outbox.sent["alerts"]], states
+
+    clean, _ = await run(MemoryOutbox())
+    lossy = LosesFirstAlerts()
+    recovered, _ = await run(lossy)
+    assert clean and lossy.lost
+    assert recovered == clean
