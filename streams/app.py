@@ -394,9 +394,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         "labels": LabelStep(store, deadletters),
         "fanout": FanoutStep(outbox, deadletters),
         # steps that record their alerts in their state wait for them on their own outbox
-        "detect": DetectStep(
-            engine, TableStates(detector_table), FaustOutbox(topics), deadletters
-        ),
+        "detect": DetectStep(engine, TableStates(detector_table), FaustOutbox(topics), deadletters),
         "dispatch": DispatchStep(
             Dispatcher(routes, public_url=settings.public_url),
             TableStates(dispatch_table),
@@ -419,7 +417,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             deadletters,
         ),
         "care_metrics": CareMetricsStep(
-            care_policies, TableStates(care_metrics_table), store, outbox, deadletters
+            care_policies, TableStates(care_metrics_table), store, FaustOutbox(topics), deadletters
         ),
     }
     batch, within = w.batch_size, w.batch_timeout_s

@@ -55,22 +55,35 @@ class CareMetricsStep:
                 continue
             aggregator.accept(fact)
         rows = aggregator.publish_due()
-        for key, value in aggregator.changes().items():
+        changes = aggregator.changes()
+        try:
+            await self._publish(rows)
+        except BaseException:
+            # the state still says these snapshots are due: reload it, they are made again
+            self.invalidate()
+            raise
+        # kept only now: a state saying "published" for snapshots Kafka or the index never took
+        # would skip them for good after a crash (same ids when made again: indexed once)
+        for key, value in changes.items():
             if value is not None:
                 self.state[key] = value
             elif self.state.get(key) is not None:
                 del self.state[key]
-        if rows:
-            store = await self._store()
-            await store.bulk_index(
-                "care-metrics",
-                [
-                    Doc(f"{r['at']}|{r['scope']}|{r['key']}", r, datetime.fromisoformat(r["at"]))
-                    for r in rows
-                ],
-            )
-            for row in rows:
-                await self.outbox.send(
-                    "care_metrics", f"{row['scope']}:{row['key']}", json.dumps(row).encode()
-                )
         return rows
+
+    async def _publish(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        store = await self._store()
+        await store.bulk_index(
+            "care-metrics",
+            [
+                Doc(f"{r['at']}|{r['scope']}|{r['key']}", r, datetime.fromisoformat(r["at"]))
+                for r in rows
+            ],
+        )
+        for row in rows:
+            await self.outbox.send(
+                "care_metrics", f"{row['scope']}:{row['key']}", json.dumps(row).encode()
+            )
+        await self.outbox.flush()

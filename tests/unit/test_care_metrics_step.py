@@ -79,3 +79,40 @@ def test_restarts_anywhere_publish_what_the_offline_computation_does():
     assert max(len(json.dumps(v)) for v in table.values()) < 100_000
     oldest = min(k for k in table if k.startswith("f|"))
     assert datetime.fromisoformat(oldest[2:]) >= until - timedelta(hours=14)
+
+
+def test_snapshots_kafka_did_not_acknowledge_are_made_again():
+    """A batch whose snapshots were not acknowledged leaves the state as it was; its redelivery
+    publishes them (same ids), so a crash between the two cannot skip a period for good."""
+    facts = facts_of_a_sample_inbox()
+    table: dict = {}
+    outbox = MemoryOutbox()
+
+    async def store():
+        return MemoryStore()
+
+    worker = CareMetricsStep(POLICIES, table, store, outbox, DeadLetters(outbox, StepClock()))
+
+    async def run():
+        rows, failed = [], 0
+        for i in range(0, len(facts), 97):
+            batch = [Msg(value=json.dumps(f.to_dict()).encode()) for f in facts[i : i + 97]]
+            before = json.dumps(table, sort_keys=True)
+            outbox.fail_flushes = 1 if failed < 3 else 0
+            try:
+                rows += await worker.handle(batch)
+                outbox.fail_flushes = 0
+            except ConnectionError:
+                failed += 1
+                assert json.dumps(table, sort_keys=True) == before
+                rows += await worker.handle(batch)  # redelivered
+        return rows, failed
+
+    rows, failed = asyncio.run(run())
+    assert failed == 3
+    until = max(f.at for f in facts)
+    offline = periodic_snapshots(facts, timedelta(hours=6), timedelta(hours=1), until)
+    key = lambda r: (r["at"], r["scope"], r["key"])  # noqa: E731
+    got = {key(r): r for r in rows}
+    want = {key(r): r for r in offline if r["at"] <= max(got)[0]}
+    assert len(got) > 30 and got == want
