@@ -60,7 +60,6 @@ class Records(KeptRecords, Protocol):
     def __delitem__(self, key: str) -> None: ...
 
 
-
 class StagedRecords:
     """A step's state whose writes are held back until `commit`.
 

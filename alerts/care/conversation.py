@@ -28,6 +28,10 @@ from earful.records import (
     TopPost,
 )
 
+#: Event ids a conversation remembers. The events read again after a crash are those since
+#: the last offset commit (seconds of input): a conversation has few of them.
+RECENT_EVENTS = 16
+
 
 @dataclass
 class Fact:
@@ -110,6 +114,8 @@ class Conversation:
     first_score: float | None = None
     #: Event time of the latest event folded in (see ConversationRecord).
     last_event_at: datetime | None = None
+    #: Ids of the latest events folded in, newest last (see ConversationRecord).
+    recent_events: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return ConversationRecord(
@@ -134,6 +140,7 @@ class Conversation:
             partition=self.partition,
             first_score=self.first_score,
             last_event_at=self.last_event_at,
+            recent_events=self.recent_events,
         ).dump()
 
     @classmethod
@@ -158,6 +165,7 @@ class Conversation:
             r.partition,
             r.first_score,
             r.last_event_at,
+            list(r.recent_events),
         )
 
 
@@ -187,6 +195,9 @@ class CareTracker:
         if conv is None:
             conv = Conversation(event.conversation_id, event.channel, event.brand, event.at)
             facts.append(Fact("opened", conv.id, event.at, conv.channel))
+        elif event.event_id in conv.recent_events:
+            return conv, [], []  # read again after a crash: already counted
+        conv.recent_events = [*conv.recent_events[-(RECENT_EVENTS - 1) :], event.event_id]
         alerts: list[Alert] = []
         if conv.last_event_at is None or event.at > conv.last_event_at:
             conv.last_event_at = event.at

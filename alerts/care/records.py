@@ -51,6 +51,9 @@ class ConversationRecord(_Record):
     #: Event time of the latest event folded in: after a restart, it restarts the partition's
     #: event clock (deadlines that came due just before a crash must still be judged).
     last_event_at: AwareDatetime | None = None
+    #: Ids of the latest events folded in: an event read again after a crash (its offset was
+    #: not committed yet) is recognised and not counted twice.
+    recent_events: list[str] = Field(default_factory=list)
 
 
 class FactRecord(_Record):

@@ -119,6 +119,29 @@ def test_warning_before_breach_each_once_then_resolved_by_the_reply():
     assert tracker.check(conv, t0 + timedelta(hours=5)) == []
 
 
+def test_events_read_again_after_a_crash_are_not_counted_twice():
+    """Events after the last committed offset are read again on restart, into a conversation
+    whose stored state may already hold them."""
+    tracker = CareTracker(POLICIES)
+    t0 = utc(2026, 11, 16, 9)
+    events = [msg("c1", t0), reply("c1", t0 + timedelta(minutes=5))]
+    events += [msg("c1", t0 + timedelta(minutes=m), text=f"and {m}") for m in (10, 12)]
+    once, twice, facts_once, facts_twice = None, None, [], []
+    for event in events:
+        once, facts, _ = tracker.apply(once, event)
+        facts_once += facts
+    for event in [*events[:3], *events[1:]]:  # the crash came after the third event
+        twice, facts, _ = tracker.apply(twice, event)
+        facts_twice += facts
+    assert twice is not None and once is not None
+    assert twice.to_dict() == once.to_dict() and twice.messages == 3 and twice.replies == 1
+    assert [f.to_dict() for f in facts_twice] == [f.to_dict() for f in facts_once]
+    # a conversation remembers only its latest ids: its record stays small
+    for m in range(40):
+        once, _, _ = tracker.apply(once, msg("c1", t0 + timedelta(minutes=20 + m), text=str(m)))
+    assert len(once.to_dict()["recent_events"]) == 16
+
+
 def test_business_hours_clock_stops_overnight():
     tracker = CareTracker(POLICIES)
     evening = utc(2026, 11, 16, 16, 50)  # Monday 17:50 local: 10 business minutes left today
