@@ -54,9 +54,13 @@ class CareMetricsAggregator:
 
     # -- input -----------------------------------------------------------------------------
     def accept(self, fact: Fact) -> None:
-        self.buffer.append(fact)
         bucket = bucket_of(fact.at)
-        self.buckets.setdefault(bucket, []).append(fact.to_dict())
+        record = fact.to_dict()
+        held = self.buckets.setdefault(bucket, [])
+        if record in held:  # sent twice (a crash before its sender's state was kept): once
+            return
+        self.buffer.append(fact)
+        held.append(record)
         self._touched.add(bucket)
         key = str(fact.source)
         if key not in self.seen or fact.at.isoformat() > self.seen[key]:

@@ -116,3 +116,30 @@ def test_snapshots_kafka_did_not_acknowledge_are_made_again():
     got = {key(r): r for r in rows}
     want = {key(r): r for r in offline if r["at"] <= max(got)[0]}
     assert len(got) > 30 and got == want
+
+
+def test_facts_sent_twice_are_counted_once():
+    """The care step sends its facts before it keeps its state; a crash in between sends them
+    again after the restart."""
+    facts = facts_of_a_sample_inbox()
+    outbox, table = MemoryOutbox(), {}
+
+    async def store():
+        return MemoryStore()
+
+    async def run():
+        rows = []
+        worker = CareMetricsStep(POLICIES, table, store, outbox, DeadLetters(outbox, StepClock()))
+        for i in range(0, len(facts), 97):
+            batch = [Msg(value=json.dumps(f.to_dict()).encode()) for f in facts[i : i + 97]]
+            rows += await worker.handle(batch[: len(batch) // 2])
+            rows += await worker.handle(batch)  # the first half again
+        return rows
+
+    rows = asyncio.run(run())
+    until = max(f.at for f in facts)
+    offline = periodic_snapshots(facts, timedelta(hours=6), timedelta(hours=1), until)
+    key = lambda r: (r["at"], r["scope"], r["key"])  # noqa: E731
+    got = {key(r): r for r in rows}
+    want = {key(r): r for r in offline if r["at"] <= max(got)[0]}
+    assert len(got) > 30 and got == want
