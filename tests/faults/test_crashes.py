@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from datetime import datetime
 
 from tests.care_reference import POLICIES as CARE
 from tests.faults.common import (
@@ -68,7 +69,7 @@ def test_sigkill_mid_stream_with_rocksdb_state_loses_and_doubles_nothing(
     )
     rows, crisis = crisis_stream("Crashco", seed=41)
     conversations, policies = inbox(crisis.start.replace(hour=8), 3.5)
-    expected_care, _, _ = expected_sla_alerts(conversations, policies)
+    expected_care, expected_facts, _ = expected_sla_alerts(conversations, policies)
     assert len(expected_care) >= 5
     # killed 75 minutes in: after the rule's 1 h warm-up, long before the crisis. A detector
     # that forgot its state would be warming up again when the crisis comes, and miss it; care
@@ -120,6 +121,14 @@ def test_sigkill_mid_stream_with_rocksdb_state_loses_and_doubles_nothing(
         assert got == set(expected_care)
         ids = {f"{a['fingerprint']}:{a['status']}:{a['fired_at']}" for a in care}
         assert len(ids) == len(expected_care)
+        # care facts: every one the reference derives reached the metrics topic, and no other
+        # (an inbox event read again after the kill is recognised and not counted again)
+        facts = [
+            json.loads(m.value)
+            for m in read_topic(real_services["kafka"], f"{run_id}.care.facts", 3000)
+        ]
+        on_topic = {(f["kind"], f["conversation"], datetime.fromisoformat(f["at"])) for f in facts}
+        assert on_topic == {(f.kind, f.conversation, f.at) for f in expected_facts}
     finally:
         worker.stop()
     record(
@@ -132,6 +141,8 @@ def test_sigkill_mid_stream_with_rocksdb_state_loses_and_doubles_nothing(
         notifications_firing=len(receiver.firing("Crashco")),
         care_alerts_expected=len(expected_care),
         care_alerts_on_topic=len(care),
+        care_facts_expected=len(expected_facts),
+        care_facts_on_topic=len(facts),
     )
 
 
