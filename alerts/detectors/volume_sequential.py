@@ -129,12 +129,16 @@ class SequentialVolume:
             axis=-1,
         )
 
-    def usual_mix(self, seq: SequentialVolumeState) -> dict[str, float] | None:
-        """The usual positive and negative shares (None before any mention was learned)."""
+    def usual_mix(
+        self, seq: SequentialVolumeState, *, clamped: bool = True
+    ) -> dict[str, float] | None:
+        """The usual positive and negative shares (None before any mention was learned),
+        clamped to 1-95% for the likelihoods (a share never seen is not impossible)."""
         if seq.n is None or seq.pos is None or seq.neg is None or seq.n.mean <= 0:
             return None
+        lo, hi = (0.01, 0.95) if clamped else (0.0, 1.0)
         return {
-            side: min(max(ewma.mean / seq.n.mean, 0.01), 0.95)
+            side: min(max(ewma.mean / seq.n.mean, lo), hi)
             for side, ewma in (("pos", seq.pos), ("neg", seq.neg))
         }
 
@@ -211,24 +215,31 @@ class SequentialVolume:
             return [Finding(anomalous=False, sustained=not self.cusum.over(seq))]
         if s < h:
             return []
-        mix = self._mix_text(usual, pos_span, neg_span, n_span)
+        mix = self._mix_text(usual, pos_span, neg_span, n_span, self.usual_mix(seq, clamped=False))
         return self._alarm(seq, s, since, int(n_span), expected_span, ctx, mix)
 
     @staticmethod
     def _mix_text(
-        usual: dict[str, float] | None, pos: float, neg: float, n: float
+        usual: dict[str, float] | None,
+        pos: float,
+        neg: float,
+        n: float,
+        shown: dict[str, float] | None = None,
     ) -> tuple[str, str | None]:
         """What the alert says of the mix since the surge began, and the side that rose most
-        (None when neither rose by MIX_RISE / 2 of the way: the surge is volume alone)."""
+        (None when neither rose by MIX_RISE / 2 of the way: the surge is volume alone). The rise
+        is judged on the clamped usual shares the likelihoods use; the text says the learned
+        ones (`shown`: "0% usually", not the 1% floor)."""
         if usual is None or n <= 0:
             return "", None
+        shown = shown or usual
         shares = {"pos": pos / n, "neg": neg / n}
         rises = {k: (shares[k] - usual[k]) / (1 - usual[k]) for k in shares}
         side = max(rises, key=rises.__getitem__)
         if rises[side] < MIX_RISE / 2:
             return "", None
         word = "positive" if side == "pos" else "negative"
-        return f", {shares[side]:.0%} {word} vs {usual[side]:.0%} usually", word
+        return f", {shares[side]:.0%} {word} vs {shown[side]:.0%} usually", word
 
     def _alarm(
         self,

@@ -259,3 +259,12 @@ def test_an_hour_learned_as_empty_on_day_one_is_not_locked_at_zero():
             detector.learn(Bucket(start=start, n=1 if b % 4 == 0 else 0), state, ctx, set())
     mean = state.hod[21][0] / state.hod[21][1]
     assert mean > 0.05  # about 3 an hour is being learned (0.25 a bucket), not frozen at 0
+
+
+def test_the_alert_says_the_usual_share_it_learned_not_the_likelihoods_floor():
+    from alerts.detectors.volume_sequential import SequentialVolume
+
+    text, side = SequentialVolume._mix_text(
+        {"pos": 0.01, "neg": 0.3}, 60.0, 10.0, 80.0, {"pos": 0.0, "neg": 0.3}
+    )
+    assert side == "positive" and text == ", 75% positive vs 0% usually"
