@@ -30,6 +30,7 @@ def notification_record(n: Notification) -> NotificationRecord:
         alerts=list(n.alerts),
         public_url=n.public_url,
         silence_url=n.silence_url,
+        previous=n.previous,
     )
 
 
@@ -41,6 +42,7 @@ def notification_from_record(r: NotificationRecord) -> Notification:
         alerts=tuple(r.alerts),
         public_url=r.public_url,
         silence_url=r.silence_url,
+        previous=r.previous,
     )
 
 

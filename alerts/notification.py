@@ -42,6 +42,9 @@ class Notification:
     #: Dashboard URL that silences this group (pre-filled matchers).
     silence_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: When this group was last told, in its event time ("" the first time): a reminder of
+    #: the same alerts (repeat_interval) is a new notice, not a retry of the last one.
+    previous: str = ""
 
     @property
     def status(self) -> str:
@@ -57,9 +60,13 @@ class Notification:
 
     @property
     def idempotency_key(self) -> str:
-        """Same group, same alert notices -> same key: receivers can drop our retries."""
+        """Same group, same alert notices, same turn -> same key: receivers can drop our
+        retries (and a notice sent again after a crash), never a reminder."""
         ids = ",".join(sorted(a.id for a in self.alerts))
-        return hashlib.sha256(f"{self.receiver}|{self.group_key}|{ids}".encode()).hexdigest()[:32]
+        turn = f"|{self.previous}" if self.previous else ""
+        return hashlib.sha256(f"{self.receiver}|{self.group_key}|{ids}{turn}".encode()).hexdigest()[
+            :32
+        ]
 
     @property
     def title(self) -> str:

@@ -184,7 +184,10 @@ class Dispatcher(DispatcherRecords):
             top = max((SEVERITY_RANK[a.severity] for a in firing), default=-1)
             if held(self.config.receiver(group.receiver).quiet_hours, top, wall):
                 continue  # held, not dropped: re-examined at the next call
-            out.append(self._notification(group.receiver, group.key, group.labels, alerts))
+            previous = group.last_sent.isoformat() if group.last_sent is not None else ""
+            out.append(
+                self._notification(group.receiver, group.key, group.labels, alerts, previous)
+            )
         out.extend(self._escalations(now, muted))
         return out
 
@@ -220,7 +223,12 @@ class Dispatcher(DispatcherRecords):
         return [self._notification(e.receiver, e.group_key, e.labels, [e.alert]) for e in due]
 
     def _notification(
-        self, receiver: str, key: str, labels: dict[str, str], alerts: list[Alert]
+        self,
+        receiver: str,
+        key: str,
+        labels: dict[str, str],
+        alerts: list[Alert],
+        previous: str = "",
     ) -> Notification:
         silence = urlencode([("matcher", f"{k}={v}") for k, v in sorted(labels.items()) if v])
         return Notification(
@@ -230,6 +238,7 @@ class Dispatcher(DispatcherRecords):
             alerts=tuple(sorted(alerts, key=lambda a: a.fired_at)),
             public_url=self.public_url,
             silence_url=f"{self.public_url}/silences/new?{silence}" if self.public_url else "",
+            previous=previous,
         )
 
     def _opts(self, group: Group) -> RouteOpts | None:

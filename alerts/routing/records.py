@@ -81,6 +81,7 @@ class NotificationRecord(BaseModel):
     alerts: list[Alert]
     public_url: str = ""
     silence_url: str = ""
+    previous: str = ""
 
 
 class ParkedRecord(_Record):

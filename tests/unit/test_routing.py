@@ -164,6 +164,11 @@ def test_grouping_timeline():
     assert deliver_all(d, T0 + timedelta(hours=2)) == []
     [repeat] = deliver_all(d, T0 + timedelta(hours=4, minutes=6))
     assert len(repeat.alerts) == 3
+    # a reminder of the same alerts is a new notice: a receiver that drops retries by their
+    # idempotency key must not drop it (the same notice retried keeps its key)
+    assert repeat.alerts == second.alerts and repeat.idempotency_key != second.idempotency_key
+    [again] = deliver_all(d, T0 + timedelta(hours=8, minutes=7))
+    assert again.idempotency_key not in {second.idempotency_key, repeat.idempotency_key}
 
 
 def test_resolved_notice_once_then_forgotten():
