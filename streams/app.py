@@ -472,12 +472,24 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     async def close_idle_lanes() -> None:
         await steps["detect"].tick()
 
+    #: At start and after each rebalance, the hours a killed worker may have left short are
+    #: marked again (streams/rollups.py: `RollupStep.recover`).
+    recover_rollups = [True]
+
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def update_rollups() -> None:
+        # the mentions are safe in the index and rollups can always be rebuilt from it: no
+        # failure here may stop the worker (the marks stay; the next tick retries)
         try:
+            if recover_rollups[0]:
+                hours = await rollups.recover()
+                recover_rollups[0] = False
+                log.info("trend rollups: %d recent hours marked for a rebuild", hours)
             await rollups.flush()
-        except SearchUnavailable as exc:  # the buckets stay marked; the next tick retries
+        except SearchUnavailable as exc:
             log.warning("trend rollups not updated: %s", exc)
+        except Exception:
+            log.exception("trend rollups not updated (retried in 5 s)")
 
     @app.timer(interval=3600.0)  # type: ignore[untyped-decorator]
     async def apply_retention() -> None:
@@ -500,6 +512,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         steps["detect"].invalidate()
         steps["dispatch"].invalidate()
         steps["care_metrics"].invalidate()
+        recover_rollups[0] = True
 
     @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
     async def check_sla_clocks() -> None:

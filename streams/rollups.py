@@ -169,9 +169,20 @@ def ranges(buckets: Iterable[datetime], step: timedelta) -> list[tuple[datetime,
     return out
 
 
+#: How far before the newest indexed mention `RollupStep.recover` looks (see there).
+RECOVER_LOOKBACK = timedelta(minutes=10)
+#: Event time one histogram request of `recover` covers (hours: under the bucket limit).
+RECOVER_SLICE = timedelta(hours=20_000)
+
+
 class RollupStep:
     """Remembers the buckets new mentions landed in, and recomputes them once the search
-    engine has made those mentions searchable (its refresh interval, 1 s)."""
+    engine has made those mentions searchable (its refresh interval, 1 s).
+
+    What it remembers is in memory: a worker killed between indexing a batch (its offsets then
+    committed) and the next flush would leave those hours' rollups short for good. `recover`
+    (at start, after each rebalance) marks again the hours of everything indexed shortly
+    before the newest mention in the index."""
 
     def __init__(
         self,
@@ -189,6 +200,79 @@ class RollupStep:
         now = self.monotonic()
         for at in created:
             self.touched[floor(at, INTERVALS["1h"])] = now
+
+    async def recover(self, lookback: timedelta = RECOVER_LOOKBACK) -> int:
+        """Mark the hours of the mentions indexed within `lookback` of the newest one (the
+        ones a killed worker may not have rolled up); returns how many hours were marked.
+
+        Measured from the newest mention, not from now: a worker that was down for a day
+        still finds what it indexed just before it died."""
+        store = await self._store()
+        await store.refresh("mentions")
+        newest = await store.search(
+            "mentions", {"size": 0, "aggs": {"newest": {"max": {"field": "indexed_at"}}}}
+        )
+        value = newest.get("aggregations", {}).get("newest", {}).get("value")
+        if value is None:
+            return 0
+        since = datetime.fromtimestamp(value / 1000, UTC) - lookback
+        recent = {"range": {"indexed_at": {"gte": since.isoformat()}}}
+        span = await store.search(
+            "mentions",
+            {
+                "size": 0,
+                "query": recent,
+                "aggs": {
+                    "first": {"min": {"field": "created_at"}},
+                    "last": {"max": {"field": "created_at"}},
+                },
+            },
+        )
+        aggs = span.get("aggregations", {})
+        first, last = aggs.get("first", {}).get("value"), aggs.get("last", {}).get("value")
+        if first is None or last is None:
+            return 0
+        # A plain histogram per slice of event time (a backfill may span years; a slice stays
+        # under the engine's bucket limit). Not a composite one: OpenSearch 2.19 fails a
+        # single-date_histogram composite's second page (array_index_out_of_bounds).
+        hour = INTERVALS["1h"]
+        lo = floor(datetime.fromtimestamp(first / 1000, UTC), hour)
+        end = floor(datetime.fromtimestamp(last / 1000, UTC), hour) + hour
+        hours: list[datetime] = []
+        while lo < end:
+            hi = min(lo + RECOVER_SLICE, end)
+            result = await store.search(
+                "mentions",
+                {
+                    "size": 0,
+                    "query": {
+                        "bool": {
+                            "filter": [
+                                recent,
+                                {
+                                    "range": {
+                                        "created_at": {"gte": lo.isoformat(), "lt": hi.isoformat()}
+                                    }
+                                },
+                            ]
+                        }
+                    },
+                    "aggs": {
+                        "hours": {
+                            "date_histogram": {
+                                "field": "created_at",
+                                "fixed_interval": "1h",
+                                "min_doc_count": 1,
+                            }
+                        }
+                    },
+                },
+            )
+            found = result.get("aggregations", {}).get("hours", {}).get("buckets", [])
+            hours += [datetime.fromtimestamp(b["key"] / 1000, UTC) for b in found]
+            lo = hi
+        self.touch(hours)
+        return len(hours)
 
     async def flush(self) -> int:
         ready = [b for b, at in self.touched.items() if self.monotonic() - at >= self.settle_s]

@@ -249,6 +249,23 @@ def indexed_ids(search: str, prefix: str, kind: str = "mentions") -> list[str]:
     return ids
 
 
+def rolled_up(search: str, prefix: str, brand: str) -> int:
+    """Mentions of `brand` as the 5-minute trend rollups count them (each mention once)."""
+    httpx.post(f"{search}/{prefix}-rollups*/_refresh", params={"allow_no_indices": "true"})
+    body = {
+        "size": 0,
+        "query": {"bool": {"filter": [{"term": {"interval": "5m"}}, {"term": {"brand": brand}}]}},
+        "aggs": {"count": {"sum": {"field": "count"}}},
+    }
+    r = httpx.post(
+        f"{search}/{prefix}-rollups*/_search",
+        json=body,
+        params={"allow_no_indices": "true"},
+        timeout=30,
+    ).json()
+    return int(r.get("aggregations", {}).get("count", {}).get("value") or 0)
+
+
 @contextlib.contextmanager
 def api_server(env: dict[str, str], log: Path, timeout: float = 60) -> Iterator[str]:
     """`earful api` on a free loopback port, for as long as the block runs; yields its URL.
