@@ -451,13 +451,19 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
 
     @app.timer(interval=settings.model.reload_interval_s)  # type: ignore[untyped-decorator]
     async def follow_model_version() -> None:
-        await model_versions.follow()
+        try:
+            await model_versions.follow()
+        except Exception:  # a bad version on disk must not stop scoring with the current one
+            log.exception("model version not followed (checked again at the next interval)")
 
     if settings.model.adapt_interval_h > 0:
 
         @app.timer(interval=settings.model.adapt_interval_h * 3600.0)  # type: ignore[untyped-decorator]
         async def adapt_model() -> None:
-            await model_versions.adapt()
+            try:
+                await model_versions.adapt()
+            except Exception:  # scheduled training is optional; the stream is not
+                log.exception("scheduled model adapt failed (tried again at the next interval)")
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def heal_stuck_partitions() -> None:
@@ -498,6 +504,9 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             done = await retention.apply(await store(), settings.search.retention, deps.clock())
         except SearchUnavailable as exc:
             log.warning("retention not applied: %s", exc)
+            return
+        except Exception:  # housekeeping: never a reason to stop the stream
+            log.exception("retention not applied (tried again in an hour)")
             return
         for action in done:
             log.info("retention: %s %s (%s)", action.what, action.target, action.detail)
