@@ -22,7 +22,7 @@ It owns what the engine deliberately does not:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,6 +65,8 @@ class DriverStats:
     observations: int = 0
     #: Observations later than the rules' allowed lateness (left out of detection, counted).
     late: int = 0
+    #: Observations read again after a crash, already in the state (left out, counted).
+    replayed: int = 0
 
 
 class DetectionDriver:
@@ -93,17 +95,32 @@ class DetectionDriver:
         self.stats = DriverStats()
 
     # -- input --------------------------------------------------------------------------------
-    def feed(self, items: Iterable[tuple[Observation, int, int]]) -> list[Alert]:
-        """Observations with their lane and source, in arrival order; returns the alerts."""
+    def feed(
+        self,
+        items: Iterable[tuple[Observation, int, int]],
+        offsets: Sequence[int] | None = None,
+    ) -> list[Alert]:
+        """Observations with their lane and source, in arrival order; returns the alerts.
+
+        `offsets` (the stream's): each observation's offset on its lane, so one already in
+        its brand's state (read again after a crash) is left out instead of counted twice."""
         engine = self.engine
         members = self._members()
         alerts: list[Alert] = []
         dirty: set[str] = set()
         now = self.monotonic()
-        for obs, lane, source in items:
+        for i, (obs, lane, source) in enumerate(items):
             ts = int(obs.at.timestamp())
             self._tracker(lane).mark(ts)
             state = self._state(obs.brand, lane, members)
+            offset = offsets[i] if offsets is not None else -1
+            if offset >= 0:
+                # read again: at or before the offset kept, and no newer than what was kept (a
+                # topic recreated under a kept state restarts its offsets with new data)
+                if offset <= state.offset and ts <= state.max_event:
+                    self.stats.replayed += 1
+                    continue
+                state.offset = offset
             if not engine.observe(state, obs):
                 self.stats.late += 1
             self.stats.observations += 1
@@ -195,6 +212,7 @@ class DetectionDriver:
             if state.partition in members:
                 members[state.partition].discard(brand)
             state.partition = lane
+            state.offset = -1  # offsets of another partition say nothing here
         members.setdefault(lane, set()).add(brand)
         return state
 

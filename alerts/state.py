@@ -87,6 +87,9 @@ class KeyState:
     history_s: int = 0
     #: Kafka partition this key lives on (set by the stream wiring; -1 offline).
     partition: int = -1
+    #: Offset (on `partition`) of the latest observation applied: one read again after a crash
+    #: (its offset not committed, this state already kept) is not counted twice (-1: none).
+    offset: int = -1
 
     @property
     def episodes(self) -> dict[str, Episode]:
@@ -103,6 +106,7 @@ class KeyState:
             "late": self.late,
             "history_s": self.history_s,
             "partition": self.partition,
+            "offset": self.offset,
         }
 
     @classmethod
@@ -122,4 +126,5 @@ class KeyState:
             late=d["late"],
             history_s=d.get("history_s", 0),
             partition=d.get("partition", -1),
+            offset=d.get("offset", -1),
         )

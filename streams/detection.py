@@ -90,6 +90,7 @@ class DetectStep:
 
     async def handle(self, batch: Sequence[Msg]) -> list[Alert]:
         items: list[tuple[Observation, int, int]] = []
+        offsets: list[int] = []
         for msg in batch:
             try:
                 payload = decode_json(msg.value or b"")
@@ -101,9 +102,16 @@ class DetectStep:
             # the input partition the mention came through (see alerts/driver.py: sources)
             source = payload.get("src", 0)
             items.append((obs, lane, source if isinstance(source, int) else 0))
+            offsets.append(msg.offset if msg.offset is not None else -1)
         async with self._lock:
             late_before = self.late
-            alerts = self.driver.feed(items)
+            replayed_before = self.driver.stats.replayed
+            alerts = self.driver.feed(items, offsets)
+            if self.driver.stats.replayed > replayed_before:
+                log.info(
+                    "%d observations read again after a restart were already counted",
+                    self.driver.stats.replayed - replayed_before,
+                )
             metrics.LATE.inc(self.late - late_before)
             for lane in {lane for _, lane, _ in items}:
                 mark = self.driver.watermark(lane)

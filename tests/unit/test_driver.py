@@ -184,3 +184,36 @@ rules:
     assert set(table) == {"acme", "beta", "busy"}
     assert {(a.rule, a.status) for a in offline} >= {("topics", "firing"), ("terms", "firing")}
     assert keyed(streamed) == keyed(offline)
+
+
+def test_an_observation_read_again_is_counted_once_but_a_recreated_topic_is_not_ignored():
+    from datetime import UTC, datetime, timedelta
+
+    from alerts.engine import DetectionEngine
+    from alerts.observation import Observation
+    from alerts.rules import RuleSet
+
+    rules = RuleSet.from_text(
+        "rules: [{name: v, kind: volume_spike, window: 15m, min_volume: 5, warmup: 1h}]"
+    )
+    driver = DetectionDriver(DetectionEngine(rules), {})
+    t0 = datetime(2026, 11, 16, 9, tzinfo=UTC)
+
+    def obs(minute: float) -> Observation:
+        return Observation(
+            id=f"m{minute}",
+            brand="Acme",
+            at=t0 + timedelta(minutes=minute),
+            sentiment="neutral",
+            score=0.0,
+        )
+
+    driver.feed([(obs(m), 0, 0) for m in (0, 1, 2)], offsets=[10, 11, 12])
+    driver.feed([(obs(m), 0, 0) for m in (1, 2, 3)], offsets=[11, 12, 13])  # 11, 12 again
+    assert driver.stats.replayed == 2
+    # the topic was recreated (offsets from 0 again) while the state was kept: new data counts
+    driver.feed([(obs(m), 0, 0) for m in (4, 5)], offsets=[0, 1])
+    assert driver.stats.replayed == 2
+    state = driver.state("Acme")
+    assert state is not None
+    assert sum(b.n for s in state.series.values() for b in s.open.values()) == 6
