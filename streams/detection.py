@@ -108,6 +108,7 @@ class DetectStep:
             replayed_before = self.driver.stats.replayed
             alerts = self.driver.feed(items, offsets)
             if self.driver.stats.replayed > replayed_before:
+                metrics.REPLAYED.inc(self.driver.stats.replayed - replayed_before)
                 log.info(
                     "%d observations read again after a restart were already counted",
                     self.driver.stats.replayed - replayed_before,

@@ -23,6 +23,10 @@ SCORE_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
 LATE = Counter("earful_late_observations_total", "Observations dropped as later than allowed")
+REPLAYED = Counter(
+    "earful_replayed_observations_total",
+    "Observations read again after a restart and left out: their brand's state already had them",
+)
 WATERMARK = Gauge(
     "earful_detect_watermark_seconds", "Event-time watermark of detection", ["partition"]
 )
