@@ -89,6 +89,7 @@ class FaustOutbox:
         self.topics = topics
         #: Deliveries not yet waited for (what `flush` waits for): futures of the producer.
         self._unconfirmed: list[asyncio.Future[Any]] = []
+        self._prune_at = 4096
 
     async def send(
         self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
@@ -98,8 +99,11 @@ class FaustOutbox:
         delivery = await self.topics[topic].send(
             key=key.encode() if key is not None else None, value=value, timestamp=timestamp
         )
-        if len(self._unconfirmed) >= 4096:  # a step that never flushes: keep only the pending
+        if len(self._unconfirmed) >= self._prune_at:
+            # a step that never flushes: keep only the pending ones, and prune again when the
+            # list has doubled (a backlog of pending sends must not make each send a scan)
             self._unconfirmed = [d for d in self._unconfirmed if not d.done()]
+            self._prune_at = max(4096, 2 * len(self._unconfirmed))
         self._unconfirmed.append(delivery)
 
     async def flush(self) -> None:

@@ -99,15 +99,9 @@ class CareStep:
 
     async def _publish(self, alerts: list[Alert], facts: list[Fact]) -> None:
         """Send, wait for Kafka's acknowledgment, then keep the state that records them."""
-        try:
-            await self._send(alerts, facts)
-            await self.outbox.flush()
-        except BaseException:
-            # nothing is kept that says these were raised: judged again, they are raised again
-            self.conversations.discard()
-            self.driver.invalidate()
-            raise
-        self.conversations.commit()
+        await self.conversations.keep_after(
+            lambda: self._send(alerts, facts), self.outbox, self.driver.invalidate
+        )
 
     async def _send(self, alerts: list[Alert], facts: list[Fact]) -> None:
         for alert in alerts:

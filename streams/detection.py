@@ -130,17 +130,10 @@ class DetectStep:
         return alerts
 
     async def _publish(self, alerts: list[Alert]) -> None:
-        """Send, wait for Kafka's acknowledgment, then keep the states that record them (see
-        streams/messages.py: `StagedRecords`)."""
-        try:
-            await self._send(alerts)
-            await self.outbox.flush()
-        except BaseException:
-            # the states go back to what is stored; judged again, these alerts are raised again
-            self.states.discard()
-            self.driver.invalidate()
-            raise
-        self.states.commit()
+        """Send, wait for Kafka's acknowledgment, then keep the states that record them."""
+        await self.states.keep_after(
+            lambda: self._send(alerts), self.outbox, self.driver.invalidate
+        )
 
     async def _send(self, alerts: list[Alert]) -> None:
         for alert in alerts:

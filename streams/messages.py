@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -93,3 +93,18 @@ class StagedRecords:
 
     def discard(self) -> None:
         self.staged.clear()
+
+    async def keep_after(
+        self, send: Callable[[], Awaitable[None]], outbox: Outbox, reload: Callable[[], None]
+    ) -> None:
+        """`send` the step's output, wait for Kafka to acknowledge it, then commit. On any
+        failure nothing staged is kept and `reload` makes the step read its state back: judged
+        again, the same output is made again (same ids)."""
+        try:
+            await send()
+            await outbox.flush()
+        except BaseException:
+            self.discard()
+            reload()
+            raise
+        self.commit()
