@@ -48,6 +48,20 @@ def facts_of_a_sample_inbox():
     return facts
 
 
+def as_messages(facts) -> list[Msg]:
+    return [Msg(value=json.dumps(f.to_dict()).encode()) for f in facts]
+
+
+def assert_as_offline(rows, facts) -> None:
+    """The published snapshots are the offline computation's, up to the last one published."""
+    until = max(f.at for f in facts)
+    offline = periodic_snapshots(facts, timedelta(hours=6), timedelta(hours=1), until)
+    key = lambda r: (r["at"], r["scope"], r["key"])  # noqa: E731
+    got = {key(r): r for r in rows}
+    want = {key(r): r for r in offline if r["at"] <= max(got)[0]}
+    assert len(got) > 30 and got == want
+
+
 def test_restarts_anywhere_publish_what_the_offline_computation_does():
     facts = facts_of_a_sample_inbox()
     assert len(facts) > 2000
@@ -62,19 +76,15 @@ def test_restarts_anywhere_publish_what_the_offline_computation_does():
     async def run():
         rows, worker = [], step()
         for n, i in enumerate(range(0, len(facts), 97)):
-            batch = [Msg(value=json.dumps(f.to_dict()).encode()) for f in facts[i : i + 97]]
+            batch = as_messages(facts[i : i + 97])
             rows += await worker.handle(batch)
             if n % 5 == 4:
                 worker = step()  # a restart: everything comes back from the table
         return rows
 
     rows = asyncio.run(run())
+    assert_as_offline(rows, facts)
     until = max(f.at for f in facts)
-    offline = periodic_snapshots(facts, timedelta(hours=6), timedelta(hours=1), until)
-    key = lambda r: (r["at"], r["scope"], r["key"])  # noqa: E731
-    got = {key(r): r for r in rows}
-    want = {key(r): r for r in offline if r["at"] <= max(got)[0]}
-    assert len(got) > 30 and got == want
     # no record near the 1 MiB Kafka limit; old buckets are dropped
     assert max(len(json.dumps(v)) for v in table.values()) < 100_000
     oldest = min(k for k in table if k.startswith("f|"))
@@ -96,7 +106,7 @@ def test_snapshots_kafka_did_not_acknowledge_are_made_again():
     async def run():
         rows, failed = [], 0
         for i in range(0, len(facts), 97):
-            batch = [Msg(value=json.dumps(f.to_dict()).encode()) for f in facts[i : i + 97]]
+            batch = as_messages(facts[i : i + 97])
             before = json.dumps(table, sort_keys=True)
             outbox.fail_flushes = 1 if failed < 3 else 0
             try:
@@ -110,12 +120,7 @@ def test_snapshots_kafka_did_not_acknowledge_are_made_again():
 
     rows, failed = asyncio.run(run())
     assert failed == 3
-    until = max(f.at for f in facts)
-    offline = periodic_snapshots(facts, timedelta(hours=6), timedelta(hours=1), until)
-    key = lambda r: (r["at"], r["scope"], r["key"])  # noqa: E731
-    got = {key(r): r for r in rows}
-    want = {key(r): r for r in offline if r["at"] <= max(got)[0]}
-    assert len(got) > 30 and got == want
+    assert_as_offline(rows, facts)
 
 
 def test_facts_sent_twice_are_counted_once():
@@ -131,15 +136,10 @@ def test_facts_sent_twice_are_counted_once():
         rows = []
         worker = CareMetricsStep(POLICIES, table, store, outbox, DeadLetters(outbox, StepClock()))
         for i in range(0, len(facts), 97):
-            batch = [Msg(value=json.dumps(f.to_dict()).encode()) for f in facts[i : i + 97]]
+            batch = as_messages(facts[i : i + 97])
             rows += await worker.handle(batch[: len(batch) // 2])
             rows += await worker.handle(batch)  # the first half again
         return rows
 
     rows = asyncio.run(run())
-    until = max(f.at for f in facts)
-    offline = periodic_snapshots(facts, timedelta(hours=6), timedelta(hours=1), until)
-    key = lambda r: (r["at"], r["scope"], r["key"])  # noqa: E731
-    got = {key(r): r for r in rows}
-    want = {key(r): r for r in offline if r["at"] <= max(got)[0]}
-    assert len(got) > 30 and got == want
+    assert_as_offline(rows, facts)
