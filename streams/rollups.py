@@ -239,33 +239,16 @@ class RollupStep:
         lo = floor(datetime.fromtimestamp(first / 1000, UTC), hour)
         end = floor(datetime.fromtimestamp(last / 1000, UTC), hour) + hour
         hours: list[datetime] = []
+        histogram = {"field": "created_at", "fixed_interval": "1h", "min_doc_count": 1}
         while lo < end:
             hi = min(lo + RECOVER_SLICE, end)
+            slice_ = {"range": {"created_at": {"gte": lo.isoformat(), "lt": hi.isoformat()}}}
             result = await store.search(
                 "mentions",
                 {
                     "size": 0,
-                    "query": {
-                        "bool": {
-                            "filter": [
-                                recent,
-                                {
-                                    "range": {
-                                        "created_at": {"gte": lo.isoformat(), "lt": hi.isoformat()}
-                                    }
-                                },
-                            ]
-                        }
-                    },
-                    "aggs": {
-                        "hours": {
-                            "date_histogram": {
-                                "field": "created_at",
-                                "fixed_interval": "1h",
-                                "min_doc_count": 1,
-                            }
-                        }
-                    },
+                    "query": {"bool": {"filter": [recent, slice_]}},
+                    "aggs": {"hours": {"date_histogram": histogram}},
                 },
             )
             found = result.get("aggregations", {}).get("hours", {}).get("buckets", [])
