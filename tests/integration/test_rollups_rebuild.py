@@ -151,7 +151,7 @@ def test_a_restarted_worker_rolls_up_what_its_predecessor_indexed_and_never_roll
     marked, counts, others = asyncio.run(scenario())
     assert marked == 2  # only the hours of what was indexed within the lookback
     assert counts == {"positive": 7}
-    assert others == 0  # the older hour was not rebuilt (its rollups were already right)
+    assert others == 0  # the older hour (indexed before the lookback) was not marked
 
 
 async def _ready(store):
