@@ -260,6 +260,7 @@ class ShareCusums:
         trend = state.trend
         watched = set(self.watched(state))
         touched: list[str] = []
+        cap, forget = 1.5 * h, end - self.new_normal_s
         for key in sorted({*counts, *watched}):  # sorted: the same order in every process
             p0 = baseline(key)
             if p0 is None:  # not a candidate (a common word is never "new")
@@ -273,24 +274,40 @@ class ShareCusums:
                 calm[key] = max(0.0, calm.get(key, 0.0) + share_llr(count, n, trend[key], q0))
             alts = alternatives(q0)
             raw = stats.get(key)
-            cusum = self._caught_up(raw, alts, q0, before)
-            cusum.update([share_llr(count, n, q0, p1) for p1 in alts], start, cap=1.5 * h)
-            cusum.forget_before(end - self.new_normal_s)
-            # the mention clock at which absence alone would bring every alternative to zero
-            runs_out = max(
-                (
-                    v / -math.log((1 - p1) / (1 - q0))
-                    for v, p1 in zip(cusum.s, alts, strict=True)
-                    if p1 > q0
-                ),
-                default=0.0,
-            )
-            # rounded where it is computed (not where it is stored), so a replay cut into
-            # batches anywhere still gives the same alerts, and the state stays small
-            cusum.s = [round(v, 3) for v in cusum.s]
+            # `Cusum` caught up, updated and forgetting, inlined in one pass per alternative
+            # (each alternative's arithmetic is its own, in the same order): this runs for
+            # every term of every bucket of every brand
+            k = len(alts)
+            if raw is None or len(raw[0]) != k:
+                s, since = [0.0] * k, [-1] * k
+            else:
+                s, since = list(raw[0]), list(raw[1])
+            absent = before - raw[2] if raw is not None else 0
+            runs_out = 0.0  # the mention clock at which absence alone brings all to zero
+            for i, p1 in enumerate(alts):
+                per_absent = math.log((1 - p1) / (1 - q0))
+                v, began = s[i], since[i]
+                if absent > 0:
+                    v += absent * per_absent
+                    if v <= 0.0:
+                        v, began = 0.0, -1
+                value = v + share_llr(count, n, q0, p1)
+                if value <= 0.0:
+                    v, began = 0.0, -1
+                else:
+                    if v == 0.0:
+                        began = start
+                    v = value if value < cap else cap
+                if 0 <= began < forget:
+                    v, began = 0.0, -1
+                if p1 > q0:
+                    runs_out = max(runs_out, v / -per_absent)
+                # rounded where it is computed (not where it is stored), so a replay cut into
+                # batches anywhere still gives the same alerts, and the state stays small
+                s[i], since[i] = round(v, 3), began
             old_since = raw[1] if raw is not None else None
-            stats[key] = (cusum.s, cusum.since, clock, clock + math.ceil(runs_out))
-            self._follow(state, key, cusum.since, old_since, count, before, start)
+            stats[key] = (s, since, clock, clock + math.ceil(runs_out))
+            self._follow(state, key, since, old_since, count, before, start)
             touched.append(key)
         state.touched = touched
         if start % 3600 == 0:  # once an hour, forget the keys whose evidence has run out
@@ -346,22 +363,6 @@ class ShareCusums:
         if count < 0 or raw[1][best] < 0:
             return None
         return count, state.clock - base
-
-    @staticmethod
-    def _caught_up(
-        raw: StoredShareCusum | None, alts: Sequence[float], q0: float, clock: int
-    ) -> Cusum:
-        """A key's CUSUM with the mentions it was absent from since its last update applied."""
-        if raw is None:
-            return Cusum.empty(len(alts))
-        cusum = Cusum.of((raw[0], raw[1]), len(alts))
-        absent = clock - raw[2]
-        if absent > 0:
-            for i, p1 in enumerate(alts):
-                cusum.s[i] += absent * math.log((1 - p1) / (1 - q0))
-                if cusum.s[i] <= 0.0:
-                    cusum.s[i], cusum.since[i] = 0.0, -1
-        return cusum
 
     def crossed(self, state: ShareCusumsState, h: float) -> list[tuple[str, int, float]]:
         """(key, where its evidence began, statistic) for each key the last bucket took over h

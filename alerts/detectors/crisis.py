@@ -32,6 +32,7 @@ from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rule_state import RuleState
 from alerts.rules import CrisisRule, VolumeSpikeRule
 from alerts.sequential import (
+    Alternative,
     Cusum,
     Overdispersion,
     StoredCusum,
@@ -75,6 +76,8 @@ class CrisisDetector:
     def __init__(self, rule: CrisisRule, bucket_s: int = 300):
         self.rule = rule
         self.alternatives = bank(rule.volume_factors, rule.negative_rises)
+        self._factors = sorted({a.factor for a in self.alternatives})
+        self._rises = sorted({a.rise for a in self.alternatives})
         #: h by brand size, calibrated by simulation (alerts/calibration.py), never above
         #: Lorden's bound.
         self.thresholds = calibrated(
@@ -160,15 +163,18 @@ class CrisisDetector:
     def bucket_llrs(self, bucket: Bucket, expected: float, p0: float, r: float) -> list[float]:
         """One bucket's LLR per alternative: the count's plus the negative share's."""
         p0, e0, q0 = self._null(expected, p0)
-        return [
-            (
-                count_llr(bucket.n, e0, a.factor / (1 + VOLUME_TOLERANCE), r)
-                if a.factor > 1 + VOLUME_TOLERANCE
-                else 0.0
-            )
-            + share_llr(bucket.neg, bucket.n, q0, max(a.negative_share(p0), q0))
-            for a in self.alternatives
-        ]
+        n, neg = bucket.n, bucket.neg
+        # the bank is factors x rises: each distinct term is computed once (a replay runs this
+        # for every brand and bucket), and summed as before, so the values are the same
+        counts = {
+            f: count_llr(n, e0, f / (1 + VOLUME_TOLERANCE), r) if f > 1 + VOLUME_TOLERANCE else 0.0
+            for f in self._factors
+        }
+        shares = {
+            rise: share_llr(neg, n, q0, max(Alternative(1.0, rise).negative_share(p0), q0))
+            for rise in self._rises
+        }
+        return [counts[a.factor] + shares[a.rise] for a in self.alternatives]
 
     def bank_llrs(
         self,

@@ -17,6 +17,7 @@ evidence adds up across windows, and it fires once half of `min_volume` mentions
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -84,12 +85,21 @@ class EmergingTermDetector:
 
     def background_share(self, state: EmergingTermState, term: str) -> float | None:
         """The term's smoothed background share, or None where it is too common to be new."""
+        return self._background_shares(state)(term)
+
+    def _background_shares(self, state: EmergingTermState) -> Callable[[str], float | None]:
+        """`background_share` of the state as it is now, for many terms (one bucket's)."""
         bg, scale, total = self._background(state)
         mentions = total / scale
-        seen = bg.get(term, 0.0) / scale
-        if mentions > 0 and seen / mentions > self.rule.max_background_share:
-            return None
-        return max((seen + 0.5) / (mentions + 1.0), 1e-5)
+        most = self.rule.max_background_share
+
+        def share(term: str) -> float | None:
+            seen = bg.get(term, 0.0) / scale
+            if mentions > 0 and seen / mentions > most:
+                return None
+            return max((seen + 0.5) / (mentions + 1.0), 1e-5)
+
+        return share
 
     def _background(self, state: EmergingTermState) -> tuple[dict[str, float], float, float]:
         return state.bg, state.scale, state.N
@@ -153,7 +163,8 @@ class EmergingTermDetector:
         if running is None:
             running = ctx.cache[("terms", window_s)] = RunningTerms(window_s, rule.min_volume / 2)
         running.update(ctx.closed, window.end, ctx.bucket_s)
-        candidates = [(t, running.counts[t]) for t in running.hot if self._candidate(t)]
+        # sorted: the same order of alerts in every process (a set's order is not)
+        candidates = [(t, running.counts[t]) for t in sorted(running.hot) if self._candidate(t)]
         if not candidates:
             return []
         alpha = rule.alpha / len(candidates)
@@ -207,15 +218,14 @@ class EmergingTermDetector:
     def _sequential(self, state: EmergingTermState, ctx: Context) -> list[Finding]:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         h = self.threshold(len(state.bg))
+        lift = self.rule.min_lift
         if bucket is not None and bucket.n:
             SHARES.fold(
                 state,
                 bucket.n,
                 {t: c for t, c in bucket.terms.items() if self._candidate(t)},
-                lambda term: self.background_share(state, term),
-                lambda q0: [
-                    max(share, min(q0 * self.rule.min_lift, 0.95)) for share in TERM_SHARES
-                ],
+                self._background_shares(state),
+                lambda q0: [max(share, min(q0 * lift, 0.95)) for share in TERM_SHARES],
                 start=bucket.start,
                 end=ctx.end,
                 h=h,
