@@ -194,6 +194,15 @@ class DetectionEngine:
             return []
         alerts: list[Alert] = []
         windows: dict[int, WindowSummary] = {}  # one summary per window length, shared
+        ctx = Context(  # the same for every rule of this bucket
+            brand=key,
+            end=end,
+            bucket_s=self.bucket_s,
+            history_s=state.history_s,
+            search_url=self.search_url,
+            closed=series.closed,
+            cache=series.cache,
+        )
         for rule in self.rules:
             if not rule.applies_to(key) or not rule_wants(rule, sid):
                 continue
@@ -205,13 +214,12 @@ class DetectionEngine:
                     end - window_s,
                     end,
                 )
-            alerts.extend(self._evaluate(state, key, sid, series, rule, bucket, window))
+            alerts.extend(self._evaluate(ctx, sid, series, rule, bucket, window))
         return alerts
 
     def _evaluate(
         self,
-        state: KeyState,
-        key: str,
+        ctx: Context,
         sid: str,
         series: SeriesState,
         rule: Rule,
@@ -220,16 +228,7 @@ class DetectionEngine:
     ) -> list[Alert]:
         detector = self.detectors[rule.name]
         rule_state = _rule_state(series, rule.name, detector)
-        end = window.end
-        ctx = Context(
-            brand=key,
-            end=end,
-            bucket_s=self.bucket_s,
-            history_s=state.history_s,
-            search_url=self.search_url,
-            closed=series.closed,
-            cache=series.cache,
-        )
+        key, end = ctx.brand, window.end
         window_s = end - window.start
         findings = (
             []
@@ -250,6 +249,8 @@ class DetectionEngine:
         end: int,
         window_s: int,
     ) -> list[Alert]:
+        if not series.episodes and not any(f.anomalous for f in findings):
+            return []  # nothing open, nothing new: every episode step would be a no-op
         by_key = {f"{rule.name}|{f.topic or ''}|{f.term or ''}": f for f in findings}
         open_keys = [k for k in series.episodes if k.startswith(f"{rule.name}|")]
         labels = {**rule.labels, **series_labels(sid)}
