@@ -31,7 +31,7 @@ from earful.cli import (
     topics_cmd,
 )
 from earful.configfile import ConfigError
-from earful.settings import Settings
+from earful.settings import CACHE_DIR, Settings
 
 app = typer.Typer(
     help="Earful: social listening and alerting on Kafka + Faust.",
@@ -55,6 +55,15 @@ app.add_typer(retention_cmd.app, name="retention")
 app.command("audit")(topics_cmd.audit)
 alerts_cmd.app.command("ack")(routes_cmd.ack)
 console = Console(stderr=True)
+
+
+@app.callback()
+def _keep_calibrations() -> None:
+    # a dry run (`rules check`), a replay or a backtest would otherwise simulate the CUSUM
+    # thresholds again on every start (seconds); the worker keeps them in the same place
+    from alerts import calibration  # numpy: imported when a command runs, not for --help
+
+    calibration.remember_in(CACHE_DIR / "calibration")
 
 
 def settings() -> Settings:

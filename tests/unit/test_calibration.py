@@ -1,13 +1,22 @@
 """CUSUM thresholds calibrated by simulation (alerts/calibration.py)."""
 
+import json
 import math
 import random
 
 import numpy as np
 import pytest
 
+from alerts import calibration
 from alerts.buckets import Bucket
-from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrate, period_max
+from alerts.calibration import (
+    NullGrid,
+    Thresholds,
+    Tolerance,
+    calibrate,
+    calibrated,
+    period_max,
+)
 from alerts.detectors.crisis import CrisisDetector
 from alerts.detectors.sentiment_dip import SentimentDipDetector
 from alerts.detectors.volume_spike import VolumeSpikeDetector
@@ -129,3 +138,37 @@ def test_thresholds_interpolate_and_describe_themselves():
         "h = 8.0 (20 a day) to 12.0 (2,000 a day), calibrated by simulation (Lorden's bound "
         "would ask 12.0)"
     )
+
+
+def test_thresholds_are_kept_on_disk_and_read_back_without_simulating(tmp_path, monkeypatch):
+    seq = dip()
+    args = (("test-disk", seq.rises), seq.bank_llrs, len(seq.rises), 1.0, 300, Tolerance(0, 0.04))
+
+    def no_simulation(*_a, **_k):
+        raise AssertionError("simulated again")
+
+    calibration.remember_in(tmp_path)
+    try:
+        first = calibrated(*args)
+        [entry] = tmp_path.glob("*.json")
+        calibration._cached_by_key.cache_clear()  # as a new process: nothing in memory
+        with monkeypatch.context() as m:
+            m.setattr(calibration, "calibrate", no_simulation)
+            assert calibrated(*args) == first
+            with pytest.raises(AssertionError, match="simulated again"):
+                calibrated(args[0], *args[1:3], 0.5, *args[4:])  # another target: another entry
+        # an unreadable entry is simulated again and written whole
+        entry.write_text("{half a rec")
+        calibration._cached_by_key.cache_clear()
+        assert calibrated(*args) == first
+        assert json.loads(entry.read_text())["values"] == list(first.values)
+        assert [p.name for p in tmp_path.iterdir()] == [entry.name]  # no partial file left
+    finally:
+        calibration.remember_in(None)
+
+
+def test_without_a_directory_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    seq = dip()
+    calibrated(("test-memory", seq.rises), seq.bank_llrs, len(seq.rises), 1.0, 300, Tolerance())
+    assert list(tmp_path.iterdir()) == []
