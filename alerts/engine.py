@@ -109,6 +109,8 @@ class DetectionEngine:
         self.detectors = {r.name: make_detector(r, self.bucket_s) for r in self.rules}
         self.horizon_s = max(int(r.window.total_seconds()) for r in self.rules) + 2 * self.bucket_s
         self._simple = all(not (r.split_by or r.platforms or r.langs) for r in self.rules)
+        #: (brand, series) -> the rules that judge it (`_rules_for`).
+        self._judging: dict[tuple[str, str], list[Rule]] = {}
 
     # -- input ------------------------------------------------------------------------------
     def bucket_start(self, ts: int) -> int:
@@ -203,9 +205,7 @@ class DetectionEngine:
             closed=series.closed,
             cache=series.cache,
         )
-        for rule in self.rules:
-            if not rule.applies_to(key) or not rule_wants(rule, sid):
-                continue
+        for rule in self._rules_for(key, sid):
             window_s = int(rule.window.total_seconds())
             window = windows.get(window_s)
             if window is None:
@@ -216,6 +216,16 @@ class DetectionEngine:
                 )
             alerts.extend(self._evaluate(ctx, sid, series, rule, bucket, window))
         return alerts
+
+    def _rules_for(self, key: str, sid: str) -> list[Rule]:
+        """The rules that judge this brand's series, in rule order (brand patterns are matched
+        once per brand and series, not at every bucket)."""
+        found = self._judging.get((key, sid))
+        if found is None:
+            found = self._judging[(key, sid)] = [
+                r for r in self.rules if r.applies_to(key) and rule_wants(r, sid)
+            ]
+        return found
 
     def _evaluate(
         self,

@@ -284,6 +284,7 @@ class ShareCusums:
                 s, since = list(raw[0]), list(raw[1])
             absent = before - raw[2] if raw is not None else 0
             runs_out = 0.0  # the mention clock at which absence alone brings all to zero
+            inside = 1e-6 <= q0 <= 1 - 1e-6  # share_llr clamps nothing: its terms are ours
             for i, p1 in enumerate(alts):
                 per_absent = math.log((1 - p1) / (1 - q0))
                 v, began = s[i], since[i]
@@ -291,7 +292,12 @@ class ShareCusums:
                     v += absent * per_absent
                     if v <= 0.0:
                         v, began = 0.0, -1
-                value = v + share_llr(count, n, q0, p1)
+                if inside and 1e-6 <= p1 <= 1 - 1e-6:
+                    # `share_llr` with its second log shared with `per_absent` (the same value;
+                    # p1 == q0 gives 0.0 both ways)
+                    value = v + (count * math.log(p1 / q0) + (n - count) * per_absent)
+                else:
+                    value = v + share_llr(count, n, q0, p1)
                 if value <= 0.0:
                     v, began = 0.0, -1
                 else:
