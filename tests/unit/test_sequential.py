@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import numpy as np
+import pytest
 
 from alerts.engine import DetectionEngine
 from alerts.replay import Replayer, observations_from_dict
@@ -15,6 +16,8 @@ from alerts.sequential import (
     Alternative,
     Cusum,
     SeriesCusumState,
+    ShareCusums,
+    ShareCusumsState,
     bank,
     count_llr,
     share_llr,
@@ -218,3 +221,40 @@ def test_what_a_term_alert_says_does_not_depend_on_other_rules_windows():
         assert said[0] and said[0] == said[1]
         lead = re.search(r"(\d+) min before this alert", said[0][0][1])
         assert lead and int(lead.group(1)) > 60  # longer ago than the hour of buckets held
+
+
+def test_term_cusums_caught_up_lazily_equal_a_cusum_updated_at_every_bucket():
+    """`ShareCusums.fold` touches only the keys in a bucket and lets an absent key catch up
+    when it next appears; that must be the CUSUM of every bucket (an absent key's bucket is
+    k = 0 of n), for each key and alternative, with the same change points."""
+    rng = np.random.default_rng(5)
+    shares = ShareCusums(tolerance=0.2)
+    state = ShareCusumsState()
+    usual = {"a": 0.002, "b": 0.01, "c": 0.05, "d": 0.2}
+
+    def alternatives(q0):
+        return [max(s, min(q0 * 3, 0.95)) for s in (0.05, 0.15, 0.4)]
+
+    h = 40.0
+    eager = {k: Cusum.empty(3) for k in usual}
+    peak, compared = 0.0, 0
+    for b in range(300):  # 25 hours of 5-minute buckets: evidence older than 6 h is let go
+        start, n = b * 300, int(rng.integers(1, 12))
+        # rare keys, and "a" in 30% of mentions for 7.5 hours: evidence capped, then let go
+        counts = {k: int(rng.binomial(n, 0.3 if k == "a" and 100 <= b < 190 else p))
+                  for k, p in usual.items()}  # fmt: skip
+        counts = {k: c for k, c in counts.items() if c}
+        shares.fold(state, n, counts, usual.get, alternatives, start=start, end=start + 300, h=h)
+        for key, p0 in usual.items():
+            q0 = min(p0 * 1.2, 0.95)
+            llrs = [share_llr(counts.get(key, 0), n, q0, p1) for p1 in alternatives(q0)]
+            eager[key].update(llrs, start, cap=1.5 * h)
+            eager[key].forget_before(start + 300 - shares.new_normal_s)
+        peak = max(peak, *eager["a"].s)
+        if b % 10 == 9:  # compare the keys the lazy state has just caught up
+            for key in counts:
+                s, since = state.cu[key][0], state.cu[key][1]
+                assert since == eager[key].since, (b, key)
+                assert s == pytest.approx(eager[key].s, abs=0.01), (b, key)
+                compared += any(x > 0 for x in s)
+    assert peak > 20 and compared > 10  # evidence was built and compared (not vacuous)
