@@ -114,6 +114,15 @@ def share_llr_array(k: np.ndarray, n: np.ndarray, p0: float, p1: float) -> np.nd
     return out
 
 
+def cusum_step(s: float, since: int, llr: float, start: int, cap: float) -> tuple[float, int]:
+    """One CUSUM step, S = min(max(0, S + llr), cap), and where its evidence began (-1: at
+    zero; `start` when it leaves zero with this bucket)."""
+    value = s + llr
+    if value <= 0.0:
+        return 0.0, -1
+    return (value if value < cap else cap), (start if s == 0.0 else since)
+
+
 @dataclass
 class Cusum:
     """The CUSUM statistics of a bank, and where each began to accumulate (JSON-safe)."""
@@ -126,14 +135,9 @@ class Cusum:
         return cls([0.0] * k, [-1] * k)
 
     def update(self, llrs: Sequence[float], bucket_start: int, cap: float) -> None:
+        s, since = self.s, self.since
         for i, llr in enumerate(llrs):
-            value = self.s[i] + llr
-            if value <= 0.0:
-                self.s[i], self.since[i] = 0.0, -1
-            else:
-                if self.s[i] == 0.0:
-                    self.since[i] = bucket_start
-                self.s[i] = min(value, cap)
+            s[i], since[i] = cusum_step(s[i], since[i], llr, bucket_start, cap)
 
     def forget_before(self, start: int) -> None:
         """Drop the evidence of every alternative that began accumulating before `start`."""
@@ -274,9 +278,9 @@ class ShareCusums:
                 calm[key] = max(0.0, calm.get(key, 0.0) + share_llr(count, n, trend[key], q0))
             alts = alternatives(q0)
             raw = stats.get(key)
-            # `Cusum` caught up, updated and forgetting, inlined in one pass per alternative
-            # (each alternative's arithmetic is its own, in the same order): this runs for
-            # every term of every bucket of every brand
+            # a `Cusum` caught up, updated (`cusum_step`) and forgetting, in one pass per
+            # alternative and without the object: this runs for every term of every bucket of
+            # every brand
             k = len(alts)
             if raw is None or len(raw[0]) != k:
                 s, since = [0.0] * k, [-1] * k
@@ -284,7 +288,6 @@ class ShareCusums:
                 s, since = list(raw[0]), list(raw[1])
             absent = before - raw[2] if raw is not None else 0
             runs_out = 0.0  # the mention clock at which absence alone brings all to zero
-            inside = 1e-6 <= q0 <= 1 - 1e-6  # share_llr clamps nothing: its terms are ours
             for i, p1 in enumerate(alts):
                 per_absent = math.log((1 - p1) / (1 - q0))
                 v, began = s[i], since[i]
@@ -292,19 +295,8 @@ class ShareCusums:
                     v += absent * per_absent
                     if v <= 0.0:
                         v, began = 0.0, -1
-                if inside and 1e-6 <= p1 <= 1 - 1e-6:
-                    # `share_llr` with its second log shared with `per_absent` (the same value;
-                    # p1 == q0 gives 0.0 both ways)
-                    value = v + (count * math.log(p1 / q0) + (n - count) * per_absent)
-                else:
-                    value = v + share_llr(count, n, q0, p1)
-                if value <= 0.0:
-                    v, began = 0.0, -1
-                else:
-                    if v == 0.0:
-                        began = start
-                    v = value if value < cap else cap
-                if 0 <= began < forget:
+                v, began = cusum_step(v, began, share_llr(count, n, q0, p1), start, cap)
+                if 0 <= began < forget:  # as `Cusum.forget_before`
                     v, began = 0.0, -1
                 if p1 > q0:
                     runs_out = max(runs_out, v / -per_absent)

@@ -32,7 +32,6 @@ from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rule_state import RuleState
 from alerts.rules import CrisisRule, VolumeSpikeRule
 from alerts.sequential import (
-    Alternative,
     Cusum,
     Overdispersion,
     StoredCusum,
@@ -76,8 +75,9 @@ class CrisisDetector:
     def __init__(self, rule: CrisisRule, bucket_s: int = 300):
         self.rule = rule
         self.alternatives = bank(rule.volume_factors, rule.negative_rises)
-        self._factors = sorted({a.factor for a in self.alternatives})
-        self._rises = sorted({a.rise for a in self.alternatives})
+        #: One alternative per volume factor and per negative rise (`bucket_llrs`).
+        self._by_factor = {a.factor: a for a in self.alternatives}
+        self._by_rise = {a.rise: a for a in self.alternatives}
         #: h by brand size, calibrated by simulation (alerts/calibration.py), never above
         #: Lorden's bound.
         self.thresholds = calibrated(
@@ -168,11 +168,11 @@ class CrisisDetector:
         # for every brand and bucket), and summed as before, so the values are the same
         counts = {
             f: count_llr(n, e0, f / (1 + VOLUME_TOLERANCE), r) if f > 1 + VOLUME_TOLERANCE else 0.0
-            for f in self._factors
+            for f in self._by_factor
         }
         shares = {
-            rise: share_llr(neg, n, q0, max(Alternative(1.0, rise).negative_share(p0), q0))
-            for rise in self._rises
+            rise: share_llr(neg, n, q0, max(a.negative_share(p0), q0))
+            for rise, a in self._by_rise.items()
         }
         return [counts[a.factor] + shares[a.rise] for a in self.alternatives]
 

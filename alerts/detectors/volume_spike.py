@@ -108,8 +108,6 @@ class VolumeSpikeDetector:
         level). Each hour slot holds that hour's mean, so it is placed at the half hour and
         the profile is interpolated linearly between slots: a step per hour would under-
         expect the end of every hour of the morning ramp-up and cry "spike" at it."""
-        # `_interpolated` without its memo (one bucket reads two slots): this runs several
-        # times per brand and bucket, for every rule that keeps a volume profile
         hours = (ts + BUCKET_MID_S) / 3600 - 0.5
         first = math.floor(hours)
         frac = hours - first
@@ -122,23 +120,6 @@ class VolumeSpikeDetector:
             return None
         return a * (1 - frac) + b * frac
 
-    def _slot(self, state: VolumeProfile, hour: int, memo: dict[int, float | None]) -> float | None:
-        """The profile of absolute hour `hour` (hours since the epoch), memoised per call."""
-        if hour not in memo:
-            memo[hour] = self._profile(state, hour % 24, (hour // 24 + 3) % 7)  # 1970-01-01: Thu
-        return memo[hour]
-
-    def _interpolated(
-        self, state: VolumeProfile, ts: int, memo: dict[int, float | None]
-    ) -> float | None:
-        hours = (ts + BUCKET_MID_S) / 3600 - 0.5
-        first = math.floor(hours)
-        frac = hours - first
-        a, b = self._slot(state, first, memo), self._slot(state, first + 1, memo)
-        if a is None or b is None:
-            return None
-        return a * (1 - frac) + b * frac
-
     def _profile(self, state: VolumeProfile, hour: int, weekday: int) -> float | None:
         hod = state.hod[hour]
         if hod[1] <= 1e-9:
@@ -148,15 +129,13 @@ class VolumeSpikeDetector:
             base = float(sum(known) / len(known))
         else:
             base = float(hod[0] / hod[1])
-        dow = state.dow[weekday]
-        factor = float(dow[0] / dow[1]) if dow[1] > 1e-9 else 1.0  # `_mean`, inlined
-        return base * (0.2 if factor < 0.2 else (5.0 if factor > 5.0 else factor))
+        return base * min(max(self._mean(state.dow[weekday], 1.0), 0.2), 5.0)
 
     def expected_sum(self, state: VolumeProfile, starts: list[int]) -> float | None:
         """Expected mentions over the given buckets."""
-        total, memo = 0.0, dict[int, float | None]()
+        total = 0.0
         for ts in starts:
-            base = self._interpolated(state, ts, memo)
+            base = self.profile(state, ts)
             if base is None:
                 return None
             total += base

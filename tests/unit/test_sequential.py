@@ -20,6 +20,7 @@ from alerts.sequential import (
     ShareCusumsState,
     bank,
     count_llr,
+    cusum_step,
     share_llr,
     threshold,
 )
@@ -258,3 +259,11 @@ def test_term_cusums_caught_up_lazily_equal_a_cusum_updated_at_every_bucket():
                 assert s == pytest.approx(eager[key].s, abs=0.01), (b, key)
                 compared += any(x > 0 for x in s)
     assert peak > 20 and compared > 10  # evidence was built and compared (not vacuous)
+
+
+def test_a_cusum_step_floors_at_zero_caps_and_dates_its_evidence():
+    assert cusum_step(0.0, -1, -2.0, 600, cap=10.0) == (0.0, -1)  # never below zero
+    assert cusum_step(0.0, -1, 3.0, 600, cap=10.0) == (3.0, 600)  # begins with this bucket
+    assert cusum_step(3.0, 600, 4.0, 900, cap=10.0) == (7.0, 600)  # goes on: same start
+    assert cusum_step(7.0, 600, 9.0, 1200, cap=10.0) == (10.0, 600)  # held at the cap
+    assert cusum_step(7.0, 600, -7.5, 1200, cap=10.0) == (0.0, -1)  # evidence used up
