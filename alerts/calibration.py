@@ -18,30 +18,26 @@ from 600 a day the lasting bursts need more than Lorden's bound, and h stays at 
 So small brands are judged sooner and busy ones as before. Simulations are seeded (the same h
 on every run and in every process) and cached per bank in the process, and on disk where the
 process says where (`remember_in`: the CLI and the worker), so a dry run or a restart does not
-simulate again for seconds. A disk entry is named by everything the thresholds depend on: the
-bank, the target, the grid, and the source of the modules that compute them (an edit to the
-LLRs or the simulation is a new entry, never a stale one).
+simulate again for seconds (the store is theirs: `ThresholdStore`). An entry is named by
+everything the thresholds depend on: the bank, the target, the grid, and the source of the
+modules that compute them (an edit to the LLRs or the simulation is a new entry, never a stale
+one).
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
-import json
-import logging
 import math
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from alerts.sequential import threshold
-
-log = logging.getLogger(__name__)
 
 #: Bucket LLRs of a bank, vectorised: (mentions, positives, negatives: [chains, buckets];
 #: expected mentions: [buckets]; usual share of each sentiment; dispersion) -> [chains,
@@ -239,18 +235,25 @@ class _Box:
         return isinstance(other, _Box)
 
 
+class ThresholdStore(Protocol):
+    """Where calibrated thresholds outlive the process: JSON-safe records by name (a directory
+    of files in the CLI and the worker, earful/json_files.py). Detection never opens a file."""
+
+    def get(self, name: str) -> Any | None: ...
+    def put(self, name: str, value: Any) -> None: ...
+
+
 @dataclass
-class _Disk:
-    #: Where calibrated thresholds are kept between processes (None: in memory only).
-    directory: Path | None = None
+class _Kept:
+    store: ThresholdStore | None = None
 
 
-_DISK = _Disk()
+_KEPT = _Kept()
 
 
-def remember_in(directory: Path | None) -> None:
-    """Keep calibrated thresholds in `directory` (None: only in this process's memory)."""
-    _DISK.directory = directory
+def remember_in(store: ThresholdStore | None) -> None:
+    """Keep calibrated thresholds in `store` (None: only in this process's memory)."""
+    _KEPT.store = store
 
 
 @lru_cache(maxsize=64)
@@ -262,39 +265,31 @@ def _cached_by_key(
     tolerance: Tolerance,
     box: _Box,
 ) -> Thresholds:
-    path = _disk_entry(_DISK.directory, key, alternatives, fapm, bucket_s, tolerance, box.llrs)
-    if path is not None:
+    store = _KEPT.store
+    name = None if store is None else _name(key, alternatives, fapm, bucket_s, tolerance, box.llrs)
+    if store is not None and name is not None:
+        raw = store.get(name)
         try:
-            raw = json.loads(path.read_text())
-            return Thresholds(tuple(raw["sizes"]), tuple(raw["values"]), float(raw["bound"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # not there yet (or unreadable): calibrate and write it
+            if isinstance(raw, dict):
+                return Thresholds(tuple(raw["sizes"]), tuple(raw["values"]), float(raw["bound"]))
+        except (KeyError, TypeError, ValueError):
+            pass  # not a record of thresholds: calibrate and keep it
     found = calibrate(box.llrs, alternatives, fapm, bucket_s, tolerance=tolerance)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            record = {"sizes": found.sizes, "values": found.values, "bound": found.bound}
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps(record))
-            partial.replace(path)  # atomic: a concurrent reader sees all of it or nothing
-        except OSError as e:
-            log.warning("calibrated thresholds not kept in %s: %s", path.parent, e)
+    if store is not None and name is not None:
+        store.put(name, {"sizes": found.sizes, "values": found.values, "bound": found.bound})
     return found
 
 
-def _disk_entry(
-    directory: Path | None,
+def _name(
     key: tuple[object, ...],
     alternatives: int,
     fapm: float,
     bucket_s: int,
     tolerance: Tolerance,
     llrs: BankLLRs,
-) -> Path | None:
-    """The file for these thresholds, named by everything they depend on; None where the
-    source of the code that computes them cannot be read (then nothing is kept)."""
-    if directory is None:
-        return None
+) -> str | None:
+    """A name for these thresholds made of everything they depend on, the source of the code
+    that computes them included; None where that source cannot be read (nothing is kept)."""
     modules = sorted({__name__, threshold.__module__, getattr(llrs, "__module__", "")})
     try:
         sources = [inspect.getsource(sys.modules[name]) for name in modules]
@@ -305,4 +300,4 @@ def _disk_entry(
             (key, alternatives, fapm, bucket_s, tolerance, NullGrid(), np.__version__, *sources)
         ).encode()
     ).hexdigest()
-    return directory / f"{digest[:32]}.json"
+    return digest[:32]

@@ -32,6 +32,7 @@ from alerts.notifiers.webhook import WebhookNotifier
 from alerts.routing.config import DEFAULT_ROUTES_PATH, RoutingConfig
 from alerts.routing.dispatcher import Dispatcher
 from alerts.rules import load_rules
+from earful.json_files import JsonFiles
 from earful.settings import CACHE_DIR, Settings
 from models.analyzer import TextAnalyzer
 from streams import faust_consumer, retention
@@ -336,7 +337,8 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     store = LazyStore(settings)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earful-model")
     analyzer = Analyzer(deps.analyzer)
-    calibration.remember_in(CACHE_DIR / "calibration")  # a restart does not simulate again
+    # a restart does not simulate the CUSUM thresholds again (seconds)
+    calibration.remember_in(JsonFiles(CACHE_DIR / "calibration"))
     engine = DetectionEngine(load_rules(settings.rules_file))
     # use_partitioner: the changelog is partitioned by key with the same (murmur2) partitioner
     # that places the brand on `mentions.by-brand`, so state and input stay co-partitioned even

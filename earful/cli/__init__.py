@@ -31,6 +31,7 @@ from earful.cli import (
     topics_cmd,
 )
 from earful.configfile import ConfigError
+from earful.json_files import JsonFiles
 from earful.settings import CACHE_DIR, Settings
 
 app = typer.Typer(
@@ -63,7 +64,7 @@ def _keep_calibrations() -> None:
     # thresholds again on every start (seconds); the worker keeps them in the same place
     from alerts import calibration  # numpy: imported when a command runs, not for --help
 
-    calibration.remember_in(CACHE_DIR / "calibration")
+    calibration.remember_in(JsonFiles(CACHE_DIR / "calibration"))
 
 
 def settings() -> Settings:

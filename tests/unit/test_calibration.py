@@ -140,35 +140,41 @@ def test_thresholds_interpolate_and_describe_themselves():
     )
 
 
-def test_thresholds_are_kept_on_disk_and_read_back_without_simulating(tmp_path, monkeypatch):
+class MemoryStore:
+    """A `ThresholdStore` in a dict (the CLI and the worker keep files: test_json_files.py)."""
+
+    def __init__(self):
+        self.kept = {}
+
+    def get(self, name):
+        return self.kept.get(name)
+
+    def put(self, name, value):
+        self.kept[name] = json.loads(json.dumps(value))  # as a file would give it back
+
+
+def test_thresholds_are_kept_and_read_back_without_simulating(monkeypatch):
     seq = dip()
-    args = (("test-disk", seq.rises), seq.bank_llrs, len(seq.rises), 1.0, 300, Tolerance(0, 0.04))
+    args = (("test-store", seq.rises), seq.bank_llrs, len(seq.rises), 1.0, 300, Tolerance(0, 0.04))
 
     def no_simulation(*_a, **_k):
         raise AssertionError("simulated again")
 
-    calibration.remember_in(tmp_path)
+    store = MemoryStore()
+    calibration.remember_in(store)
     try:
         first = calibrated(*args)
-        [entry] = tmp_path.glob("*.json")
+        [name] = store.kept
         calibration._cached_by_key.cache_clear()  # as a new process: nothing in memory
         with monkeypatch.context() as m:
             m.setattr(calibration, "calibrate", no_simulation)
             assert calibrated(*args) == first
             with pytest.raises(AssertionError, match="simulated again"):
                 calibrated(args[0], *args[1:3], 0.5, *args[4:])  # another target: another entry
-        # an unreadable entry is simulated again and written whole
-        entry.write_text("{half a rec")
+        # a record that is not one of thresholds is simulated again and replaced
+        store.kept[name] = {"half": "a record"}
         calibration._cached_by_key.cache_clear()
         assert calibrated(*args) == first
-        assert json.loads(entry.read_text())["values"] == list(first.values)
-        assert [p.name for p in tmp_path.iterdir()] == [entry.name]  # no partial file left
+        assert store.kept[name]["values"] == list(first.values)
     finally:
         calibration.remember_in(None)
-
-
-def test_without_a_directory_nothing_is_written(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    seq = dip()
-    calibrated(("test-memory", seq.rises), seq.bank_llrs, len(seq.rises), 1.0, 300, Tolerance())
-    assert list(tmp_path.iterdir()) == []
