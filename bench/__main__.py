@@ -35,6 +35,11 @@ def sample_texts() -> list[str]:
     return out
 
 
+def scorer_label(backend: str, batch: int, parallelism: str) -> str:
+    spread = f", parallel {parallelism}" if backend == "onnx-int8" else ""
+    return f"{backend}, batch {batch}{spread}"
+
+
 def bench_scorer(repeats: int = 3, n: int = 1500) -> list[tuple[str, str, float]]:
     from earful.settings import ModelSettings
     from models.registry import load_analyzer
@@ -47,24 +52,36 @@ def bench_scorer(repeats: int = 3, n: int = 1500) -> list[tuple[str, str, float]
 
     # every backend (the int8 default first) at every batch size, as the model card reports,
     # on the CPU; and on the GPU when torch sees one
+    # onnx-int8 both ways of spreading over the cores, the worker's default ("batches") first
     runs = [
-        (backend, int(batch), "cpu")
+        (backend, int(batch), "cpu", parallelism)
         for backend in os.environ.get("BENCH_BACKENDS", "onnx-int8,torch").split(",")
         for batch in os.environ.get("BENCH_BATCHES", "32,64").split(",")
+        for parallelism in (
+            os.environ.get("BENCH_PARALLELISM", "batches,operators").split(",")
+            if backend == "onnx-int8"
+            else ["operators"]
+        )
     ]
     if torch.cuda.is_available():
         console.print(f"  GPU: {torch.cuda.get_device_name(0)}")
         runs += [
-            ("torch", int(b), "cuda") for b in os.environ.get("BENCH_GPU_BATCHES", "256").split(",")
+            ("torch", int(b), "cuda", "operators")
+            for b in os.environ.get("BENCH_GPU_BATCHES", "256").split(",")
         ]
-    for backend, batch, device in runs:
-        label = f"{backend}, batch {batch}" if device == "cpu" else f"torch on CUDA, batch {batch}"
+    for backend, batch, device, parallelism in runs:
+        label = (
+            scorer_label(backend, batch, parallelism)
+            if device == "cpu"
+            else f"torch on CUDA, batch {batch}"
+        )
         settings = ModelSettings(
             backend=backend,  # type: ignore[arg-type]
             batch_size=batch,
             gpu_batch_size=batch,
             device=device,  # type: ignore[arg-type]
             cache_size=0,
+            parallelism=parallelism,  # type: ignore[arg-type]
         )
         analyzer = load_analyzer(settings)
         analyzer.analyze(tweets[:64])  # warm up
@@ -198,12 +215,13 @@ def main() -> None:
 
         settings = ModelSettings()
         table.add_row(
-            f"end to end (replay -> Kafka -> worker -> OpenSearch), {settings.backend}",
+            "end to end (replay -> Kafka -> worker -> OpenSearch), "
+            + scorer_label(settings.backend, settings.batch_size, settings.parallelism),
             f"{n} sample mentions, first publish to last indexed",
             f"{n / seconds:,.0f}",
         )
         # the scorer's own rate and CPU on the same stream, same backend and batch, this run
-        label = f"{settings.backend}, batch {settings.batch_size}"
+        label = scorer_label(settings.backend, settings.batch_size, settings.parallelism)
         own = next(
             (
                 rate

@@ -145,7 +145,13 @@ class ModelSettings(BaseModel):
     max_length: int = Field(default=128, ge=8, le=512)
     #: Distinct texts remembered with their scores (retweets and campaigns repeat themselves).
     cache_size: int = Field(default=50_000, ge=0)
+    #: Cores the CPU encoder uses (default: every core this process may run on).
     threads: int | None = Field(default=None, ge=1)
+    #: How onnx-int8 spreads over `threads`: "batches" runs that many sub-batches side by side
+    #: on single-threaded sessions (no thread waits for another; best where the worker shares
+    #: its cores with Kafka or the search engine), "operators" splits every operator of one
+    #: batch over the threads (models/MODEL_CARD.md has both measured).
+    parallelism: Literal["batches", "operators"] = "batches"
     cache_dir: Path = CACHE_DIR / "models"
     taxonomy: Path | None = None
     #: Build the default model on first use when it is missing.

@@ -117,6 +117,7 @@ def _encoder(
             max_length=cfg.max_length,
             batch_size=cfg.batch_size,
             threads=cfg.threads,
+            parallelism=cfg.parallelism,
         )
     return TransformerEncoder(
         encoder_dir,

@@ -185,6 +185,30 @@ def test_onnx_int8_backend_agrees_with_torch():
     assert Path(default_model_dir(CACHE) / "onnx" / INT8_NAME).exists()
 
 
+def test_onnx_batches_side_by_side_match_one_batch_at_a_time():
+    """Batches run side by side on single-threaded sessions ("batches", the default) give each
+    text its own embedding, in order, as one multi-threaded batch at a time does. Many texts
+    keep the same batches (the same embeddings, give or take float rounding); one worker batch
+    (fewer batches than threads) is cut in two, where only int8's per-batch activation scales
+    differ."""
+    texts = [e.text for e in english_tweets("test")[:200]]
+    model_dir = default_model_dir(CACHE)
+    ways = {
+        p: load_topic_encoder(
+            model_dir,
+            ModelSettings(backend="onnx-int8", threads=2, parallelism=p),  # type: ignore[arg-type]
+        )
+        for p in ("batches", "operators")
+    }
+    for some, closest in ((texts, 0.9999), (texts[:60], 0.99)):
+        side_by_side, one_at_a_time = (ways[p].encode(some) for p in ("batches", "operators"))
+        cosine = (side_by_side * one_at_a_time).sum(axis=1)
+        assert cosine.min() > closest, (len(some), cosine.min())
+        # each text against every other: its own embedding is the nearest, so none moved rows
+        nearest = (side_by_side @ one_at_a_time.T).argmax(axis=1)
+        assert (nearest == np.arange(len(some))).all()
+
+
 def test_onnx_int8_topic_encoder_stays_close_to_torch():
     """Topics are tagged by cosine to prototypes, so the frozen encoder's int8 embeddings must
     stay close to fp32 (per-tensor scales drifted enough to cost 12 points of zero-shot topic
