@@ -8,8 +8,11 @@ CPU-bound: the stream processor calls it from a worker thread, never on the even
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +22,7 @@ from models.encoder import Encoder
 from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
 from models.preprocess import normalize
-from models.scorers import Scorer, reorder_probs
+from models.scorers import ScoreBatch, Scorer, reorder_probs
 from models.topics import TopicOverrides, TopicTagger
 
 
@@ -62,6 +65,17 @@ class Blend:
         frozen = reorder_probs(self.head.predict_proba(frozen_embeddings), self.head.labels)
         out: np.ndarray = self.weight * probs + (1.0 - self.weight) * frozen
         return out
+
+
+def _side_by_side(encoder: Any) -> bool:
+    return getattr(encoder, "parallelism", None) == "batches"
+
+
+@functools.cache
+def _second_pass() -> ThreadPoolExecutor:
+    """The thread that runs the topic encoder's pass while the caller runs the sentiment
+    pass (the thread itself only tokenizes and waits; the cores run the batches)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="earful-topics")
 
 
 class TextAnalyzer:
@@ -132,6 +146,23 @@ class TextAnalyzer:
         out[rows] = self.blend.mix(probs[rows], frozen[rows])
         return out
 
+    def _both_passes(
+        self, texts: list[str], langs: list[str | None]
+    ) -> tuple[ScoreBatch, np.ndarray]:
+        """The sentiment pass and the topic encoder's embeddings. Where both encoders run their
+        batches side by side on single-threaded sessions, the two passes are handed to the
+        cores together: each pass alone ends waiting for its slowest batch, while the other
+        pass's batches fill that wait."""
+        topic_encoder = self.topic_encoder
+        if topic_encoder is None:
+            batch = self.scorer.score(texts, langs)
+            return batch, batch.embeddings
+        if _side_by_side(getattr(self.scorer, "encoder", None)) and _side_by_side(topic_encoder):
+            topics = _second_pass().submit(topic_encoder.encode, texts)
+            batch = self.scorer.score(texts, langs)
+            return batch, topics.result()
+        return self.scorer.score(texts, langs), topic_encoder.encode(texts)
+
     def analyze(
         self,
         texts: Sequence[str],
@@ -169,12 +200,7 @@ class TextAnalyzer:
         if missing:
             todo = list(missing)
             texts = [t for t, _ in todo]
-            batch = self.scorer.score(texts, [lang for _, lang in todo])
-            embeddings = (
-                self.topic_encoder.encode(texts)
-                if self.topic_encoder is not None
-                else batch.embeddings
-            )
+            batch, embeddings = self._both_passes(texts, [lang for _, lang in todo])
             topics = self.tagger.tag(embeddings) if self.tagger else [()] * len(todo)
             probs = self.blended(batch.probs, embeddings, [lang for _, lang in todo])
             for i, key in enumerate(todo):

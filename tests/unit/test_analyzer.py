@@ -119,3 +119,41 @@ def test_taxonomy_rejects_duplicate_topics():
         Taxonomy.model_validate(
             {"topics": [{"name": "a", "description": "xyz"}, {"name": "a", "description": "xyz"}]}
         )
+
+
+class ThreadRecordingEncoder(KeywordEncoder):
+    """A topic encoder that says it runs batches side by side, and where it ran."""
+
+    parallelism = "batches"
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+        self.fail = fail
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        if self.fail:
+            raise RuntimeError("topic pass failed")
+        return super().encode(texts)
+
+
+def test_side_by_side_encoders_run_both_passes_together_with_the_same_result():
+    import threading
+
+    texts = ["bad flight", "good app", "late refund"]
+    scorer = KeywordScorer()
+    scorer.encoder.parallelism = "batches"  # type: ignore[attr-defined]
+    together = TextAnalyzer(scorer, topic_encoder=(topics := ThreadRecordingEncoder()))
+    apart = TextAnalyzer(KeywordScorer(), topic_encoder=KeywordEncoder())
+    a, b = together.analyze(texts), apart.analyze(texts)
+    assert [x.sentiment for x in a] == [x.sentiment for x in b]
+    assert all(np.array_equal(x.embedding, y.embedding) for x, y in zip(a, b, strict=True))
+    # the topic pass ran beside the caller's sentiment pass, not after it
+    assert topics.threads and topics.threads[0] != threading.current_thread().name
+    # a failing pass fails the batch (the score step then scores its mentions one by one)
+    failing = TextAnalyzer(scorer, topic_encoder=ThreadRecordingEncoder(fail=True))
+    with pytest.raises(RuntimeError, match="topic pass failed"):
+        failing.analyze(["new text"])
