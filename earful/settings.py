@@ -130,6 +130,10 @@ class SearchSettings(BaseModel):
         return engine, url
 
 
+#: How the CPU encoder spreads over its cores (see `ModelSettings.parallelism`).
+Parallelism = Literal["batches", "operators"]
+
+
 class ModelSettings(BaseModel):
     #: `default` (the offline multilingual model built from packages), a Hugging Face model id,
     #: or a local directory with a saved model.
@@ -151,7 +155,7 @@ class ModelSettings(BaseModel):
     #: on single-threaded sessions (no thread waits for another; best where the worker shares
     #: its cores with Kafka or the search engine), "operators" splits every operator of one
     #: batch over the threads (models/MODEL_CARD.md has both measured).
-    parallelism: Literal["batches", "operators"] = "batches"
+    parallelism: Parallelism = "batches"
     cache_dir: Path = CACHE_DIR / "models"
     taxonomy: Path | None = None
     #: Build the default model on first use when it is missing.

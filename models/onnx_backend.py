@@ -14,10 +14,11 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from earful.settings import Parallelism
 from models.encoder import length_batches
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,6 @@ def ensure_onnx_int8(
     return int8
 
 
-Parallelism = Literal["batches", "operators"]
-
-
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity, e.g. a container's cpuset)."""
     try:
@@ -122,8 +120,9 @@ def available_cores() -> int:
 
 @functools.cache
 def _lanes(n: int) -> ThreadPoolExecutor:
-    """The threads that run sub-batches side by side, shared by every encoder of the process
-    (the sentiment and topic encoders run one after the other)."""
+    """The threads that run sub-batches side by side, one per core, shared by every encoder of
+    the process: the sentiment and topic passes queue their batches here together
+    (models/analyzer.py), so the cores never run more sessions than there are of them."""
     return ThreadPoolExecutor(n, thread_name_prefix="earful-onnx")
 
 
@@ -135,9 +134,9 @@ class OnnxEncoder:
     operator split over `threads` threads, and each of them waits for the slowest at every
     operator: with anything else on the cores (the worker's event loop, Kafka and the search
     engine on the same machine), one preempted thread holds the others up, and the idle ones
-    spin. Measured on 2 cores (models/MODEL_CARD.md): alone, 5-10% faster with about 10% less
-    CPU per mention; end to end (scoring beside Kafka, OpenSearch and the rest of the worker)
-    0.64-0.77 of the scorer's own rate instead of 0.45-0.46.
+    spin. Measured on 2 cores (models/MODEL_CARD.md has the figures): alone a little faster
+    with less CPU per mention; end to end (scoring beside Kafka, OpenSearch and the rest of the
+    worker) 0.64-0.77 of the scorer's own rate instead of 0.45-0.46.
     """
 
     def __init__(
