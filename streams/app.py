@@ -35,7 +35,7 @@ from alerts.rules import load_rules
 from earful.json_files import JsonFiles
 from earful.settings import CACHE_DIR, Settings
 from models.analyzer import TextAnalyzer
-from streams import faust_consumer, retention
+from streams import faust_consumer, retention, state_codec
 from streams.care import CareStep
 from streams.care_metrics import CareMetricsStep
 from streams.deadletters import DeadLetters
@@ -298,6 +298,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     deps = deps or default_dependencies(settings)
     w = settings.worker
     faust_consumer.install()
+    state_codec.register()
     if w.store.startswith("rocksdb"):
         from streams.rocksdb_store import register
 
@@ -348,7 +349,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         default=None,
         partitions=settings.kafka.partitions,
         schema=faust.Schema(
-            key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
+            key_type=str, value_type=None, key_serializer="raw", value_serializer=state_codec.NAME
         ),
         use_partitioner=True,
         extra_topic_configs=STATE_TOPIC_CONFIG,
@@ -359,7 +360,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         default=None,
         partitions=1,
         schema=faust.Schema(
-            key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
+            key_type=str, value_type=None, key_serializer="raw", value_serializer=state_codec.NAME
         ),
         use_partitioner=True,
         extra_topic_configs=STATE_TOPIC_CONFIG,
@@ -373,7 +374,10 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             default=None,
             partitions=partitions,
             schema=faust.Schema(
-                key_type=str, value_type=None, key_serializer="raw", value_serializer="json"
+                key_type=str,
+                value_type=None,
+                key_serializer="raw",
+                value_serializer=state_codec.NAME,
             ),
             use_partitioner=True,
             extra_topic_configs=STATE_TOPIC_CONFIG,
