@@ -9,7 +9,7 @@ testable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,12 +26,25 @@ class Finding:
     #: Still abnormal by the looser criterion that keeps a firing alert from flapping.
     sustained: bool
     severity: Severity = "warning"
-    evidence: Evidence | None = None
+    #: The evidence, or a function that builds it (`functools.partial(build_evidence, ...)`):
+    #: most findings are dropped at once (nothing fires and nothing is open), and evidence
+    #: (top posts, top terms, a validated model) is the costly part of a finding, so it is
+    #: built on first use of `evidence` only.
+    proof: Evidence | Callable[[], Evidence] | None = None
     summary: str = ""
     #: For per-topic / per-term detectors: what the finding is about.
     topic: str | None = None
     term: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def evidence(self) -> Evidence | None:
+        proof = self.proof
+        if proof is None or isinstance(proof, Evidence):
+            return proof
+        built = proof()
+        object.__setattr__(self, "proof", built)  # built once, however often it is read
+        return built
 
 
 @dataclass(frozen=True)

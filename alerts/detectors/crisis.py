@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 
@@ -253,7 +254,8 @@ class CrisisDetector:
             f"started around {started:%H:%M}, {lead} before this alert"
         )
         span = ctx.held_since(since)
-        evidence = build_evidence(
+        evidence = partial(
+            build_evidence,
             span,
             observed=float(n),
             expected=round(expected_span, 1),
@@ -273,7 +275,7 @@ class CrisisDetector:
                 anomalous=anomalous,
                 sustained=sustained,
                 severity="critical" if critical else "warning",
-                evidence=evidence,
+                proof=evidence,
                 summary=summary,
                 labels={"change_started": started.isoformat(timespec="minutes")},
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 
@@ -122,7 +123,8 @@ class SequentialDip:
             f"expected ({neg} of {n} mentions); started around {started:%H:%M}, "
             f"{fmt_span(ctx.end - since)} before this alert"
         )
-        evidence = build_evidence(
+        evidence = partial(
+            build_evidence,
             span,
             observed=round(share, 4),
             expected=round(p0, 4),
@@ -141,7 +143,7 @@ class SequentialDip:
             anomalous=True,
             sustained=True,
             severity="critical" if critical else "warning",
-            evidence=evidence,
+            proof=evidence,
             summary=summary,
             labels={"change_started": started.isoformat(timespec="minutes")},
         )

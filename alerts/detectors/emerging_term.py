@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from alerts.buckets import Bucket, RunningTerms, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
@@ -184,7 +185,8 @@ class EmergingTermDetector:
             expected = p0 * window.n
             spread = 2.576 * math.sqrt(max(expected * (1 - p0), 1e-9))
             critical = count >= 4 * rule.min_volume
-            evidence = build_evidence(
+            evidence = partial(
+                build_evidence,
                 window,
                 observed=float(count),
                 expected=round(expected, 2),
@@ -208,7 +210,7 @@ class EmergingTermDetector:
                     anomalous=anomalous,
                     sustained=sustained,
                     severity="critical" if critical else "warning",
-                    evidence=evidence,
+                    proof=evidence,
                     summary=summary,
                     term=term,
                 )
@@ -258,7 +260,8 @@ class EmergingTermDetector:
             f"{started:%H:%M} UTC (background {p0:.2%}); started around {started:%H:%M}, "
             f"{fmt_span(ctx.end - since)} before this alert"
         )
-        evidence = build_evidence(
+        evidence = partial(
+            build_evidence,
             span,
             observed=float(count),
             expected=round(p0 * total, 2),
@@ -276,7 +279,7 @@ class EmergingTermDetector:
             anomalous=True,
             sustained=True,
             severity="critical" if count >= 4 * rule.min_volume else "warning",
-            evidence=evidence,
+            proof=evidence,
             summary=summary,
             term=term,
             labels={"change_started": started.isoformat(timespec="minutes")},

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
@@ -130,7 +131,8 @@ class SentimentDipDetector:
             return [Finding(anomalous=False, sustained=False)]
         spread = 2.576 * math.sqrt(p0 * (1 - p0) / max(n_eff, 1.0))
         critical = delta >= 2.5 * rule.min_delta and window.n >= 3 * rule.min_volume
-        evidence = build_evidence(
+        evidence = partial(
+            build_evidence,
             window,
             observed=round(share, 4),
             expected=round(p0, 4),
@@ -154,7 +156,7 @@ class SentimentDipDetector:
                 anomalous=anomalous,
                 sustained=sustained,
                 severity="critical" if critical else "warning",
-                evidence=evidence,
+                proof=evidence,
                 summary=summary,
             )
         ]

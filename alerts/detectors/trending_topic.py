@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
@@ -120,7 +121,8 @@ class TrendingTopicDetector:
                 continue
             spread = 2.576 * math.sqrt(p0 * (1 - p0) / window.n)
             critical = share >= 3 * rule.min_lift * p0 and count >= 3 * rule.min_volume
-            evidence = build_evidence(
+            evidence = partial(
+                build_evidence,
                 window,
                 observed=round(share, 4),
                 expected=round(p0, 4),
@@ -145,7 +147,7 @@ class TrendingTopicDetector:
                     anomalous=anomalous,
                     sustained=sustained,
                     severity="critical" if critical else "warning",
-                    evidence=evidence,
+                    proof=evidence,
                     summary=summary,
                     topic=topic,
                 )
@@ -200,7 +202,8 @@ class TrendingTopicDetector:
             f"{p0:.0%} usually ({count} mentions, {negative} negative); started around "
             f"{started:%H:%M}, {fmt_span(ctx.end - since)} before this alert"
         )
-        evidence = build_evidence(
+        evidence = partial(
+            build_evidence,
             span,
             observed=round(share, 4),
             expected=round(p0, 4),
@@ -219,7 +222,7 @@ class TrendingTopicDetector:
             anomalous=True,
             sustained=True,
             severity="critical" if critical else "warning",
-            evidence=evidence,
+            proof=evidence,
             summary=summary,
             topic=topic,
             labels={"change_started": started.isoformat(timespec="minutes")},

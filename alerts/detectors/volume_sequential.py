@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -266,7 +267,8 @@ class SequentialVolume:
             f"{expected:.0f} expected for this time{mix[0]}; started around {started:%H:%M}, "
             f"{fmt_span(ctx.end - since)} before this alert"
         )
-        evidence = build_evidence(
+        evidence = partial(
+            build_evidence,
             span,
             observed=float(n),
             expected=round(expected, 1),
@@ -287,7 +289,7 @@ class SequentialVolume:
                 anomalous=True,
                 sustained=True,
                 severity="critical" if critical else "warning",
-                evidence=evidence,
+                proof=evidence,
                 summary=summary,
                 labels={
                     "direction": "up",

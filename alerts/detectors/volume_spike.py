@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
@@ -315,7 +316,8 @@ class VolumeSpikeDetector:
                 f"{ctx.brand}: only {observed} mentions in the last {span}, "
                 f"{expected:.0f} expected — a drop (or the source stopped)"
             )
-        evidence = build_evidence(
+        evidence = partial(
+            build_evidence,
             window,
             observed=float(observed),
             expected=round(expected, 1),
@@ -335,7 +337,7 @@ class VolumeSpikeDetector:
                 anomalous=up or down,
                 sustained=up_sustained or down,
                 severity="critical" if critical else "warning",
-                evidence=evidence,
+                proof=evidence,
                 summary=summary,
                 labels={"direction": "up" if up or up_sustained else "down"},
             )

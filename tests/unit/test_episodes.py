@@ -16,7 +16,7 @@ def finding(severity="warning", evidence=EVIDENCE):
         anomalous=True,
         sustained=True,
         severity=severity,
-        evidence=evidence,
+        proof=evidence,
         summary="acme: 40 mentions",
         labels={"direction": "up"},
     )
