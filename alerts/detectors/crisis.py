@@ -68,6 +68,8 @@ class CrisisState(RuleState):
     cusum: StoredCusum | None = None
     #: Per alternative, [mentions, negatives, expected] since its evidence began.
     span: list[list[float]] | None = None
+    #: 1 while an episode of this rule is open (its evidence is spent when it resolves).
+    ep: int = 0
 
 
 class CrisisDetector:
@@ -129,6 +131,14 @@ class CrisisDetector:
         The volume profile keeps its own lagged guard band: buckets from where evidence began to
         build (`flag_from`) are held until the window has passed."""
         suspicious = bool(firing)
+        if suspicious:
+            state.ep = 1
+        elif state.ep:
+            # The alert resolved: the evidence it was raised on is spent (as the volume and dip
+            # tests' `SeriesCusum.settle`). Kept, it re-raised the same crisis minutes after
+            # the resolved notice, "started 5 h ago" (seen on a scenario set: a sentiment dip's
+            # evidence, capped at 1.5 h, outlived the dip by hours at a busy brand).
+            state.ep, state.cusum, state.span = 0, None, None
         vol = state.vol
         expected = self.volume.expected(vol, bucket.start)
         building = vol.flag_from >= 0  # strong evidence is building up

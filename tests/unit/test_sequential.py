@@ -302,3 +302,25 @@ def test_a_findings_evidence_is_built_once_and_only_when_read():
     assert kept.evidence is not None and kept.evidence.observed == 3
     assert kept.evidence is kept.evidence and built == [1]
     assert dropped.anomalous is False and built == [1]
+
+
+def test_a_resolved_crisis_spends_its_evidence():
+    """Once a crisis alert resolves, the evidence it was raised on must not raise it again (a
+    busy brand's sentiment dip, capped at 1.5 h of evidence, re-raised the same crisis minutes
+    after the resolved notice, "started 5 h ago")."""
+    from alerts.buckets import Bucket
+    from alerts.detectors.base import Context
+    from alerts.detectors.crisis import CrisisDetector
+    from alerts.rules import CrisisRule
+
+    detector = CrisisDetector(CrisisRule(name="c"))
+    state = detector.State()
+    k = len(detector.alternatives)
+    ctx = Context(brand="acme", end=1_800_000_300, bucket_s=300, history_s=2 * 86400)
+    bucket = Bucket(start=1_800_000_000, n=3, neg=2)
+    state.cusum, state.span = ([9.0] * k, [1_799_990_000] * k), [[30.0, 20.0, 10.0]] * k
+    detector.learn(bucket, state, ctx, {""})  # firing: the evidence stays
+    assert state.ep == 1 and state.cusum is not None
+    detector.learn(bucket, state, ctx, set())  # resolved: spent
+    assert state.ep == 0 and state.cusum is None and state.span is None
+    assert detector.State.load(json.loads(json.dumps(state.dump()))) == state
