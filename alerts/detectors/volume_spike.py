@@ -3,9 +3,12 @@
 Seasonal baseline, learned per closed bucket:
 - an hour-of-day profile (24 slots of expected mentions per bucket, exponentially weighted with
   a half-life of days), updated with *winsorised* counts so spikes barely move it;
-- a day-of-week factor (ratio of each finished day's volume to the hour-of-day profile);
+- a day-of-week factor (ratio of each finished day's volume to the hour-of-day profile at the
+  level the day began with; a weekday not seen yet is expected like the day before it);
 - a level that follows slow drifts (ratio of recent observed to expected volume, half-life of
-  hours), so a brand that grows over a week is not in permanent "spike".
+  hours), so a brand that grows over a week is not in permanent "spike". When a day's factor
+  is relearned, that day's part of the level is re-expressed at the new factor, so the level
+  holds the drift and the factors the weekly shape, each once.
 Expected volume of a window = sum over its non-gap buckets of profile x weekday x level.
 
 Test: counts are overdispersed (bursty), so the window count is compared with a negative
@@ -71,8 +74,15 @@ class VolumeProfile(RuleState):
     lvl: list[float] = field(default_factory=lambda: [0.0, 0.0])
     #: Pooled moments of the windowed test's overdispersion: [excess, scale].
     phi: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    #: The day being summed for the weekday factor: [day index, observed, profile].
+    #: The day being summed for the weekday factor: [day index, observed, profile x level].
     day: list[float] = field(default_factory=lambda: [-1.0, 0.0, 0.0])
+    #: The level as that day began: its factor is learned against the profile at this level,
+    #: so the factor holds what is particular to the weekday, and the level the drift.
+    day_level: float = 1.0
+    #: What the day before and the current day put into the level's expected sum (decayed as
+    #: it decays): [day index, expected, day index, expected]. Once a day's weekday factor is
+    #: relearned, that day's part of the level is re-expressed at the new factor.
+    lvl_days: list[float] = field(default_factory=lambda: [-1.0, 0.0, -1.0, 0.0])
     #: Closed buckets waiting to leave the window before they are learned:
     #: [start, count, flagged].
     pending: list[list[int]] = field(default_factory=list)
@@ -130,7 +140,7 @@ class VolumeSpikeDetector:
             base = float(sum(known) / len(known))
         else:
             base = float(hod[0] / hod[1])
-        return base * min(max(self._mean(state.dow[weekday], 1.0), 0.2), 5.0)
+        return base * self._factor(state, weekday)
 
     def expected_sum(self, state: VolumeProfile, starts: list[int]) -> float | None:
         """Expected mentions over the given buckets."""
@@ -234,22 +244,58 @@ class VolumeSpikeDetector:
         lvl = state.lvl
         lvl[0] = lvl[0] * lvl_decay + count
         lvl[1] = lvl[1] * lvl_decay + e_prof
+        days = state.lvl_days
+        days[1] *= lvl_decay
+        days[3] *= lvl_decay
+        index = start // 86400
+        if days[2] != index:
+            days[:] = [days[2], days[3], index, 0.0]
+        days[3] += e_prof
+
+    def _factor(self, state: VolumeProfile, weekday: int) -> float:
+        """The weekday's factor; a weekday not seen yet is expected like the latest one
+        before it that was (the first Sunday like the Saturday: a viral Sunday surge of a
+        small brand hid behind a weekday expectation), 1 before any."""
+        for back in range(7):
+            pair = state.dow[(weekday - back) % 7]
+            if pair[1] > 1e-9:
+                return min(max(pair[0] / pair[1], 0.2), 5.0)
+        return 1.0
 
     def _learn_weekday(self, state: VolumeProfile, at: datetime, count: float) -> None:
+        """A finished day's weekday factor: its volume against the profile at the level it
+        began with. Against the bare profile, the weekday factors took in a drift (a brand
+        growing all week had its weekend learned at weekend x growth, and the level stayed
+        near 1), and the level took in the weekend while its factors were unknown: the first
+        Monday after a weekend was expected at the weekend's level, and read as a spike (seen
+        on scenario sets: most false volume alerts fell on that Monday)."""
         day = state.day
         index = int(at.timestamp()) // 86400
         if day[0] != index:
             if day[0] >= 0 and day[2] > 0 and day[1] > 0:
                 weekday = datetime.fromtimestamp(day[0] * 86400, UTC).weekday()
+                before = self._factor(state, weekday)
                 pair = state.dow[weekday]
                 d = _decay(2.0)  # a weekday factor follows the last few weeks
                 pair[0] = pair[0] * d + day[1] / day[2]
                 pair[1] = pair[1] * d + 1.0
+                self._reexpress_level(state, int(day[0]), self._factor(state, weekday) / before)
             day[:] = [index, 0.0, 0.0]
+            state.day_level = self.level(state)
         hod = state.hod[at.hour]
         if hod[1] > 1e-9:
             day[1] += count
-            day[2] += hod[0] / hod[1]
+            day[2] += hod[0] / hod[1] * state.day_level
+
+    @staticmethod
+    def _reexpress_level(state: VolumeProfile, day: int, ratio: float) -> None:
+        """The level learned that day against its old weekday factor; had the day been
+        expected at the new one, its part of the expected sum would be `ratio` times it."""
+        days, lvl = state.lvl_days, state.lvl
+        for i in (0, 2):
+            if days[i] == day:
+                lvl[1] += (ratio - 1.0) * days[i + 1]
+                days[i + 1] *= ratio
 
     # -- judgement --------------------------------------------------------------------------
     def evaluate(
