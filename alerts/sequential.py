@@ -91,19 +91,6 @@ def share_llr(k: int, n: int, p0: float, p1: float) -> float:
     return k * math.log(p1 / p0) + (n - k) * math.log((1 - p1) / (1 - p0))
 
 
-def _share_terms(p0: float, p1: float) -> tuple[float, float, float, float]:
-    """(p1, the log terms of `share_llr(k, n, p0, p1)` = k x a + (n - k) x b, and the
-    unclamped ln((1 - p1) / (1 - p0)) an absent bucket costs), computed exactly as they are
-    there, so folding with them gives the same values to the last bit."""
-    if p0 == p1:
-        a = b = 0.0
-    else:
-        c0 = 1e-6 if p0 < 1e-6 else (1 - 1e-6 if p0 > 1 - 1e-6 else p0)
-        c1 = 1e-6 if p1 < 1e-6 else (1 - 1e-6 if p1 > 1 - 1e-6 else p1)
-        a, b = math.log(c1 / c0), math.log((1 - c1) / (1 - c0))
-    return p1, a, b, math.log((1 - p1) / (1 - p0))
-
-
 def count_llr_array(
     n: np.ndarray, expected: np.ndarray | float, factor: float, dispersion: float | None
 ) -> np.ndarray:
@@ -278,10 +265,6 @@ class ShareCusums:
         watched = set(self.watched(state))
         touched: list[str] = []
         cap, forget = 1.5 * h, end - self.new_normal_s
-        # per baseline share q0: its alternatives and their log terms. Most keys of a bucket
-        # are words the brand was never mentioned with, which all share one q0, so the logs
-        # are taken once per bucket rather than once per key
-        terms_of: dict[float, list[tuple[float, float, float, float]]] = {}
         for key in sorted({*counts, *watched}):  # sorted: the same order in every process
             p0 = baseline(key)
             if p0 is None:  # not a candidate (a common word is never "new")
@@ -293,34 +276,26 @@ class ShareCusums:
             if key in watched:
                 calm = state.calm
                 calm[key] = max(0.0, calm.get(key, 0.0) + share_llr(count, n, trend[key], q0))
-            alts = terms_of.get(q0)
-            if alts is None:
-                alts = terms_of[q0] = [_share_terms(q0, p1) for p1 in alternatives(q0)]
+            alts = alternatives(q0)
             raw = stats.get(key)
-            # a `Cusum` caught up, updated (`cusum_step`, inlined) and forgetting, in one pass
-            # per alternative and without the object: this runs for every term of every
-            # bucket of every brand
+            # a `Cusum` caught up, updated (`cusum_step`) and forgetting, in one pass per
+            # alternative and without the object: this runs for every term of every bucket of
+            # every brand
             k = len(alts)
             if raw is None or len(raw[0]) != k:
                 s, since = [0.0] * k, [-1] * k
             else:
                 s, since = list(raw[0]), list(raw[1])
             absent = before - raw[2] if raw is not None else 0
-            rest = n - count
             runs_out = 0.0  # the mention clock at which absence alone brings all to zero
-            for i, (p1, la, lb, per_absent) in enumerate(alts):
+            for i, p1 in enumerate(alts):
+                per_absent = math.log((1 - p1) / (1 - q0))
                 v, began = s[i], since[i]
                 if absent > 0:
                     v += absent * per_absent
                     if v <= 0.0:
                         v, began = 0.0, -1
-                # share_llr(count, n, q0, p1), from its precomputed logs
-                value = v + (count * la + rest * lb if n != 0 else 0.0)
-                if value <= 0.0:
-                    v, began = 0.0, -1
-                else:
-                    began = start if v == 0.0 else began
-                    v = value if value < cap else cap
+                v, began = cusum_step(v, began, share_llr(count, n, q0, p1), start, cap)
                 if 0 <= began < forget:  # as `Cusum.forget_before`
                     v, began = 0.0, -1
                 if p1 > q0:

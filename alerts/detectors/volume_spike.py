@@ -110,10 +110,6 @@ class VolumeSpikeDetector:
         return beside_window(self.rule.false_alarms_per_month, text)
 
     # -- baseline ---------------------------------------------------------------------------
-    @staticmethod
-    def _mean(pair: list[float], default: float) -> float:
-        return float(pair[0] / pair[1]) if pair[1] > 1e-9 else default
-
     def profile(self, state: VolumeProfile, ts: int) -> float | None:
         """Expected mentions per bucket starting at `ts`, from hour-of-day and weekday (no
         level). Each hour slot holds that hour's mean, so it is placed at the half hour and

@@ -269,23 +269,6 @@ def test_a_cusum_step_floors_at_zero_caps_and_dates_its_evidence():
     assert cusum_step(7.0, 600, -7.5, 1200, cap=10.0) == (0.0, -1)  # evidence used up
 
 
-def test_the_folds_precomputed_log_terms_give_share_llr_to_the_last_bit():
-    """`ShareCusums.fold` takes each alternative's logs once per baseline share; a replay must
-    give the same statistics (and so the same alerts) as scoring every key with share_llr."""
-    import random
-
-    from alerts.sequential import _share_terms, share_llr
-
-    rng = random.Random(7)
-    for _ in range(2000):
-        p0 = rng.choice([rng.uniform(0, 1e-5), rng.uniform(1e-5, 0.2), rng.uniform(0.2, 0.95)])
-        p1 = rng.choice([p0, rng.uniform(0.05, 0.95)])
-        n = rng.randint(0, 40)
-        k = rng.randint(0, n)
-        _, a, b, _ = _share_terms(p0, p1)
-        assert (k * a + (n - k) * b if n else 0.0) == share_llr(k, n, p0, p1)
-
-
 def test_a_findings_evidence_is_built_once_and_only_when_read():
     from alerts.detectors.base import Finding
     from earful.records import Evidence
