@@ -145,6 +145,8 @@ class ModelSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     #: Texts per forward pass on a GPU (the CPU uses `batch_size`).
     gpu_batch_size: int = Field(default=256, ge=1, le=4096)
+    #: Texts per forward pass for torch on the CPU. onnx-int8 encodes one text per pass, so
+    #: that a post's score does not depend on the posts beside it (models/onnx_backend.py).
     batch_size: int = Field(default=64, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=512)
     #: Distinct texts remembered with their scores (retweets and campaigns repeat themselves).

@@ -1,9 +1,18 @@
-"""ONNX Runtime int8 backend for the encoder: same tokenizer, batching and pooling as torch.
+"""ONNX Runtime int8 backend for the encoder: torch's tokenizer and pooling, one text per pass.
 
 `ensure_onnx_int8` exports the encoder to ONNX once (dynamic batch and sequence axes), then
 quantizes its weights to int8 (dynamic quantization of MatMul/Gather; one scale per tensor, or
 per output channel where the embedding itself is the product), caching the result next to the
 model. The model card states how far its outputs are from the fp32 encoder's.
+
+Every text is encoded on a forward pass of its own. Dynamic quantization scales a MatMul's
+activations by the largest value in the whole input tensor, so in a padded batch a text's
+embedding depends on the texts beside it: measured on the 420 posts of data/eval/social, 20
+sentiment labels (4.8%) differed between one batch of 64 and one text at a time, by up to 0.25
+in probability. A post's score must not depend on what arrived in the same second (a replay,
+a re-score or an adapted head's evaluation would disagree with what the worker indexed), so
+batches are not formed; one text per pass also drops the padding, and costs about 10% of the
+rate (models/MODEL_CARD.md).
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from earful.settings import Parallelism
-from models.encoder import length_batches
 
 log = logging.getLogger(__name__)
 FP32_NAME = "encoder-fp32.onnx"
@@ -129,8 +137,8 @@ def _lanes(n: int) -> ThreadPoolExecutor:
 class OnnxEncoder:
     """Drop-in for `TransformerEncoder` backed by an ONNX Runtime session.
 
-    `parallelism="batches"` (the default) runs `threads` sub-batches side by side, each on one
-    thread of a single-threaded session. `"operators"` runs one batch at a time with every
+    `parallelism="batches"` (the default) runs `threads` texts side by side, each on one
+    thread of a single-threaded session. `"operators"` runs one text at a time with every
     operator split over `threads` threads, and each of them waits for the slowest at every
     operator: with anything else on the cores (the worker's event loop, Kafka and the search
     engine on the same machine), one preempted thread holds the others up, and the idle ones
@@ -147,7 +155,6 @@ class OnnxEncoder:
         name: str = "",
         prefix: str = "",
         max_length: int = 128,
-        batch_size: int = 64,
         threads: int | None = None,
         parallelism: Parallelism = "batches",
         dim: int = 384,
@@ -168,7 +175,6 @@ class OnnxEncoder:
         self.name = name or str(onnx_path)
         self.prefix = prefix
         self.max_length = max_length
-        self.batch_size = batch_size
         self.dim = dim
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -178,37 +184,24 @@ class OnnxEncoder:
             [self.prefix + t for t in texts], truncation=True, max_length=self.max_length
         )
         ids: list[list[int]] = list(enc["input_ids"])
-        lengths = [len(x) for x in ids]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if self.parallelism == "operators" or self.threads == 1:
-            for batch in length_batches(lengths, self.batch_size):
-                out[batch] = self._embed(ids, batch)
+            for i, row in enumerate(ids):
+                out[i] = self._embed(row)
             return out
-        # the same batches as one at a time (int8 scales activations per batch, so other groups
-        # of texts would score slightly differently); only fewer batches than threads (one
-        # worker batch) are cut smaller, so that every thread has one
-        batches = length_batches(lengths, self.batch_size)
-        if len(batches) < self.threads:
-            batches = length_batches(lengths, max(1, -(-len(ids) // self.threads)))
-        for batch, pooled in zip(
-            batches, _lanes(self.threads).map(lambda b: self._embed(ids, b), batches), strict=True
+        # longest first, so that the lanes end together
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        for i, pooled in zip(
+            order, _lanes(self.threads).map(lambda i: self._embed(ids[i]), order), strict=True
         ):
-            out[batch] = pooled
+            out[i] = pooled
         return out
 
-    def _embed(self, ids: list[list[int]], batch: list[int]) -> np.ndarray:
-        """Normalised mean-pooled embeddings of one padded batch."""
-        pad_id = self.tokenizer.pad_token_id or 0
-        width = max(len(ids[i]) for i in batch)
-        input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for row, i in enumerate(batch):
-            input_ids[row, : len(ids[i])] = ids[i]
-            mask[row, : len(ids[i])] = 1
+    def _embed(self, ids: list[int]) -> np.ndarray:
+        """The normalised mean-pooled embedding of one text (no padding, no neighbours)."""
+        input_ids = np.asarray([ids], dtype=np.int64)
+        mask = np.ones_like(input_ids)
         (hidden,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        normed: np.ndarray = pooled / np.clip(
-            np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None
-        )
+        pooled = hidden[0].mean(axis=0)
+        normed: np.ndarray = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
         return normed

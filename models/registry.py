@@ -115,7 +115,6 @@ def _encoder(
             name=f"{model_dir.name}/onnx-int8",
             prefix=prefix,
             max_length=cfg.max_length,
-            batch_size=cfg.batch_size,
             threads=cfg.threads,
             parallelism=cfg.parallelism,
         )
