@@ -14,6 +14,10 @@ reaches h (set by `false_alarms_per_month`), at least `min_volume` mentions arri
 estimated start, and the negative share over that span did rise (at least half the
 alternative's rise): a viral *positive* surge raises volume, not this alert. The evidence says
 when the change began ("started around 14:05, 23 min before this alert").
+
+Once it fired, a reverse CUSUM weighs each bucket as "back to usual" against halfway between
+usual and what fired (as the volume and dip tests do); at 20:1 the alert is no longer
+sustained and resolves, and its evidence is spent.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ SHARE_TOLERANCE = 0.04
 MIN_RISE = 0.12
 #: A change that has lasted this long is the new normal (as in volume_spike's guard band).
 NEW_NORMAL_S = 6 * 3600
+#: The reverse test's odds for "it is over" (as `SeriesCusum.calm_llr`).
+CALM_LLR = math.log(20)
 
 
 @dataclass
@@ -70,6 +76,11 @@ class CrisisState(RuleState):
     span: list[list[float]] | None = None
     #: 1 while an episode of this rule is open (its evidence is spent when it resolves).
     ep: int = 0
+    #: Armed (the alert fired): [volume factor, negative share] halfway between usual and what
+    #: was observed, the level the reverse test weighs "it is over" against, and that test's
+    #: statistic.
+    armed: list[float] | None = None
+    calm: float = 0.0
 
 
 class CrisisDetector:
@@ -139,6 +150,7 @@ class CrisisDetector:
             # the resolved notice, "started 5 h ago" (seen on a scenario set: a sentiment dip's
             # evidence, capped at 1.5 h, outlived the dip by hours at a busy brand).
             state.ep, state.cusum, state.span = 0, None, None
+            state.armed, state.calm = None, 0.0
         vol = state.vol
         expected = self.volume.expected(vol, bucket.start)
         building = vol.flag_from >= 0  # strong evidence is building up
@@ -186,6 +198,29 @@ class CrisisDetector:
             for rise, a in self._by_rise.items()
         }
         return [counts[a.factor] + shares[a.rise] for a in self.alternatives]
+
+    @staticmethod
+    def _halfway(ratio: float, share: float, p0: float) -> list[float]:
+        """The level "it is over" is weighed against: halfway between the null (the usual,
+        give or take `_null`'s tolerance) and the volume factor and negative share observed
+        since the crisis began, so a crisis that goes on at half strength is not over."""
+        factor = min(ratio, 100.0) / (1 + VOLUME_TOLERANCE)
+        q0 = min(p0 + SHARE_TOLERANCE, 0.97)
+        return [
+            round(max((1 + factor) / 2, 1.0), 4),
+            round(min(max((q0 + share) / 2, q0), 0.97), 4),
+        ]
+
+    def _calm_llr(
+        self, bucket: Bucket, expected: float, p0: float, r: float, armed: list[float]
+    ) -> float:
+        """One bucket's LLR of "back to usual" against the armed level."""
+        _, e0, q0 = self._null(expected, p0)
+        factor, share = armed
+        llr = share_llr(bucket.neg, bucket.n, share, q0) if share > q0 else 0.0
+        if factor > 1 and e0 > 0:
+            llr += count_llr(bucket.n, e0 * factor, 1 / factor, r)
+        return llr
 
     def bank_llrs(
         self,
@@ -241,6 +276,14 @@ class CrisisDetector:
         since = cusum.since[best] if cusum.since[best] >= 0 else bucket.start
         # strong evidence building up: the volume profile's guard band holds those buckets
         vol.flag_from = since if s >= h / 2 else -1
+        if state.armed is not None:
+            # The reverse test: is the brand back to usual rather than halfway to what fired?
+            # The forward CUSUM, capped at 1.5 h, took hours to fall below h / 2 after a
+            # crisis ended (2-5.5 h on three scenario sets, even at a 2,000-a-day brand).
+            calm = self._calm_llr(bucket, expected, p0, r, state.armed)
+            state.calm = round(max(0.0, state.calm + calm), 3)
+            if state.calm >= CALM_LLR:
+                return [Finding(anomalous=False, sustained=False)]
         if s < h / 2:
             return [Finding(anomalous=False, sustained=False)]
         # mentions, negatives and expected since the change began, however long ago (the
@@ -256,6 +299,12 @@ class CrisisDetector:
             return [Finding(anomalous=False, sustained=False)]
         ratio = n / expected_span if expected_span > 0 else float("inf")
         critical = ratio >= 3 and share >= p0 + 0.3
+        if anomalous and state.armed is None:
+            # the observed ratio at the first alarm is biased high (the CUSUM crosses where
+            # the data is extreme): a 45-a-day brand's "14x" made three quiet buckets read
+            # as "over" mid-crisis; the bank's factor that fired bounds it
+            level = min(ratio, max(alt.factor, 1 + VOLUME_TOLERANCE))
+            state.armed, state.calm = self._halfway(level, share, p0), 0.0
         started = datetime.fromtimestamp(since, UTC)
         lead = fmt_span(ctx.end - since)
         summary = (

@@ -121,7 +121,7 @@ rules:
 """
 
 
-def replay(per_day, incident, seed=3, days=5, rules=RULES):
+def replay(per_day, incident, seed=3, days=5, rules=RULES, statuses=("firing",)):
     brand = BrandProfile("Tiny", "tiny", per_day=per_day, mix=(0.25, 0.45, 0.30))
     # a busy brand shares the stream, as in any deployment: the small brand's silent
     # quarter-hours are zero traffic, not an ingestion gap
@@ -138,7 +138,7 @@ def replay(per_day, incident, seed=3, days=5, rules=RULES):
     )
     replayer = Replayer(DetectionEngine(RuleSet.from_text(rules)))
     alerts = replayer.feed(o for row in rows for o in observations_from_dict(row))
-    return [a for a in alerts + replayer.finish() if a.status == "firing" and a.brand == "Tiny"]
+    return [a for a in alerts + replayer.finish() if a.status in statuses and a.brand == "Tiny"]
 
 
 def test_a_45_a_day_brands_crisis_is_caught_first_by_the_joint_detector():
@@ -166,6 +166,25 @@ def test_a_viral_positive_surge_is_not_a_crisis():
 def test_ordinary_weeks_raise_no_crisis():
     for seed in (21, 22):
         assert not [a for a in replay(45, None, seed=seed, days=7) if a.rule == "crisis"]
+
+
+@pytest.mark.parametrize("per_day", [150, 2000])
+def test_a_crisis_resolves_soon_after_it_ends(per_day):
+    """Once it fired, a reverse test weighs "back to usual" against halfway to what was
+    observed. Before, the capped forward CUSUM had to fall below h / 2, and the alert stayed
+    open 2.7-4.3 h after a 2-hour crisis had ended (measured on this stream: 3:45 at 150 a day,
+    2:40 at 2,000), while nothing the PR team saw was still happening."""
+    start = SET_START + timedelta(days=3, hours=10)
+    crisis = Incident(
+        "crisis", "Tiny", start, timedelta(hours=2), volume_factor=4, mix=(0.7, 0.2, 0.1)
+    )
+    alerts = [
+        a for a in replay(per_day, crisis, statuses=("firing", "resolved")) if a.rule == "crisis"
+    ]
+    assert [a.status for a in alerts] == ["firing", "resolved"]
+    fired, resolved = (a.fired_at for a in alerts)
+    assert start <= fired <= start + timedelta(minutes=30)
+    assert resolved - (start + timedelta(hours=2)) <= timedelta(hours=1)
 
 
 def test_scenario_replays_are_reproducible():
@@ -302,8 +321,10 @@ def test_a_resolved_crisis_spends_its_evidence():
     ctx = Context(brand="acme", end=1_800_000_300, bucket_s=300, history_s=2 * 86400)
     bucket = Bucket(start=1_800_000_000, n=3, neg=2)
     state.cusum, state.span = ([9.0] * k, [1_799_990_000] * k), [[30.0, 20.0, 10.0]] * k
+    state.armed, state.calm = [2.5, 0.45], 1.2
     detector.learn(bucket, state, ctx, {""})  # firing: the evidence stays
-    assert state.ep == 1 and state.cusum is not None
-    detector.learn(bucket, state, ctx, set())  # resolved: spent
+    assert state.ep == 1 and state.cusum is not None and state.armed is not None
+    detector.learn(bucket, state, ctx, set())  # resolved: spent, the reverse test disarmed
     assert state.ep == 0 and state.cusum is None and state.span is None
+    assert state.armed is None and state.calm == 0.0
     assert detector.State.load(json.loads(json.dumps(state.dump()))) == state
