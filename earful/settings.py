@@ -138,7 +138,8 @@ class ModelSettings(BaseModel):
     #: `default` (the offline multilingual model built from packages), a Hugging Face model id,
     #: or a local directory with a saved model.
     name: str = "default"
-    #: onnx-int8: same accuracy as torch fp32 here (see models/MODEL_CARD.md), ~1.65x faster.
+    #: onnx-int8: the accuracy of torch fp32 here, faster on the CPU (models/MODEL_CARD.md
+    #: has both measured).
     backend: Literal["torch", "onnx-int8"] = "onnx-int8"
     #: auto: CUDA when torch sees a GPU (then torch, since the int8 ONNX model is CPU-only),
     #: else the CPU. `cuda` refuses to start without a GPU.

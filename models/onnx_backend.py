@@ -11,8 +11,8 @@ embedding depends on the texts beside it: measured on the 420 posts of data/eval
 sentiment labels (4.8%) differed between one batch of 64 and one text at a time, by up to 0.25
 in probability. A post's score must not depend on what arrived in the same second (a replay,
 a re-score or an adapted head's evaluation would disagree with what the worker indexed), so
-batches are not formed; one text per pass also drops the padding, and costs about 10% of the
-rate (models/MODEL_CARD.md).
+batches are not formed; one text per pass also drops the padding. It costs speed: about 10%
+for the sentiment encoder alone, about 20% for the whole scorer (models/MODEL_CARD.md).
 """
 
 from __future__ import annotations

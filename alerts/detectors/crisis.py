@@ -39,6 +39,7 @@ from alerts.rules import CrisisRule, VolumeSpikeRule
 from alerts.sequential import (
     Cusum,
     Overdispersion,
+    SeriesCusum,
     StoredCusum,
     bank,
     count_llr,
@@ -57,8 +58,8 @@ SHARE_TOLERANCE = 0.04
 MIN_RISE = 0.12
 #: A change that has lasted this long is the new normal (as in volume_spike's guard band).
 NEW_NORMAL_S = 6 * 3600
-#: The reverse test's odds for "it is over" (as `SeriesCusum.calm_llr`).
-CALM_LLR = math.log(20)
+#: The reverse test's odds for "it is over", the volume and dip tests' own.
+CALM_LLR = SeriesCusum.calm_llr
 
 
 @dataclass
@@ -204,7 +205,7 @@ class CrisisDetector:
         """The level "it is over" is weighed against: halfway between the null (the usual,
         give or take `_null`'s tolerance) and the volume factor and negative share observed
         since the crisis began, so a crisis that goes on at half strength is not over."""
-        factor = min(ratio, 100.0) / (1 + VOLUME_TOLERANCE)
+        factor = ratio / (1 + VOLUME_TOLERANCE)
         q0 = min(p0 + SHARE_TOLERANCE, 0.97)
         return [
             round(max((1 + factor) / 2, 1.0), 4),
