@@ -93,8 +93,7 @@ class CrisisDetector:
         #: One alternative per volume factor and per negative rise (`bucket_llrs`).
         self._by_factor = {a.factor: a for a in self.alternatives}
         self._by_rise = {a.rise: a for a in self.alternatives}
-        #: h by brand size, calibrated by simulation (alerts/calibration.py), never above
-        #: Lorden's bound.
+        #: h by brand size, calibrated by simulation (alerts/calibration.py).
         self.thresholds = calibrated(
             ("crisis", self.alternatives, VOLUME_TOLERANCE, SHARE_TOLERANCE),
             self.bank_llrs,

@@ -74,17 +74,17 @@ def test_the_simulations_score_buckets_as_the_detectors_do():
                 assert np.allclose(live, simulated, atol=1e-9)
 
 
-def test_thresholds_grow_with_brand_size_up_to_lordens_bound():
+def test_thresholds_grow_with_brand_size_past_lordens_bound_where_bursts_last():
     """A small brand's lumpy counts need less evidence for the same false-alarm target than
-    the union bound asks; a big brand's volume, bursty for an hour at a time, needs at least
-    the bound (held there); a share (the dip's) is not bursty, and stays under it."""
+    the union bound asks; a big brand's volume, bursty for an hour at a time, needs more than
+    the bound (held at the bound, it paged several times the target: the scenario sets' false
+    volume alerts at busy brands); a share (the dip's) is not bursty, and stays under it."""
     crisis, volume = detectors()
     banks = ((crisis.thresholds, 18), (volume.sequential.thresholds, 9), (dip().thresholds, 3))
     for thresholds, k in banks:
         bound = threshold(k, 1.0, 300)
         assert thresholds.bound == pytest.approx(bound)
         assert list(thresholds.values) == sorted(thresholds.values)
-        assert max(thresholds.values) <= bound + 1e-9
         assert thresholds.at(20) <= bound - 2.5  # e^2.5: 12x fewer false alarms than allowed
         assert thresholds.at(5000) == thresholds.values[-1]
         assert thresholds.at(None) == thresholds.values[-1]  # unknown size: the safest
@@ -92,17 +92,20 @@ def test_thresholds_grow_with_brand_size_up_to_lordens_bound():
         middle = thresholds.at(math.sqrt(20 * 45))  # interpolated in log size
         assert middle == pytest.approx((thresholds.values[0] + thresholds.values[1]) / 2)
     for thresholds, k in banks[:2]:
-        assert thresholds.at(5000) == pytest.approx(threshold(k, 1.0, 300))
+        assert thresholds.at(2000) > threshold(k, 1.0, 300) + 5
     assert dip().thresholds.at(5000) < threshold(3, 1.0, 300) - 1
 
 
-def test_a_calibrated_threshold_holds_its_target_in_a_fresh_simulation():
-    """h calibrated for 30 false alarms a month at a 45-a-day brand (seeded chains), then
-    checked on chains it never saw, run for a month: about 30 alarms a month or fewer."""
+@pytest.mark.parametrize("per_day", [45.0, 2000.0])
+def test_a_calibrated_threshold_holds_its_target_in_a_fresh_simulation(per_day):
+    """h calibrated for 30 false alarms a month (seeded chains), then checked on chains it
+    never saw, run for a month: about 30 alarms a month or fewer, at a small brand (where h is
+    under Lorden's bound) and at a busy one whose hour-long bursts need more than the bound."""
     crisis, _ = detectors()
-    grid = NullGrid(sizes=(45.0,), shares=(0.3,), chains=256, seed=1)
+    grid = NullGrid(sizes=(per_day,), shares=(0.3,), chains=256, seed=1)
     h = calibrate(crisis.bank_llrs, 18, 30.0, 300, grid=grid).values[0]
-    assert h < threshold(18, 30.0, 300)
+    bound = threshold(18, 30.0, 300)
+    assert h < bound if per_day < 100 else h > bound
     # a fresh month of 256 chains, cut into 30 periods of a day: the share of periods with an
     # alarm estimates 1 - e^-(rate x period); at the target rate it is 1 - e^-1 = 0.63
     crossed = []
@@ -110,7 +113,7 @@ def test_a_calibrated_threshold_holds_its_target_in_a_fresh_simulation():
     for _ in range(30):
         best = period_max(
             crisis.bank_llrs,
-            per_day=45.0,
+            per_day=per_day,
             share=0.3,
             dispersion=8.0,
             buckets=288,
