@@ -18,6 +18,10 @@ Measured for the crisis bank at one false alarm a month: h = 8.0 at 20 mentions 
 A busy brand's hour-long burst is many buckets of evidence to an LLR that scores them as
 independent; h is set where the simulation puts it, not held at the bound (held there, busy
 brands were paged several times their budget: most false volume alerts of the scenario sets).
+How bursty a brand is matters as much as its size: h comes in rows by the dispersion r of an
+hour's volume (8: ±35%, 16, 32: ±18%), read at the brand's learned r (the bucket-level
+overdispersion the detectors already learn sees an hour-long burst as its own). At 2,000 a day
+the crisis bank needs 24.3 when bursty, 15.3 when steady; at 20 a day 8.0 and 7.7.
 So small brands are judged sooner, and busy ones as often as their budget says. Simulations
 are seeded (the same h on every run and in every process) and cached per bank in the process,
 and on disk where the process says where (`remember_in`: the CLI and the worker), so a dry run
@@ -63,9 +67,10 @@ class NullGrid:
 
     sizes: tuple[float, ...] = (20.0, 45.0, 150.0, 600.0, 2000.0)
     shares: tuple[float, ...] = (0.15, 0.4)
-    #: Of each hour's volume (the bucket LLR assumes the same at bucket level): 8 is the
-    #: burstiest brand of the evaluation scenarios.
-    dispersions: tuple[float, ...] = (8.0,)
+    #: Of each hour's volume (the bucket LLR assumes the same at bucket level): one row of
+    #: thresholds each, read at the brand's learned dispersion. 8 (an hour's volume ±35%) is
+    #: the burstiest brand of the evaluation scenarios; 32 (±18%) a steady one.
+    dispersions: tuple[float, ...] = (8.0, 16.0, 32.0)
     chains: int = 256
     seed: int = 20261203
     #: Simulated per grid point; a longer period adds ln(period / simulated) to h (the
@@ -133,35 +138,62 @@ def period_max(
 
 @dataclass(frozen=True)
 class Thresholds:
-    """h by brand size (mentions a day), non-decreasing: read at a brand's learned size,
-    interpolated in log size, held at the ends (the largest for an unknown size)."""
+    """h by brand size (mentions a day), non-decreasing, and by burstiness (the negative
+    binomial's r of an hour's volume), non-increasing: read at a brand's learned size and
+    dispersion, interpolated in log size and log r, held at the ends (the largest size and the
+    burstiest row where either is unknown). `values` is the burstiest row."""
 
     sizes: tuple[float, ...]
     values: tuple[float, ...]
     #: Lorden's bound over the bank, for comparison (`rules check`).
     bound: float
+    #: The dispersions calibrated for (ascending: burstiest first), and h per size for each.
+    dispersions: tuple[float, ...] = ()
+    rows: tuple[tuple[float, ...], ...] = ()
 
     @cached_property
     def _log_sizes(self) -> list[float]:
         return [math.log(v) for v in self.sizes]
 
-    def at(self, per_day: float | None) -> float:
+    def at(self, per_day: float | None, dispersion: float | None = None) -> float:
+        rows, rs = self.rows or (self.values,), self.dispersions or (0.0,)
+        if dispersion is None or len(rows) == 1 or dispersion <= rs[0]:
+            return self._along(rows[0], per_day)
+        if dispersion >= rs[-1]:
+            return self._along(rows[-1], per_day)
+        x = math.log(dispersion)
+        for i in range(1, len(rs)):
+            if dispersion <= rs[i]:
+                x0, x1 = math.log(rs[i - 1]), math.log(rs[i])
+                h0, h1 = self._along(rows[i - 1], per_day), self._along(rows[i], per_day)
+                return h0 + (h1 - h0) * (x - x0) / (x1 - x0)
+        return self._along(rows[-1], per_day)
+
+    def _along(self, values: tuple[float, ...], per_day: float | None) -> float:
         if per_day is None or per_day <= 0:
-            return self.values[-1]
+            return values[-1]
         x = math.log(per_day)
         xs = self._log_sizes
         if x <= xs[0]:
-            return self.values[0]
+            return values[0]
         for i in range(1, len(xs)):
             if x <= xs[i]:
-                h0, h1 = self.values[i - 1], self.values[i]
+                h0, h1 = values[i - 1], values[i]
                 return h0 + (h1 - h0) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
-        return self.values[-1]
+        return values[-1]
 
     def describe(self) -> str:
         ends = f"{self.values[0]:.1f} ({self.sizes[0]:,.0f} a day)"
         if self.values[-1] != self.values[0]:
             ends += f" to {self.values[-1]:.1f} ({self.sizes[-1]:,.0f} a day)"
+        if len(self.rows) > 1 and self.rows[-1][-1] != self.values[-1]:
+            # an hour's volume varies by 1 / sqrt(r) (the Gamma(r) burst's spread)
+            bursty, steady = (100 / r**0.5 for r in (self.dispersions[0], self.dispersions[-1]))
+            ends += (
+                f" for the burstiest brands (an hour's volume ±{bursty:.0f}%), "
+                f"{self.rows[-1][-1]:.1f} at {self.sizes[-1]:,.0f} a day for steady ones "
+                f"(±{steady:.0f}%)"
+            )
         return f"h = {ends}, calibrated by simulation (Lorden's bound would ask {self.bound:.1f})"
 
 
@@ -182,11 +214,12 @@ def calibrate(
     simulated_s = min(period_s, grid.simulated_s)
     buckets = max(int(simulated_s / bucket_s), 1)
     rng = np.random.default_rng(grid.seed)
-    values: list[float] = []
-    for per_day in grid.sizes:
-        h = 0.0
-        for share in grid.shares:
-            for dispersion in grid.dispersions:
+    rows: list[list[float]] = []
+    for dispersion in sorted(grid.dispersions):
+        values: list[float] = []
+        for per_day in grid.sizes:
+            h = 0.0
+            for share in grid.shares:
                 best = period_max(
                     llrs,
                     per_day=per_day,
@@ -199,12 +232,16 @@ def calibrate(
                     rng=rng,
                 )
                 h = max(h, float(np.quantile(best, math.exp(-1))))
-        h += math.log(period_s / simulated_s) + grid.margin
-        values.append(math.ceil(h * 10) / 10)
-    # non-decreasing in size (a bigger brand's counts are smoother, its bank's statistic
-    # closer to Gaussian: it needs the larger h); simulation noise must not reverse that
-    monotone = [max(values[: i + 1]) for i in range(len(values))]
-    return Thresholds(grid.sizes, tuple(monotone), bound)
+            h += math.log(period_s / simulated_s) + grid.margin
+            values.append(math.ceil(h * 10) / 10)
+        # non-decreasing in size (a bigger brand's counts are smoother, its bank's statistic
+        # closer to Gaussian: it needs the larger h); simulation noise must not reverse that
+        rows.append([max(values[: i + 1]) for i in range(len(values))])
+    # non-increasing in dispersion: a burstier brand never gets the lower threshold
+    for i in range(len(rows) - 2, -1, -1):
+        rows[i] = [max(a, b) for a, b in zip(rows[i], rows[i + 1], strict=True)]
+    table = tuple(tuple(row) for row in rows)
+    return Thresholds(grid.sizes, table[0], bound, tuple(sorted(grid.dispersions)), table)
 
 
 def calibrated(
@@ -214,11 +251,12 @@ def calibrated(
     false_alarms_per_month: float,
     bucket_s: int,
     tolerance: Tolerance,
+    grid: NullGrid = NullGrid(),
 ) -> Thresholds:
     """`calibrate`, once per process for a bank described by `key` (the detector's kind and
     every parameter its LLRs depend on: `llrs` itself is not compared)."""
     return _cached_by_key(
-        key, alternatives, false_alarms_per_month, bucket_s, tolerance, _Box(llrs)
+        key, alternatives, false_alarms_per_month, bucket_s, tolerance, grid, _Box(llrs)
     )
 
 
@@ -263,20 +301,41 @@ def _cached_by_key(
     fapm: float,
     bucket_s: int,
     tolerance: Tolerance,
+    grid: NullGrid,
     box: _Box,
 ) -> Thresholds:
     store = _KEPT.store
-    name = None if store is None else _name(key, alternatives, fapm, bucket_s, tolerance, box.llrs)
+    name = (
+        None
+        if store is None
+        else _name(key, alternatives, fapm, bucket_s, tolerance, grid, box.llrs)
+    )
     if store is not None and name is not None:
         raw = store.get(name)
         try:
             if isinstance(raw, dict):
-                return Thresholds(tuple(raw["sizes"]), tuple(raw["values"]), float(raw["bound"]))
+                rows = tuple(tuple(float(h) for h in row) for row in raw["rows"])
+                return Thresholds(
+                    tuple(raw["sizes"]),
+                    rows[0],
+                    float(raw["bound"]),
+                    tuple(raw["dispersions"]),
+                    rows,
+                )
         except (KeyError, TypeError, ValueError):
             pass  # not a record of thresholds: calibrate and keep it
-    found = calibrate(box.llrs, alternatives, fapm, bucket_s, tolerance=tolerance)
+    found = calibrate(box.llrs, alternatives, fapm, bucket_s, tolerance=tolerance, grid=grid)
     if store is not None and name is not None:
-        store.put(name, {"sizes": found.sizes, "values": found.values, "bound": found.bound})
+        store.put(
+            name,
+            {
+                "sizes": found.sizes,
+                "values": found.values,
+                "bound": found.bound,
+                "dispersions": found.dispersions,
+                "rows": found.rows,
+            },
+        )
     return found
 
 
@@ -286,6 +345,7 @@ def _name(
     fapm: float,
     bucket_s: int,
     tolerance: Tolerance,
+    grid: NullGrid,
     llrs: BankLLRs,
 ) -> str | None:
     """A name for these thresholds made of everything they depend on, the source of the code
@@ -297,7 +357,7 @@ def _name(
         return None
     digest = hashlib.sha256(
         repr(
-            (key, alternatives, fapm, bucket_s, tolerance, NullGrid(), np.__version__, *sources)
+            (key, alternatives, fapm, bucket_s, tolerance, grid, np.__version__, *sources)
         ).encode()
     ).hexdigest()
     return digest[:32]

@@ -258,7 +258,8 @@ class CrisisDetector:
         if expected is None or p0 is None:
             return []
         r = self.dispersion(state)
-        h = self.thresholds.at(self.volume.per_day(vol, ctx.bucket_s))
+        # by the brand's size and burstiness: an hour-long burst is many buckets of evidence
+        h = self.thresholds.at(self.volume.per_day(vol, ctx.bucket_s), r)
         llrs = self.bucket_llrs(bucket, expected, p0, r)
         p0 = min(max(p0, 0.01), 0.95)
         cusum = Cusum.of(state.cusum, len(self.alternatives))

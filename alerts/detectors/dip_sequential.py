@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from alerts.calibration import Thresholds, Tolerance, calibrated
+from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rules import SentimentDipRule
@@ -44,6 +44,8 @@ class SequentialDip:
             false_alarms_per_month,
             bucket_s,
             Tolerance(0.0, TOLERANCE),
+            # a share is not bursty the way volume is: the burstiest row is every row
+            NullGrid(dispersions=(8.0,)),
         )
 
     def explain(self) -> str:

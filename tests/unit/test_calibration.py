@@ -96,16 +96,20 @@ def test_thresholds_grow_with_brand_size_past_lordens_bound_where_bursts_last():
     assert dip().thresholds.at(5000) < threshold(3, 1.0, 300) - 1
 
 
-@pytest.mark.parametrize("per_day", [45.0, 2000.0])
-def test_a_calibrated_threshold_holds_its_target_in_a_fresh_simulation(per_day):
+@pytest.mark.parametrize(("per_day", "dispersion"), [(45.0, 8.0), (2000.0, 8.0), (2000.0, 32.0)])
+def test_a_calibrated_threshold_holds_its_target_in_a_fresh_simulation(per_day, dispersion):
     """h calibrated for 30 false alarms a month (seeded chains), then checked on chains it
     never saw, run for a month: about 30 alarms a month or fewer, at a small brand (where h is
-    under Lorden's bound) and at a busy one whose hour-long bursts need more than the bound."""
+    under Lorden's bound) and at a busy one whose hour-long bursts need more than the bound,
+    bursty or steady."""
     crisis, _ = detectors()
-    grid = NullGrid(sizes=(per_day,), shares=(0.3,), chains=256, seed=1)
+    grid = NullGrid(sizes=(per_day,), shares=(0.3,), dispersions=(dispersion,), chains=256, seed=1)
     h = calibrate(crisis.bank_llrs, 18, 30.0, 300, grid=grid).values[0]
     bound = threshold(18, 30.0, 300)
-    assert h < bound if per_day < 100 else h > bound
+    if per_day < 100:
+        assert h < bound
+    elif dispersion <= 8:
+        assert h > bound
     # a fresh month of 256 chains, cut into 30 periods of a day: the share of periods with an
     # alarm estimates 1 - e^-(rate x period); at the target rate it is 1 - e^-1 = 0.63
     crossed = []
@@ -115,7 +119,7 @@ def test_a_calibrated_threshold_holds_its_target_in_a_fresh_simulation(per_day):
             crisis.bank_llrs,
             per_day=per_day,
             share=0.3,
-            dispersion=8.0,
+            dispersion=dispersion,
             buckets=288,
             bucket_s=300,
             tolerance=Tolerance(),
@@ -137,10 +141,35 @@ def test_a_rarer_target_raises_the_threshold_by_its_log():
 def test_thresholds_interpolate_and_describe_themselves():
     t = Thresholds(sizes=(20.0, 2000.0), values=(8.0, 12.0), bound=12.0)
     assert t.at(200) == pytest.approx(10.0)
+    assert t.at(200, 16.0) == pytest.approx(10.0)  # one row: the dispersion changes nothing
     assert t.describe() == (
         "h = 8.0 (20 a day) to 12.0 (2,000 a day), calibrated by simulation (Lorden's bound "
         "would ask 12.0)"
     )
+    rows = ((8.0, 24.0), (8.0, 16.0))
+    t = Thresholds((20.0, 2000.0), rows[0], 12.0, (8.0, 32.0), rows)
+    assert t.at(2000) == t.at(2000, 4.0) == 24.0  # unknown or burstier: the burstiest row
+    assert t.at(2000, 16.0) == pytest.approx(20.0)  # interpolated in log dispersion
+    assert t.at(200, 16.0) == pytest.approx((16.0 + 12.0) / 2)
+    assert t.at(2000, 100.0) == 16.0
+    assert t.describe() == (
+        "h = 8.0 (20 a day) to 24.0 (2,000 a day) for the burstiest brands (an hour's volume "
+        "±35%), 16.0 at 2,000 a day for steady ones (±18%), calibrated by simulation (Lorden's "
+        "bound would ask 12.0)"
+    )
+
+
+def test_a_steadier_brand_is_given_the_lower_threshold():
+    """An hour's volume ±18% (r = 32) against ±35% (r = 8): the same 2,000-a-day brand's
+    bursts look like less evidence, so the threshold that keeps the budget is lower; at 20 a
+    day counts are lumpy whatever the bursts, and the rows nearly meet."""
+    crisis, volume = detectors()
+    for thresholds in (crisis.thresholds, volume.sequential.thresholds):
+        assert thresholds.dispersions == (8.0, 16.0, 32.0)
+        for burstier, steadier in zip(thresholds.rows, thresholds.rows[1:], strict=False):
+            assert all(a >= b for a, b in zip(burstier, steadier, strict=True))
+        assert thresholds.at(2000, 32.0) < thresholds.at(2000, 8.0) - 4
+        assert thresholds.at(20, 32.0) > thresholds.at(20, 8.0) - 1
 
 
 class MemoryStore:
