@@ -9,7 +9,7 @@ rate sits far below the target while every alarm waits for evidence it does not 
 `calibrate` finds h by simulating the detector's own bucket LLRs under the null it guards
 against: the worst case it still calls usual (volume at the edge of its tolerance, each
 sentiment share at the edge of its tolerance) with bursts that last (each hour's rate one
-Gamma(8) draw shared by its buckets, as real feeds and the evaluation scenarios behave, while
+Gamma(r) draw shared by its buckets, as real feeds and the evaluation scenarios behave, while
 the LLR scores buckets as independent). Over a period of 1 / target months, P(no alarm) = e^-1
 (alarms as a Poisson process at the target rate), so h is the e^-1 quantile of the period's
 largest statistic, taken over a grid of usual shares, per brand size (with a day's rhythm).
