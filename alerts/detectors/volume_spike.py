@@ -14,8 +14,9 @@ Expected volume of a window = sum over its non-gap buckets of profile x weekday 
 Test: counts are overdispersed (bursty), so the window count is compared with a negative
 binomial whose dispersion is the larger of two estimates: the brand's own windows (the ones
 that were not anomalous) and its single buckets (every one outside an alert, residuals clipped;
-`burst_phi`), which see an hour-long burst that the windows' estimate reads low. Anomalous when P(X >= observed) < alpha, observed >= min_volume and observed is at
-least `min_ratio` times the expectation. No alert before `warmup` of history: the morning
+`burst_phi`), which see an hour-long burst that the windows' estimate reads low. Anomalous
+when P(X >= observed) < alpha, observed >= min_volume and observed is at least `min_ratio`
+times the expectation. No alert before `warmup` of history: the morning
 ramp-up of a day not yet seen would otherwise look like a spike.
 
 With `false_alarms_per_month` set, a sequential test runs beside the windowed one
