@@ -428,7 +428,7 @@ class Overdispersion:
     prior_weight: float = 50.0
     half_life_buckets: float = 2016.0
 
-    def learn(self, pair: list[float], n: int, expected: float) -> None:
+    def learn(self, pair: list[float], n: float, expected: float) -> None:
         d = 0.5 ** (1 / self.half_life_buckets)
         pair[0] = pair[0] * d + (n - expected) ** 2 - expected
         pair[1] = pair[1] * d + expected**2

@@ -262,7 +262,7 @@ class VolumeSpikeDetector:
             return
         sd = math.sqrt(expected * (1 + self.burst_phi(state) * expected))
         residual = min(abs(bucket.n - expected), BURST_CLIP * sd)
-        BURSTS.learn(state.burst, round(expected + residual), expected)
+        BURSTS.learn(state.burst, expected + residual, expected)
 
     def _learn_level(self, start: int, n: int, state: VolumeProfile, ctx: Context) -> None:
         """The level follows slow drifts: it learns every non-firing bucket at once (no guard
