@@ -116,7 +116,7 @@ class CrisisDetector:
         return (
             f"false_alarms_per_month {n:g} means at most about {n:g} alert a month for a brand "
             f"whose mentions follow their usual pattern; it sets the CUSUM threshold over "
-            f"{len(self.alternatives)} alternatives, by the brand's size: "
+            f"{len(self.alternatives)} alternatives, by the brand's size and burstiness: "
             f"{self.thresholds.describe()} (higher h: fewer false alarms, later alerts)"
         )
 

@@ -98,7 +98,7 @@ class SequentialVolume:
         return (
             f"the volume CUSUM's threshold over {len(self.alternatives)} alternatives (3 volume "
             "factors, each alone or with the positive or negative share rising), by the "
-            f"brand's size: {self.thresholds.describe()}"
+            f"brand's size and burstiness: {self.thresholds.describe()}"
         )
 
     def bank_llrs(
