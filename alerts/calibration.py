@@ -322,8 +322,8 @@ def _cached_by_key(
                     tuple(raw["dispersions"]),
                     rows,
                 )
-        except (KeyError, TypeError, ValueError):
-            pass  # not a record of thresholds: calibrate and keep it
+        except (KeyError, IndexError, TypeError, ValueError):
+            pass  # not a record of thresholds (or a truncated one): calibrate and keep it
     found = calibrate(box.llrs, alternatives, fapm, bucket_s, tolerance=tolerance, grid=grid)
     if store is not None and name is not None:
         store.put(

@@ -32,11 +32,11 @@ from functools import partial
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
-from alerts.detectors.volume_sequential import SequentialVolume, SequentialVolumeState
+from alerts.detectors.volume_sequential import DISPERSION, SequentialVolume, SequentialVolumeState
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rule_state import RuleState
 from alerts.rules import VolumeSpikeRule
-from alerts.sequential import Overdispersion, beside_window
+from alerts.sequential import beside_window
 from alerts.stats import negbin_quantile, negbin_tail_ge, z_from_p
 
 #: Prior overdispersion before any window has been seen (variance = mu + phi mu^2).
@@ -56,8 +56,7 @@ ESTABLISHED_DAYS = 3
 FLAG_TIMEOUT_S = 6 * 3600
 
 
-#: The buckets' own overdispersion, as the sequential test learns it (a week's half-life).
-BURSTS = Overdispersion(prior=0.1, prior_weight=50.0)
+#: How far (in standard deviations) one bucket's residual counts in `burst_phi`.
 BURST_CLIP = 4.0
 
 
@@ -90,8 +89,6 @@ class VolumeProfile(RuleState):
     #: it decays): [day index, expected, day index, expected]. Once a day's weekday factor is
     #: relearned, that day's part of the level is re-expressed at the new factor.
     lvl_days: list[float] = field(default_factory=lambda: [-1.0, 0.0, -1.0, 0.0])
-    #: Pooled moments of single buckets' overdispersion: [excess, scale] (`burst_phi`).
-    burst: list[float] = field(default_factory=lambda: [0.0, 0.0])
     #: Closed buckets waiting to leave the window before they are learned:
     #: [start, count, flagged].
     pending: list[list[int]] = field(default_factory=list)
@@ -104,6 +101,9 @@ class VolumeProfile(RuleState):
 @dataclass
 class VolumeSpikeState(VolumeProfile):
     seq: SequentialVolumeState = field(default_factory=SequentialVolumeState)
+    #: Pooled moments of single buckets' overdispersion for the windowed test: [excess,
+    #: scale] (`burst_phi`; the crisis rule's bare profile has no windowed test to keep it for).
+    burst: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
 
 class VolumeSpikeDetector:
@@ -187,14 +187,15 @@ class VolumeSpikeDetector:
     @staticmethod
     def burst_phi(state: VolumeProfile) -> float:
         """The overdispersion of single buckets against their expectation (pooled moments,
-        `BURSTS`: a week's half-life; `_learn_burst`). Buckets of one hour share its burst, so
-        this sees an hour-long burst's spread directly, where the windows' own estimate
-        (`phi`), which leaves out every window it finds unusual and forgets within a day, read
-        it low (0.015-0.03 for a brand whose hourly volume the generator varies by 0.036) and a
-        busy brand's ordinary bursty hours paged. Nothing before a day of it (0)."""
-        if state.burst[1] <= 0:
+        `DISPERSION`, as the sequential test's: a week's half-life; `_learn_burst`). Buckets of
+        one hour share its burst, so this sees an hour-long burst's spread directly, where the
+        windows' own estimate (`phi`), which leaves out every window it finds unusual and
+        forgets within a day, read it low (0.015-0.03 for a brand whose hourly volume the
+        generator varies by 0.036) and a busy brand's ordinary bursty hours paged. Nothing
+        before a day of it (0)."""
+        if not isinstance(state, VolumeSpikeState) or state.burst[1] <= 0:
             return 0.0
-        return 1.0 / BURSTS.dispersion(state.burst)
+        return 1.0 / DISPERSION.dispersion(state.burst)
 
     def learn(self, bucket: Bucket, state: VolumeProfile, ctx: Context, firing: set[str]) -> None:
         """Lagged learning with a guard band: a bucket joins the baseline only once it has left
@@ -205,7 +206,8 @@ class VolumeSpikeDetector:
         if self.sequential is not None and isinstance(state, VolumeSpikeState):
             self.sequential.learn(bucket, state, ctx, firing)
         if not firing:
-            self._learn_burst(bucket, state, ctx)
+            if isinstance(state, VolumeSpikeState):
+                self._learn_burst(bucket, state, ctx)
             self._learn_level(bucket.start, bucket.n, state, ctx)
         pending = state.pending
         pending.append([bucket.start, bucket.n, 1 if firing else 0])
@@ -249,7 +251,7 @@ class VolumeSpikeDetector:
         slot[1] = slot[1] * hod_decay + 1.0
         self._learn_weekday(state, at, count)
 
-    def _learn_burst(self, bucket: Bucket, state: VolumeProfile, ctx: Context) -> None:
+    def _learn_burst(self, bucket: Bucket, state: VolumeSpikeState, ctx: Context) -> None:
         """Every bucket outside an alert, against the expectation it was judged by, its
         residual clipped at `BURST_CLIP` standard deviations: leaving unusual buckets out
         would cut the bursts' tail off (the windows' own estimate does, and reads them low),
@@ -262,7 +264,7 @@ class VolumeSpikeDetector:
             return
         sd = math.sqrt(expected * (1 + self.burst_phi(state) * expected))
         residual = min(abs(bucket.n - expected), BURST_CLIP * sd)
-        BURSTS.learn(state.burst, expected + residual, expected)
+        DISPERSION.learn(state.burst, expected + residual, expected)
 
     def _learn_level(self, start: int, n: int, state: VolumeProfile, ctx: Context) -> None:
         """The level follows slow drifts: it learns every non-firing bucket at once (no guard
