@@ -62,3 +62,55 @@ def test_seen_mix_and_sizes():
     row = FloorRow("i", "crisis", "Acme", 45, earful_min=23.0, floor_min=14.0)
     assert row.within_goal and row.ratio == pytest.approx(23 / 14)
     assert not FloorRow("i", "crisis", "Acme", 45, 40.0, 14.0).within_goal
+
+
+def _null_month_alarms(per_day, dispersion, factor, seed):
+    """False alarms in 30 days of a brand's ordinary bursty volume (the generator's model: one
+    Gamma draw per hour), for the Poisson and the burst-aware volume evidence."""
+    import math
+
+    import numpy as np
+
+    from tooling.clairvoyant import MINUTES_PER_MONTH, HourVolumeEvidence
+
+    rng = np.random.default_rng(seed)
+    h = math.log(MINUTES_PER_MONTH)
+    rate = per_day / 24 / 60
+    alarms = {"poisson": 0, "burst": 0}
+    s = {"poisson": 0.0, "burst": 0.0}
+    for _ in range(24 * 30):
+        hour = HourVolumeEvidence(rate, dispersion)
+        for n in rng.poisson(rate * rng.gamma(dispersion, 1 / dispersion), 60):
+            steps = {
+                "poisson": n * math.log(factor) - (factor - 1) * rate,
+                "burst": hour.add(int(n), (factor - 1) * rate),
+            }
+            for kind, step in steps.items():
+                s[kind] = max(0.0, s[kind] + step)
+                if s[kind] >= h:
+                    alarms[kind] += 1
+                    s[kind] = 0.0
+    return alarms
+
+
+def test_the_floor_holds_its_false_alarm_rate_at_a_busy_bursty_brand():
+    # scored as Poisson, a 2,000/day brand's ordinary hour-long bursts read as surges: dozens
+    # of alarms a month at h = ln(ARL0), so its "delays" were no limit at one a month
+    alarms = _null_month_alarms(2000, 10, 1.5, seed=3)
+    assert alarms["poisson"] >= 10
+    assert alarms["burst"] <= 3
+
+
+def test_the_burst_aware_floor_still_catches_a_surge():
+    start = SET_START + timedelta(days=3, hours=11)
+    crisis = Incident(
+        "crisis", "Acme", start, timedelta(hours=1), volume_factor=3, mix=(0.8, 0.15, 0.05)
+    )
+    model = incident_model(crisis, BRAND, 0.2)
+    assert model.dispersion == BRAND.dispersion
+    delay = clairvoyant_delay(model, counts_for(crisis))
+    assert delay is not None and 1 <= delay <= 15
+    # a truth file from before the dispersion was recorded is scored as Poisson
+    old = model.to_dict()
+    del old["dispersion"]
+    assert IncidentModel.from_dict(old).dispersion is None
