@@ -190,7 +190,12 @@ class ModelSettings(BaseModel):
 
 class WorkerSettings(BaseModel):
     app_id: str = "earful"
-    batch_size: int = Field(default=64, ge=1)
+    #: Events an agent takes at once (at most; it takes what came within the timeout).
+    #: Larger batches mean fewer Kafka sends and search-engine bulk requests per mention and
+    #: less waiting on the scoring lanes' slowest text: measured with `make bench` on 2 cores,
+    #: end to end 6-24% faster at 256 than at 64 (four alternated pairs), at most about a
+    #: second more of latency under full load.
+    batch_size: int = Field(default=256, ge=1)
     batch_timeout_s: float = Field(default=0.5, gt=0)
     #: Faust table store: `memory://` or `rocksdb://`.
     store: str = "memory://"
