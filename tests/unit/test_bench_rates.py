@@ -1,0 +1,18 @@
+"""The end-to-end benchmark's steady rate (bench/__main__.py)."""
+
+import math
+
+from bench.__main__ import steady_rate
+
+
+def test_the_steady_rate_leaves_out_the_first_batch_and_the_last_timeouts():
+    # nothing for 4 s, then 200 a second, then the last 10% trickle in over 5 s
+    samples = [(t * 0.5, 0) for t in range(8)]
+    samples += [(4 + t * 0.5, min(900, 100 * t)) for t in range(1, 10)]
+    samples += [(9 + t, 900 + 20 * t) for t in range(1, 6)]
+    assert steady_rate(samples, 1000) == 200.0
+    assert 1000 / samples[-1][0] < 100  # the whole run's rate is half of it
+
+
+def test_a_run_that_jumps_past_both_marks_at_once_has_no_steady_rate():
+    assert math.isnan(steady_rate([(0.0, 0), (1.0, 1000)], 1000))
