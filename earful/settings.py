@@ -193,8 +193,9 @@ class WorkerSettings(BaseModel):
     #: Events an agent takes at once (at most; it takes what came within the timeout).
     #: Larger batches mean fewer Kafka sends and search-engine bulk requests per mention and
     #: less waiting on the scoring lanes' slowest text: measured with `make bench` on 2 cores,
-    #: end to end 6-24% faster at 256 than at 64 (four alternated pairs), at most about a
-    #: second more of latency under full load.
+    #: end to end 6-24% faster at 256 than at 64 (four alternated pairs). Under full load a
+    #: batch waits for the one before it to be scored: about 1 s at 256 on the machine that
+    #: measured it, 3-4 s on the slowest one this project has run on.
     batch_size: int = Field(default=256, ge=1)
     batch_timeout_s: float = Field(default=0.5, gt=0)
     #: Faust table store: `memory://` or `rocksdb://`.
