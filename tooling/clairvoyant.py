@@ -191,6 +191,7 @@ class HourVolumeEvidence:
 
     def __init__(self, per_minute: float, dispersion: float):
         self.base = np.maximum(per_minute * _gamma_grid(dispersion), 1e-12)
+        self.log_base = np.log(self.base)
         self.log_pre = np.zeros(GRID)
         self.log_post = np.zeros(GRID)
         self.llr = 0.0
@@ -198,7 +199,7 @@ class HourVolumeEvidence:
     def add(self, n: int, extra: float) -> float:
         """Add a minute's count; returns the minute's evidence (the ratio's increment)."""
         post_rate = self.base + extra
-        self.log_pre += n * np.log(self.base) - self.base
+        self.log_pre += n * self.log_base - self.base
         self.log_post += n * np.log(post_rate) - post_rate
         llr = float(_logmeanexp(self.log_post) - _logmeanexp(self.log_pre))
         step, self.llr = llr - self.llr, llr
