@@ -16,3 +16,15 @@ def test_the_steady_rate_leaves_out_the_first_batch_and_the_last_timeouts():
 
 def test_a_run_that_jumps_past_both_marks_at_once_has_no_steady_rate():
     assert math.isnan(steady_rate([(0.0, 0), (1.0, 1000)], 1000))
+
+
+def test_the_worker_is_not_split_into_a_negative_rest():
+    from bench.__main__ import PipelineRun, _where_it_goes
+
+    cpu = {"worker": 42.8, "Kafka": 5.4, "OpenSearch": 10.7}
+    run = PipelineRun(6419, 33.8, 219.0, cpu, 1580.0)
+    table = _where_it_goes(run, 258.0, 46.2 / 6419)  # the scorer alone was slower per mention
+    values = [float(v) for v in table.columns[1]._cells]
+    assert min(values) >= 0 and values[0] == 42.8
+    split = _where_it_goes(run, 258.0, 38.0 / 6419)
+    assert [float(v) for v in split.columns[1]._cells][:2] == [38.0, 4.8]
