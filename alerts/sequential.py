@@ -433,6 +433,35 @@ class Overdispersion:
         pair[0] = pair[0] * d + (n - expected) ** 2 - expected
         pair[1] = pair[1] * d + expected**2
 
+    def learn_or_hold(
+        self,
+        pair: list[float],
+        held: list[list[float]],
+        n: float,
+        expected: float,
+        *,
+        building: bool,
+        max_held: int = 72,
+    ) -> None:
+        """`learn`, except while the caller's evidence of a change is building (its CUSUM at
+        half its threshold or more): those buckets wait in `held` and are learned once it has
+        subsided without an alarm (the caller drops them when it fires). Learned at once, a
+        surge's own buckets made a 600-a-day brand look burstier within its first 25 minutes
+        (the dispersion fell from 10.5 to 8.2) and raised the threshold it was judged by
+        (17.5 to 19.4) while its evidence built up: a bucket later. Held and learned later, an
+        ordinary burst still counts in full; leaving such buckets out for good would cut the
+        bursts' tail off, and a brand would look steadier than it is. At most `max_held`
+        wait: a change that builds longer is learned from its oldest bucket on."""
+        if building:
+            held.append([n, round(expected, 4)])
+            if len(held) > max_held:
+                self.learn(pair, *held.pop(0))
+            return
+        for old_n, old_expected in held:
+            self.learn(pair, old_n, old_expected)
+        held.clear()
+        self.learn(pair, n, expected)
+
     def dispersion(self, pair: Sequence[float] | None) -> float:
         """The negative binomial's r = 1 / phi."""
         excess, scale = pair if pair else (0.0, 0.0)

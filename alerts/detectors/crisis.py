@@ -82,6 +82,9 @@ class CrisisState(RuleState):
     #: statistic.
     armed: list[float] | None = None
     calm: float = 0.0
+    #: Buckets the dispersion holds back while evidence builds: [count, expected]
+    #: (`Overdispersion.learn_or_hold`).
+    held: list[list[float]] = field(default_factory=list)
 
 
 class CrisisDetector:
@@ -156,9 +159,10 @@ class CrisisDetector:
         building = vol.flag_from >= 0  # strong evidence is building up
         self.volume.learn(bucket, vol, ctx, {"firing"} if suspicious or building else set())
         if suspicious:
+            state.held.clear()  # the alert's own buckets: never learned
             return
         if expected is not None and expected > 0 and ctx.history_s > 86400:
-            DISPERSION.learn(state.phi, bucket.n, expected)
+            DISPERSION.learn_or_hold(state.phi, state.held, bucket.n, expected, building=building)
         if bucket.n:
             neg, tot = self._share(state, ctx.bucket_s)
             neg.update(bucket.neg)

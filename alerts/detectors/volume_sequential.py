@@ -71,6 +71,10 @@ class SequentialVolumeState(SeriesCusumState):
     pos: EWMA | None = None
     neg: EWMA | None = None
     n: EWMA | None = None
+    #: 1 while the CUSUM stands at half its threshold or more: the dispersion holds the
+    #: buckets back (`held`: [count, expected]) until it subsides (`learn_or_hold`).
+    hold: int = 0
+    held: list[list[float]] = field(default_factory=list)
 
 
 class SequentialVolume:
@@ -179,17 +183,19 @@ class SequentialVolume:
         seq = state.seq
         self.cusum.settle(seq, "" in firing)
         if firing:
+            seq.held.clear()  # the alert's own buckets: never learned
             return
         self._learn_mix(seq, bucket)
         if ctx.history_s <= 86400:
             return
         expected = self.volume.expected(state, bucket.start)
         if expected is not None and expected > 0:
-            DISPERSION.learn(seq.phi, bucket.n, expected)
+            DISPERSION.learn_or_hold(seq.phi, seq.held, bucket.n, expected, building=seq.hold > 0)
 
     def evaluate(self, state: VolumeSpikeState, ctx: Context) -> list[Finding]:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         seq = state.seq
+        seq.hold = 0
         expected = self.volume.expected(state, ctx.end - ctx.bucket_s)
         if bucket is None or expected is None:  # a gap is no evidence either way
             return []
@@ -211,6 +217,7 @@ class SequentialVolume:
             calm=lambda f: count_llr(n, e0 * f, 1 / f, r),
         )
         if s >= h / 2:  # strong evidence building: the profile's guard band holds it
+            seq.hold = 1
             flag = state.flag_from
             state.flag_from = since if flag < 0 else min(flag, since)
         if self.cusum.firing(seq):

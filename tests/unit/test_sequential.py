@@ -15,6 +15,7 @@ from alerts.rules import RuleSet
 from alerts.sequential import (
     Alternative,
     Cusum,
+    Overdispersion,
     SeriesCusumState,
     ShareCusums,
     ShareCusumsState,
@@ -286,6 +287,44 @@ def test_a_cusum_step_floors_at_zero_caps_and_dates_its_evidence():
     assert cusum_step(3.0, 600, 4.0, 900, cap=10.0) == (7.0, 600)  # goes on: same start
     assert cusum_step(7.0, 600, 9.0, 1200, cap=10.0) == (10.0, 600)  # held at the cap
     assert cusum_step(7.0, 600, -7.5, 1200, cap=10.0) == (0.0, -1)  # evidence used up
+
+
+def test_a_surge_does_not_raise_its_own_threshold_and_ordinary_bursts_are_learned_in_full():
+    """The dispersion (and with it h) holds back buckets while evidence builds: a surge that
+    fires never made the brand look burstier, and a burst that subsides is learned after all,
+    exactly as if it had been learned at once (same buckets, same order)."""
+    rng = np.random.default_rng(7)
+    dispersion = Overdispersion(prior=0.1, prior_weight=50.0)
+    plain, held_pair, held = [0.0, 0.0], [0.0, 0.0], []
+    e, r = 2.0, 16.0  # mentions per bucket, the true burstiness
+    for _ in range(4000):  # two weeks of ordinary, bursty buckets
+        n = float(rng.poisson(e * rng.gamma(r, 1 / r)))
+        dispersion.learn(plain, n, e)
+        dispersion.learn_or_hold(held_pair, held, n, e, building=False)
+    before = dispersion.dispersion(plain)
+    assert held_pair == plain
+
+    surge = (9.0, 7.0, 13.0, 8.0, 10.0)  # a viral surge's first 25 minutes at 4x
+    for n in surge:
+        dispersion.learn(plain, n, e)
+        dispersion.learn_or_hold(held_pair, held, n, e, building=True)
+    assert dispersion.dispersion(plain) < 0.75 * before  # learned at once: h would rise
+    assert dispersion.dispersion(held_pair) == before  # held: judged as before it began
+    held.clear()  # it fired: its buckets are never learned
+
+    burst = [plain.copy(), held_pair.copy()]
+    for n in (6.0, 5.0, 1.0):  # an ordinary burst builds evidence, then subsides
+        dispersion.learn(burst[0], n, e)
+        dispersion.learn_or_hold(burst[1], held, n, e, building=n > 2)
+    replayed = held_pair.copy()
+    for n in (6.0, 5.0, 1.0):
+        dispersion.learn(replayed, n, e)
+    assert burst[1] == pytest.approx(replayed) and not held
+    # at most max_held wait: a change that builds for long is learned from its oldest on
+    pair, waiting = [0.0, 0.0], []
+    for _ in range(80):
+        dispersion.learn_or_hold(pair, waiting, 4.0, e, building=True, max_held=72)
+    assert len(waiting) == 72 and pair[1] > 0
 
 
 def test_a_findings_evidence_is_built_once_and_only_when_read():
