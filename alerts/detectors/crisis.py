@@ -263,7 +263,7 @@ class CrisisDetector:
             return []
         r = self.dispersion(state)
         # by the brand's size and burstiness: an hour-long burst is many buckets of evidence
-        h = self.thresholds.at(self.volume.per_day(vol, ctx.bucket_s), r)
+        h = self.thresholds.at(self.volume.per_day(vol, ctx.bucket_s, bucket.start), r)
         llrs = self.bucket_llrs(bucket, expected, p0, r)
         p0 = min(max(p0, 0.01), 0.95)
         cusum = Cusum.of(state.cusum, len(self.alternatives))

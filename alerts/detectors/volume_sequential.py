@@ -203,7 +203,7 @@ class SequentialVolume:
             return []  # each hour seen on one day only: its expectation may be off 2x
         r = DISPERSION.dispersion(seq.phi)
         # by the brand's size and burstiness: an hour-long burst is many buckets of evidence
-        h = self.thresholds.at(self.volume.per_day(state, ctx.bucket_s), r)
+        h = self.thresholds.at(self.volume.per_day(state, ctx.bucket_s, bucket.start), r)
         n, e0 = bucket.n, max(expected, 0.01) * (1 + TOLERANCE)
         usual = self.usual_mix(seq)
         s, since, (n_span, expected_span, pos_span, neg_span) = self.cusum.fold(

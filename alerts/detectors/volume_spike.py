@@ -167,13 +167,18 @@ class VolumeSpikeDetector:
         base = self.profile(state, ts)
         return None if base is None else base * self.level(state)
 
-    def per_day(self, state: VolumeProfile, bucket_s: int) -> float | None:
-        """The brand's size as learned: mentions a day at its current level (None before any
-        hour was learned). CUSUM thresholds are calibrated by it."""
+    def per_day(self, state: VolumeProfile, bucket_s: int, at: int | None = None) -> float | None:
+        """The brand's size as learned: mentions a day at its current level, on the weekday of
+        `at` (None before any hour was learned). CUSUM thresholds are calibrated by it. The
+        level is observed volume against the profile *with* its weekday factor, so the size
+        needs that factor too: without it a 146-a-day brand whose weekdays were learned at
+        0.65 read as 206 to 260 a day, one that had drifted to 300 read as 630, and every
+        threshold was looked up at a brand 1.2 to 2 times its size (higher, so later)."""
         means = [pair[0] / pair[1] for pair in state.hod if pair[1] > 1e-9]
         if not means:
             return None
-        return sum(means) / len(means) * 86400 / bucket_s * self.level(state)
+        factor = 1.0 if at is None else self._factor(state, (at // 86400 + 3) % 7)
+        return sum(means) / len(means) * 86400 / bucket_s * factor * self.level(state)
 
     def phi(self, state: VolumeProfile) -> float:
         """Overdispersion, pooled method of moments: (sum (O-E)^2 - sum E) / sum E^2 over

@@ -5,15 +5,17 @@ import json
 import math
 import random
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from alerts.buckets import Bucket
 from alerts.detectors.base import Context
-from alerts.detectors.volume_spike import VolumeSpikeState
+from alerts.detectors.volume_spike import VolumeSpikeDetector, VolumeSpikeState
 from alerts.engine import DetectionEngine, make_detector
 from alerts.observation import observation_to_dict
 from alerts.replay import Replayer
-from alerts.rules import RuleSet
+from alerts.rules import RuleSet, VolumeSpikeRule
 from streams.deadletters import DeadLetters
 from streams.detection import DetectStep
 from streams.messages import Msg
@@ -301,3 +303,18 @@ rules:
             stream = [o for m in rows for o in observations_from_dict(m)]
             pages += len(firing(replay(rules, stream)))
     assert pages <= 3
+
+
+def test_the_brand_size_thresholds_are_read_at_includes_the_weekday_factor():
+    """The level is observed volume against the profile with its weekday factor, so the
+    brand's size (what a CUSUM threshold is looked up by) must include that factor: a brand
+    whose Mondays run at half its profile, at level 2, is as large as its profile on Mondays."""
+    detector = VolumeSpikeDetector(VolumeSpikeRule(name="v", window=timedelta(hours=1)))
+    state = VolumeSpikeState()
+    for pair in state.hod:
+        pair[:] = [100 / 288, 1.0]  # 100 mentions a day by the hour profile
+    state.dow = [[0.5, 1.0] if day == 0 else [1.0, 1.0] for day in range(7)]  # Mondays half
+    state.lvl = [200.0, 100.0]  # observed twice the profile x weekday factor
+    monday = int(datetime(2026, 10, 5, 12, tzinfo=UTC).timestamp())
+    assert detector.per_day(state, 300, monday) == pytest.approx(100.0)
+    assert detector.per_day(state, 300, monday + 86400) == pytest.approx(200.0)
