@@ -21,7 +21,7 @@ from alerts.detectors.crisis import CrisisDetector
 from alerts.detectors.sentiment_dip import SentimentDipDetector
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.rules import RuleSet
-from alerts.sequential import threshold
+from alerts.sequential import count_llr, threshold
 
 RULES = """
 rules:
@@ -65,8 +65,12 @@ def test_the_simulations_score_buckets_as_the_detectors_do():
             arrays = [np.array([[float(x)]]) for x in (bucket.n, bucket.pos, bucket.neg)]
             simulated = crisis.bank_llrs(*arrays, np.array([expected]), share, r)[0, 0]
             assert np.allclose(live, simulated, atol=1e-9)
+            # the volume bank scores a bucket as its share of the hour's evidence: here
+            # the hour's first bucket (whole hours: `test_an_hours_buckets_add_up_...`)
             live = sequential.bucket_llrs(bucket, expected, {"pos": share, "neg": share}, r)
-            simulated = sequential.bank_llrs(*arrays, np.array([expected]), share, r)[0, 0]
+            hour = [np.array([[float(x)] + [0.0] * 11]) for x in (bucket.n, bucket.pos, bucket.neg)]
+            expected_hour = np.array([expected] * 12)
+            simulated = sequential.bank_llrs(*hour, expected_hour, share, r)[0, 0]
             assert np.allclose(live, simulated, atol=1e-9)
             if bucket.n:
                 live = dip().bucket_llrs(bucket.n, bucket.neg, share)
@@ -74,11 +78,42 @@ def test_the_simulations_score_buckets_as_the_detectors_do():
                 assert np.allclose(live, simulated, atol=1e-9)
 
 
+def test_an_hours_buckets_add_up_to_the_evidence_of_the_hours_total():
+    """The volume bank scores each bucket as its share of the hour's evidence: over an hour
+    the bucket LLRs (live, with the hour's running totals, and simulated) sum to the negative
+    binomial LLR of the hour's total, so a lucky hour is one piece of evidence, not twelve."""
+    _, volume = detectors()
+    sequential = volume.sequential
+    rng = random.Random(3)
+    r, factor = 8.0, sequential.alternatives[3][0] / 1.25  # ratio 4, as the bank scores it
+    counts = [rng.choice([0, 2, 5, 9]) for _ in range(12)]
+    expected = [rng.uniform(1.0, 6.0) for _ in range(12)]
+    so_far, live = [0.0, 0.0], []
+    for n, e in zip(counts, expected, strict=True):
+        bucket = Bucket(start=0, n=n, pos=0, neg=0)
+        live.append(sequential.bucket_llrs(bucket, e, None, r, so_far)[3])
+        so_far = [so_far[0] + n, so_far[1] + e * 1.25]
+    assert sum(live) == pytest.approx(count_llr(sum(counts), so_far[1], factor, r))
+    zeros = np.zeros((1, 12))
+    simulated = sequential.bank_llrs(
+        np.array([counts], dtype=float), zeros, zeros, np.array(expected), 0.3, r
+    )[0, :, 3]
+    assert np.allclose(simulated, live, atol=1e-9)
+    # within one hour, a surge of exactly the alternative's size gives bounded evidence
+    # against a Gamma(r) hour however busy the brand: r (f - 1 - ln f) nats (a burst that big
+    # is rare, not impossible); the next hour's draw is a fresh piece of evidence
+    limit = r * (factor - 1 - math.log(factor))
+    for hour_expected in (25.0, 250.0, 2500.0):
+        assert count_llr(round(factor * hour_expected), hour_expected, factor, r) < limit + 0.05
+
+
 def test_thresholds_grow_with_brand_size_past_lordens_bound_where_bursts_last():
     """A small brand's lumpy counts need less evidence for the same false-alarm target than
     the union bound asks; a big brand's volume, bursty for an hour at a time, needs more than
-    the bound (held at the bound, it paged several times the target: the scenario sets' false
-    volume alerts at busy brands); a share (the dip's) is not bursty, and stays under it."""
+    the bound where buckets are scored as independent (the crisis bank; held at the bound, it
+    paged several times the target: the scenario sets' false volume alerts at busy brands);
+    the volume bank, which scores an hour as one piece of evidence, stays under the bound at
+    every size; a share (the dip's) is not bursty, and stays under it."""
     crisis, volume = detectors()
     banks = ((crisis.thresholds, 18), (volume.sequential.thresholds, 9), (dip().thresholds, 3))
     for thresholds, k in banks:
@@ -91,8 +126,8 @@ def test_thresholds_grow_with_brand_size_past_lordens_bound_where_bursts_last():
         assert thresholds.at(10) == thresholds.values[0]
         middle = thresholds.at(math.sqrt(20 * 45))  # interpolated in log size
         assert middle == pytest.approx((thresholds.values[0] + thresholds.values[1]) / 2)
-    for thresholds, k in banks[:2]:
-        assert thresholds.at(2000) > threshold(k, 1.0, 300) + 5
+    assert crisis.thresholds.at(2000) > threshold(18, 1.0, 300) + 5
+    assert volume.sequential.thresholds.at(2000) < threshold(9, 1.0, 300)
     assert dip().thresholds.at(5000) < threshold(3, 1.0, 300) - 1
 
 
@@ -161,15 +196,19 @@ def test_thresholds_interpolate_and_describe_themselves():
 
 def test_a_steadier_brand_is_given_the_lower_threshold():
     """An hour's volume ±18% (r = 32) against ±35% (r = 8): the same 2,000-a-day brand's
-    bursts look like less evidence, so the threshold that keeps the budget is lower; at 20 a
-    day counts are lumpy whatever the bursts, and the rows nearly meet."""
+    bursts look like less evidence to a bank that scores buckets as independent (crisis), so
+    the threshold that keeps the budget is lower; at 20 a day counts are lumpy whatever the
+    bursts, and the rows nearly meet. The volume bank scores an hour's burst as one piece of
+    evidence against the brand's own burstiness: its rows nearly meet at every size."""
     crisis, volume = detectors()
     for thresholds in (crisis.thresholds, volume.sequential.thresholds):
         assert thresholds.dispersions == (8.0, 16.0, 32.0)
         for burstier, steadier in zip(thresholds.rows, thresholds.rows[1:], strict=False):
             assert all(a >= b for a, b in zip(burstier, steadier, strict=True))
-        assert thresholds.at(2000, 32.0) < thresholds.at(2000, 8.0) - 4
         assert thresholds.at(20, 32.0) > thresholds.at(20, 8.0) - 1
+    assert crisis.thresholds.at(2000, 32.0) < crisis.thresholds.at(2000, 8.0) - 4
+    by_hour = volume.sequential.thresholds
+    assert by_hour.at(2000, 32.0) > by_hour.at(2000, 8.0) - 1
 
 
 class MemoryStore:
