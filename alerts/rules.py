@@ -176,6 +176,15 @@ class RuleSet(BaseModel, SemanticChecks):
         problems: list[tuple[tuple[str | int, ...], str]] = []
         seen: set[str] = set()
         bucket = self.engine.bucket.total_seconds()
+        if 3600 % bucket:
+            # the seasonal profile and the volume CUSUM's hours are built from whole buckets
+            problems.append(
+                (
+                    ("engine", "bucket"),
+                    f"{_fmt(self.engine.bucket)} does not divide an hour "
+                    "(use 1m, 2m, 5m, 10m, 15m, 30m or 1h)",
+                )
+            )
         for i, rule in enumerate(self.rules):
             if rule.name in seen:
                 problems.append((("rules", i, "name"), f"rule name '{rule.name}' is used twice"))

@@ -219,7 +219,7 @@ class SequentialVolume:
         if ctx.history_s < MATURE_S:
             return []  # each hour seen on one day only: its expectation may be off 2x
         r = DISPERSION.dispersion(seq.phi)
-        # by the brand's size and burstiness: an hour-long burst is many buckets of evidence
+        # by the brand's size and burstiness (nearly flat now that an hour counts once)
         h = self.thresholds.at(self.volume.per_day(state, ctx.bucket_s, bucket.start), r)
         n, e0 = bucket.n, max(expected, 0.01) * (1 + TOLERANCE)
         usual = self.usual_mix(seq)

@@ -45,6 +45,14 @@ def test_cross_field_checks_point_at_the_offending_line():
     ]
 
 
+def test_a_bucket_that_does_not_divide_an_hour_is_refused_where_it_is_set():
+    text = "engine:\n  bucket: 7m\nrules:\n  - {name: a, kind: sentiment_dip, window: 14m}\n"
+    assert problems(text) == [
+        "rules.yaml:2: engine.bucket: 7m does not divide an hour "
+        "(use 1m, 2m, 5m, 10m, 15m, 30m or 1h)"
+    ]
+
+
 def test_bad_duration_and_bad_yaml():
     assert (
         "invalid duration 'soon'"
