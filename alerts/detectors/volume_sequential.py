@@ -77,9 +77,9 @@ class SequentialVolumeState(SeriesCusumState):
     pos: EWMA | None = None
     neg: EWMA | None = None
     n: EWMA | None = None
-    #: 1 while the CUSUM stands at half its threshold or more: the dispersion holds the
-    #: buckets back (`held`: [count, expected]) until it subsides (`learn_or_hold`).
-    hold: int = 0
+    #: Buckets the dispersion holds back while the rule's guard band is up (`flag_from`:
+    #: this CUSUM at half its threshold, or an unusual window): [count, expected]
+    #: (`Overdispersion.learn_or_hold`).
     held: list[list[float]] = field(default_factory=list)
     #: The hour being scored: [its start, mentions so far, expected so far (the null's)].
     hour: list[float] = field(default_factory=lambda: [-1.0, 0.0, 0.0])
@@ -207,12 +207,12 @@ class SequentialVolume:
             return
         expected = self.volume.expected(state, bucket.start)
         if expected is not None and expected > 0:
-            DISPERSION.learn_or_hold(seq.phi, seq.held, bucket.n, expected, building=seq.hold > 0)
+            building = state.flag_from >= 0  # set by this bucket's evaluation
+            DISPERSION.learn_or_hold(seq.phi, seq.held, bucket.n, expected, building=building)
 
     def evaluate(self, state: VolumeSpikeState, ctx: Context) -> list[Finding]:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         seq = state.seq
-        seq.hold = 0
         expected = self.volume.expected(state, ctx.end - ctx.bucket_s)
         if bucket is None or expected is None:  # a gap is no evidence either way
             return []
@@ -239,7 +239,6 @@ class SequentialVolume:
             calm=lambda f: count_llr(n, e0 * f, 1 / f, r),
         )
         if s >= h / 2:  # strong evidence building: the profile's guard band holds it
-            seq.hold = 1
             flag = state.flag_from
             state.flag_from = since if flag < 0 else min(flag, since)
         if self.cusum.firing(seq):
