@@ -2,7 +2,8 @@
 
 Seasonal baseline, learned per closed bucket:
 - an hour-of-day profile (24 slots of expected mentions per bucket, exponentially weighted with
-  a half-life of days), updated with *winsorised* counts so spikes barely move it;
+  a half-life of days), updated with *winsorised* counts so spikes barely move it, and each
+  slot read with half its weight on its two neighbours (`_profile`);
 - a day-of-week factor (ratio of each finished day's volume to the hour-of-day profile at the
   level the day began with; a weekday not seen yet is expected like the day before it);
 - a level that follows slow drifts (ratio of recent observed to expected volume, half-life of
@@ -137,6 +138,17 @@ class VolumeSpikeDetector:
         return a * (1 - frac) + b * frac
 
     def _profile(self, state: VolumeProfile, hour: int, weekday: int) -> float | None:
+        """The hour's slot, read as (2 x slot + both neighbours) over their weights, times the
+        weekday's factor. One slot holds a few days of one hour, and each day's hour is one
+        burst draw: at a 150-a-day brand its expectation was off by 25% (sd of the log, against
+        the generator's true rate) and the volume CUSUM read that as burstiness (dispersion
+        learned at about half the true one), so a surge's evidence counted for less. The
+        diurnal curve is smooth, so the neighbours are nearly the same quantity. On two
+        tuning sets the error fell from 0.25 to 0.21 (150 a day), from 0.19-0.22 to
+        0.16-0.20 (600 a day), from 0.40-0.66 to 0.32-0.53 (20 a day) and stayed at 0.14
+        (2,000 a day); the learned dispersion of the 600-a-day brands rose from 7.8 and 9.0
+        to 8.6 and 9.6 (true: 9.2 and 15.3). A straight ramp is read unchanged; the cost is a
+        little bias at the night's trough, where a bucket expects under one mention."""
         hod = state.hod[hour]
         if hod[1] <= 1e-9:
             known = [s / w for s, w in state.hod if w > 1e-9]
@@ -144,7 +156,10 @@ class VolumeSpikeDetector:
                 return None
             base = float(sum(known) / len(known))
         else:
-            base = float(hod[0] / hod[1])
+            before, after = state.hod[(hour - 1) % 24], state.hod[(hour + 1) % 24]
+            base = float(
+                (2.0 * hod[0] + before[0] + after[0]) / (2.0 * hod[1] + before[1] + after[1])
+            )
         return base * self._factor(state, weekday)
 
     def expected_sum(self, state: VolumeProfile, starts: list[int]) -> float | None:

@@ -310,18 +310,44 @@ def test_volume_profile_is_interpolated_between_hour_slots():
 
     detector = VolumeSpikeDetector(VolumeSpikeRule(name="v"))
     state = detector.State()
-    for hour in range(24):
-        state.hod[hour] = [10.0 if hour < 6 else 30.0, 1.0]
+    for hour in range(24):  # a ramp: slot h (its mean, centred at h:30) is 10 h from 01 to 08
+        state.hod[hour] = [float(min(max(10 * hour, 10), 80)), 1.0]
     monday = int(T0.timestamp())
     at = lambda h, m: monday + h * 3600 + m * 60  # noqa: E731
-    assert detector.profile(state, at(5, 25)) == pytest.approx(10.0)  # mid 05:27:30, in 5's half
-    assert detector.profile(state, at(5, 55)) == pytest.approx(10 + 20 * (57.5 - 30) / 60)
-    assert detector.profile(state, at(6, 30)) == pytest.approx(30.0)  # past the 06:30 centre
+    ramp = lambda hours: 10 * (hours - 0.5)  # noqa: E731  (the line through the slots' centres)
+    # read at each bucket's middle; a straight ramp is what the slots' smoothing leaves as it is
+    assert detector.profile(state, at(5, 25)) == pytest.approx(ramp(5 + 27.5 / 60))
+    assert detector.profile(state, at(5, 55)) == pytest.approx(ramp(5 + 57.5 / 60))
+    assert detector.profile(state, at(6, 30)) == pytest.approx(ramp(6 + 32.5 / 60))
+    # not a step at the top of the hour
+    assert detector.profile(state, at(5, 55)) < detector.profile(state, at(6, 0))
     # a window sums its buckets' expectations
     starts = [at(5, 45), at(5, 50), at(5, 55)]
     assert detector.expected_sum(state, starts) == pytest.approx(
         sum(detector.profile(state, t) for t in starts)
     )
+
+
+def test_an_hour_slot_is_read_with_its_neighbours():
+    """Each hour slot is read with half the weight on its two neighbours (weighted by how much
+    each has learned): one hour's few mentions a day are a noisy estimate of it, and the
+    diurnal curve is smooth. A straight ramp is left as it is (the test above); a lone noisy
+    slot is pulled half way to its neighbours; a slot with no data yet is read as before."""
+    from alerts.detectors.volume_spike import VolumeSpikeDetector
+    from alerts.rules import VolumeSpikeRule
+
+    detector = VolumeSpikeDetector(VolumeSpikeRule(name="v"))
+    state = detector.State()
+    for hour in range(24):
+        state.hod[hour] = [20.0, 2.0]  # 10 a bucket
+    state.hod[12] = [60.0, 2.0]  # one lucky noon: 30 a bucket
+    noon = int(T0.timestamp()) + 12 * 3600 + 30 * 60 - 150  # a bucket centred at 12:30
+    assert detector.profile(state, noon) == pytest.approx((2 * 60 + 20 + 20) / (2 * 2 + 2 + 2))
+    state.hod[11] = [0.0, 0.0]  # 11:00 not learned yet: the mean of the hours learned
+    eleven = noon - 3600
+    assert detector.profile(state, eleven) == pytest.approx((22 * 10 + 30) / 23)
+    # and its neighbours are read without it
+    assert detector.profile(state, noon) == pytest.approx((2 * 60 + 20) / (2 * 2 + 2))
 
 
 def test_an_empty_denominator_is_no_score_not_a_perfect_one():
