@@ -169,6 +169,17 @@ class Thresholds:
                 return h0 + (h1 - h0) * (x - x0) / (x1 - x0)
         return self._along(rows[-1], per_day)
 
+    def scored_dispersion(self, dispersion: float) -> float:
+        """The dispersion a bank scores with: the brand's, but no steadier than the steadiest
+        row calibrated. The thresholds hold their false-alarm rate for LLRs computed at a
+        dispersion the simulation used; a brand read as steadier (a day-old baseline's quiet
+        buckets read as under-dispersed, r = 1,000, i.e. Poisson: seen on a 150-a-day brand's
+        second day) would be scored with sharper LLRs against a threshold simulated for
+        r = 32, and its false-alarm rate would not be the target."""
+        if not self.dispersions:
+            return dispersion
+        return min(dispersion, self.dispersions[-1])
+
     def _along(self, values: tuple[float, ...], per_day: float | None) -> float:
         if per_day is None or per_day <= 0:
             return values[-1]

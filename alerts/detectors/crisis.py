@@ -261,7 +261,7 @@ class CrisisDetector:
         p0 = self.expected_share(state, ctx.bucket_s)
         if expected is None or p0 is None:
             return []
-        r = self.dispersion(state)
+        r = self.thresholds.scored_dispersion(self.dispersion(state))
         # by the brand's size and burstiness: an hour-long burst is many buckets of evidence
         h = self.thresholds.at(self.volume.per_day(vol, ctx.bucket_s, bucket.start), r)
         llrs = self.bucket_llrs(bucket, expected, p0, r)

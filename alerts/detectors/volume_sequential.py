@@ -218,7 +218,7 @@ class SequentialVolume:
             return []
         if ctx.history_s < MATURE_S:
             return []  # each hour seen on one day only: its expectation may be off 2x
-        r = DISPERSION.dispersion(seq.phi)
+        r = self.thresholds.scored_dispersion(DISPERSION.dispersion(seq.phi))
         # by the brand's size and burstiness (nearly flat now that an hour counts once)
         h = self.thresholds.at(self.volume.per_day(state, ctx.bucket_s, bucket.start), r)
         n, e0 = bucket.n, max(expected, 0.01) * (1 + TOLERANCE)

@@ -194,6 +194,21 @@ def test_thresholds_interpolate_and_describe_themselves():
     )
 
 
+def test_a_bank_scores_no_steadier_than_its_steadiest_calibrated_row():
+    """Thresholds hold their false-alarm rate for LLRs at a dispersion they were simulated
+    with: a brand read as steadier than the steadiest row (r = 1,000, Poisson, from a day-old
+    baseline) is scored as that row; a burstier one as itself; one row: unchanged."""
+    rows = ((8.0, 24.0), (8.0, 16.0))
+    t = Thresholds((20.0, 2000.0), rows[0], 12.0, (8.0, 32.0), rows)
+    assert t.scored_dispersion(1000.0) == 32.0
+    assert t.scored_dispersion(12.0) == 12.0
+    assert t.scored_dispersion(2.0) == 2.0
+    assert Thresholds((20.0,), (8.0,), 12.0).scored_dispersion(1000.0) == 1000.0
+    crisis, volume = detectors()
+    for bank in (crisis.thresholds, volume.sequential.thresholds):
+        assert bank.scored_dispersion(1000.0) == max(NullGrid().dispersions)
+
+
 def test_a_steadier_brand_is_given_the_lower_threshold():
     """An hour's volume ±18% (r = 32) against ±35% (r = 8): the same 2,000-a-day brand's
     bursts look like less evidence to a bank that scores buckets as independent (crisis), so
