@@ -65,6 +65,11 @@ def _decay(half_life_updates: float) -> float:
     return float(0.5 ** (1.0 / max(half_life_updates, 1.0)))
 
 
+def _weekday(hour: int) -> int:
+    """Monday 0 .. Sunday 6 of the hour `hour` since the epoch (1970-01-01 was a Thursday)."""
+    return (hour // 24 + 3) % 7
+
+
 def _pairs(n: int) -> list[list[float]]:
     return [[0.0, 0.0] for _ in range(n)]
 
@@ -128,11 +133,11 @@ class VolumeSpikeDetector:
         hours = (ts + BUCKET_MID_S) / 3600 - 0.5
         first = math.floor(hours)
         frac = hours - first
-        a = self._profile(state, first % 24, (first // 24 + 3) % 7)  # 1970-01-01: Thu
+        a = self._profile(state, first % 24, _weekday(first))
         if a is None:
             return None
         second = first + 1
-        b = self._profile(state, second % 24, (second // 24 + 3) % 7)
+        b = self._profile(state, second % 24, _weekday(second))
         if b is None:
             return None
         return a * (1 - frac) + b * frac
@@ -192,7 +197,7 @@ class VolumeSpikeDetector:
         means = [pair[0] / pair[1] for pair in state.hod if pair[1] > 1e-9]
         if not means:
             return None
-        factor = 1.0 if at is None else self._factor(state, (at // 86400 + 3) % 7)
+        factor = 1.0 if at is None else self._factor(state, _weekday(at // 3600))
         return sum(means) / len(means) * 86400 / bucket_s * factor * self.level(state)
 
     def phi(self, state: VolumeProfile) -> float:
