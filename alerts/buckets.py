@@ -218,7 +218,7 @@ class WindowSummary:
     for (most evaluations never need them: only findings build evidence)."""
 
     __slots__ = (
-        "__dict__",
+        "_merges",
         "buckets",
         "end",
         "gaps",
@@ -238,6 +238,8 @@ class WindowSummary:
 
     def __init__(self, buckets: Iterable[Bucket], start: int, end: int):
         self.start, self.end = start, end
+        #: topics, terms and top posts merged so far (by attribute name)
+        self._merges: dict[str, Any] = {}
         self.buckets = [b for b in buckets if not b.gap]
         self.gaps = 0
         self.starts = [b.start for b in self.buckets]
@@ -271,13 +273,13 @@ class WindowSummary:
         return self.neg / self.n if self.n else 0.0
 
     def _merged(self, name: str) -> dict[str, int]:
-        cached: dict[str, int] | None = self.__dict__.get(name)
+        cached: dict[str, int] | None = self._merges.get(name)
         if cached is None:
             cached = {}
             for b in self.buckets:
                 for k, v in getattr(b, name).items():
                     cached[k] = cached.get(k, 0) + v
-            self.__dict__[name] = cached
+            self._merges[name] = cached
         return cached
 
     @property
@@ -293,13 +295,13 @@ class WindowSummary:
         return self._merged("terms")
 
     def _tops(self, name: str) -> list[Post]:
-        cached: list[Post] | None = self.__dict__.get(name)
+        cached: list[Post] | None = self._merges.get(name)
         if cached is None:
             cached = []
             for b in self.buckets:
                 for p in getattr(b, name):
                     _keep_top(cached, p)
-            self.__dict__[name] = cached
+            self._merges[name] = cached
         return cached
 
     @property

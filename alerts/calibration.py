@@ -34,12 +34,12 @@ never a stale one).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -361,10 +361,12 @@ def _name(
 ) -> str | None:
     """A name for these thresholds made of everything they depend on, the source of the code
     that computes them included; None where that source cannot be read (nothing is kept)."""
-    modules = sorted({__name__, threshold.__module__, getattr(llrs, "__module__", "")})
+    owner = getattr(llrs, "__self__", None)  # the detector, where it is a bound method
+    defined = type(owner).__module__ if owner is not None else getattr(llrs, "__module__", None)
+    modules = sorted({__name__, "alerts.sequential", defined or ""} - {""})
     try:
-        sources = [inspect.getsource(sys.modules[name]) for name in modules]
-    except (KeyError, OSError, TypeError):
+        sources = [_source(name) for name in modules]
+    except (KeyError, OSError):
         return None
     digest = hashlib.sha256(
         repr(
@@ -372,3 +374,15 @@ def _name(
         ).encode()
     ).hexdigest()
     return digest[:32]
+
+
+def _source(module: str) -> str:
+    """A module's source text, also where it runs compiled (mypyc: the source sits beside the
+    extension it was built into)."""
+    file = getattr(sys.modules[module], "__file__", None)
+    if file is None:
+        raise OSError(f"{module} has no file")
+    path = Path(file)
+    if path.suffix != ".py":
+        path = path.with_name(path.name.split(".")[0] + ".py")
+    return path.read_text(encoding="utf-8")

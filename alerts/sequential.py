@@ -21,14 +21,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
-from alerts.rule_state import RuleState
+from alerts.rule_state import (
+    SeriesCusumState,
+    ShareCusumsState,
+    StoredCusum,
+)
 
 BUCKETS_PER_MONTH_AT_5M = 30 * 288
+#: The reverse test's odds for "it is over" (20:1).
+CALM_LLR = math.log(20)
 T = TypeVar("T")
 
 
@@ -215,46 +221,6 @@ class Cusum:
         return cls(list(stored[0]), list(stored[1]))
 
 
-#: A CUSUM bank as stored: the statistics and where each began (-1: at zero).
-StoredCusum = tuple[list[float], list[int]]
-#: A key's CUSUM in `ShareCusums`: statistics, where each began, the mention clock of its last
-#: update, and the clock at which absence alone brings every statistic to zero.
-StoredShareCusum = tuple[list[float], list[int], int, int]
-
-
-@dataclass
-class ShareCusumsState(RuleState):
-    """What `ShareCusums` keeps, inside the state of the detector that uses it."""
-
-    cu: dict[str, StoredShareCusum] = field(default_factory=dict)
-    #: Mentions folded so far (the clock absent keys catch up against).
-    clock: int = 0
-    #: Per firing key, the level its reverse test weighs "it is over" against.
-    trend: dict[str, float] = field(default_factory=dict)
-    calm: dict[str, float] = field(default_factory=dict)
-    #: Keys the last bucket updated (between `fold` and the next `restart` only).
-    touched: list[str] | None = None
-    firing: list[str] = field(default_factory=list)
-    #: Per key with evidence, per alternative: the mention clock where its evidence began and
-    #: the key's count since (flat: [clock, count] x alternatives), so what an alarm says of
-    #: "since it began" never depends on how many buckets the engine holds.
-    spans: dict[str, list[int]] = field(default_factory=dict)
-
-
-@dataclass
-class SeriesCusumState(RuleState):
-    """What `SeriesCusum` keeps."""
-
-    cu: StoredCusum | None = None
-    #: Per alternative, the caller's values summed since its evidence began.
-    span: list[list[float]] | None = None
-    #: Armed (the alert fires): the level the reverse test weighs "it is over" against.
-    trend: float | None = None
-    calm: float = 0.0
-    #: 1 while an episode is open.
-    ep: int = 0
-
-
 @dataclass(frozen=True)
 class ShareCusums:
     """One CUSUM per key (a topic, a term) on the share of mentions that carry it, kept in a
@@ -274,7 +240,7 @@ class ShareCusums:
 
     tolerance: float = 0.2
     new_normal_s: int = 6 * 3600
-    calm_llr: float = math.log(20)
+    calm_llr: float = CALM_LLR
 
     def fold(
         self,
@@ -519,7 +485,7 @@ class SeriesCusum:
 
     alternatives: int
     new_normal_s: int = 6 * 3600
-    calm_llr: float = math.log(20)
+    calm_llr: float = CALM_LLR
 
     def fold(
         self,

@@ -1,16 +1,39 @@
 """`make bench`: offline detection replay speed (pre-scored mentions through the detection
 driver, one core, no Kafka) — the path `earful eval detect` and `earful rules backtest` take —
-and the detector state size of the largest brand."""
+compiled (alerts/native.py) and interpreted, and the detector state size of the largest brand."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 
 def run(seed: int = 901, days: int = 30) -> list[tuple[str, str, float]]:
+    rows = _measure(seed, days)
+    from alerts import native
+
+    if native.active():  # the same replay interpreted, in a process that ignores the build
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.detection", str(seed), str(days)],
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "EARFUL_PURE_PYTHON": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        name, what, rate = json.loads(done.stdout.splitlines()[-1])[0]
+        rows.insert(1, (name, what, rate))
+    return rows
+
+
+def _measure(seed: int, days: int) -> list[tuple[str, str, float]]:
     from faust.serializers import codecs
 
+    from alerts import native
     from alerts.engine import DetectionEngine
     from alerts.replay import Replayer, ReplayStats, parse_lines
     from alerts.rules import load_rules
@@ -33,7 +56,8 @@ def run(seed: int = 901, days: int = 30) -> list[tuple[str, str, float]]:
     per_day = {b.name: b.per_day for b in brands}
     return [
         (
-            "detection replay (shipped rules, 1 core)",
+            "detection replay (shipped rules, 1 core, "
+            f"{'compiled with mypyc' if native.active() else 'interpreted'})",
             f"{stats.mentions:,} pre-scored mentions, {len(brands)} brands, {days} days",
             stats.mentions / seconds,
         ),
@@ -44,3 +68,7 @@ def run(seed: int = 901, days: int = 30) -> list[tuple[str, str, float]]:
             float("nan"),
         ),
     ]
+
+
+if __name__ == "__main__":
+    print(json.dumps(_measure(int(sys.argv[1]), int(sys.argv[2]))))

@@ -23,7 +23,6 @@ sustained and resolves, and its evidence is spent.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
@@ -32,15 +31,14 @@ import numpy as np
 from alerts.buckets import Bucket, WindowSummary
 from alerts.calibration import Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
-from alerts.detectors.volume_spike import VolumeProfile, VolumeSpikeDetector
+from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.evidence import build_evidence, fmt_span, search_query
-from alerts.rule_state import RuleState
+from alerts.rule_state import CrisisState, VolumeProfile
 from alerts.rules import CrisisRule, VolumeSpikeRule
 from alerts.sequential import (
+    CALM_LLR,
     Cusum,
     Overdispersion,
-    SeriesCusum,
-    StoredCusum,
     bank,
     count_llr,
     count_llr_array,
@@ -58,33 +56,6 @@ SHARE_TOLERANCE = 0.04
 MIN_RISE = 0.12
 #: A change that has lasted this long is the new normal (as in volume_spike's guard band).
 NEW_NORMAL_S = 6 * 3600
-#: The reverse test's odds for "it is over", the volume and dip tests' own.
-CALM_LLR = SeriesCusum.calm_llr
-
-
-@dataclass
-class CrisisState(RuleState):
-    #: The rule's own seasonal volume baseline (as `volume_spike` keeps it).
-    vol: VolumeProfile = field(default_factory=VolumeProfile)
-    #: Exponentially weighted negatives and mentions per bucket (None until the first).
-    neg: EWMA | None = None
-    n: EWMA | None = None
-    #: Bucket-level overdispersion of counts: [excess, scale] (see `Overdispersion`).
-    phi: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    #: One CUSUM per (volume factor, negative rise) alternative.
-    cusum: StoredCusum | None = None
-    #: Per alternative, [mentions, negatives, expected] since its evidence began.
-    span: list[list[float]] | None = None
-    #: 1 while an episode of this rule is open (its evidence is spent when it resolves).
-    ep: int = 0
-    #: Armed (the alert fired): [volume factor, negative share] halfway between usual and what
-    #: was observed, the level the reverse test weighs "it is over" against, and that test's
-    #: statistic.
-    armed: list[float] | None = None
-    calm: float = 0.0
-    #: Buckets the dispersion holds back while evidence builds: [count, expected]
-    #: (`Overdispersion.learn_or_hold`).
-    held: list[list[float]] = field(default_factory=list)
 
 
 class CrisisDetector:
@@ -237,7 +208,10 @@ class CrisisDetector:
     ) -> np.ndarray:
         """`bucket_llrs` over arrays ([chains, buckets] -> [chains, buckets, alternatives]),
         for the calibration's simulations."""
-        p0, e0, q0 = self._null(expected, share)  # type: ignore[arg-type]  # arrays too
+        # `_null` with the expectations as an array (compiled, `_null` takes floats only)
+        p0 = min(max(share, 0.01), 0.95)
+        e0 = expected * (1 + VOLUME_TOLERANCE)
+        q0 = min(p0 + SHARE_TOLERANCE, 0.97)
         return np.stack(
             [
                 (

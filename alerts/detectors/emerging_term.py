@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
 from alerts.buckets import Bucket, RunningTerms, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.rule_state import EmergingTermState
 from alerts.rules import EmergingTermRule
-from alerts.sequential import ShareCusums, ShareCusumsState, threshold
+from alerts.sequential import ShareCusums, threshold
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: Terms remembered per brand and rule; the least frequent are forgotten beyond this. The
@@ -43,21 +43,6 @@ TERM_SHARES = (0.05, 0.15, 0.4)
 #: The union bound counts at least this many terms, however small the vocabulary so far.
 MIN_VOCABULARY = 1_000
 SHARES = ShareCusums(tolerance=0.2)
-
-
-@dataclass
-class EmergingTermState(ShareCusumsState):
-    """The terms' CUSUMs (inherited) and the brand's background vocabulary."""
-
-    #: Decayed count per term, times `scale` (the decay is applied lazily through it).
-    bg: dict[str, float] = field(default_factory=dict)
-    scale: float = 1.0
-    #: Decayed mentions, times `scale`.
-    N: float = 0.0
-    #: Seconds of buckets since faded terms were last forgotten.
-    since_prune: int = 0
-    #: Mentions learned from so far (the warm-up counts them).
-    seen: int = 0
 
 
 class EmergingTermDetector:

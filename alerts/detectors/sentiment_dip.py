@@ -17,30 +17,18 @@ With `false_alarms_per_month` set, a sequential test runs beside the windowed on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from functools import partial
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.detectors.dip_sequential import SequentialDip
 from alerts.evidence import build_evidence, fmt_span, search_query
-from alerts.rule_state import RuleState
+from alerts.rule_state import (
+    SentimentDipState,
+)
 from alerts.rules import SentimentDipRule
-from alerts.sequential import SeriesCusumState, beside_window
+from alerts.sequential import beside_window
 from alerts.stats import EWMA, binom_tail_ge, z_from_p
-
-
-@dataclass
-class SentimentDipState(RuleState):
-    #: Exponentially weighted negatives and mentions per bucket (None until the first).
-    neg: EWMA | None = None
-    n: EWMA | None = None
-    #: Mentions learned from so far (the warm-up counts them).
-    seen: int = 0
-    #: The last window looked suspicious: its bucket is not learned from.
-    hold: bool = False
-    #: The sequential test's CUSUM (alerts/detectors/dip_sequential.py).
-    seq: SeriesCusumState = field(default_factory=SeriesCusumState)
 
 
 class SentimentDipDetector:
@@ -120,7 +108,7 @@ class SentimentDipDetector:
             p_value = binom_tail_ge(share * n_eff, n_eff, p0)
         else:
             share = window.neg / window.n
-            n_eff = window.n
+            n_eff = float(window.n)
             p_value = binom_tail_ge(window.neg, window.n, p0)
         delta = share - p0
         # suspicious windows are not learned from (see VolumeSpikeDetector.learn)

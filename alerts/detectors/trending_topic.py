@@ -17,32 +17,21 @@ which raises the alert:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.rule_state import TrendingTopicState
 from alerts.rules import TrendingTopicRule
-from alerts.sequential import ShareCusums, ShareCusumsState, threshold
+from alerts.sequential import ShareCusums, threshold
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: The union bound counts at least this many topics, however few the brand has had so far.
 MIN_TOPICS = 8
 #: A learned share may be 20% off before data counts as evidence against it.
 SHARES = ShareCusums(tolerance=0.2)
-
-
-@dataclass
-class TrendingTopicState(ShareCusumsState):
-    """The topics' CUSUMs (inherited) and their baseline."""
-
-    #: Exponentially weighted mentions per topic, and of all mentions.
-    tp: dict[str, float] = field(default_factory=dict)
-    tot: float = 0.0
-    #: Mentions learned from so far (the warm-up counts them).
-    seen: int = 0
 
 
 class TrendingTopicDetector:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -36,10 +35,10 @@ from alerts.buckets import Bucket
 from alerts.calibration import Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.rule_state import SequentialVolumeState
 from alerts.sequential import (
     Overdispersion,
     SeriesCusum,
-    SeriesCusumState,
     count_llr,
     hour_count_llr,
     hour_count_llr_array,
@@ -49,7 +48,8 @@ from alerts.sequential import (
 from alerts.stats import EWMA
 
 if TYPE_CHECKING:
-    from alerts.detectors.volume_spike import VolumeSpikeDetector, VolumeSpikeState
+    from alerts.detectors.volume_spike import VolumeSpikeDetector
+    from alerts.rule_state import VolumeSpikeState
 
 #: Bucket-level overdispersion of the brand's counts (its own, not the windowed test's).
 DISPERSION = Overdispersion(prior=0.1, prior_weight=50.0)
@@ -66,23 +66,6 @@ MIX_TOLERANCE = 0.04
 MIX_HALF_LIFE_S = 2 * 86400
 #: The sentiment each alternative's mix leans to (None: volume alone).
 MIX_SIDES: tuple[str | None, ...] = (None, "pos", "neg")
-
-
-@dataclass
-class SequentialVolumeState(SeriesCusumState):
-    #: The brand's bucket-level overdispersion: [excess, scale] (see `Overdispersion`).
-    phi: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    #: Volume-weighted means of positives, negatives and mentions per bucket (the usual mix),
-    #: learned from buckets outside alerts (None until the first).
-    pos: EWMA | None = None
-    neg: EWMA | None = None
-    n: EWMA | None = None
-    #: Buckets the dispersion holds back while the rule's guard band is up (`flag_from`:
-    #: this CUSUM at half its threshold, or an unusual window): [count, expected]
-    #: (`Overdispersion.learn_or_hold`).
-    held: list[list[float]] = field(default_factory=list)
-    #: The hour being scored: [its start, mentions so far, expected so far (the null's)].
-    hour: list[float] = field(default_factory=lambda: [-1.0, 0.0, 0.0])
 
 
 class SequentialVolume:

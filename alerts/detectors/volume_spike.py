@@ -27,15 +27,14 @@ With `false_alarms_per_month` set, a sequential test runs beside the windowed on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
-from alerts.detectors.volume_sequential import DISPERSION, SequentialVolume, SequentialVolumeState
+from alerts.detectors.volume_sequential import DISPERSION, SequentialVolume
 from alerts.evidence import build_evidence, fmt_span, search_query
-from alerts.rule_state import RuleState
+from alerts.rule_state import VolumeProfile, VolumeSpikeState
 from alerts.rules import VolumeSpikeRule
 from alerts.sequential import beside_window
 from alerts.stats import negbin_quantile, negbin_tail_ge, z_from_p
@@ -68,48 +67,6 @@ def _decay(half_life_updates: float) -> float:
 def _weekday(hour: int) -> int:
     """Monday 0 .. Sunday 6 of the hour `hour` since the epoch (1970-01-01 was a Thursday)."""
     return (hour // 24 + 3) % 7
-
-
-def _pairs(n: int) -> list[list[float]]:
-    return [[0.0, 0.0] for _ in range(n)]
-
-
-@dataclass
-class VolumeProfile(RuleState):
-    """The seasonal baseline (exponentially weighted [sum, weight] pairs) and its guard band."""
-
-    #: Mentions per bucket by hour of day (UTC).
-    hod: list[list[float]] = field(default_factory=lambda: _pairs(24))
-    #: Each weekday's volume against the hour-of-day profile.
-    dow: list[list[float]] = field(default_factory=lambda: _pairs(7))
-    #: Recent observed against expected volume: the level that follows slow drifts.
-    lvl: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    #: Pooled moments of the windowed test's overdispersion: [excess, scale].
-    phi: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    #: The day being summed for the weekday factor: [day index, observed, profile x level].
-    day: list[float] = field(default_factory=lambda: [-1.0, 0.0, 0.0])
-    #: The level as that day began: its factor is learned against the profile at this level,
-    #: so the factor holds what is particular to the weekday, and the level the drift.
-    day_level: float = 1.0
-    #: What the day before and the current day put into the level's expected sum (decayed as
-    #: it decays): [day index, expected, day index, expected]. Once a day's weekday factor is
-    #: relearned, that day's part of the level is re-expressed at the new factor.
-    lvl_days: list[float] = field(default_factory=lambda: [-1.0, 0.0, -1.0, 0.0])
-    #: Closed buckets waiting to leave the window before they are learned:
-    #: [start, count, flagged].
-    pending: list[list[int]] = field(default_factory=list)
-    #: Start of the window an unusual test result holds out of learning (-1: none).
-    flag_from: int = -1
-    #: Since when flagging has been continuous (a lasting change is learned after a while).
-    flagged_since: int | None = None
-
-
-@dataclass
-class VolumeSpikeState(VolumeProfile):
-    seq: SequentialVolumeState = field(default_factory=SequentialVolumeState)
-    #: Pooled moments of single buckets' overdispersion for the windowed test: [excess,
-    #: scale] (`burst_phi`; the crisis rule's bare profile has no windowed test to keep it for).
-    burst: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
 
 class VolumeSpikeDetector:

@@ -146,8 +146,7 @@ def test_every_rules_state_round_trips_through_its_declaration():
 def test_a_stored_state_that_does_not_fit_its_rule_is_relearned_and_said(caplog):
     """A record the declaration cannot read (here: a rule renamed onto another's state, or a
     damaged record) is not half-used: the rule starts afresh and the log names rule and field."""
-    from alerts.detectors.volume_spike import VolumeSpikeState
-    from alerts.rule_state import RuleStateError
+    from alerts.rule_state import RuleStateError, VolumeSpikeState
 
     raw = json.loads(json.dumps(FIXTURE["states"]["Acme"]))
     raw["series"][""]["rules"]["spike"]["hod"] = "not a profile"

@@ -11,10 +11,11 @@ import pytest
 
 from alerts.buckets import Bucket
 from alerts.detectors.base import Context
-from alerts.detectors.volume_spike import VolumeSpikeDetector, VolumeSpikeState
+from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.engine import DetectionEngine, make_detector
 from alerts.observation import observation_to_dict
 from alerts.replay import Replayer
+from alerts.rule_state import VolumeSpikeState
 from alerts.rules import RuleSet, VolumeSpikeRule
 from streams.deadletters import DeadLetters
 from streams.detection import DetectStep
