@@ -54,6 +54,23 @@ def bank(factors: Sequence[float], rises: Sequence[float]) -> tuple[Alternative,
     return tuple(Alternative(f, r) for f in factors for r in rises if not (f == 1.0 and r == 0.0))
 
 
+def round3(x: float) -> float:
+    """`round(x, 3)`, bit for bit, without its decimal conversion (a replay rounds every
+    statistic of every key of every bucket: stored state and alerts must not depend on how
+    many buckets a batch held). Away from a tie, x * 1000 is within 1e-6 of the exact product
+    (|x| < 1e6), so its nearest integer n is the exact one, and n / 1000 is the double nearest
+    the decimal result, as `round` returns it; near a tie, or for larger x, `round` decides."""
+    y = x * 1000.0
+    if not -1e9 < y < 1e9:
+        return round(x, 3)
+    low = math.floor(y)
+    rest = y - low
+    if -1e-6 < rest - 0.5 < 1e-6:
+        return round(x, 3)
+    n = low + 1 if rest > 0.5 else low
+    return n / 1000.0 if n else math.copysign(0.0, x)
+
+
 def threshold(
     alternatives: int, false_alarms_per_month: float, bucket_s: int, *, per_month_s: int = 2592000
 ) -> float:
@@ -201,9 +218,9 @@ class Cusum:
             if since < 0:
                 out.append([0.0] * len(values))
             elif since == start:  # began with this bucket
-                out.append([round(v, 3) for v in values])
+                out.append([round3(v) for v in values])
             else:
-                out.append([round(a + v, 3) for a, v in zip(held, values, strict=True)])
+                out.append([round3(a + v) for a, v in zip(held, values, strict=True)])
         return out
 
     def best(self) -> tuple[int, float]:
@@ -306,7 +323,7 @@ class ShareCusums:
                     runs_out = max(runs_out, v / -per_absent)
                 # rounded where it is computed (not where it is stored), so a replay cut into
                 # batches anywhere still gives the same alerts, and the state stays small
-                s[i], since[i] = round(v, 3), began
+                s[i], since[i] = round3(v), began
             old_since = raw[1] if raw is not None else None
             stats[key] = (s, since, clock, clock + math.ceil(runs_out))
             self._follow(state, key, since, old_since, count, before, start)
@@ -504,14 +521,14 @@ class SeriesCusum:
         cusum = Cusum.of(state.cu, self.alternatives)
         cusum.update(llrs, start, cap=1.5 * h)
         cusum.forget_before(end - self.new_normal_s)
-        cusum.s = [round(v, 3) for v in cusum.s]
+        cusum.s = [round3(v) for v in cusum.s]
         state.cu = cusum.stored()
         sums = state.span
         if sums is None or len(sums) != self.alternatives:
             sums = [[0.0] * len(values) for _ in range(self.alternatives)]
         state.span = sums = cusum.follow(sums, start, values)
         if state.trend is not None and calm is not None:
-            state.calm = round(max(0.0, state.calm + calm(state.trend)), 3)
+            state.calm = round3(max(0.0, state.calm + calm(state.trend)))
         best, s = cusum.best()
         return s, cusum.since[best] if cusum.since[best] >= 0 else start, sums[best]
 

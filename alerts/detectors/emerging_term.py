@@ -26,7 +26,7 @@ from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rule_state import EmergingTermState
 from alerts.rules import EmergingTermRule
-from alerts.sequential import ShareCusums, threshold
+from alerts.sequential import ShareCusums, round3, threshold
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: Terms remembered per brand and rule; the least frequent are forgotten beyond this. The
@@ -107,7 +107,7 @@ class EmergingTermDetector:
             if term not in firing and not (term in stats and max(stats[term][0]) >= building):
                 # 3 decimals, as the prune stores them: between prunes the terms just learned
                 # were 17-digit floats (49 of a 2,000-a-day brand's 172 kB of background)
-                bg[term] = round(bg.get(term, 0.0) + count * scale, 3)
+                bg[term] = round3(bg.get(term, 0.0) + count * scale)
         if scale > RESCALE_AT:
             for term in bg:
                 bg[term] /= scale
@@ -118,7 +118,7 @@ class EmergingTermDetector:
             # forget faded terms, and rescale to plain counts with 3 decimals (17-digit floats
             # of a large scale made up half the stored size)
             bg = state.bg = {
-                t: round(c / scale, 3) for t, c in bg.items() if c >= FORGET_BELOW * scale
+                t: round3(c / scale) for t, c in bg.items() if c >= FORGET_BELOW * scale
             }
             total, scale, since = total / scale, 1.0, 0
         if len(bg) > MAX_VOCABULARY:

@@ -4,10 +4,13 @@ crisis detector on a small brand's stream."""
 import json
 import math
 import re
+import struct
 from datetime import timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.engine import DetectionEngine
 from alerts.replay import Replayer, observations_from_dict
@@ -22,6 +25,7 @@ from alerts.sequential import (
     bank,
     count_llr,
     cusum_step,
+    round3,
     share_llr,
     threshold,
 )
@@ -367,3 +371,16 @@ def test_a_resolved_crisis_spends_its_evidence():
     assert state.ep == 0 and state.cusum is None and state.span is None
     assert state.armed is None and state.calm == 0.0
     assert detector.State.load(json.loads(json.dumps(state.dump()))) == state
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.floats(min_value=-2e3, max_value=2e3),
+        st.integers(-(10**7), 10**7).map(lambda k: k / 2000),  # ties and near-ties
+        st.integers(-(10**7), 10**7).map(lambda k: k / 1000 + 5e-4),
+    )
+)
+def test_round3_is_round_to_three_places_bit_for_bit(x):
+    assert struct.pack("<d", round3(x)) == struct.pack("<d", round(x, 3))
