@@ -208,7 +208,7 @@ def drop_outranked_posts(closed: Iterable[Bucket]) -> None:
             ]
             if len(kept) < len(posts):
                 setattr(bucket, name, kept)
-            later = sorted([*later, *(p.followers for p in kept)], reverse=True)[:TOP_POSTS]
+            later = sorted([*later, *[p.followers for p in kept]], reverse=True)[:TOP_POSTS]
 
 
 class WindowSummary:

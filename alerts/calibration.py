@@ -199,7 +199,7 @@ class Thresholds:
             ends += f" to {self.values[-1]:.1f} ({self.sizes[-1]:,.0f} a day)"
         if len(self.rows) > 1 and self.rows[-1][-1] != self.values[-1]:
             # an hour's volume varies by 1 / sqrt(r) (the Gamma(r) burst's spread)
-            bursty, steady = (100 / r**0.5 for r in (self.dispersions[0], self.dispersions[-1]))
+            bursty, steady = [100 / r**0.5 for r in (self.dispersions[0], self.dispersions[-1])]
             ends += (
                 f" for the burstiest brands (an hour's volume ±{bursty:.0f}%), "
                 f"{self.rows[-1][-1]:.1f} at {self.sizes[-1]:,.0f} a day for steady ones "

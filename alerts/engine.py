@@ -210,7 +210,7 @@ class DetectionEngine:
             window = windows.get(window_s)
             if window is None:
                 window = windows[window_s] = summarize(
-                    (b for s, b in series.closed.items() if s >= end - window_s),
+                    [b for s, b in series.closed.items() if s >= end - window_s],
                     end - window_s,
                     end,
                 )

@@ -65,7 +65,7 @@ class Context:
         """The closed buckets still held from `since` to the end: the evidence (posts, terms)
         of a change a sequential test dates back to `since`. Counts since then are the
         detector's own: the engine holds only what the longest window needs."""
-        return summarize((b for t, b in sorted(self.closed.items()) if t >= since), since, self.end)
+        return summarize([b for t, b in sorted(self.closed.items()) if t >= since], since, self.end)
 
 
 class Detector(Protocol):

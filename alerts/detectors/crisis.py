@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from functools import partial
+from typing import ClassVar
 
 import numpy as np
 
@@ -59,7 +60,7 @@ NEW_NORMAL_S = 6 * 3600
 
 
 class CrisisDetector:
-    State = CrisisState
+    State: ClassVar[type[CrisisState]] = CrisisState
 
     def __init__(self, rule: CrisisRule, bucket_s: int = 300):
         self.rule = rule

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from typing import ClassVar
 
 from alerts.buckets import Bucket, RunningTerms, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
@@ -46,7 +47,7 @@ SHARES = ShareCusums(tolerance=0.2)
 
 
 class EmergingTermDetector:
-    State = EmergingTermState
+    State: ClassVar[type[EmergingTermState]] = EmergingTermState
 
     def __init__(self, rule: EmergingTermRule, bucket_s: int = 300):
         self.rule = rule

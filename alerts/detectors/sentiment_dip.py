@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import ClassVar
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
@@ -32,7 +33,7 @@ from alerts.stats import EWMA, binom_tail_ge, z_from_p
 
 
 class SentimentDipDetector:
-    State = SentimentDipState
+    State: ClassVar[type[SentimentDipState]] = SentimentDipState
 
     def __init__(self, rule: SentimentDipRule, bucket_s: int = 300):
         self.rule = rule

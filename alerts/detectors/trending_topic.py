@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from functools import partial
+from typing import ClassVar
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
@@ -35,7 +36,7 @@ SHARES = ShareCusums(tolerance=0.2)
 
 
 class TrendingTopicDetector:
-    State = TrendingTopicState
+    State: ClassVar[type[TrendingTopicState]] = TrendingTopicState
 
     def __init__(self, rule: TrendingTopicRule, bucket_s: int = 300):
         self.rule = rule

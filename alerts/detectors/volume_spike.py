@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from functools import partial
+from typing import ClassVar
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
@@ -70,7 +71,7 @@ def _weekday(hour: int) -> int:
 
 
 class VolumeSpikeDetector:
-    State = VolumeSpikeState
+    State: ClassVar[type[VolumeSpikeState]] = VolumeSpikeState
 
     def __init__(self, rule: VolumeSpikeRule, bucket_s: int = 300):
         self.rule = rule
