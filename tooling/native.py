@@ -5,8 +5,9 @@
 
 The build lands in ~/.cache/earful/native/KEY (`EARFUL_NATIVE_DIR` elsewhere), KEY being the
 compiled modules' source and the interpreter, so CI's clean clones reuse it between runs and an
-edit is never shadowed by an old build. Needs a C compiler and the Python headers; without
-them it says so and exits 0 (detection runs interpreted, only slower).
+edit is never shadowed by an old build. Needs a C compiler, the Python headers and mypy's
+mypyc (a dev dependency); without them it says so and exits 0 (detection runs interpreted,
+only slower).
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ def build(force: bool = False) -> Path | None:
     if shutil.which(os.environ.get("CC", "cc")) is None:
         print("native: no C compiler; detection runs interpreted", file=sys.stderr)
         return None
-    from mypyc.build import mypycify
-    from setuptools import setup
+    try:
+        from mypyc.build import mypycify
+        from setuptools import setup
+    except ImportError as e:  # installed without the dev tools (`uv sync --no-dev`)
+        print(f"native: {e.name} is not installed; detection runs interpreted", file=sys.stderr)
+        return None
 
     started = time.monotonic()
     place.parent.mkdir(parents=True, exist_ok=True)

@@ -85,3 +85,15 @@ def test_compiled_detection_raises_exactly_the_interpreted_alerts():
     assert compiled and not interpreted
     assert len(slow) > 20  # the stream's incidents were found at all
     assert fast == slow  # byte for byte: same order, same evidence, same figures
+
+
+def test_without_a_compiler_the_build_says_so_and_detection_runs_interpreted(
+    tmp_path, monkeypatch, capsys
+):
+    from tooling import native as build
+
+    monkeypatch.setenv("EARFUL_NATIVE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-compiler-here")
+    assert build.build() is None
+    assert "no C compiler; detection runs interpreted" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing half-built is left to be picked up
