@@ -363,7 +363,7 @@ def _name(
     that computes them included; None where that source cannot be read (nothing is kept)."""
     owner = getattr(llrs, "__self__", None)  # the detector, where it is a bound method
     defined = type(owner).__module__ if owner is not None else getattr(llrs, "__module__", None)
-    modules = sorted({__name__, "alerts.sequential", defined or ""} - {""})
+    modules = sorted({__name__, threshold.__module__, defined or ""} - {""})
     try:
         sources = [_source(name) for name in modules]
     except (KeyError, OSError):

@@ -7,9 +7,12 @@ builds them, `make test`, `make demo` and `make bench` run it first. Nothing els
 same source, same arithmetic (IEEE doubles, the same libm calls), and a unit test replays the
 same stream interpreted and compiled and compares the alerts byte for byte.
 
-A build is kept under a key made of the compiled modules' source and the interpreter, so an
-edited module, a checkout of another commit or another Python never picks up a stale build:
-it runs interpreted until `make native` builds for it. `EARFUL_PURE_PYTHON=1` runs interpreted
+A build is kept under a key made of the compiled modules' source and the interpreter, and it
+lists every project module it was typed against (the compiled ones and what they import, e.g.
+the stored states of alerts/rule_state.py: compiled code checks their fields' types) with its
+hash. It is used only while every one of them is as it was, so an edited module, a checkout
+of another commit or another Python never picks up a stale build: detection runs interpreted
+until `make native` builds for it. `EARFUL_PURE_PYTHON=1` runs interpreted
 whatever is built. This module is imported by `alerts/__init__.py` before any compiled module,
 and only puts the build's directory first on the package paths; it is itself never compiled.
 """
@@ -17,6 +20,7 @@ and only puts the build's directory first on the package paths; it is itself nev
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import sysconfig
@@ -42,6 +46,8 @@ COMPILED = (
     "alerts/detectors/emerging_term.py",
 )
 ROOT = Path(__file__).resolve().parent.parent
+#: The build this process uses (None: interpreted), decided when `alerts` is first imported.
+_DECIDED: list[Path | None] = []
 
 
 def build_key(root: Path = ROOT) -> str:
@@ -61,15 +67,23 @@ def builds_dir() -> Path:
     return Path(found) if found else Path.home() / ".cache" / "earful" / "native"
 
 
-def build_for_this_source() -> Path | None:
-    """The build of exactly this source, if one was made (None: run interpreted)."""
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_for_this_source(root: Path = ROOT) -> Path | None:
+    """The build of exactly this source, if one was made (None: run interpreted). Its `BUILT`
+    file, written last, lists each module it was typed against with the module's hash."""
     if os.environ.get("EARFUL_PURE_PYTHON", "") not in ("", "0"):
         return None
     try:
-        place = builds_dir() / build_key()
-    except OSError:  # a compiled module's source is missing: an installed copy, not a checkout
-        return None
-    return place if (place / "BUILT").is_file() else None
+        place = builds_dir() / build_key(root)
+        typed_against = json.loads((place / "BUILT").read_text())["sources"]
+        if all(file_hash(root / name) == digest for name, digest in typed_against.items()):
+            return place
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not built, cut short, or a source missing (an installed copy, not a checkout)
+    return None
 
 
 def active() -> bool:
@@ -82,7 +96,9 @@ def active() -> bool:
 def use(package_path: list[str], subpackage: str = "") -> None:
     """Put the build's copy of a package first on its `__path__` (and the build on `sys.path`,
     where mypyc's shared library is imported from by its top-level name)."""
-    place = build_for_this_source()
+    if not _DECIDED:  # once per process: the packages must agree
+        _DECIDED.append(build_for_this_source())
+    place = _DECIDED[0]
     if place is None:
         return
     if str(place) not in sys.path:

@@ -55,11 +55,11 @@ def bank(factors: Sequence[float], rises: Sequence[float]) -> tuple[Alternative,
 
 
 def round3(x: float) -> float:
-    """`round(x, 3)`, bit for bit, without its decimal conversion (a replay rounds every
-    statistic of every key of every bucket: stored state and alerts must not depend on how
-    many buckets a batch held). Away from a tie, x * 1000 is within 1e-6 of the exact product
-    (|x| < 1e6), so its nearest integer n is the exact one, and n / 1000 is the double nearest
-    the decimal result, as `round` returns it; near a tie, or for larger x, `round` decides."""
+    """`round(x, 3)`, bit for bit, without its decimal conversion (300 ns a call, and a replay
+    rounds every statistic of every key of every bucket). Away from a tie, x * 1000 is within
+    1e-6 of the exact product (|x| < 1e6), so its nearest integer n is the exact one, and
+    n / 1000 is the double nearest the decimal result, as `round` returns it; near a tie, or
+    for larger x, `round` decides."""
     y = x * 1000.0
     if not -1e9 < y < 1e9:
         return round(x, 3)

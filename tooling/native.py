@@ -13,6 +13,8 @@ only slower).
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import os
 import shutil
 import sys
@@ -20,14 +22,49 @@ import tempfile
 import time
 from pathlib import Path
 
-from alerts.native import COMPILED, ROOT, build_key, builds_dir
+from alerts.native import (
+    COMPILED,
+    ROOT,
+    build_for_this_source,
+    build_key,
+    builds_dir,
+    file_hash,
+)
+
+
+def typed_against(root: Path = ROOT) -> list[str]:
+    """`COMPILED` and every project module they import, directly or not, with the packages
+    holding them: what mypyc reads the types of (paths relative to `root`)."""
+    found: set[str] = set()
+    todo = list(COMPILED)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for node in ast.walk(ast.parse((root / name).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # `from package import module` names a module too
+                modules = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                parts = module.split(".")
+                for depth in range(1, len(parts) + 1):  # the packages on the way, and the module
+                    path = Path(*parts[:depth])
+                    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+                        if (root / candidate).is_file():
+                            todo.append(candidate.as_posix())
+    return sorted(found)
 
 
 def build(force: bool = False) -> Path | None:
     """Compile `COMPILED` into the build directory for this source; its path, or None where
     no compiler could."""
     place = builds_dir() / build_key()
-    if (place / "BUILT").is_file() and not force:
+    if build_for_this_source() == place and not force:
         print(f"native: up to date ({place})")
         return place
     if shutil.which(os.environ.get("CC", "cc")) is None:
@@ -70,7 +107,10 @@ def build(force: bool = False) -> Path | None:
     out = work / "out"
     for name in COMPILED:  # the source beside each extension (calibration names its cache by it)
         shutil.copyfile(ROOT / name, out / name)
-    (out / "BUILT").write_text(f"{len(COMPILED)} modules in {time.monotonic() - started:.0f} s\n")
+    sources = {name: file_hash(ROOT / name) for name in typed_against()}
+    (out / "BUILT").write_text(
+        json.dumps({"seconds": round(time.monotonic() - started), "sources": sources}, indent=1)
+    )
     if place.exists():
         shutil.rmtree(place)
     out.rename(place)

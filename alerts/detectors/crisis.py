@@ -209,10 +209,8 @@ class CrisisDetector:
     ) -> np.ndarray:
         """`bucket_llrs` over arrays ([chains, buckets] -> [chains, buckets, alternatives]),
         for the calibration's simulations."""
-        # `_null` with the expectations as an array (compiled, `_null` takes floats only)
-        p0 = min(max(share, 0.01), 0.95)
-        e0 = expected * (1 + VOLUME_TOLERANCE)
-        q0 = min(p0 + SHARE_TOLERANCE, 0.97)
+        p0, per_expected, q0 = self._null(1.0, share)  # the null per expected mention
+        e0 = expected * per_expected
         return np.stack(
             [
                 (

@@ -14,34 +14,11 @@ from alerts import native
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Replays a generated stream and prints whether detection ran compiled, then every alert.
-REPLAY = """
-import json, sys
-from alerts import native
-from alerts.engine import DetectionEngine
-from alerts.replay import Replayer, ReplayStats, parse_lines
-from alerts.rules import load_rules
-from models.training.data import airline_pools, airline_topic_pools
-from tooling.scenarios import TextPools, scenario_stream
 
-pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
-_, _, mentions = scenario_stream(int(sys.argv[1]), int(sys.argv[2]), pools)
-replayer = Replayer(DetectionEngine(load_rules(None)))
-stats = ReplayStats()
-alerts = []
-for observations in parse_lines([json.dumps(m).encode() for m in mentions], stats):
-    alerts += replayer.feed(observations)
-alerts += replayer.finish()
-print(json.dumps(native.active()))
-for alert in alerts:
-    print(alert.model_dump_json())
-"""
-
-
-def _replay(seed: int, days: int, *, pure: bool) -> tuple[bool, list[str]]:
+def _earful(*args: str, pure: bool) -> str:
     env = {**os.environ, "EARFUL_PURE_PYTHON": "1" if pure else "0"}
     done = subprocess.run(
-        [sys.executable, "-c", REPLAY, str(seed), str(days)],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -49,39 +26,67 @@ def _replay(seed: int, days: int, *, pure: bool) -> tuple[bool, list[str]]:
         timeout=600,
         check=True,
     )
-    first, *alerts = done.stdout.splitlines()
-    return json.loads(first), alerts
+    return done.stdout
+
+
+def _detect(stream: Path, out: Path, *, pure: bool) -> tuple[bool, list[str]]:
+    """`earful eval detect` on a stream, as a user runs it: whether detection ran compiled in
+    such a process, and the alerts it wrote."""
+    probe = "import alerts.sequential, alerts.native as n; print(n.active())"
+    compiled = _earful("-c", probe, pure=pure).strip() == "True"
+    _earful(
+        "-m", "earful", "eval", "detect", "--input", str(stream), "--output", str(out), pure=pure
+    )
+    return compiled, out.read_text().splitlines()
 
 
 def test_a_build_belongs_to_one_source(tmp_path, monkeypatch):
-    for name in native.COMPILED:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / name, tmp_path / name)
-    key = native.build_key(tmp_path)
+    from tooling.native import typed_against
+
+    source = tmp_path / "src"
+    for name in typed_against():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, source / name)
+    key = native.build_key(source)
     assert key == native.build_key(ROOT)  # a copy of the same source: the same build
-    edited = tmp_path / native.COMPILED[0]
-    edited.write_text(edited.read_text() + "\n# an edit\n")
-    assert native.build_key(tmp_path) != key  # any edit: another build, never a stale one
+    assert "alerts/rule_state.py" in typed_against(source)  # read, not compiled: still its own
 
     monkeypatch.setenv("EARFUL_NATIVE_DIR", str(tmp_path / "builds"))
     monkeypatch.delenv("EARFUL_PURE_PYTHON", raising=False)
-    assert native.build_for_this_source() is None  # nothing built: interpreted
-    place = tmp_path / "builds" / native.build_key()
+    assert native.build_for_this_source(source) is None  # nothing built: interpreted
+    place = tmp_path / "builds" / key
     place.mkdir(parents=True)
-    assert native.build_for_this_source() is None  # a build cut short is not used
-    (place / "BUILT").write_text("done")
-    assert native.build_for_this_source() == place
+    assert native.build_for_this_source(source) is None  # a build cut short is not used
+    hashes = {name: native.file_hash(source / name) for name in typed_against(source)}
+    (place / "BUILT").write_text(json.dumps({"seconds": 1, "sources": hashes}))
+    assert native.build_for_this_source(source) == place
+
+    # a module the build was only typed against, edited (a stored state's field, say): not used
+    states = source / "alerts/rule_state.py"
+    kept = states.read_text()
+    states.write_text(kept + "\n# an edit\n")
+    assert native.build_key(source) == key and native.build_for_this_source(source) is None
+    states.write_text(kept)
+    assert native.build_for_this_source(source) == place
+
+    edited = source / native.COMPILED[0]
+    edited.write_text(edited.read_text() + "\n# an edit\n")
+    assert native.build_key(source) != key  # any edit: another build, never a stale one
+    assert native.build_for_this_source(source) is None
     monkeypatch.setenv("EARFUL_PURE_PYTHON", "1")
-    assert native.build_for_this_source() is None
+    assert native.build_for_this_source(ROOT) is None
 
 
 @pytest.mark.skipif(
     native.build_for_this_source() is None,
     reason="detection is not compiled for this source (`make native`; `make test` builds it)",
 )
-def test_compiled_detection_raises_exactly_the_interpreted_alerts():
-    compiled, fast = _replay(907, 12, pure=False)
-    interpreted, slow = _replay(907, 12, pure=True)
+def test_compiled_detection_raises_exactly_the_interpreted_alerts(tmp_path):
+    _earful("-m", "earful", "eval", "scenarios", "--seeds", "907", "--days", "12", "--out",
+            str(tmp_path), pure=True)  # fmt: skip
+    stream = tmp_path / "set907.jsonl"
+    compiled, fast = _detect(stream, tmp_path / "compiled.jsonl", pure=False)
+    interpreted, slow = _detect(stream, tmp_path / "interpreted.jsonl", pure=True)
     assert compiled and not interpreted
     assert len(slow) > 20  # the stream's incidents were found at all
     assert fast == slow  # byte for byte: same order, same evidence, same figures
