@@ -17,6 +17,12 @@ hour at a busy brand looks like a surge: that floor would have raised many false
 at h = ln(ARL0), so its delays were not a limit at the stated false-alarm rate (tested). A truth
 file from before the dispersion was recorded is scored as Poisson.
 
+The rate is the brand's *as it is at the incident*: where a drift raised the brand's volume
+before (or during) the incident, the model carries that drift and the floor's expected volume
+follows it, as the generator's does. Without it, an ordinary hour of a brand that had drifted
+to twice its volume read to the floor as a doubling, and its "delays" at such brands were no
+limit (they were shorter than any detector at the stated false-alarm rate can be).
+
 A term that never appears before its incident is given a tiny base rate (`TERM_BASE_P`) instead
 of zero, so its first sightings count for much but not for infinity.
 """
@@ -33,7 +39,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from tooling.scenarios import LABELS, BrandProfile, Incident, hourly_rate
+from tooling.scenarios import LABELS, BrandProfile, Incident, drift_factor, hourly_rate
 
 MINUTES_PER_MONTH = 30 * 24 * 60
 TERM_BASE_P = 1e-4
@@ -52,6 +58,26 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """A slow change of the brand's volume: `factor` reached linearly over `duration_s`."""
+
+    start: datetime
+    duration_s: float
+    factor: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "duration_s": self.duration_s,
+            "factor": self.factor,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Drift:
+        return cls(datetime.fromisoformat(d["start"]), float(d["duration_s"]), float(d["factor"]))
+
+
+@dataclass(frozen=True)
 class IncidentModel:
     id: str
     kind: str
@@ -66,10 +92,14 @@ class IncidentModel:
     #: Gamma shape of the hour's rate (the generator's negative-binomial dispersion); None:
     #: Poisson arrivals (truth files written before it was recorded).
     dispersion: float | None = None
+    #: The brand's drifts (its volume as it stood at the incident; none in truth files from
+    #: before they were recorded).
+    drifts: tuple[Drift, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["start"], d["end"] = self.start.isoformat(), self.end.isoformat()
+        d["drifts"] = [drift.to_dict() for drift in self.drifts]
         return d
 
     @classmethod
@@ -86,6 +116,7 @@ class IncidentModel:
             topic=d.get("topic"),
             term=d.get("term"),
             dispersion=None if d.get("dispersion") is None else float(d["dispersion"]),
+            drifts=tuple(Drift.from_dict(x) for x in d.get("drifts") or ()),
         )
 
 
@@ -113,7 +144,11 @@ def topic_probability(profile: BrandProfile, topic: str) -> float:
     return 0.0
 
 
-def incident_model(incident: Incident, profile: BrandProfile, noise: float) -> IncidentModel:
+def incident_model(
+    incident: Incident, profile: BrandProfile, noise: float, others: Sequence[Incident] = ()
+) -> IncidentModel:
+    """The incident's exact model; `others` are the set's other incidents (the brand's drifts
+    among them set its volume)."""
     base_topic = topic_probability(profile, incident.topic) if incident.topic else 0.0
     pre = Segment(1.0, seen_mix(profile.mix, noise), base_topic, TERM_BASE_P)
     post = Segment(
@@ -136,6 +171,11 @@ def incident_model(incident: Incident, profile: BrandProfile, noise: float) -> I
         topic=incident.topic,
         term=incident.term,
         dispersion=profile.dispersion,
+        drifts=tuple(
+            Drift(i.start, i.duration.total_seconds(), i.volume_factor)
+            for i in others
+            if i.kind == "drift" and i.brand == incident.brand
+        ),
     )
 
 
@@ -170,7 +210,13 @@ class MinuteCounts:
 def _per_minute_rate(model: IncidentModel, minute: int) -> float:
     at = datetime.fromtimestamp(minute * 60, UTC)
     profile = BrandProfile(model.brand, "", per_day=model.per_day)
-    return hourly_rate(profile, at) / 60.0
+    # the generator draws an hour at a time, at the drift reached at the top of the hour
+    drifts = [
+        Incident("drift", model.brand, d.start, timedelta(seconds=d.duration_s), d.factor)
+        for d in model.drifts
+    ]
+    top = at.replace(minute=0, second=0, microsecond=0)
+    return hourly_rate(profile, at) * drift_factor(drifts, model.brand, top) / 60.0
 
 
 #: Points of the grid the hour's Gamma draw is integrated over (equal probability each).

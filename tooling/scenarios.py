@@ -138,6 +138,17 @@ def hourly_rate(profile: BrandProfile, at: datetime) -> float:
     return profile.per_day / 24.0 * DIURNAL[at.hour] * WEEKLY[at.weekday()] / _mean_shape()
 
 
+def drift_factor(incidents: Sequence[Incident], brand: str, hour: datetime) -> float:
+    """The volume multiplier the brand's drifts have reached in the hour starting at `hour`
+    (a drift ramps its factor in linearly over its duration, then stays)."""
+    factor = 1.0
+    for inc in incidents:
+        if inc.brand == brand and inc.kind == "drift" and hour >= inc.start:
+            progress = min(1.0, (hour - inc.start) / inc.duration)
+            factor *= 1 + (inc.volume_factor - 1) * progress
+    return factor
+
+
 def _mean_shape() -> float:
     return sum(DIURNAL) / 24.0 * sum(WEEKLY) / 7.0
 
@@ -186,11 +197,7 @@ def generate(
     while hour < end:
         batch: list[dict[str, Any]] = []
         for profile in brands:
-            rate = hourly_rate(profile, hour)
-            for inc in incidents:
-                if inc.brand == profile.name and inc.kind == "drift" and hour >= inc.start:
-                    progress = min(1.0, (hour - inc.start) / inc.duration)
-                    rate *= 1 + (inc.volume_factor - 1) * progress
+            rate = hourly_rate(profile, hour) * drift_factor(incidents, profile.name, hour)
             count = _negbin(rng, rate, profile.dispersion)
             times = sorted(hour + timedelta(seconds=rng.uniform(0, 3600)) for _ in range(count))
             extra: list[datetime] = []

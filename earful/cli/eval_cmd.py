@@ -61,7 +61,10 @@ def scenarios(
             # each incident with what it should raise carries its exact pre/post model: the
             # clairvoyant floor `eval detect --truth` compares Earful's delay with
             "incidents": [
-                {**i.truth(), "model": incident_model(i, profiles[i.brand], noise).to_dict()}
+                {
+                    **i.truth(),
+                    "model": incident_model(i, profiles[i.brand], noise, incidents).to_dict(),
+                }
                 if EXPECTED_ALERTS[i.kind] and i.brand in profiles
                 else i.truth()
                 for i in incidents

@@ -114,3 +114,31 @@ def test_the_burst_aware_floor_still_catches_a_surge():
     old = model.to_dict()
     del old["dispersion"]
     assert IncidentModel.from_dict(old).dispersion is None
+
+
+def test_the_floor_expects_a_drifted_brand_at_its_drifted_volume():
+    # a steady brand's volume doubled over its first two days; two days later a faint surge
+    # (x1.3 for two hours, the usual mix) that even the floor cannot tell from chance. Told of
+    # the drift it sees nothing; expecting the old volume, it took the drift for a surge
+    steady = BrandProfile("Acme", "acme", per_day=600, mix=(0.2, 0.5, 0.3), dispersion=200.0)
+    drift = Incident("drift", "Acme", SET_START, timedelta(days=2), volume_factor=2.0)
+    start = SET_START + timedelta(days=3, hours=11)
+    faint = Incident("crisis", "Acme", start, timedelta(hours=2), volume_factor=1.3, mix=steady.mix)
+    counts = MinuteCounts()
+    for row in generate(
+        [steady],
+        POOLS,
+        start=SET_START,
+        days=4,
+        incidents=[drift, faint],
+        seed=4,
+        with_sentiment=True,
+        label_noise=0.2,
+    ):
+        counts.add(row)
+    told = incident_model(faint, steady, 0.2, [drift, faint])
+    assert told.drifts and IncidentModel.from_dict(told.to_dict()) == told
+    assert clairvoyant_delay(told, counts) is None
+    blind = incident_model(faint, steady, 0.2)
+    delay = clairvoyant_delay(blind, counts)
+    assert delay is not None
