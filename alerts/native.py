@@ -36,6 +36,8 @@ COMPILED = (
     "alerts/state.py",
     "alerts/engine.py",
     "alerts/driver.py",
+    "alerts/observation.py",
+    "alerts/replay.py",
     "alerts/detectors/base.py",
     "alerts/detectors/volume_spike.py",
     "alerts/detectors/volume_sequential.py",

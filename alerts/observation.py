@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +25,6 @@ class Observation:
     url: str | None = None
     platform: str = ""
     lang: str | None = None
-    #: Extra labels a rule may key on (platform, language) — kept small on purpose.
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def observations_from(mention: ScoredMention) -> list[Observation]:

@@ -35,7 +35,7 @@ def _measure(seed: int, days: int) -> list[tuple[str, str, float]]:
 
     from alerts import native
     from alerts.engine import DetectionEngine
-    from alerts.replay import Replayer, ReplayStats, parse_lines
+    from alerts.replay import Replayer, ReplayStats, batch_collection, parse_lines
     from alerts.rules import load_rules
     from models.training.data import airline_pools, airline_topic_pools
     from tooling.scenarios import TextPools, scenario_stream
@@ -46,9 +46,10 @@ def _measure(seed: int, days: int) -> list[tuple[str, str, float]]:
     replayer = Replayer(DetectionEngine(load_rules(None)))
     stats = ReplayStats()
     started = time.perf_counter()
-    for observations in parse_lines(lines, stats):
-        replayer.feed(observations)
-    replayer.finish()
+    with batch_collection():  # as `eval detect` and `rules backtest` replay
+        for observations in parse_lines(lines, stats):
+            replayer.feed(observations)
+        replayer.finish()
     seconds = time.perf_counter() - started
     # measured as the Faust table writes it to its changelog (compact JSON)
     sizes = {brand: len(codecs.dumps("json", s.to_dict())) for brand, s in replayer.states.items()}

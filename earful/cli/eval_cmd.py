@@ -101,7 +101,7 @@ def detect(
 ) -> None:
     """Replay mentions through the detection engine in event time (no Kafka)."""
     from alerts.engine import DetectionEngine
-    from alerts.replay import Replayer, parse_lines
+    from alerts.replay import Replayer, batch_collection, parse_lines
     from alerts.rules import load_rules
     from earful.cli.eval_scoring import score_missing
     from tooling.evaluation import Incident, evaluate
@@ -110,10 +110,10 @@ def detect(
     replayer = Replayer(engine)
     alerts = []
     started = time.perf_counter()
-    with input.open("rb") as f:
+    with input.open("rb") as f, batch_collection():
         for observations in parse_lines(score_missing(f), replayer.stats):
             alerts += replayer.feed(observations)
-    alerts += replayer.finish()
+        alerts += replayer.finish()
     seconds = time.perf_counter() - started
     stats = replayer.stats
     if output:

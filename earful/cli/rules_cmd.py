@@ -87,6 +87,7 @@ def backtest(
     from datetime import UTC, timedelta
 
     from alerts.backtest import Backtest
+    from alerts.replay import batch_collection
     from alerts.rules import load_rules
     from earful.cli.eval_cmd import emit
 
@@ -95,12 +96,12 @@ def backtest(
     until = (end.replace(tzinfo=UTC) + timedelta(days=1)) if end else datetime.now(UTC)
     run = Backtest(rules, since, until, frozenset(brand or ()))
     started = time.perf_counter()
-    with Progress(console=console, transient=True) as progress:
+    with Progress(console=console, transient=True) as progress, batch_collection():
         if input is not None:
             _from_file(run, input, progress)
         else:
             asyncio.run(_from_index(run, progress))
-    run.finish()
+        run.finish()
     seconds = time.perf_counter() - started
     firing = run.firing
     table = Table(title=f"what would have fired: {len(firing)} alerts")
