@@ -183,7 +183,9 @@ class MinuteCounts:
     """Per brand and minute: mentions, labels, topics and texts (what the floor needs to see)."""
 
     def __init__(self, terms: Iterable[str] = ()) -> None:
-        self.terms = tuple(t.lower() for t in terms)
+        # once each: two incidents of a set may share a term (at two brands), and a mention
+        # counted once per incident read to the floor as two sightings (k > n even)
+        self.terms = tuple(dict.fromkeys(t.lower() for t in terms))
         self.counts: dict[str, dict[int, list[Any]]] = defaultdict(dict)
 
     def add(self, mention: Mapping[str, Any]) -> None:

@@ -142,3 +142,17 @@ def test_the_floor_expects_a_drifted_brand_at_its_drifted_volume():
     blind = incident_model(faint, steady, 0.2)
     delay = clairvoyant_delay(blind, counts)
     assert delay is not None
+
+
+def test_a_term_two_incidents_share_is_counted_once_a_mention():
+    counts = MinuteCounts(["#Seatgate", "#seatgate"])
+    counts.add(
+        {
+            "created_at": "2026-10-16T23:48:26Z",
+            "brands": ["Small"],
+            "text": "so #seatgate",
+            "sentiment": {"label": "neutral"},
+        }
+    )
+    (row,) = counts.counts["Small"].values()
+    assert row[0] == 1 and row[3]["#seatgate"] == 1
