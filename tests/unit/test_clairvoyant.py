@@ -21,14 +21,14 @@ POOLS = TextPools(
 BRAND = BrandProfile("Acme", "acme", per_day=600, mix=(0.2, 0.5, 0.3))
 
 
-def counts_for(incident, noise=0.2):
+def counts_for(incident, noise=0.2, *, brand=BRAND, others=()):
     counts = MinuteCounts([incident.term] if incident.term else [])
     for row in generate(
-        [BRAND],
+        [brand],
         POOLS,
         start=SET_START,
         days=4,
-        incidents=[incident],
+        incidents=[*others, incident],
         seed=4,
         with_sentiment=True,
         label_noise=noise,
@@ -124,18 +124,7 @@ def test_the_floor_expects_a_drifted_brand_at_its_drifted_volume():
     drift = Incident("drift", "Acme", SET_START, timedelta(days=2), volume_factor=2.0)
     start = SET_START + timedelta(days=3, hours=11)
     faint = Incident("crisis", "Acme", start, timedelta(hours=2), volume_factor=1.3, mix=steady.mix)
-    counts = MinuteCounts()
-    for row in generate(
-        [steady],
-        POOLS,
-        start=SET_START,
-        days=4,
-        incidents=[drift, faint],
-        seed=4,
-        with_sentiment=True,
-        label_noise=0.2,
-    ):
-        counts.add(row)
+    counts = counts_for(faint, brand=steady, others=[drift])
     told = incident_model(faint, steady, 0.2, [drift, faint])
     assert told.drifts and IncidentModel.from_dict(told.to_dict()) == told
     assert clairvoyant_delay(told, counts) is None
