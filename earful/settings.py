@@ -163,8 +163,10 @@ class ModelSettings(BaseModel):
     taxonomy: Path | None = None
     #: Build the default model on first use when it is missing.
     build_if_missing: bool = True
-    #: Topics from the frozen multilingual encoder ("frozen": zero-shot topics stay accurate,
-    #: one more encoder pass) or from the sentiment encoder ("shared": faster, worse topics).
+    #: Topics and the stored embedding from the general-purpose embedding ("frozen": the
+    #: default model's last layer, which keeps the untouched multilingual encoder's embedding,
+    #: from the same pass as sentiment; a model with a separate frozen encoder runs it too) or
+    #: from the sentiment embedding ("shared": worse topics, and no faster on the default).
     topic_encoder: Literal["frozen", "shared"] = "frozen"
     #: Mix the sentiment head with a head over the frozen encoder's embedding (computed for
     #: topics anyway): better on every measured language (models/MODEL_CARD.md). Languages with

@@ -18,7 +18,7 @@ import numpy as np
 
 from earful.records import SENTIMENT_LABELS, Sentiment
 from models.cache import LRUCache
-from models.encoder import Encoder
+from models.encoder import Encoder, GeneralView
 from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
 from models.preprocess import normalize
@@ -90,9 +90,10 @@ class TextAnalyzer:
         blend: Blend | None = None,
     ):
         self.scorer = scorer
-        #: A second, general-purpose encoder for topics and stored embeddings (optional).
+        #: The general-purpose embeddings for topics and stored embeddings (optional): a
+        #: second encoder, or the last layer of a one-pass encoder (GeneralView).
         self.topic_encoder = topic_encoder
-        #: Mixed into the sentiment probabilities where a topic encoder runs (optional).
+        #: Mixed into the sentiment probabilities where general-purpose embeddings are made.
         self.blend = blend if topic_encoder is not None else None
         self.language = language
         self.tagger = tagger
@@ -157,6 +158,16 @@ class TextAnalyzer:
         if topic_encoder is None:
             batch = self.scorer.score(texts, langs)
             return batch, batch.embeddings
+        probs = getattr(self.scorer, "probs", None)
+        if (
+            isinstance(topic_encoder, GeneralView)
+            and probs is not None
+            and (topic_encoder.of is getattr(self.scorer, "encoder", None))
+        ):
+            # one pass: the sentiment layer's embeddings for the heads, the last layer's for
+            # topics, the stored embedding and the blend
+            sentiment, general = topic_encoder.of.encode_pair(texts)
+            return ScoreBatch(probs=probs(sentiment, langs), embeddings=sentiment), general
         if _side_by_side(getattr(self.scorer, "encoder", None)) and _side_by_side(topic_encoder):
             topics = _second_pass().submit(topic_encoder.encode, texts)
             batch = self.scorer.score(texts, langs)

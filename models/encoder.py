@@ -24,6 +24,29 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+class PairEncoder(Encoder, Protocol):
+    """A one-pass encoder: two embeddings of each text from one forward pass."""
+
+    @property
+    def one_pass(self) -> bool: ...
+
+    def encode_pair(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class GeneralView:
+    """A one-pass encoder's general-purpose (last layer) embeddings, as an encoder of its own:
+    what topics, the stored embedding and the blend head read. The worker's analyzer takes
+    both embeddings from one pass (models/analyzer.py); other callers pay a pass each."""
+
+    def __init__(self, encoder: PairEncoder):
+        self.of = encoder
+        self.name = f"{encoder.name}#general"
+        self.dim = encoder.dim
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.of.encode_pair(texts)[1]
+
+
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length (longest first, for early OOM)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -61,6 +84,7 @@ class TransformerEncoder:
         device: str = "cpu",
         model: Any = None,
         tokenizer: Any = None,
+        sentiment_layer: int | None = None,
     ):
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -75,6 +99,13 @@ class TransformerEncoder:
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model_dir))
         self.model = (model or AutoModel.from_pretrained(str(model_dir))).to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
+        #: A one-pass encoder's sentiment layer: encode() returns its embedding, encode_pair()
+        #: that and the last layer's.
+        self.sentiment_layer = sentiment_layer
+
+    @property
+    def one_pass(self) -> bool:
+        return self.sentiment_layer is not None
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         enc = self.tokenizer(
@@ -96,20 +127,39 @@ class TransformerEncoder:
         return input_ids, mask
 
     def forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Pooled embeddings, [texts, outputs, dim]: the last layer's, or a one-pass
+        encoder's sentiment layer's and the last layer's."""
         import torch
 
         with torch.inference_mode():
             ids_t = torch.from_numpy(input_ids).to(self.device)
             mask_t = torch.from_numpy(mask).to(self.device)
-            hidden = self.model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-            pooled: np.ndarray = mean_pool(hidden, mask_t).cpu().numpy()
+            out = self.model(
+                input_ids=ids_t, attention_mask=mask_t, output_hidden_states=self.one_pass
+            )
+            layers = [out.last_hidden_state]
+            if self.sentiment_layer is not None:
+                layers.insert(0, out.hidden_states[self.sentiment_layer])
+            pooled: np.ndarray = (
+                torch.stack([mean_pool(h, mask_t) for h in layers], dim=1).cpu().numpy()
+            )
             return pooled
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The first output's embeddings (a one-pass encoder's: the sentiment layer's)."""
+        return self._encode_all(texts)[:, 0]
+
+    def encode_pair(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """A one-pass encoder's sentiment and general-purpose embeddings, from one pass."""
+        both = self._encode_all(texts)
+        return both[:, 0], both[:, -1]
+
+    def _encode_all(self, texts: Sequence[str]) -> np.ndarray:
+        outputs = 2 if self.one_pass else 1
+        out = np.zeros((len(texts), outputs, self.dim), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return out
         ids = self.tokenize(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for batch in length_batches([len(x) for x in ids], self.batch_size):
             input_ids, mask = self.pad([ids[i] for i in batch])
             out[batch] = self.forward(input_ids, mask)

@@ -35,10 +35,17 @@ FP32_NAME = "encoder-fp32.onnx"
 #: the other recipe is rebuilt.
 INT8_NAME = "encoder-int8.onnx"
 INT8_PER_CHANNEL_NAME = "encoder-int8-pc7.onnx"
+#: A one-pass encoder's file: per tensor up to the sentiment layer, per channel above it.
+INT8_ONE_PASS_NAME = "encoder-int8-one-pass.onnx"
+#: The one-pass encoder's first output: the sentiment layer's hidden state.
+SENTIMENT_OUTPUT = "sentiment_hidden_state"
 
 
-def export_onnx(encoder_dir: Path, out: Path, *, max_length: int = 128) -> Path:
-    """Export the transformers encoder's last hidden state to ONNX (opset 17)."""
+def export_onnx(
+    encoder_dir: Path, out: Path, *, max_length: int = 128, sentiment_layer: int | None = None
+) -> Path:
+    """Export the transformers encoder's last hidden state to ONNX (opset 17); a one-pass
+    encoder (`sentiment_layer`) also outputs that layer's hidden state, first."""
     import torch
     from transformers import AutoModel
 
@@ -47,30 +54,40 @@ def export_onnx(encoder_dir: Path, out: Path, *, max_length: int = 128) -> Path:
     quiet_transformers()
     model = AutoModel.from_pretrained(str(encoder_dir)).eval()
 
-    class LastHidden(torch.nn.Module):
+    class Hidden(torch.nn.Module):
         def __init__(self, inner: Any):
             super().__init__()
             self.inner = inner
 
         def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if sentiment_layer is None:
+                return self.inner(
+                    input_ids=input_ids, attention_mask=attention_mask
+                ).last_hidden_state
+            out = self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+            )
+            return out.hidden_states[sentiment_layer], out.last_hidden_state
 
+    names = ["last_hidden_state"]
+    if sentiment_layer is not None:
+        names.insert(0, SENTIMENT_OUTPUT)
     ids = torch.ones((2, 16), dtype=torch.long)
     mask = torch.ones((2, 16), dtype=torch.long)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     torch.onnx.export(
-        LastHidden(model),
+        Hidden(model),
         (ids, mask),
         str(tmp),
         input_names=["input_ids", "attention_mask"],
-        output_names=["last_hidden_state"],
+        output_names=names,
         opset_version=17,
         dynamo=False,
         dynamic_axes={
             "input_ids": {0: "batch", 1: "seq"},
             "attention_mask": {0: "batch", 1: "seq"},
-            "last_hidden_state": {0: "batch", 1: "seq"},
+            **{name: {0: "batch", 1: "seq"} for name in names},
         },
     )
     tmp.rename(out)
@@ -115,6 +132,53 @@ def ensure_onnx_int8(
     fp32.unlink()  # only the int8 file is used at run time
     other = INT8_NAME if per_channel else INT8_PER_CHANNEL_NAME
     (onnx_dir / other).unlink(missing_ok=True)  # the other recipe's file is not read again
+    return int8
+
+
+def quantize_one_pass(fp32: Path, out: Path, *, sentiment_layer: int) -> Path:
+    """A one-pass encoder's int8 file: the embeddings and the layers up to the sentiment layer
+    one scale per tensor (exactly as the sentiment encoder's own file, so a post's sentiment is
+    what the two-pass model gave it), the layers above it per output channel, 7-bit (as the
+    frozen topic encoder's file: its embedding is the product)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    upper: list[str] = []
+    lower: list[str] = []
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "Gather"):
+            continue
+        parts = node.name.split("/encoder/layer.")
+        layer = int(parts[1].split("/")[0]) if len(parts) > 1 else -1
+        (upper if layer >= sentiment_layer else lower).append(node.name)
+    half = out.with_suffix(".half")
+    tmp = out.with_suffix(".tmp")
+    common: dict[str, Any] = {
+        "weight_type": QuantType.QInt8,
+        "op_types_to_quantize": ["MatMul", "Gather"],
+    }
+    quantize_dynamic(
+        str(fp32), str(half), nodes_to_quantize=upper, per_channel=True, reduce_range=True, **common
+    )
+    quantize_dynamic(str(half), str(tmp), nodes_to_quantize=lower, **common)
+    half.unlink()
+    tmp.rename(out)
+    return out
+
+
+def ensure_onnx_one_pass(
+    encoder_dir: Path, onnx_dir: Path, *, sentiment_layer: int, max_length: int = 128
+) -> Path:
+    """The one-pass encoder's int8 file (two outputs: the sentiment layer's and the last)."""
+    int8 = onnx_dir / INT8_ONE_PASS_NAME
+    if int8.exists():
+        return int8
+    log.warning("exporting the encoder to ONNX int8 in %s (one-off, about a minute)", onnx_dir)
+    fp32 = onnx_dir / FP32_NAME
+    export_onnx(encoder_dir, fp32, max_length=max_length, sentiment_layer=sentiment_layer)
+    quantize_one_pass(fp32, int8, sentiment_layer=sentiment_layer)
+    fp32.unlink()
     return int8
 
 
@@ -176,15 +240,30 @@ class OnnxEncoder:
         self.prefix = prefix
         self.max_length = max_length
         self.dim = dim
+        #: A one-pass encoder's file has two outputs: the sentiment layer's, then the last.
+        self.outputs = len(self.session.get_outputs())
+
+    @property
+    def one_pass(self) -> bool:
+        return self.outputs > 1
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The first output's embeddings (a one-pass encoder's: the sentiment layer's)."""
+        return self._encode_all(texts)[:, 0]
+
+    def encode_pair(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """A one-pass encoder's sentiment and general-purpose embeddings, from one pass."""
+        both = self._encode_all(texts)
+        return both[:, 0], both[:, -1]
+
+    def _encode_all(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.outputs, self.dim), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return out
         enc = self.tokenizer(
             [self.prefix + t for t in texts], truncation=True, max_length=self.max_length
         )
         ids: list[list[int]] = list(enc["input_ids"])
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if self.parallelism == "operators" or self.threads == 1:
             for i, row in enumerate(ids):
                 out[i] = self._embed(row)
@@ -198,10 +277,10 @@ class OnnxEncoder:
         return out
 
     def _embed(self, ids: list[int]) -> np.ndarray:
-        """The normalised mean-pooled embedding of one text (no padding, no neighbours)."""
+        """The normalised mean-pooled embedding of one text per output (no padding, no
+        neighbours)."""
         input_ids = np.asarray([ids], dtype=np.int64)
         mask = np.ones_like(input_ids)
-        (hidden,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})
-        pooled = hidden[0].mean(axis=0)
-        normed: np.ndarray = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
-        return normed
+        hidden = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+        pooled = [h[0].mean(axis=0) for h in hidden]
+        return np.stack([p / max(float(np.linalg.norm(p)), 1e-12) for p in pooled])

@@ -19,10 +19,10 @@ from models.build import (
     default_model_dir,
     read_manifest,
 )
-from models.encoder import Encoder, TransformerEncoder
+from models.encoder import Encoder, GeneralView, TransformerEncoder
 from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
-from models.onnx_backend import OnnxEncoder, ensure_onnx_int8
+from models.onnx_backend import OnnxEncoder, ensure_onnx_int8, ensure_onnx_one_pass
 from models.scorers import EncoderHeadScorer, Scorer, SequenceClassifierScorer
 from models.topics import TopicTagger, load_taxonomy
 from models.versions import BASE, VersionError, VersionStore
@@ -34,10 +34,18 @@ class ModelLoadError(RuntimeError):
     pass
 
 
-def load_topic_encoder(model_dir: Path, cfg: ModelSettings) -> Encoder | None:
-    """The frozen encoder used for topics, if the model has one and settings want it."""
+def load_topic_encoder(
+    model_dir: Path, cfg: ModelSettings, scorer: Scorer | None = None
+) -> Encoder | None:
+    """What topics and the stored embedding read, if the model has it and settings want it:
+    a one-pass encoder's last layer (the scorer's own pass), or a second, frozen encoder."""
     manifest = read_manifest(model_dir)
-    if cfg.topic_encoder != "frozen" or not manifest.get("topic_encoder"):
+    if cfg.topic_encoder != "frozen":
+        return None
+    encoder = getattr(scorer, "encoder", None)
+    if manifest.get("sentiment_layer") and getattr(encoder, "one_pass", False):
+        return GeneralView(encoder)  # type: ignore[arg-type]
+    if not manifest.get("topic_encoder"):
         return None
     return _encoder(
         model_dir / manifest["topic_encoder"],
@@ -54,7 +62,13 @@ def load_earful_model(model_dir: Path, cfg: ModelSettings) -> EncoderHeadScorer:
     manifest = read_manifest(model_dir)
     encoder_dir = model_dir / manifest["encoder"]
     try:
-        encoder = _encoder(encoder_dir, cfg, manifest.get("prefix", ""), model_dir)
+        encoder = _encoder(
+            encoder_dir,
+            cfg,
+            manifest.get("prefix", ""),
+            model_dir,
+            sentiment_layer=manifest.get("sentiment_layer"),
+        )
         heads = {lang: SoftmaxHead.load(model_dir / rel) for lang, rel in manifest["heads"].items()}
     except (OSError, ValueError, KeyError) as exc:
         raise ModelCorrupt(
@@ -91,6 +105,7 @@ def _encoder(
     model_dir: Path,
     onnx_dir: str = "onnx",
     per_channel: bool = False,
+    sentiment_layer: int | None = None,
 ) -> TransformerEncoder | OnnxEncoder:
     tokenizer = fast_tokenizer(encoder_dir)
     device = resolve_device(cfg)
@@ -104,10 +119,23 @@ def _encoder(
             batch_size=cfg.gpu_batch_size,
             device="cuda",
             tokenizer=tokenizer,
+            sentiment_layer=sentiment_layer,
         )
     if cfg.backend == "onnx-int8":
-        onnx_path = ensure_onnx_int8(
-            encoder_dir, model_dir / onnx_dir, max_length=cfg.max_length, per_channel=per_channel
+        onnx_path = (
+            ensure_onnx_int8(
+                encoder_dir,
+                model_dir / onnx_dir,
+                max_length=cfg.max_length,
+                per_channel=per_channel,
+            )
+            if sentiment_layer is None
+            else ensure_onnx_one_pass(
+                encoder_dir,
+                model_dir / onnx_dir,
+                sentiment_layer=sentiment_layer,
+                max_length=cfg.max_length,
+            )
         )
         return OnnxEncoder(
             onnx_path,
@@ -125,6 +153,7 @@ def _encoder(
         batch_size=cfg.batch_size,
         threads=cfg.threads,
         tokenizer=tokenizer,
+        sentiment_layer=sentiment_layer,
     )
 
 
@@ -191,9 +220,9 @@ def load_analyzer(cfg: ModelSettings, progress: Progress | None = None) -> TextA
     scorer = load_scorer(cfg, progress)
     topic_encoder = None
     if cfg.name in ("default", DEFAULT_MODEL):
-        topic_encoder = load_topic_encoder(default_model_dir(cfg.cache_dir), cfg)
+        topic_encoder = load_topic_encoder(default_model_dir(cfg.cache_dir), cfg, scorer)
     elif (Path(cfg.name) / "earful-model.json").exists():
-        topic_encoder = load_topic_encoder(Path(cfg.name), cfg)
+        topic_encoder = load_topic_encoder(Path(cfg.name), cfg, scorer)
     taxonomy = load_taxonomy(cfg.taxonomy)
     analyzer = TextAnalyzer(
         scorer,

@@ -157,3 +157,45 @@ def test_side_by_side_encoders_run_both_passes_together_with_the_same_result():
     failing = TextAnalyzer(scorer, topic_encoder=ThreadRecordingEncoder(fail=True))
     with pytest.raises(RuntimeError, match="topic pass failed"):
         failing.analyze(["new text"])
+
+
+class PairKeywordEncoder(KeywordEncoder):
+    """A one-pass encoder: the keyword embedding for sentiment, its reverse as the
+    general-purpose one, both from one call (counted)."""
+
+    one_pass = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs = 0
+
+    def encode_pair(self, texts):  # type: ignore[no-untyped-def]
+        self.pairs += 1
+        sentiment = KeywordEncoder.encode(self, texts)
+        return sentiment, sentiment[:, ::-1].copy()
+
+
+def test_a_one_pass_encoder_gives_sentiment_and_topics_from_one_pass():
+    from models.analyzer import Blend
+    from models.encoder import GeneralView
+    from models.scorers import EncoderHeadScorer
+
+    encoder = PairKeywordEncoder()
+    weight = np.zeros((3, encoder.dim), np.float32)
+    weight[0, 0] = weight[2, 1] = 5.0  # "bad" negative, "good" positive
+    head = SoftmaxHead(weight, np.zeros(3, np.float32), ("negative", "neutral", "positive"))
+    scorer = EncoderHeadScorer(encoder, {"*": head})
+    general = GeneralView(encoder)
+    blend_weight = np.zeros((3, encoder.dim), np.float32)
+    blend_weight[1, -1] = 5.0  # the general embedding's last dimension is "bad": neutral
+    blend = Blend(SoftmaxHead(blend_weight, np.zeros(3, np.float32), head.labels), 0.5)
+    analyzer = TextAnalyzer(scorer, topic_encoder=general, blend=blend)
+    texts = ["bad flight", "good app", "late refund"]
+    out = analyzer.analyze(texts, ["en"] * 3)
+    assert encoder.pairs == 1 and encoder.calls == [texts]  # one pass for the whole batch
+    sentiment, topics = encoder.encode_pair(texts)
+    expected = blend.mix(scorer.probs(sentiment, ["en"] * 3), topics)
+    assert [a.sentiment for a in out] == [sentiment_from_probs(p) for p in expected]
+    # the stored embedding is the general-purpose one (topics read it too)
+    assert all(np.array_equal(a.embedding, t) for a, t in zip(out, topics, strict=True))
+    assert np.array_equal(general.encode(texts), topics)
