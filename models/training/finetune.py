@@ -94,23 +94,36 @@ def build_trainable(encoder_dir: Path, cfg: TrainConfig) -> Any:
     model.config.num_hidden_layers = cfg.layers
     for p in model.parameters():
         p.requires_grad = False
-    for i, layer in enumerate(model.encoder.layer):
-        for target in LORA_TARGETS:
-            parent, name = _submodule(layer, target)
-            setattr(parent, name, _lora_linear(getattr(parent, name), cfg.rank, cfg.alpha))
-        for name, p in layer.named_parameters():
-            if "LayerNorm" in name:
-                p.requires_grad = True
-        del i
+    for layer in model.encoder.layer:
+        add_lora(layer, cfg.rank, cfg.alpha)
     head = torch.nn.Linear(model.config.hidden_size, len(LABELS))
     scale = torch.nn.Parameter(torch.tensor(20.0))  # logits = scale * W x on unit vectors
     return model, head, scale
 
 
+def add_lora(layer: Any, rank: int, alpha: float) -> None:
+    """LoRA adapters on every linear layer of a BERT layer, and its LayerNorms trainable."""
+    for target in LORA_TARGETS:
+        parent, name = _submodule(layer, target)
+        setattr(parent, name, _lora_linear(getattr(parent, name), rank, alpha))
+    for name, p in layer.named_parameters():
+        if "LayerNorm" in name:
+            p.requires_grad = True
+
+
 def adapter_state(model: Any, head: Any, scale: Any, cfg: TrainConfig) -> dict[str, Any]:
     """Only what was trained: LoRA A/B, LayerNorms, and the head (scale folded in)."""
+    state = layers_adapter_state(model)
+    state["head.weight"] = (head.weight * scale).detach().clone()
+    state["head.bias"] = (head.bias * scale).detach().clone()
+    return state
+
+
+def layers_adapter_state(model: Any, first: int = 0) -> dict[str, Any]:
+    """LoRA A/B and LayerNorms of the layers from `first` on, keyed as the encoder's weights."""
     state: dict[str, Any] = {}
-    for i, layer in enumerate(model.encoder.layer):
+    for i in range(first, len(model.encoder.layer)):
+        layer = model.encoder.layer[i]
         for target in LORA_TARGETS:
             parent, name = _submodule(layer, target)
             module = getattr(parent, name)
@@ -119,8 +132,6 @@ def adapter_state(model: Any, head: Any, scale: Any, cfg: TrainConfig) -> dict[s
         for name, p in layer.named_parameters():
             if "LayerNorm" in name:
                 state[f"encoder.layer.{i}.{name}"] = p.detach().clone()
-    state["head.weight"] = (head.weight * scale).detach().clone()
-    state["head.bias"] = (head.bias * scale).detach().clone()
     return state
 
 
