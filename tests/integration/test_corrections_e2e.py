@@ -136,7 +136,7 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     wait_until(lambda: count_docs(search_url, run_id) == len(sent), 240, "the posts indexed")
     ids = [r["id"] for r in rows]
     scored = by_id(search_url, run_id, ids)
-    assert {m["model"] for m in scored.values()} == {"earful-me5-small-v2/onnx-int8"}
+    assert {m["model"] for m in scored.values()} == {"earful-me5-small-v3/onnx-int8"}
 
     def sentiments() -> dict[str, int]:
         out: dict[str, int] = {}
@@ -237,7 +237,7 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     want = len(sent) + len(again)
     wait_until(lambda: count_docs(search_url, run_id) == want, 180, "the re-sent posts indexed")
     rescored = by_id(search_url, run_id, [m["id"] for m in again])
-    assert {m["model"] for m in rescored.values()} == {"earful-me5-small-v2/onnx-int8@v1"}
+    assert {m["model"] for m in rescored.values()} == {"earful-me5-small-v3/onnx-int8@v1"}
     # they are what the adapted head says: the same encoder and head, and every text has a
     # forward pass of its own, so the worker's labels are the ones computed here whatever they
     # were batched with
@@ -264,7 +264,7 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     wait_until(lambda: count_docs(search_url, run_id) == want, 180, "the Slovenian posts again")
     first = by_id(search_url, run_id, [r["id"] for r in slovenian])
     second = by_id(search_url, run_id, [m["id"] for m in sl_again])
-    assert {m["model"] for m in second.values()} == {"earful-me5-small-v2/onnx-int8@v1"}
+    assert {m["model"] for m in second.values()} == {"earful-me5-small-v3/onnx-int8@v1"}
     changed = sum(
         first[r["id"]]["sentiment"]["label"] != second[r["id"] + "-again"]["sentiment"]["label"]
         for r in slovenian
@@ -287,6 +287,6 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     wait_until(lambda: count_docs(search_url, run_id) == want + 1, 120, "the last post indexed")
     assert (
         by_id(search_url, run_id, [last[0]["id"]])[last[0]["id"]]["model"]
-        == "earful-me5-small-v2/onnx-int8"
+        == "earful-me5-small-v3/onnx-int8"
     )
     assert httpx.get(f"{api}/api/models").json()["version"] == "base"

@@ -12,7 +12,7 @@ import pytest
 
 from earful.settings import ModelSettings
 from models.build import ModelCorrupt, default_model_dir, read_manifest
-from models.onnx_backend import INT8_NAME
+from models.onnx_backend import INT8_ONE_PASS_NAME
 from models.registry import ModelLoadError, load_analyzer, load_scorer, load_topic_encoder
 from models.training.data import english_tweets
 
@@ -181,7 +181,7 @@ def test_onnx_int8_backend_agrees_with_torch():
     # label, macro-F1 0.7897 vs 0.7898 on the English test split)
     assert cosine.min() > 0.90 and cosine.mean() > 0.95
     assert agreement >= 0.93
-    assert Path(default_model_dir(CACHE) / "onnx" / INT8_NAME).exists()
+    assert Path(default_model_dir(CACHE) / "onnx" / INT8_ONE_PASS_NAME).exists()
 
 
 def test_an_int8_texts_embedding_does_not_depend_on_the_texts_beside_it():
@@ -194,7 +194,7 @@ def test_an_int8_texts_embedding_does_not_depend_on_the_texts_beside_it():
     for p in ("batches", "operators"):
         settings = ModelSettings(backend="onnx-int8", threads=2, parallelism=p)  # type: ignore[arg-type]
         scorer = load_scorer(settings)
-        encoders = [scorer.encoder, load_topic_encoder(model_dir, settings)]  # type: ignore[attr-defined]
+        encoders = [scorer.encoder, load_topic_encoder(model_dir, settings, scorer)]  # type: ignore[attr-defined]
         for encoder in encoders:
             assert encoder is not None
             alone = np.vstack([encoder.encode([t]) for t in texts[:12]])
@@ -212,8 +212,10 @@ def test_onnx_int8_topic_encoder_stays_close_to_torch():
     accuracy on Reuters R8; measured per channel: min 0.992, mean 0.996)."""
     texts = [e.text for e in english_tweets("test")[:300]]
     model_dir = default_model_dir(CACHE)
-    fp32 = load_topic_encoder(model_dir, ModelSettings(backend="torch"))
-    int8 = load_topic_encoder(model_dir, ModelSettings(backend="onnx-int8"))
+    torch_settings = ModelSettings(backend="torch")
+    int8_settings = ModelSettings(backend="onnx-int8")
+    fp32 = load_topic_encoder(model_dir, torch_settings, load_scorer(torch_settings))
+    int8 = load_topic_encoder(model_dir, int8_settings, load_scorer(int8_settings))
     assert fp32 is not None and int8 is not None
     cosine = (fp32.encode(texts) * int8.encode(texts)).sum(axis=1)
     assert cosine.min() > 0.98 and cosine.mean() > 0.99
@@ -258,3 +260,39 @@ def test_language_shifts_from_unlabeled_text_lift_slovenian_and_spanish(tmp_path
     # the same sample again: the same shifts, no new version
     again = run_adapt([], analyzer, versions, by="t", stream=stream, shift_min_texts=50)
     assert again.version is None and again.shifts is not None and not again.shifts.changed
+
+
+def test_one_pass_reads_sentiment_at_layer_6_and_keeps_the_untouched_embedding_at_12(tmp_path):
+    """The default encoder is one pass: its first 6 layers are the sentiment encoder, so the
+    sentiment embedding is exactly a 6-layer cut of it; its last layer keeps the untouched
+    multilingual-e5-small's embedding (what topics and the stored embedding were made with),
+    in English and in the languages it was not trained on (model card: cosine 0.98)."""
+    import json
+
+    from transformers import AutoModel
+
+    from models.e5 import write_encoder
+    from models.encoder import TransformerEncoder
+
+    model_dir = default_model_dir(CACHE)
+    manifest = read_manifest(model_dir)
+    layer = manifest["sentiment_layer"]
+    encoder_dir = model_dir / manifest["encoder"]
+    one_pass = TransformerEncoder(encoder_dir, prefix="query: ", sentiment_layer=layer)
+    cut = TransformerEncoder(
+        encoder_dir,
+        prefix="query: ",
+        model=AutoModel.from_pretrained(str(encoder_dir), num_hidden_layers=layer),
+    )
+    write_encoder(tmp_path / "e5")
+    untouched = TransformerEncoder(tmp_path / "e5", prefix="query: ")
+    social = Path(__file__).resolve().parents[2] / "data" / "eval" / "social"
+    texts = [e.text for e in english_tweets("validation")[:100]] + [
+        json.loads(line)["text"]
+        for lang in ("sv", "sl")
+        for line in (social / f"{lang}.jsonl").open()
+    ]
+    sentiment, general = one_pass.encode_pair(texts)
+    assert np.allclose(sentiment, cut.encode(texts), atol=1e-5)
+    cosine = (general * untouched.encode(texts)).sum(axis=1)
+    assert cosine.mean() > 0.97 and cosine.min() > 0.9, (cosine.mean(), cosine.min())
