@@ -168,7 +168,7 @@ class ModelSettings(BaseModel):
     #: from the same pass as sentiment; a model with a separate frozen encoder runs it too) or
     #: from the sentiment embedding ("shared": worse topics, and no faster on the default).
     topic_encoder: Literal["frozen", "shared"] = "frozen"
-    #: Mix the sentiment head with a head over the frozen encoder's embedding (computed for
+    #: Mix the sentiment head with a head over the general-purpose embedding (computed for
     #: topics anyway): better on every measured language (models/MODEL_CARD.md). Languages with
     #: a head adapted from corrections use that head alone.
     blend: bool = True
