@@ -111,7 +111,10 @@ def period_max(
     carry = np.zeros((chains, 1, 1))
     low = np.zeros((chains, 1, 1))
     best = np.zeros(chains)
-    block = 576  # draw the null a block of buckets at a time (memory stays small)
+    # draw the null a block of whole hours at a time (memory stays small; the volume bank
+    # scores a bucket as its share of its hour, so a block never splits an hour: 576 buckets
+    # of 1 minute did, and a 1-minute engine bucket, which rules check accepts, crashed)
+    block = max(1, 576 * bucket_s // 3600) * (3600 // bucket_s)
     for first in range(0, buckets, block):
         size = (chains, min(block, buckets - first))
         # bursts last: each hour's rate is one Gamma(dispersion) draw shared by its buckets (as

@@ -267,3 +267,25 @@ def test_thresholds_are_kept_and_read_back_without_simulating():
         assert store.kept[name]["values"] == list(first.values)
     finally:
         calibration.remember_in(None)
+
+
+@pytest.mark.parametrize("bucket_s", [60, 240, 300, 600, 3600])
+def test_any_bucket_that_divides_an_hour_is_simulated_in_whole_hours(bucket_s):
+    """`rules check` accepts any engine bucket that divides an hour; the simulation draws the
+    null a block at a time, and a block must hold whole hours (the volume bank scores each
+    bucket as its share of its hour): 1-minute buckets crashed in blocks of 576."""
+    volume = VolumeSpikeDetector(RuleSet.from_text(RULES).rules[1], bucket_s=bucket_s)
+    assert volume.sequential is not None
+    per_day = 86400 // bucket_s
+    best = period_max(
+        volume.sequential.bank_llrs,
+        per_day=150.0,
+        share=0.2,
+        dispersion=10.0,
+        buckets=3 * per_day,
+        bucket_s=bucket_s,
+        tolerance=Tolerance(),
+        chains=20,
+        rng=np.random.default_rng(0),
+    )
+    assert best.shape == (20,) and np.all(np.isfinite(best)) and np.all(best >= 0)
