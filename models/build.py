@@ -176,6 +176,13 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
         raise ModelCorrupt(
             f"{path} has format {manifest.get('format')}, expected {FORMAT_VERSION}; {hint}"
         )
+    if manifest.get("name") == DEFAULT_MODEL:
+        # built from the adapters committed then: a checkout with retrained ones rebuilds
+        sources = manifest.get("sources", {})
+        for key, asset in (("adapter", ADAPTER), ("topic_layers", TOPIC_ADAPTER)):
+            path = ASSETS / asset
+            if path.exists() and sources.get(key) != f"{asset} sha256:{_sha256(path)[:16]}":
+                raise ModelCorrupt(f"{model_dir} was built from another {asset}; {hint}")
     for rel, size in manifest.get("files", {}).items():
         f = model_dir / rel
         if not f.exists():

