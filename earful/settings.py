@@ -169,8 +169,9 @@ class ModelSettings(BaseModel):
     #: from the sentiment embedding ("shared": worse topics, and no faster on the default).
     topic_encoder: Literal["frozen", "shared"] = "frozen"
     #: Mix the sentiment head with a head over the general-purpose embedding (computed for
-    #: topics anyway): better on every measured language (models/MODEL_CARD.md). Languages with
-    #: a head adapted from corrections use that head alone.
+    #: topics anyway); its weight was chosen on English validation, and what it does per
+    #: language is measured in models/MODEL_CARD.md. Languages with a head adapted from
+    #: corrections use that head alone.
     blend: bool = True
     #: Sentiment heads adapted from people's corrections (`earful models adapt`), one directory
     #: per version plus a CURRENT pointer; the worker and the CLI must see the same directory.

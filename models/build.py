@@ -85,7 +85,7 @@ def build_default_model(
             if not path.exists():
                 raise ModelNotBuilt(f"{path} is missing; train it with {how}")
         say("merging the sentiment adapter (layers 1-6) and the topic layers' adapter (7-12)")
-        meta, topic_meta = merge_one_pass(work / "encoder", adapter_path, topic_path)
+        meta, topic_meta = merge_adapters(work / "encoder", adapter_path, topic_path)
         (work / "heads").mkdir(exist_ok=True)
         adapter, adapter_meta = load_adapter(adapter_path)
         adapter_head(adapter, adapter_meta).save(work / "heads" / "sentiment.npz")
@@ -100,7 +100,9 @@ def build_default_model(
             "sentiment_layer": int(meta["layers"]),
             "prefix": "query: ",
             "max_length": 128,
-            "layers": int(topic_meta.get("layers", 12)),
+            "layers": json.loads((work / "encoder" / "config.json").read_text())[
+                "num_hidden_layers"
+            ],
             "heads": heads,
             "files": {
                 "encoder/model.safetensors": (work / "encoder" / "model.safetensors")
@@ -143,24 +145,23 @@ def _ensure_onnx(model_dir: Path) -> None:
     )
 
 
-def merge_one_pass(
-    encoder_dir: Path, adapter_path: Path, topic_path: Path
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Merge the sentiment adapter (its layers) and the topic layers' adapter (the layers
-    above) into the encoder's weights in place; every layer is kept."""
+def merge_adapters(encoder_dir: Path, *adapter_paths: Path) -> list[dict[str, Any]]:
+    """Merge adapters (each into the layers it names) into the encoder's weights in place;
+    every layer is kept. Returns each adapter's metadata."""
     from safetensors.numpy import load_file, save_file
 
     weights = encoder_dir / "model.safetensors"
     state = load_file(str(weights))
     layers = json.loads((encoder_dir / "config.json").read_text())["num_hidden_layers"]
-    adapter, meta = load_adapter(adapter_path)
-    topic, topic_meta = load_adapter(topic_path)
-    state = merge_adapter(state, adapter, {**meta, "layers": layers})
-    state = merge_adapter(state, topic, {**topic_meta, "layers": layers})
+    metas = []
+    for path in adapter_paths:
+        adapter, meta = load_adapter(path)
+        state = merge_adapter(state, adapter, {**meta, "layers": layers})
+        metas.append(meta)
     save_file(
         {k: v.astype("float32") for k, v in state.items()}, str(weights), metadata={"format": "pt"}
     )
-    return meta, {**topic_meta, "layers": layers}
+    return metas
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any]:
