@@ -477,12 +477,28 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             except Exception:  # scheduled training is optional; the stream is not
                 log.exception("scheduled model adapt failed (tried again at the next interval)")
 
+    #: Since when a rebalance has held the streams (the net waits for it), and whether that
+    #: was said: a rebalance that never ends is a stall the net cannot heal, and must be seen.
+    rebalancing_since: list[float | None] = [None, None]
+
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def heal_stuck_partitions() -> None:
         consumer = app.consumer
-        if isinstance(consumer, faust_consumer.SafeConsumer) and not app.rebalancing:
+        now = time.monotonic()
+        if app.rebalancing:
+            since = rebalancing_since[0] = rebalancing_since[0] or now
+            if now - since >= 4 * w.heal_after_s and rebalancing_since[1] is None:
+                rebalancing_since[1] = now
+                log.warning(
+                    "a rebalance (or the table recovery after it) has held the streams for "
+                    "%.0f s; partitions are not checked for progress until it ends",
+                    now - since,
+                )
+            return
+        rebalancing_since[:] = [None, None]
+        if isinstance(consumer, faust_consumer.SafeConsumer):
             try:
-                await consumer.heal(time.monotonic(), w.heal_after_s)
+                await consumer.heal(now, w.heal_after_s)
             except Exception as exc:  # the broker may be briefly away; the next round retries
                 log.warning("could not check partitions for progress: %s", exc)
 

@@ -181,6 +181,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
         # in flight, whatever still refers to it
         generation = self.app.consumer_generation_id
         in_flight: dict[Any, int] = defaultdict(int)
+        first_in_flight: dict[Any, int] = {}
         for m in list(self._unacked_messages):
             # Faust leaves a record in its unacked set when its ack comes after the commit
             # passed it (a record read twice after a seek) or repeats an offset already acked:
@@ -192,6 +193,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 and (committed is None or m.offset >= committed)
             ):
                 in_flight[m.tp] += 1
+                first_in_flight[m.tp] = min(m.offset, first_in_flight.get(m.tp, m.offset))
         out: list[tuple[Any, int | None, int | None]] = []
         for tp in self.assignment():
             if not self.app.topics.acks_enabled_for(tp.topic):
@@ -219,13 +221,16 @@ class SafeConsumer(faust_aiokafka.Consumer):
             elif tp in in_flight:
                 if now - seen[1] >= 4 * after_s and tp not in self._told:
                     self._told.add(tp)  # said once per episode: why it is not re-read
-                    log.info(
+                    log.warning(
                         "%s[%d] has made no progress for %.0f s at committed offset %s, but "
-                        "records of it are still being processed",
+                        "%d records of it (from offset %d, end %s) are still being processed",
                         tp.topic,
                         tp.partition,
                         now - seen[1],
                         committed,
+                        in_flight[tp],
+                        first_in_flight[tp],
+                        highwater,
                     )
             elif now - seen[1] >= after_s:
                 out.append((tp, committed, highwater))

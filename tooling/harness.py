@@ -19,15 +19,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_until(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    explain: Callable[[], str] | None = None,
 ) -> Any:
+    """Poll `predicate` until it is true; on timeout, fail with `explain()`'s account of the
+    state (what a rare CI failure needs to be diagnosed from its output alone)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            detail = f"\n{explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(interval)
 
 
@@ -173,19 +180,32 @@ def caught_up(bootstrap: str, group: str, topics: list[str], timeout: float = 30
 
 
 def _caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
+    return not lagging(bootstrap, group, topics)
+
+
+def lagging(bootstrap: str, group: str, topics: list[str]) -> list[str]:
+    """The partitions of `topics` with messages the group has not committed, as
+    "topic[partition] committed C of end E"."""
+    import logging
+
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+    # a group-less consumer warns on every creation that it will not auto-commit: noise that
+    # filled a failed CI run's captured log
+    logging.getLogger("kafka.coordinator.consumer").setLevel(logging.ERROR)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    behind: list[str] = []
     try:
         committed = admin.list_group_offsets({group: None}).get(group, {})
         for topic in topics:
             parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or [])]
-            for tp, end in consumer.end_offsets(parts).items():
+            for tp, end in sorted(consumer.end_offsets(parts).items()):
                 meta = committed.get(tp)
                 if end > 0 and (meta is None or meta.offset < end):
-                    return False
-        return True
+                    at = "nothing" if meta is None else meta.offset
+                    behind.append(f"{tp.topic}[{tp.partition}] committed {at} of end {end}")
+        return behind
     finally:
         admin.close()
         consumer.close()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from models.training.data import airline_pools
-from tooling.harness import caught_up, indexed_ids, wait_until, write_jsonl
+from tooling.harness import caught_up, indexed_ids, lagging, wait_until, write_jsonl
 from tooling.scenarios import BrandProfile, Incident, TextPools, generate
 
 POOLS = TextPools(by_label=airline_pools())
@@ -55,14 +56,41 @@ def done(services: dict[str, str], run_id: str) -> bool:
         return False
 
 
-def drain(services: dict[str, str], run_id: str, timeout: float = 300) -> None:
+def drain(
+    services: dict[str, str], run_id: str, timeout: float = 300, logs: tuple[Path, ...] = ()
+) -> None:
     """Wait until the worker's group has committed everything on its input topics."""
     wait_until(
         lambda: done(services, run_id),
         timeout,
         "the worker to consume every topic",
         interval=1.0,
+        explain=lambda: behind(services, run_id, logs),
     )
+
+
+def behind(services: dict[str, str], run_id: str, logs: tuple[Path, ...] = ()) -> str:
+    """What a drain that timed out leaves to diagnose it: the partitions the group has not
+    committed, and the workers' last warnings (consumer re-reads, rebalances, errors)."""
+    try:
+        lag = lagging(services["kafka"], run_id, [f"{run_id}.{t}" for t in CONSUMED])
+        out = ["partitions behind: " + ("; ".join(lag) if lag else "none")]
+    except Exception as e:  # a diagnosis must never hide the failure it explains
+        out = [f"partitions behind: unknown ({e!r})"]
+    for path in logs:
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        notable = [line for line in lines if _NOTABLE.search(line)]
+        out.append(f"--- {path.name}: last of {len(notable)} notable lines of {len(lines)}")
+        out.extend(line[:300] for line in notable[-60:])
+        out.append(f"--- {path.name}: last 20 lines")
+        out.extend(line[:300] for line in lines[-20:])
+    return "\n".join(out)
+
+
+_NOTABLE = re.compile(
+    r"WARNING|ERROR|CRITICAL|Traceback|re-reading|no progress|newly assigned|Rebalanc|recover",
+    re.IGNORECASE,
+)
 
 
 def assert_indexed_exactly(search: str, run_id: str, rows: list[dict[str, Any]]) -> int:

@@ -12,6 +12,7 @@ from tests.care_reference import POLICIES as CARE
 from tests.faults.common import (
     alerting_env,
     assert_indexed_exactly,
+    behind,
     count_indexed,
     crisis_stream,
     done,
@@ -85,7 +86,7 @@ def test_sigkill_mid_stream_with_rocksdb_state_loses_and_doubles_nothing(
         run_cli(
             ["replay", str(save(tmp_path, "inbox1.jsonl", inbox_first)), "--topic", "inbox"], env
         )
-        drain(real_services, run_id)
+        drain(real_services, run_id, logs=(worker.log_path,))
         inbox_rest = [e for e in conversations if e["at"] >= cut]
         run_cli(
             ["replay", str(save(tmp_path, "inbox2.jsonl", inbox_rest)), "--topic", "inbox"], env
@@ -102,7 +103,7 @@ def test_sigkill_mid_stream_with_rocksdb_state_loses_and_doubles_nothing(
     t0 = time.monotonic()
     worker = Worker(env, tmp_path / "worker.log").start()
     try:
-        drain(real_services, run_id)
+        drain(real_services, run_id, logs=(worker.log_path,))
         recovery = time.monotonic() - t0
         assert_indexed_exactly(search, run_id, rows)
         wait_until(lambda: receiver.firing("Crashco"), 120, "the crisis notification")
@@ -190,7 +191,13 @@ def test_two_workers_one_killed_the_other_takes_over(real_services, run_id, tmp_
             assert a.proc is not None and a.proc.poll() is None, "the survivor died"
             return done(real_services, run_id)
 
-        wait_until(drained, 200, "the survivor to consume everything", interval=2)
+        wait_until(
+            drained,
+            200,
+            "the survivor to consume everything",
+            interval=2,
+            explain=lambda: behind(real_services, run_id, (a.log_path, b.log_path)),
+        )
         takeover = time.monotonic() - t0
         assert_indexed_exactly(search, run_id, rows)
         wait_until(lambda: receiver.firing("Scaleco"), 120, "the crisis notification")

@@ -84,7 +84,7 @@ def test_hostile_input_is_dead_lettered_and_the_valid_is_all_indexed(
         for row in warm:
             producer.send(topic, json.dumps(row).encode(), key=row["id"].encode())
         producer.flush()
-        drain(real_services, run_id)
+        drain(real_services, run_id, logs=(worker.log_path,))
         rss_before = rss_mb(worker.proc.pid)  # type: ignore[union-attr]
 
         sent_bad: dict[tuple[int, int], tuple[str, bytes | None]] = {}
@@ -104,7 +104,7 @@ def test_hostile_input_is_dead_lettered_and_the_valid_is_all_indexed(
             sent_bad[(meta.partition, meta.offset)] = (kind, value)
         producer.close()
 
-        drain(real_services, run_id, timeout=420)
+        drain(real_services, run_id, timeout=420, logs=(worker.log_path,))
         assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
         rss_after = rss_mb(worker.proc.pid)
         assert_indexed_exactly(search, run_id, good)

@@ -64,7 +64,7 @@ def test_search_engine_down_60s_mid_stream(real_services, services, run_id, tmp_
         backlog = health(port)["lag"]  # messages waiting in Kafka when the engine returns
         services.start("opensearch")
         up_at = time.monotonic()
-        drain(real_services, run_id)
+        drain(real_services, run_id, logs=(worker.log_path,))
         drained_s = time.monotonic() - up_at
         assert worker.proc is not None and worker.proc.poll() is None
         assert_indexed_exactly(search, run_id, rows)
@@ -97,7 +97,7 @@ def test_broker_restarted_mid_stream(real_services, services, run_id, tmp_path):
         assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
         start_s = services.start("kafka")
         up_at = time.monotonic()
-        drain(real_services, run_id, timeout=300)
+        drain(real_services, run_id, timeout=300, logs=(worker.log_path,))
         drained_s = time.monotonic() - up_at
         assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
         assert_indexed_exactly(search, run_id, rows)

@@ -68,7 +68,7 @@ def test_backfill_older_than_retention_waits_for_the_worker_and_is_all_indexed(
     worker = Worker(env, tmp_path / "worker.log").start()
     started = time.monotonic()
     try:
-        drain(real_services, run_id)
+        drain(real_services, run_id, logs=(worker.log_path,))
         assert assert_indexed_exactly(real_services["search"], run_id, rows) == len(rows)
     finally:
         worker.stop()
@@ -99,7 +99,7 @@ def test_records_deleted_before_they_were_read_are_counted_and_reported(
     worker = Worker(env, tmp_path / "worker.log").start()
     try:
         run_cli(["replay", str(save(tmp_path, "a.jsonl", before))], env)
-        drain(real_services, run_id)
+        drain(real_services, run_id, logs=(worker.log_path,))
     finally:
         worker.stop()
     topic = f"{run_id}.mentions"
@@ -112,7 +112,7 @@ def test_records_deleted_before_they_were_read_are_counted_and_reported(
 
     worker = Worker(env, tmp_path / "worker.log").start()
     try:
-        drain(real_services, run_id)
+        drain(real_services, run_id, logs=(worker.log_path,))
         body = wait_until(
             lambda: (h := health(port))["offsets_lost"] and h, 60, "the loss in /healthz"
         )
