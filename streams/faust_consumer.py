@@ -275,12 +275,13 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 continue
             log.warning(
                 "%s[%d] has %d unread messages but made no progress for %.0f s at %s with "
-                "nothing in flight; re-reading from offset %d",
+                "nothing in flight (%s); re-reading from offset %d",
                 tp.topic,
                 tp.partition,
                 end - start,
                 after_s,
                 f"committed offset {committed}" if committed is not None else "no commit",
+                self._fetch_state(tp),
                 start,
             )
             self._progress[tp] = (mark, now)
@@ -289,6 +290,28 @@ class SafeConsumer(faust_aiokafka.Consumer):
             metrics.PARTITIONS_REREAD.labels(topic=tp.topic).inc()
             healed += 1
         return healed
+
+    def _fetch_state(self, tp: Any) -> str:
+        """What the fetcher holds for `tp`, said when it is re-read: the cause of a stall is
+        still unknown (seen locally: a partition taken over from a killed worker, nothing
+        dropped or re-read before, nothing in flight), and this is what tells the candidates
+        apart — a read offset past the records, a partition left out of the fetch (Faust's
+        buffer-full pause), or aiokafka's position past the end."""
+        fetched = "fetched"
+        position: Any = "unknown"
+        try:  # Faust's and aiokafka's own bookkeeping, read as it stands: best effort
+            active = self._active_partitions
+            if tp in self._paused_partitions:
+                fetched = "paused"
+            elif tp in self._buffered_partitions:
+                fetched = "held back as its buffer was full"
+            elif active is not None and tp not in active:
+                fetched = "not fetched"
+            consumer = self._thread._ensure_consumer()
+            position = consumer._subscription.subscription.assignment.state_value(tp).position
+        except Exception:  # a diagnosis must never fail the heal
+            pass
+        return f"read offset {self._read_offset.get(tp)}, fetch position {position}, {fetched}"
 
     async def _rewind(self, tp: Any, offset: int) -> None:
         """Fetch `tp` again from `offset`, once per target: the fetcher's position can be past
