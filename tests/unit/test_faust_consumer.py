@@ -234,3 +234,31 @@ def test_the_commit_never_passes_a_record_left_unacknowledged():
     c._acked[P] = [96, 97, 98]
     c._acked_index[P] = {96, 97, 98}
     assert c._new_offset(P) == 99
+
+
+def test_a_partition_without_a_commit_is_read_from_its_start_after_a_rebalance(monkeypatch):
+    """aiokafka's seek to the committed offsets leaves an uncommitted partition where its
+    fetcher stands: after a takeover, at the end of records Faust dropped unread."""
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    committed = TP("t.mentions", 1)
+    changelog = TP("app-detector-state-changelog", 2)
+    c, _ = consumer()
+    c._committed_offset[committed] = 40
+    c.assignment = lambda: {P, committed, changelog}
+    c.app.topics = SimpleNamespace(acks_enabled_for=lambda topic: "changelog" not in topic)
+
+    async def faust_seek(self):  # Faust's own: the committed partitions only
+        await self.seek(committed, 40)
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "perform_seek", faust_seek)
+    asked = []
+
+    async def earliest_offsets(*tps):
+        asked.extend(tps)
+        return {tp: 7 for tp in tps}  # retention deleted the first seven
+
+    c.earliest_offsets = earliest_offsets
+    asyncio.run(c.perform_seek())
+    assert asked == [P]  # neither the committed partition nor a table's changelog
+    assert c.seeks == [40, 7] and c._read_offset[P] == 7
