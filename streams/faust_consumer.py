@@ -102,6 +102,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
         #: Per partition: (committed offset, since when it has not moved).
         self._progress: dict[Any, tuple[int, float]] = {}
         self._told: set[Any] = set()
+        self._drops_told: set[Any] = set()
         self.callback = self._deliver_fresh(self.callback)
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
@@ -349,9 +350,18 @@ class SafeConsumer(faust_aiokafka.Consumer):
     def _drop(self, message: Any, jump: tuple[int, int] | None) -> None:
         self._dropped = message
         metrics.STALE_RECORDS.labels(topic=message.tp.topic).inc()
+        # said once per partition and seek: a takeover drops whole fetched batches, and one
+        # line per record (seen: 270 in half a second) buried everything else in the log
+        episode = (message.tp, jump[0] if jump else None, message.generation_id)
+        if episode in self._drops_told:
+            return
+        if len(self._drops_told) > 10_000:
+            self._drops_told.clear()
+        self._drops_told.add(episode)
         log.info(
             "dropped a record fetched before the last seek (%s[%d] offset %d, expected %s); "
-            "it is read again in order",
+            "it is read again in order (later ones of this fetch are dropped unsaid; the "
+            "count is in earful_stale_records_dropped_total)",
             message.tp.topic,
             message.tp.partition,
             message.offset,

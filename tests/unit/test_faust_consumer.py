@@ -25,6 +25,7 @@ def consumer(generation: int = 5):
     c._gap = defaultdict(IntervalTree)
     c._jumps = {}
     c._rewinding = {}
+    c._drops_told = set()
     c.seeks = []
 
     async def seek(tp, offset):  # Faust's seek: the fetcher's position and the read offset
@@ -71,6 +72,16 @@ def test_a_record_fetched_before_the_seek_is_dropped_and_reread_in_order():
         drain(c, record(offset))
     assert delivered == list(range(191, 217))  # 215 read again, nothing marked as done unread
     assert c._rewinding == {}
+
+
+def test_a_stale_batch_is_said_once(caplog):
+    c, _ = consumer()
+    c._read_offset[P] = 191
+    with caplog.at_level("INFO", logger="streams.faust_consumer"):
+        for offset in range(215, 240):  # a whole prefetched batch
+            drain(c, record(offset))
+    said = [r for r in caplog.records if "dropped a record" in r.getMessage()]
+    assert len(said) == 1 and "offset 215, expected 192" in said[0].getMessage()
 
 
 def test_a_record_from_an_earlier_generation_is_dropped_without_moving_the_read_offset():
