@@ -334,7 +334,11 @@ class SafeConsumer(faust_aiokafka.Consumer):
             position = consumer._subscription.subscription.assignment.state_value(tp).position
         except Exception:  # a diagnosis must never fail the heal
             pass
-        return f"read offset {self._read_offset.get(tp)}, fetch position {position}, {fetched}"
+        acked: list[int] = (getattr(self, "_acked", None) or {}).get(tp) or []
+        held = f"{len(acked)} acknowledged from {min(acked)}" if acked else "none acknowledged"
+        return (
+            f"read offset {self._read_offset.get(tp)}, fetch position {position}, {fetched}, {held}"
+        )
 
     async def _rewind(self, tp: Any, offset: int) -> None:
         """Fetch `tp` again from `offset`, once per target: the fetcher's position can be past
