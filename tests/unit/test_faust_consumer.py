@@ -273,3 +273,20 @@ def test_a_partition_without_a_commit_is_read_from_its_start_after_a_rebalance(m
     asyncio.run(c.perform_seek())
     assert asked == [P]  # neither the committed partition nor a table's changelog
     assert c.seeks == [40, 7] and c._read_offset[P] == 7
+
+
+def test_a_commit_waiting_on_a_record_no_stream_holds_is_read_again_soon():
+    """Seen in the scale-out fault test: committed 132, 133-231 acknowledged, 132 in no
+    stream and never acknowledged; it waited the whole heal interval."""
+    lost = healer(committed=132, highwater=232, acked=list(range(133, 232)))
+    asyncio.run(lost.heal(0.0, after_s=30))
+    assert asyncio.run(lost.heal(4.0, after_s=30)) == 0
+    assert asyncio.run(lost.heal(6.0, after_s=30)) == 1 and lost.seeks == [132]
+    # the same hole with the record still in a stream is work in flight, not lost
+    held = healer(committed=132, highwater=232, in_flight=[record(132)], acked=[133, 134])
+    asyncio.run(held.heal(0.0, after_s=30))
+    assert asyncio.run(held.heal(6.0, after_s=30)) == 0
+    # and with nothing acknowledged after it, the usual interval applies
+    quiet = healer(committed=132, highwater=232)
+    asyncio.run(quiet.heal(0.0, after_s=30))
+    assert asyncio.run(quiet.heal(6.0, after_s=30)) == 0
