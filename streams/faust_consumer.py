@@ -310,7 +310,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 tp.topic,
                 tp.partition,
                 end - start,
-                after_s,
+                now - self._progress.get(tp, (mark, now))[1],
                 f"committed offset {committed}" if committed is not None else "no commit",
                 self._fetch_state(tp),
                 start,
