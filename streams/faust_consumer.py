@@ -108,6 +108,8 @@ class SafeConsumer(faust_aiokafka.Consumer):
         self._progress: dict[Any, tuple[int, float]] = {}
         self._told: set[Any] = set()
         self._drops_told: set[Any] = set()
+        #: Per partition without a commit: the offset it was last read from (`_new_offset`).
+        self._first: dict[Any, int] = {}
         self.callback = self._deliver_fresh(self.callback)
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
@@ -176,6 +178,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
         starts: dict[Any, int] = dict(await self.earliest_offsets(*fresh))
         for tp in fresh:
             if tp in starts:
+                self._first[tp] = starts[tp]
                 await self.seek(tp, starts[tp])
 
     async def seek(self, partition: Any, offset: int) -> None:
@@ -272,10 +275,16 @@ class SafeConsumer(faust_aiokafka.Consumer):
         accepts a hole of exactly one record at the committed offset (it compares
         `min(acked) - committed > 1`, though the committed offset is the next record to read),
         so a single record left behind would be committed unread. Here the commit waits, and
-        `heal` reads the partition again from there."""
+        `heal` reads the partition again from there.
+
+        A partition without a commit (or committed at 0, which Faust keeps as None) waits
+        for the first offset it was last read from (`_first`): Faust would commit past a
+        lost first record there too, and did (one mention of 836 lost in the scale-out fault
+        test, the first of its partition)."""
         acked = self._acked.get(tp)
         committed = self._committed_offset.get(tp)
-        if acked and committed and not self._gap.get(tp) and min(acked) > committed:
+        floor = committed if committed else self._first.get(tp)
+        if acked and floor is not None and not self._gap.get(tp) and min(acked) > floor:
             return None
         result: int | None = super()._new_offset(tp)
         return result
@@ -317,6 +326,8 @@ class SafeConsumer(faust_aiokafka.Consumer):
             )
             self._progress[tp] = (mark, now)
             self._rewinding.pop(tp, None)
+            if committed is None:
+                self._first[tp] = start
             await self.seek(tp, start)
             metrics.PARTITIONS_REREAD.labels(topic=tp.topic).inc()
             healed += 1

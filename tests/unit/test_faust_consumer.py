@@ -26,6 +26,7 @@ def consumer(generation: int = 5):
     c._jumps = {}
     c._rewinding = {}
     c._drops_told = set()
+    c._first = {}
     c.seeks = []
 
     async def seek(tp, offset):  # Faust's seek: the fetcher's position and the read offset
@@ -245,6 +246,24 @@ def test_the_commit_never_passes_a_record_left_unacknowledged():
     c._acked[P] = [96, 97, 98]
     c._acked_index[P] = {96, 97, 98}
     assert c._new_offset(P) == 99
+
+
+def test_the_commit_never_passes_a_lost_first_record_of_an_uncommitted_partition():
+    """Seen in the scale-out fault test: the first mention of a partition without a commit
+    lost, every later one acknowledged, and Faust committed past it."""
+    c, _ = consumer()
+    c._acked = defaultdict(list, {P: [1, 2, 3]})
+    c._acked_index = defaultdict(set, {P: {1, 2, 3}})
+    c._first[P] = 0  # read from its first offset after the rebalance
+    assert c._new_offset(P) is None
+    c._acked[P] = [0, 1, 2, 3]
+    c._acked_index[P] = {0, 1, 2, 3}
+    assert c._new_offset(P) == 4
+    retained = healer(committed=None, highwater=50, acked=[5, 6])
+    retained.broker_start = 4  # retention deleted 0-3; the re-read starts at 4
+    asyncio.run(retained.heal(0.0, after_s=30))
+    assert asyncio.run(retained.heal(6.0, after_s=30)) == 1 and retained.seeks == [4]
+    assert retained._first[P] == 4
 
 
 def test_a_partition_without_a_commit_is_read_from_its_start_after_a_rebalance(monkeypatch):
