@@ -175,7 +175,12 @@ class SafeConsumer(faust_aiokafka.Consumer):
         ]
         if not fresh:
             return
-        starts: dict[Any, int] = dict(await self.earliest_offsets(*fresh))
+        try:
+            starts: dict[Any, int] = dict(await self.earliest_offsets(*fresh))
+        except Exception as exc:  # Faust's own seek is done; a failure here must not end the
+            # recovery that called it (the heal net re-reads a partition left behind)
+            log.warning("could not read where %d uncommitted partitions start: %s", len(fresh), exc)
+            return
         for tp in fresh:
             if tp in starts:
                 self._first[tp] = starts[tp]

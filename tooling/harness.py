@@ -164,23 +164,24 @@ def read_topic(
 def caught_up(bootstrap: str, group: str, topics: list[str], timeout: float = 30.0) -> bool:
     """True when the consumer group has committed every message currently on `topics`.
 
-    False, not a hang, when the broker does not answer within `timeout`: kafka-python's
+    False, not a hang, when the broker does not answer within `timeout` (`lag`)."""
+    return lag(bootstrap, group, topics, timeout) == []
+
+
+def lag(bootstrap: str, group: str, topics: list[str], timeout: float = 30.0) -> list[str] | None:
+    """`lagging`, or None when the broker does not answer within `timeout`: kafka-python's
     metadata wait has no deadline of its own (seen right after a broker restart), and the
-    callers poll this again."""
+    callers poll again or are explaining a failure that must not hang."""
     from concurrent.futures import ThreadPoolExecutor
     from concurrent.futures import TimeoutError as Late
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caught-up")
     try:
-        return pool.submit(_caught_up, bootstrap, group, topics).result(timeout=timeout)
+        return pool.submit(lagging, bootstrap, group, topics).result(timeout=timeout)
     except Late:
-        return False
+        return None
     finally:
         pool.shutdown(wait=False)
-
-
-def _caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
-    return not lagging(bootstrap, group, topics)
 
 
 def lagging(bootstrap: str, group: str, topics: list[str]) -> list[str]:

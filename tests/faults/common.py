@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from models.training.data import airline_pools
-from tooling.harness import caught_up, indexed_ids, lagging, wait_until, write_jsonl
+from tooling.harness import caught_up, indexed_ids, lag, wait_until, write_jsonl
 from tooling.scenarios import BrandProfile, Incident, TextPools, generate
 
 POOLS = TextPools(by_label=airline_pools())
@@ -73,8 +73,11 @@ def behind(services: dict[str, str], run_id: str, logs: tuple[Path, ...] = ()) -
     """What a drain that timed out leaves to diagnose it: the partitions the group has not
     committed, and the workers' last warnings (consumer re-reads, rebalances, errors)."""
     try:
-        lag = lagging(services["kafka"], run_id, [f"{run_id}.{t}" for t in CONSUMED])
-        out = ["partitions behind: " + ("; ".join(lag) if lag else "none")]
+        late = lag(services["kafka"], run_id, [f"{run_id}.{t}" for t in CONSUMED])
+        if late is None:
+            out = ["partitions behind: unknown (the broker did not answer within 30 s)"]
+        else:
+            out = ["partitions behind: " + ("; ".join(late) if late else "none")]
     except Exception as e:  # a diagnosis must never hide the failure it explains
         out = [f"partitions behind: unknown ({e!r})"]
     for path in logs:

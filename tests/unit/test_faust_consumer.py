@@ -293,6 +293,14 @@ def test_a_partition_without_a_commit_is_read_from_its_start_after_a_rebalance(m
     assert asked == [P]  # neither the committed partition nor a table's changelog
     assert c.seeks == [40, 7] and c._read_offset[P] == 7
 
+    async def broker_away(*tps):
+        raise TimeoutError("no answer")
+
+    c.earliest_offsets = broker_away
+    c.seeks.clear()
+    asyncio.run(c.perform_seek())  # the recovery that calls it goes on; the net is behind it
+    assert c.seeks == [40]
+
 
 def test_a_commit_waiting_on_a_record_no_stream_holds_is_read_again_soon():
     """Seen in the scale-out fault test: committed 132, 133-231 acknowledged, 132 in no
