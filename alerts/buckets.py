@@ -339,7 +339,8 @@ class RunningTerms:
         for term, c in terms.items():
             value = counts.get(term, 0) + sign * c
             if value <= 0:
-                counts.pop(term, None)
+                if term in counts:
+                    del counts[term]
                 hot.discard(term)
                 continue
             counts[term] = value

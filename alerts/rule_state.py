@@ -88,7 +88,7 @@ class ShareCusumsState(RuleState):
     #: Per firing key, the level its reverse test weighs "it is over" against.
     trend: dict[str, float] = field(default_factory=dict)
     calm: dict[str, float] = field(default_factory=dict)
-    #: Keys the last bucket updated (between `fold` and the next `restart` only).
+    #: Keys the last bucket took to h or above (between `fold` and the next `restart` only).
     touched: list[str] | None = None
     firing: list[str] = field(default_factory=list)
     #: Per key with evidence, per alternative: the mention clock where its evidence began and

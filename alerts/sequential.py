@@ -214,11 +214,14 @@ class Cusum:
         alarm reports about "since the change began" then never depends on how many buckets
         the engine happens to hold (other rules' windows decide that)."""
         out = []
+        fresh: list[float] | None = None  # `values` rounded: where evidence began just now
         for since, held in zip(self.since, sums, strict=True):
             if since < 0:
                 out.append([0.0] * len(values))
             elif since == start:  # began with this bucket
-                out.append([round3(v) for v in values])
+                if fresh is None:
+                    fresh = [round3(v) for v in values]
+                out.append(list(fresh))
             else:
                 out.append([round3(a + v) for a, v in zip(held, values, strict=True)])
         return out
@@ -279,44 +282,68 @@ class ShareCusums:
         next appears; once an hour the keys whose evidence has run out are dropped. A bucket
         costs O(keys in it), not O(vocabulary).
         """
-        stats = state.cu
+        stats, spans = state.cu, state.spans
         before = state.clock
         clock = state.clock = before + n
         trend = state.trend
         watched = set(self.watched(state))
         touched: list[str] = []
-        cap, forget = 1.5 * h, end - self.new_normal_s
+        cap, forget, tolerance = 1.5 * h, end - self.new_normal_s, 1 + self.tolerance
         for key in sorted({*counts, *watched}):  # sorted: the same order in every process
             p0 = baseline(key)
             if p0 is None:  # not a candidate (a common word is never "new")
-                stats.pop(key, None)
-                state.spans.pop(key, None)
+                if key in stats:
+                    del stats[key]
+                if key in spans:
+                    del spans[key]
                 continue
-            q0 = min(p0 * (1 + self.tolerance), 0.95)
+            q0 = min(p0 * tolerance, 0.95)
             count = counts.get(key, 0)
-            if key in watched:
+            if watched and key in watched:
                 calm = state.calm
                 calm[key] = max(0.0, calm.get(key, 0.0) + share_llr(count, n, trend[key], q0))
             alts = alternatives(q0)
             raw = stats.get(key)
             # a `Cusum` caught up, updated (`cusum_step`) and forgetting, in one pass per
             # alternative and without the object: this runs for every term of every bucket of
-            # every brand
+            # every brand (the arithmetic is `share_llr`'s and `cusum_step`'s, operation for
+            # operation: the unit tests replay against them)
             k = len(alts)
-            if raw is None or len(raw[0]) != k:
+            if raw is None:
                 s, since = [0.0] * k, [-1] * k
+                absent = 0
             else:
-                s, since = list(raw[0]), list(raw[1])
-            absent = before - raw[2] if raw is not None else 0
+                absent = before - raw[2]
+                if len(raw[0]) != k:
+                    s, since = [0.0] * k, [-1] * k
+                else:
+                    s, since = list(raw[0]), list(raw[1])
+            # share_llr's clamps, once per key (q0) and alternative (p1)
+            q0c = 1e-6 if q0 < 1e-6 else (1 - 1e-6 if q0 > 1 - 1e-6 else q0)
+            rest = n - count
             runs_out = 0.0  # the mention clock at which absence alone brings all to zero
-            for i, p1 in enumerate(alts):
+            for i in range(k):
+                p1 = alts[i]
                 per_absent = math.log((1 - p1) / (1 - q0))
                 v, began = s[i], since[i]
                 if absent > 0:
                     v += absent * per_absent
                     if v <= 0.0:
                         v, began = 0.0, -1
-                v, began = cusum_step(v, began, share_llr(count, n, q0, p1), start, cap)
+                if n == 0 or q0 == p1:
+                    llr = 0.0
+                else:
+                    p1c = 1e-6 if p1 < 1e-6 else (1 - 1e-6 if p1 > 1 - 1e-6 else p1)
+                    tail = (
+                        per_absent if p1c == p1 and q0c == q0 else math.log((1 - p1c) / (1 - q0c))
+                    )
+                    llr = count * math.log(p1c / q0c) + rest * tail
+                value = v + llr  # cusum_step
+                if value <= 0.0:
+                    v, began = 0.0, -1
+                else:
+                    began = start if v == 0.0 else began
+                    v = value if value < cap else cap
                 if 0 <= began < forget:  # as `Cusum.forget_before`
                     v, began = 0.0, -1
                 if p1 > q0:
@@ -326,8 +353,9 @@ class ShareCusums:
                 s[i], since[i] = round3(v), began
             old_since = raw[1] if raw is not None else None
             stats[key] = (s, since, clock, clock + math.ceil(runs_out))
-            self._follow(state, key, since, old_since, count, before, start)
-            touched.append(key)
+            self._follow(spans, key, since, old_since, count, before, start)
+            if max(s) >= h:  # all `crossed` looks at
+                touched.append(key)
         state.touched = touched
         if start % 3600 == 0:  # once an hour, forget the keys whose evidence has run out
             keep = set(state.trend)
@@ -337,7 +365,7 @@ class ShareCusums:
 
     @staticmethod
     def _follow(
-        state: ShareCusumsState,
+        spans: dict[str, list[int]],
         key: str,
         since: Sequence[int],
         old_since: Sequence[int] | None,
@@ -349,26 +377,29 @@ class ShareCusums:
         afresh where it began with this bucket, added to where it goes on (-1: unknown, state
         from before spans were kept)."""
         if all(b < 0 for b in since):
-            state.spans.pop(key, None)
+            spans.pop(key, None)
             return
-        held = state.spans.get(key)
-        out: list[int] = []
-        for i, began in enumerate(since):
+        held = spans.get(key)
+        k = len(since)
+        known = held is not None and len(held) == 2 * k and old_since is not None
+        out = [0] * (2 * k)  # [clock, count] per alternative (0, 0 where at zero)
+        for i in range(k):
+            began = since[i]
             if began < 0:
-                out += [0, 0]
-            elif began == start:
-                out += [before, count]
+                continue
+            if began == start:
+                out[2 * i], out[2 * i + 1] = before, count
             elif (
-                held is not None
-                and len(held) == 2 * len(since)
+                known
+                and held is not None
                 and old_since is not None
                 and old_since[i] == began
                 and held[2 * i + 1] >= 0
             ):
-                out += [held[2 * i], held[2 * i + 1] + count]
+                out[2 * i], out[2 * i + 1] = held[2 * i], held[2 * i + 1] + count
             else:
-                out += [-1, -1]
-        state.spans[key] = out
+                out[2 * i], out[2 * i + 1] = -1, -1
+        spans[key] = out
 
     def since_began(self, state: ShareCusumsState, key: str) -> tuple[int, int] | None:
         """(the key's count, mentions) since the best alternative's evidence began, or None
@@ -385,7 +416,7 @@ class ShareCusums:
 
     def crossed(self, state: ShareCusumsState, h: float) -> list[tuple[str, int, float]]:
         """(key, where its evidence began, statistic) for each key the last bucket took over h
-        (only a key in it gained evidence)."""
+        (only a key in it gained evidence; `fold` lists those at h or above)."""
         firing = set(state.firing)
         stats = state.cu
         out = []

@@ -335,7 +335,13 @@ class VolumeSpikeDetector:
         observed = window.n
         phi = max(self.phi(state), self.burst_phi(state))
         dispersion = 1.0 / phi
-        p_up = negbin_tail_ge(observed, expected, dispersion)
+        # At or below its expectation a window is neither a spike (min_ratio >= 1) nor held
+        # out of learning: its upper tail is not needed (two thirds of a replay's windows)
+        p_up = (
+            negbin_tail_ge(observed, expected, dispersion)
+            if observed > expected or rule.min_ratio <= 1.0
+            else 1.0
+        )
         up = (
             p_up < rule.alpha
             and observed >= rule.min_volume
@@ -349,13 +355,11 @@ class VolumeSpikeDetector:
         # Anything unusual (even far from alerting) keeps this window's buckets out of the
         # baseline: the guard band of `learn`.
         state.flag_from = window.start if (p_up < GUARD_P and observed > expected) else -1
-        p_down = 1.0 - negbin_tail_ge(observed + 1, expected, dispersion)
-        down = (
-            rule.direction == "both"
-            and expected >= rule.min_volume
-            and p_down < rule.alpha
-            and observed * rule.min_ratio <= expected
-        )
+        down = False
+        p_down = 1.0
+        if rule.direction == "both" and expected >= rule.min_volume:
+            p_down = 1.0 - negbin_tail_ge(observed + 1, expected, dispersion)
+            down = p_down < rule.alpha and observed * rule.min_ratio <= expected
         if not (up or up_sustained or down):
             # Every non-anomalous window counts: dropping the unusual ones would truncate the
             # residual tail and bias the overdispersion (and so the false-alarm rate) downward.
