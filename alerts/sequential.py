@@ -107,11 +107,14 @@ def share_llr(k: int, n: int, p0: float, p1: float) -> float:
     """LLR of k negatives among n under share p1 against share p0 (binomial)."""
     if n == 0 or p0 == p1:
         return 0.0
-    # clamped by comparisons, not min/max calls: this runs for every key, alternative and
-    # bucket of a replay (the same values either way)
-    p0 = 1e-6 if p0 < 1e-6 else (1 - 1e-6 if p0 > 1 - 1e-6 else p0)
-    p1 = 1e-6 if p1 < 1e-6 else (1 - 1e-6 if p1 > 1 - 1e-6 else p1)
+    p0, p1 = clamped_share(p0), clamped_share(p1)
     return k * math.log(p1 / p0) + (n - k) * math.log((1 - p1) / (1 - p0))
+
+
+def clamped_share(p: float) -> float:
+    """A share kept off 0 and 1 (by comparisons, not min/max calls: this runs for every key,
+    alternative and bucket of a replay; the same values either way)."""
+    return 1e-6 if p < 1e-6 else (1 - 1e-6 if p > 1 - 1e-6 else p)
 
 
 def count_llr_array(
@@ -318,8 +321,7 @@ class ShareCusums:
                     s, since = [0.0] * k, [-1] * k
                 else:
                     s, since = list(raw[0]), list(raw[1])
-            # share_llr's clamps, once per key (q0) and alternative (p1)
-            q0c = 1e-6 if q0 < 1e-6 else (1 - 1e-6 if q0 > 1 - 1e-6 else q0)
+            q0c = clamped_share(q0)  # as share_llr clamps it, once per key
             rest = n - count
             runs_out = 0.0  # the mention clock at which absence alone brings all to zero
             for i in range(k):
@@ -333,7 +335,7 @@ class ShareCusums:
                 if n == 0 or q0 == p1:
                     llr = 0.0
                 else:
-                    p1c = 1e-6 if p1 < 1e-6 else (1 - 1e-6 if p1 > 1 - 1e-6 else p1)
+                    p1c = clamped_share(p1)
                     tail = (
                         per_absent if p1c == p1 and q0c == q0 else math.log((1 - p1c) / (1 - q0c))
                     )

@@ -12,6 +12,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tooling.scenarios import BrandProfile
 
 #: Mentions of the stream each rule is replayed alone on (the first days of it).
 PER_RULE_MENTIONS = 60_000
@@ -43,12 +47,8 @@ def _measure(seed: int, days: int) -> list[tuple[str, str, float]]:
     from alerts.engine import DetectionEngine
     from alerts.replay import Replayer, ReplayStats, batch_collection, parse_lines
     from alerts.rules import load_rules
-    from models.training.data import airline_pools, airline_topic_pools
-    from tooling.scenarios import TextPools, scenario_stream
 
-    pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
-    brands, _, mentions = scenario_stream(seed, days, pools)
-    lines = [json.dumps(m).encode() for m in mentions]  # as `eval detect` reads them
+    brands, lines = _stream(seed, days)
     replayer = Replayer(DetectionEngine(load_rules(None)))
     stats = ReplayStats()
     started = time.perf_counter()
@@ -77,6 +77,19 @@ def _measure(seed: int, days: int) -> list[tuple[str, str, float]]:
     ]
 
 
+def _stream(
+    seed: int, days: int, first: int | None = None
+) -> tuple[list[BrandProfile], list[bytes]]:
+    """The bench's scenario brands and their mentions (the `first` of them) as JSON lines, as
+    `eval detect` reads them."""
+    from models.training.data import airline_pools, airline_topic_pools
+    from tooling.scenarios import TextPools, scenario_stream
+
+    pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
+    brands, _, mentions = scenario_stream(seed, days, pools)
+    return brands, [json.dumps(m).encode() for m in itertools.islice(mentions, first)]
+
+
 def _per_rule(seed: int, days: int) -> list[tuple[str, str, float]]:
     """Each shipped rule alone, then all of them, on the first `PER_RULE_MENTIONS` mentions.
     What every rule shares (reading, bucketing, the engine's loop) is in each row; the rows
@@ -85,12 +98,8 @@ def _per_rule(seed: int, days: int) -> list[tuple[str, str, float]]:
     from alerts.engine import DetectionEngine
     from alerts.replay import Replayer, ReplayStats, batch_collection, parse_lines
     from alerts.rules import Rule, load_rules
-    from models.training.data import airline_pools, airline_topic_pools
-    from tooling.scenarios import TextPools, scenario_stream
 
-    pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
-    _, _, mentions = scenario_stream(seed, days, pools)
-    lines = [json.dumps(m).encode() for m in itertools.islice(mentions, PER_RULE_MENTIONS)]
+    _, lines = _stream(seed, days, PER_RULE_MENTIONS)
     shipped = load_rules(None)
     what = f"first {len(lines):,} mentions, {'compiled' if native.active() else 'interpreted'}"
 
