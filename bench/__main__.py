@@ -10,7 +10,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -150,13 +150,33 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def _state_dir() -> Path:
+    """Where deploy/local/services.sh keeps the services' pids and data."""
+    return Path(os.environ.get("EARFUL_STATE_DIR", ROOT / "var" / "local"))
+
+
 def _service_pid(name: str) -> int | None:
     """The pid deploy/local/services.sh recorded for a service (None when not started by it)."""
-    state = Path(os.environ.get("EARFUL_STATE_DIR", ROOT / "var" / "local"))
     try:
-        return int((state / name / f"{name}.pid").read_text().strip())
+        return int((_state_dir() / name / f"{name}.pid").read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def kafka_bytes_by_topic(data_dir: Path, prefix: str) -> dict[str, int]:
+    """Bytes in the log segments of every topic whose name starts with `prefix` (one run's
+    topics), summed over partitions, by topic name without the prefix: what the run made
+    Kafka write (the broker stores records as the producers sent them)."""
+    out: dict[str, int] = {}
+    if not data_dir.is_dir():
+        return out
+    for part in data_dir.iterdir():
+        topic, _, number = part.name.rpartition("-")
+        if not (part.is_dir() and topic.startswith(prefix) and number.isdigit()):
+            continue
+        name = topic[len(prefix) :].lstrip(".-")
+        out[name] = out.get(name, 0) + sum(f.stat().st_size for f in part.glob("*.log"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -172,6 +192,8 @@ class PipelineRun:
     cpu: dict[str, float]
     #: The worker's peak resident memory, MiB.
     rss_mib: float
+    #: Bytes Kafka holds for each of the run's topics (`kafka_bytes_by_topic`).
+    kafka_bytes: dict[str, int] = field(default_factory=dict)
 
 
 def steady_rate(samples: Sequence[tuple[float, int]], total: int) -> float:
@@ -237,6 +259,7 @@ def bench_pipeline() -> PipelineRun:
                 steady_rate(samples, expected),
                 cpu,
                 _peak_rss_mib(worker.proc.pid),
+                kafka_bytes_by_topic(_state_dir() / "kafka" / "data", run_id),
             )
         finally:
             worker.stop()
@@ -299,6 +322,7 @@ def main() -> None:
     console.print(table)
     if where is not None:
         console.print(where)
+        console.print(_kafka_traffic(pipeline))
     if not args.skip_insights:
         from bench.insights import run
 
@@ -354,6 +378,19 @@ def _where_it_goes(run: PipelineRun, own: float, per_mention: float) -> Table:
             table.add_row(name, "—", "—")
         else:
             table.add_row(name, f"{value:,.1f}", f"{value / budget:.0%}")
+    return table
+
+
+def _kafka_traffic(run: PipelineRun) -> Table:
+    """What the warm run wrote to Kafka, by topic: the records every stage passes on, and the
+    changelogs of the state tables (a brand's whole detector state after each batch)."""
+    table = Table(title=f"Kafka log bytes written by the run ({run.mentions} mentions), by topic")
+    table.add_column("topic")
+    table.add_column("MB", justify="right")
+    table.add_column("bytes per mention", justify="right")
+    for topic, size in sorted(run.kafka_bytes.items(), key=lambda kv: -kv[1]):
+        if size:
+            table.add_row(topic, f"{size / 1e6:,.2f}", f"{size / run.mentions:,.0f}")
     return table
 
 

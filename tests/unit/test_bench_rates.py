@@ -28,3 +28,26 @@ def test_the_worker_is_not_split_into_a_negative_rest():
     assert min(values) >= 0 and values[0] == 42.8
     split = _where_it_goes(run, 258.0, 38.0 / 6419)
     assert [float(v) for v in split.columns[1]._cells][:2] == [38.0, 4.8]
+
+
+def test_kafka_bytes_are_summed_per_topic_of_the_run_over_its_partitions(tmp_path):
+    from bench.__main__ import PipelineRun, _kafka_traffic, kafka_bytes_by_topic
+
+    def segment(directory: str, size: int, name: str = "00000000000000000000.log") -> None:
+        (tmp_path / directory).mkdir(exist_ok=True)
+        (tmp_path / directory / name).write_bytes(b"x" * size)
+        (tmp_path / directory / "00000000000000000000.index").write_bytes(b"i" * 999)
+
+    segment("benchab12.mentions-0", 100)
+    segment("benchab12.mentions-1", 50)
+    segment("benchab12.mentions.scored-0", 70)
+    segment("benchab12-detector-state-changelog-3", 400)
+    segment("benchab12-detector-state-changelog-3", 25, "00000000000000000400.log")
+    segment("benchcd34.mentions-0", 1000)  # another run's topic
+    (tmp_path / "meta.properties").write_text("not a partition")
+    found = kafka_bytes_by_topic(tmp_path, "benchab12")
+    assert found == {"mentions": 150, "mentions.scored": 70, "detector-state-changelog": 425}
+    assert kafka_bytes_by_topic(tmp_path / "absent", "benchab12") == {}
+    run = PipelineRun(5, 1.0, 5.0, {}, 1.0, found)
+    rows = _kafka_traffic(run).columns[0]._cells
+    assert rows == ["detector-state-changelog", "mentions", "mentions.scored"]
