@@ -40,6 +40,7 @@ from streams.care import CareStep
 from streams.care_metrics import CareMetricsStep
 from streams.deadletters import DeadLetters
 from streams.detection import DetectStep, FanoutStep
+from streams.detector_states import SplitStates
 from streams.dispatch import DispatchStep
 from streams.health import WorkerHealth
 from streams.indexing import IndexStep
@@ -341,34 +342,14 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     # a restart does not simulate the CUSUM thresholds again (seconds)
     calibration.remember_in(JsonFiles(CACHE_DIR / "calibration"))
     engine = DetectionEngine(load_rules(settings.rules_file))
-    # use_partitioner: the changelog is partitioned by key with the same (murmur2) partitioner
-    # that places the brand on `mentions.by-brand`, so state and input stay co-partitioned even
-    # when a batch mixes partitions, and the timer may update state outside stream iteration.
-    detector_table = app.Table(
-        "detector-state",
-        default=None,
-        partitions=settings.kafka.partitions,
-        schema=faust.Schema(
-            key_type=str, value_type=None, key_serializer="raw", value_serializer=state_codec.NAME
-        ),
-        use_partitioner=True,
-        extra_topic_configs=STATE_TOPIC_CONFIG,
-    )
-    # The dispatcher's state is on one partition, as small records (see streams/dispatch.py).
-    dispatch_table = app.Table(
-        "dispatcher-state",
-        default=None,
-        partitions=1,
-        schema=faust.Schema(
-            key_type=str, value_type=None, key_serializer="raw", value_serializer=state_codec.NAME
-        ),
-        use_partitioner=True,
-        extra_topic_configs=STATE_TOPIC_CONFIG,
-    )
     routes = deps.routes or RoutingConfig.load(settings.routes_file or DEFAULT_ROUTES_PATH)
     care_policies = load_policies(settings.care_policies_file)
 
     def json_table(name: str, partitions: int) -> Any:
+        """A state table of JSON values by str key. use_partitioner: the changelog is
+        partitioned by key with the same (murmur2) partitioner that places the brand on
+        `mentions.by-brand`, so state and input stay co-partitioned even when a batch mixes
+        partitions, and a timer may update state outside stream iteration."""
         return app.Table(
             name,
             default=None,
@@ -383,10 +364,21 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             extra_topic_configs=STATE_TOPIC_CONFIG,
         )
 
+    detector_table = json_table("detector-state", settings.kafka.partitions)
+    # what a mention changes between bucket closes, on the same key (and so the same
+    # partition) as the brand's full state (streams/detector_states.py)
+    detector_open_table = json_table("detector-open", settings.kafka.partitions)
+    # The dispatcher's state is on one partition, as small records (see streams/dispatch.py).
+    dispatch_table = json_table("dispatcher-state", 1)
     conversations = json_table("care-conversations", settings.kafka.partitions)
     care_metrics_table = json_table("care-metrics-state", 1)
 
     rollups = RollupStep(store)
+
+    async def flush_producer() -> None:
+        # looked up when called: Faust makes the producer when the app starts
+        await app.producer.flush()
+
     steps: dict[str, Any] = {
         "score": ScoreStep(
             analyzer,
@@ -406,7 +398,16 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         "labels": LabelStep(store, deadletters),
         "fanout": FanoutStep(outbox, deadletters),
         # steps that record their alerts in their state wait for them on their own outbox
-        "detect": DetectStep(engine, TableStates(detector_table), FaustOutbox(topics), deadletters),
+        "detect": DetectStep(
+            engine,
+            SplitStates(
+                TableStates(detector_table),
+                TableStates(detector_open_table),
+                flush=flush_producer,
+            ),
+            FaustOutbox(topics),
+            deadletters,
+        ),
         "dispatch": DispatchStep(
             Dispatcher(routes, public_url=settings.public_url),
             TableStates(dispatch_table),

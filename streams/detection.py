@@ -24,6 +24,7 @@ from earful.codec import InvalidMessage, decode_json, decode_record, encode
 from earful.records import Alert, ScoredMention
 from streams import metrics
 from streams.deadletters import DeadLetters, invalid
+from streams.detector_states import SplitStates
 from streams.messages import Msg, Outbox, StagedRecords
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class DetectStep:
         self, engine: DetectionEngine, states: StateStore, outbox: Outbox, deadletters: DeadLetters
     ):
         self.states = StagedRecords(states)
+        #: Full records when buckets close, open parts between (streams/detector_states.py).
+        self._split = states if isinstance(states, SplitStates) else None
         self.driver = DetectionDriver(engine, self.states)
         self.outbox = outbox
         self.deadletters = deadletters
@@ -80,6 +83,8 @@ class DetectStep:
 
     def invalidate(self) -> None:
         self.driver.invalidate()
+        if self._split is not None:
+            self._split.invalidate()
 
     async def tick(self) -> list[Alert]:
         """A lane whose slowest input went idle moves on without waiting for new data."""
@@ -131,9 +136,10 @@ class DetectStep:
 
     async def _publish(self, alerts: list[Alert]) -> None:
         """Send, wait for Kafka's acknowledgment, then keep the states that record them."""
-        await self.states.keep_after(
-            lambda: self._send(alerts), self.outbox, self.driver.invalidate
-        )
+        await self.states.keep_after(lambda: self._send(alerts), self.outbox, self.invalidate)
+        if self._split is not None:
+            # a full record is in Kafka before any open part written after it can be
+            await self._split.persisted()
 
     async def _send(self, alerts: list[Alert]) -> None:
         for alert in alerts:
