@@ -11,18 +11,23 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tooling.scenarios import BrandProfile
 
 #: Mentions of the stream each rule is replayed alone on (the first days of it).
 PER_RULE_MENTIONS = 60_000
+#: The changelog row: mentions replayed first (about three days of the stream), then the
+#: mentions whose state writes are counted, one per batch as a live stream delivers them.
+CHANGELOG_WARMUP, CHANGELOG_MENTIONS = 14_000, 3_000
 
 
 def run(seed: int = 901, days: int = 30) -> list[tuple[str, str, float]]:
     rows = _measure(seed, days)
+    rows += _changelog(seed, days)
     rows += _per_rule(seed, days)
     from alerts import native
 
@@ -88,6 +93,63 @@ def _stream(
     pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
     brands, _, mentions = scenario_stream(seed, days, pools)
     return brands, [json.dumps(m).encode() for m in itertools.islice(mentions, first)]
+
+
+def _changelog(seed: int, days: int) -> list[tuple[str, str, float]]:
+    """Bytes of detector state written to the changelog per mention in a live stream (one
+    mention per batch), whole after every batch against split (streams/detector_states.py:
+    the whole state when buckets close, the open part between)."""
+    from alerts.driver import DetectionDriver
+    from alerts.engine import DetectionEngine
+    from alerts.replay import ReplayStats, parse_lines
+    from alerts.rules import load_rules
+    from streams.detector_states import SplitStates
+    from streams.state_codec import dumps
+
+    class Counted(dict[str, Any]):
+        written = 0
+
+        def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+            self.written += len(dumps(value))
+            super().__setitem__(key, value)
+
+    class Both:
+        """The driver's store: every write goes to both ways of keeping it."""
+
+        def __init__(self) -> None:
+            self.whole, self.full, self.parts = Counted(), Counted(), Counted()
+            self.split = SplitStates(self.full, self.parts)
+
+        def get(self, key: str) -> dict[str, Any] | None:
+            return None  # every brand is in the driver's cache by then
+
+        def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+            self.whole[key] = value
+            self.split[key] = value
+
+        def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+            return iter(())
+
+    _, lines = _stream(seed, days, CHANGELOG_WARMUP + CHANGELOG_MENTIONS)
+    driver = DetectionDriver(DetectionEngine(load_rules(None)))
+    batches = list(parse_lines(lines, ReplayStats()))
+    for observations in batches[:CHANGELOG_WARMUP]:
+        driver.feed((o, 0, 0) for o in observations)
+    store = driver.store = Both()
+    for observations in batches[CHANGELOG_WARMUP:]:
+        driver.feed((o, 0, 0) for o in observations)
+    n = len(batches) - CHANGELOG_WARMUP
+    whole, split = store.whole.written / n, (store.full.written + store.parts.written) / n
+    return [
+        (
+            "detector state written to its changelog, live (one mention a batch)",
+            f"{whole:,.0f} bytes a mention whole after every batch; {split:,.0f} split (whole "
+            f"when buckets close, {store.split.writes['full']:,} records; open part between, "
+            f"{store.split.writes['open']:,}): {whole / split:.1f}x less "
+            f"({n:,} mentions after the stream's first {CHANGELOG_WARMUP:,})",
+            float("nan"),
+        )
+    ]
 
 
 def _per_rule(seed: int, days: int) -> list[tuple[str, str, float]]:
