@@ -98,7 +98,7 @@ def _stream(
 def _changelog(seed: int, days: int) -> list[tuple[str, str, float]]:
     """Bytes of detector state written to the changelog per mention in a live stream (one
     mention per batch), whole after every batch against split (streams/detector_states.py:
-    the whole state when buckets close, the open part between)."""
+    the whole state now and then, between them the open part and the buckets closed since)."""
     from alerts.driver import DetectionDriver
     from alerts.engine import DetectionEngine
     from alerts.replay import ReplayStats, parse_lines
@@ -118,7 +118,7 @@ def _changelog(seed: int, days: int) -> list[tuple[str, str, float]]:
 
         def __init__(self) -> None:
             self.whole, self.full, self.parts = Counted(), Counted(), Counted()
-            self.split = SplitStates(self.full, self.parts)
+            self.split = SplitStates(self.full, self.parts, engine=engine)
 
         def get(self, key: str) -> dict[str, Any] | None:
             return None  # every brand is in the driver's cache by then
@@ -131,7 +131,8 @@ def _changelog(seed: int, days: int) -> list[tuple[str, str, float]]:
             return iter(())
 
     _, lines = _stream(seed, days, CHANGELOG_WARMUP + CHANGELOG_MENTIONS)
-    driver = DetectionDriver(DetectionEngine(load_rules(None)))
+    engine = DetectionEngine(load_rules(None))
+    driver = DetectionDriver(engine)
     batches = list(parse_lines(lines, ReplayStats()))
     for observations in batches[:CHANGELOG_WARMUP]:
         driver.feed((o, 0, 0) for o in observations)
@@ -144,7 +145,7 @@ def _changelog(seed: int, days: int) -> list[tuple[str, str, float]]:
         (
             "detector state written to its changelog, live (one mention a batch)",
             f"{whole:,.0f} bytes a mention whole after every batch; {split:,.0f} split (whole "
-            f"when buckets close, {store.split.writes['full']:,} records; open part between, "
+            f"{store.split.writes['full']:,} times; open parts with the buckets closed since, "
             f"{store.split.writes['open']:,}): {whole / split:.1f}x less "
             f"({n:,} mentions after the stream's first {CHANGELOG_WARMUP:,})",
             float("nan"),

@@ -404,6 +404,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
                 TableStates(detector_table),
                 TableStates(detector_open_table),
                 flush=flush_producer,
+                engine=engine,
             ),
             FaustOutbox(topics),
             deadletters,

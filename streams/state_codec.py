@@ -1,8 +1,8 @@
 """`state-json`: the codec of the worker's state tables, JSON written by orjson.
 
-A brand's detector state is one table value, written to the changelog whenever the brand's
-buckets close (between closes only its open part is, streams/detector_states.py); its
-emerging-term vocabulary makes it up to ~200 kB for a large brand.
+A brand's detector state is one table value, written whole to the changelog about hourly
+(between, only what changed: streams/detector_states.py); its emerging-term vocabulary makes
+it up to ~200 kB for a large brand.
 Profiled during `make bench` (6,419 mentions end to end), Faust's own `json` codec (the
 standard library's encoder) took 4.5 s of the event loop's 39 s of CPU, on the cores the model
 scores on. orjson writes the same JSON about 9 times faster (a 208 kB state of fresh set 9901:
