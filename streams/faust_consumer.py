@@ -397,6 +397,25 @@ class SafeConsumer(faust_aiokafka.Consumer):
         )
 
 
+def seek_leaving_fetched(fetcher: Any, tp: Any, offset: int) -> None:
+    """aiokafka's `Fetcher.seek_to` without its `del fetcher._records[tp]`.
+
+    Faust seeks from the event loop's thread (`AIOKafkaConsumerThread.seek` calls the consumer
+    directly), while aiokafka's fetcher lives in the consumer's own thread. Its
+    `fetched_records` takes a partition's fetched result, hands its records over, then deletes
+    it; a seek deleting it in between made that `del` raise KeyError, which crashed the fetcher
+    and stopped the worker (seen once in the takeover fault test: the surviving worker died
+    right after its post-rebalance seeks). Left in place, a result fetched before the seek is
+    discarded by aiokafka itself (`FetchResult.check_assignment`: its offset is no longer the
+    partition's position) and deleted by the fetcher's own thread."""
+    fetcher._subscriptions.seek(tp, offset)
+    fetcher._notify(fetcher._wait_consume_future)
+
+
 def install() -> None:
-    """Make `SafeConsumer` the consumer of Faust's Kafka transport (idempotent)."""
+    """Make `SafeConsumer` the consumer of Faust's Kafka transport, and aiokafka's fetcher seek
+    without touching the fetcher's results from another thread (idempotent)."""
+    from aiokafka.consumer.fetcher import Fetcher
+
     faust_aiokafka.Transport.Consumer = SafeConsumer
+    Fetcher.seek_to = seek_leaving_fetched

@@ -317,3 +317,48 @@ def test_a_commit_waiting_on_a_record_no_stream_holds_is_read_again_soon():
     quiet = healer(committed=132, highwater=232)
     asyncio.run(quiet.heal(0.0, after_s=30))
     assert asyncio.run(quiet.heal(6.0, after_s=30)) == 0
+
+
+def test_a_seek_from_the_event_loop_leaves_the_fetchers_results_to_its_own_thread():
+    """Faust seeks from the event loop's thread while aiokafka's fetcher, in the consumer's
+    thread, may be between reading a partition's fetched result and deleting it: the seek
+    must not delete it (that crashed the fetcher with KeyError), and a result fetched before
+    the seek must still never be handed over."""
+    from aiokafka.consumer.fetcher import Fetcher, FetchResult
+    from aiokafka.consumer.subscription_state import SubscriptionState
+    from aiokafka.structs import TopicPartition
+
+    from streams import faust_consumer
+
+    faust_consumer.install()
+    assert Fetcher.seek_to is faust_consumer.seek_leaving_fetched
+
+    class Fetched:
+        next_fetch_offset = 40
+
+        def __iter__(self):
+            return iter(["record 40", "record 41"])
+
+    async def scenario():
+        subscriptions = SubscriptionState()
+        tp = TopicPartition("t.mentions", 0)
+        subscriptions.assign_from_user([tp])
+        subscriptions.seek(tp, 40)
+        assignment = subscriptions.subscription.assignment
+        fetched = FetchResult(tp, assignment=assignment, partition_records=Fetched(), backoff=0)
+        woken = []
+        fetcher = SimpleNamespace(
+            _subscriptions=subscriptions,
+            _records={tp: fetched},
+            _wait_consume_future=None,
+            _notify=woken.append,
+        )
+        faust_consumer.seek_leaving_fetched(fetcher, tp, 12)
+        assert fetcher._records == {tp: fetched}  # the fetcher's thread deletes it
+        assert assignment.state_value(tp).position == 12 and woken == [None]
+        assert fetched.getall() == [] and not fetched.has_more()  # fetched before: dropped
+        again = FetchResult(tp, assignment=assignment, partition_records=Fetched(), backoff=0)
+        subscriptions.seek(tp, 40)
+        assert again.getall() == ["record 40", "record 41"]  # at the position: handed over
+
+    asyncio.run(scenario())
