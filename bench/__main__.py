@@ -383,7 +383,7 @@ def _where_it_goes(run: PipelineRun, own: float, per_mention: float) -> Table:
 
 def _kafka_traffic(run: PipelineRun) -> Table:
     """What the warm run wrote to Kafka, by topic: the records every stage passes on, and the
-    changelogs of the state tables (a brand's whole detector state after each batch)."""
+    changelogs of the state tables (streams/detector_states.py for the detector's two)."""
     table = Table(title=f"Kafka log bytes written by the run ({run.mentions} mentions), by topic")
     table.add_column("topic")
     table.add_column("MB", justify="right")

@@ -365,8 +365,8 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         )
 
     detector_table = json_table("detector-state", settings.kafka.partitions)
-    # what a mention changes between bucket closes, on the same key (and so the same
-    # partition) as the brand's full state (streams/detector_states.py)
+    # what changed since the brand's last whole state (open buckets, offsets, the buckets
+    # closed since), on the same key and so the same partition (streams/detector_states.py)
     detector_open_table = json_table("detector-open", settings.kafka.partitions)
     # The dispatcher's state is on one partition, as small records (see streams/dispatch.py).
     dispatch_table = json_table("dispatcher-state", 1)

@@ -66,7 +66,7 @@ class DetectStep:
         self, engine: DetectionEngine, states: StateStore, outbox: Outbox, deadletters: DeadLetters
     ):
         self.states = StagedRecords(states)
-        #: Full records when buckets close, open parts between (streams/detector_states.py).
+        #: Whole records now and then, open parts between (streams/detector_states.py).
         self._split = states if isinstance(states, SplitStates) else None
         self.driver = DetectionDriver(engine, self.states)
         self.outbox = outbox

@@ -136,7 +136,7 @@ class SplitStates:
         self._flush = flush
         #: Runs closes again on reading (None: a full record at every close).
         self.engine = engine
-        self.max_pending = max_pending if engine is not None else 0
+        self.max_pending = max_pending
         #: Per brand: the sequence number of its last write, and the close and series of its
         #: full record.
         self._seq: dict[str, int] = {}
