@@ -31,6 +31,7 @@ from pathlib import Path
 #: the EWMA they hold, alerts/stats.py), the rules, routing and notification.
 COMPILED = (
     "alerts/sequential.py",
+    "alerts/history_threshold.py",
     "alerts/buckets.py",
     "alerts/calibration.py",
     "alerts/state.py",

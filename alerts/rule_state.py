@@ -228,3 +228,8 @@ class EmergingTermState(ShareCusumsState):
     since_prune: int = 0
     #: Mentions learned from so far (the warm-up counts them).
     seen: int = 0
+    #: Up-crossings of each level of alerts/history_threshold.py `LEVELS` by the terms'
+    #: statistics after the warm-up, and the seconds watched, both decayed (a month's
+    #: half-life): the threshold the brand's own history supports.
+    crossings: list[float] = field(default_factory=list)
+    watched_s: float = 0.0

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from alerts.history_threshold import count_crossings
 from alerts.rule_state import (
     SeriesCusumState,
     ShareCusumsState,
@@ -276,6 +277,7 @@ class ShareCusums:
         start: int,
         end: int,
         h: float,
+        crossings: list[float] | None = None,
     ) -> None:
         """Add one closed bucket of `n` mentions, `counts[key]` of which carry each key.
 
@@ -284,6 +286,9 @@ class ShareCusums:
         its last update (and when absence alone runs its evidence out) and catches up when it
         next appears; once an hour the keys whose evidence has run out are dropped. A bucket
         costs O(keys in it), not O(vocabulary).
+
+        `crossings` (alerts/history_threshold.py), where given, tallies each level a key's
+        statistic (its best alternative's) climbs across in this bucket.
         """
         stats, spans = state.cu, state.spans
         before = state.clock
@@ -324,6 +329,7 @@ class ShareCusums:
             q0c = clamped_share(q0)  # as share_llr clamps it, once per key
             rest = n - count
             runs_out = 0.0  # the mention clock at which absence alone brings all to zero
+            was = 0.0  # the best statistic before this bucket's evidence (caught up)
             for i in range(k):
                 p1 = alts[i]
                 per_absent = math.log((1 - p1) / (1 - q0))
@@ -332,6 +338,7 @@ class ShareCusums:
                     v += absent * per_absent
                     if v <= 0.0:
                         v, began = 0.0, -1
+                was = v if v > was else was
                 if n == 0 or q0 == p1:
                     llr = 0.0
                 else:
@@ -356,7 +363,10 @@ class ShareCusums:
             old_since = raw[1] if raw is not None else None
             stats[key] = (s, since, clock, clock + math.ceil(runs_out))
             self._follow(spans, key, since, old_since, count, before, start)
-            if max(s) >= h:  # all `crossed` looks at
+            best = max(s)
+            if crossings is not None:
+                count_crossings(crossings, was, best)
+            if best >= h:  # all `crossed` looks at
                 touched.append(key)
         state.touched = touched
         if start % 3600 == 0:  # once an hour, forget the keys whose evidence has run out

@@ -26,6 +26,14 @@ from typing import ClassVar
 from alerts.buckets import Bucket, RunningTerms, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.history_threshold import (
+    AIM,
+    LEVELS,
+    MIN_HISTORY_S,
+    decay,
+    empty_tally,
+    from_history,
+)
 from alerts.rule_state import EmergingTermState
 from alerts.rules import EmergingTermRule
 from alerts.sequential import ShareCusums, round3, threshold
@@ -63,16 +71,33 @@ class EmergingTermDetector:
         self.ignore = {t.lower() for t in rule.ignore}
 
     def threshold(self, vocabulary: int) -> float:
-        """h for one false-alarm budget shared by every (term, share) CUSUM of a brand."""
+        """h for one false-alarm budget shared by every (term, share) CUSUM of a brand (the
+        union bound)."""
         k = max(vocabulary, MIN_VOCABULARY) * len(TERM_SHARES)
         return threshold(k, self.rule.false_alarms_per_month, self.bucket_s)
 
+    def sequential_threshold(self, state: EmergingTermState) -> float:
+        """h of the term CUSUMs: the level the brand's own history says its terms reach
+        `false_alarms_per_month` times a month (alerts/history_threshold.py), never above the
+        union bound, never below what one known term alone would need."""
+        union = self.threshold(len(state.bg))
+        found = from_history(state.crossings, state.watched_s, self.rule.false_alarms_per_month)
+        if found is None:
+            return union
+        one_term = threshold(len(TERM_SHARES), self.rule.false_alarms_per_month, self.bucket_s)
+        return min(union, max(found, one_term))
+
     def explain(self) -> str:
+        fapm = self.rule.false_alarms_per_month
         return (
-            f"false_alarms_per_month {self.rule.false_alarms_per_month:g} sets the term "
-            f"CUSUM's threshold h = {self.threshold(0):.1f} over at least "
-            f"{MIN_VOCABULARY:,} terms x {len(TERM_SHARES)} shares (more as a brand's "
-            "vocabulary grows); the windowed test keeps its alpha"
+            f"false_alarms_per_month {fapm:g} sets the term CUSUM's threshold h = "
+            f"{self.threshold(0):.1f} over at least {MIN_VOCABULARY:,} terms x "
+            f"{len(TERM_SHARES)} shares (more as a brand's vocabulary grows); after "
+            f"{MIN_HISTORY_S // 86_400} days of watching, h comes down to the level the "
+            f"brand's own terms reach {fapm * AIM:g} times a month (half the budget: the "
+            f"tail is extrapolated; not below "
+            f"{threshold(len(TERM_SHARES), fapm, self.bucket_s):.1f}, one known term's); the "
+            "windowed test keeps its alpha"
         )
 
     def _candidate(self, term: str) -> bool:
@@ -213,7 +238,10 @@ class EmergingTermDetector:
 
     def _sequential(self, state: EmergingTermState, ctx: Context) -> list[Finding]:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
-        h = self.threshold(len(state.bg))
+        h = self.sequential_threshold(state)
+        if len(state.crossings) != len(LEVELS):  # a state from before the tally was kept
+            state.crossings, state.watched_s = empty_tally(), 0.0
+        state.watched_s = decay(state.crossings, state.watched_s, ctx.bucket_s)
         lift = self.rule.min_lift
         if bucket is not None and bucket.n:
             SHARES.fold(
@@ -225,6 +253,7 @@ class EmergingTermDetector:
                 start=bucket.start,
                 end=ctx.end,
                 h=h,
+                crossings=state.crossings,
             )
         return SHARES.judge(
             state,
