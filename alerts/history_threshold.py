@@ -1,5 +1,5 @@
 """A CUSUM threshold read from a brand's own history: how often its statistics reached each
-level, and the level that history says is reached `false_alarms_per_month` times a month.
+level, and the level that history says is reached half `false_alarms_per_month` times a month.
 
 The new-term CUSUMs (alerts/detectors/emerging_term.py) run one per term of a brand's
 vocabulary, and their threshold by the union bound, h = ln(terms x shares x ARL0), is what
@@ -75,8 +75,8 @@ def decay(tally: list[float], watched_s: float, seconds: int) -> float:
 def from_history(
     tally: list[float], watched_s: float, false_alarms_per_month: float
 ) -> float | None:
-    """The level crossed `false_alarms_per_month` times a month by the tally's tail, or None
-    where the history is too short or too thin to say."""
+    """The level the tally's tail crosses `AIM` x `false_alarms_per_month` times a month, or
+    None where the history is too short or too thin to say."""
     if watched_s < MIN_HISTORY_S or len(tally) != len(LEVELS):
         return None
     enough = [i for i, n in enumerate(tally) if n >= MIN_CROSSINGS]

@@ -77,9 +77,9 @@ class EmergingTermDetector:
         return threshold(k, self.rule.false_alarms_per_month, self.bucket_s)
 
     def sequential_threshold(self, state: EmergingTermState) -> float:
-        """h of the term CUSUMs: the level the brand's own history says its terms reach
-        `false_alarms_per_month` times a month (alerts/history_threshold.py), never above the
-        union bound, never below what one known term alone would need."""
+        """h of the term CUSUMs: the level the brand's own history says its terms reach half
+        `false_alarms_per_month` times a month (alerts/history_threshold.py `AIM`), never
+        above the union bound, never below what one known term alone would need."""
         union = self.threshold(len(state.bg))
         found = from_history(state.crossings, state.watched_s, self.rule.false_alarms_per_month)
         if found is None:
