@@ -173,6 +173,10 @@ class ModelSettings(BaseModel):
     #: language is measured in models/MODEL_CARD.md. Languages with a head adapted from
     #: corrections use that head alone.
     blend: bool = True
+    #: Shift other languages onto English with the shipped starter shifts (estimated from
+    #: parallel text, models/training/starter_shifts.py) until a stream shift or a head adapted
+    #: from corrections replaces them for that language.
+    starter_shifts: bool = True
     #: Sentiment heads adapted from people's corrections (`earful models adapt`), one directory
     #: per version plus a CURRENT pointer; the worker and the CLI must see the same directory.
     versions_dir: Path = CACHE_DIR / "model-versions"

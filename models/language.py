@@ -23,6 +23,11 @@ class LanguageIdentifier:
             self._model.set_languages(list(languages))
         self.min_confidence = min_confidence
 
+    @property
+    def languages(self) -> list[str]:
+        """The codes it can answer."""
+        return [str(code) for code in self._model.nb_classes]
+
     def identify(self, text: str) -> tuple[str | None, float]:
         cleaned = _NOISE.sub(" ", text).strip()
         if len(cleaned) < 3:

@@ -140,6 +140,15 @@ def _mix(predicted: np.ndarray) -> tuple[float, float, float]:
     return (float(counts[0]), float(counts[1]), float(counts[2]))
 
 
+def paired_shift(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The shift that moves translations (`target`, row i translating `source` row i) onto
+    their originals: the mean of the differences, the content being the same on both sides."""
+    if len(source) != len(target) or not len(source):
+        raise ValueError("a paired shift needs the same number (> 0) of originals and translations")
+    out: np.ndarray = (source - target).mean(axis=0).astype(np.float32)
+    return out
+
+
 def save_shifts(path: Path, shifts: Mapping[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{lang: v.astype(np.float32) for lang, v in shifts.items()})  # type: ignore[arg-type]
@@ -163,3 +172,17 @@ def load_reference(base: str) -> np.ndarray | None:
             return None
         mean: np.ndarray = data["mean"]
         return mean
+
+
+#: Starter shifts from parallel text (models/training/starter_shifts.py).
+STARTER_PATH = Path(__file__).resolve().parent / "assets" / "starter-shifts.npz"
+
+
+def load_starter_shifts(base: str, path: Path = STARTER_PATH) -> dict[str, np.ndarray]:
+    """The shipped starter shifts, if they were estimated on this base model (else none)."""
+    if not path.exists():
+        return {}
+    with np.load(path) as data:
+        if str(data["base"]) != base:
+            return {}
+        return {str(lang): row for lang, row in zip(data["langs"], data["shifts"], strict=True)}

@@ -22,6 +22,7 @@ from models.build import (
 from models.encoder import Encoder, GeneralView, TransformerEncoder
 from models.heads import SoftmaxHead
 from models.language import LanguageIdentifier
+from models.language_shift import load_starter_shifts
 from models.onnx_backend import OnnxEncoder, ensure_onnx_int8, ensure_onnx_one_pass
 from models.scorers import EncoderHeadScorer, Scorer, SequenceClassifierScorer
 from models.topics import TopicTagger, load_taxonomy
@@ -218,6 +219,8 @@ def load_scorer(cfg: ModelSettings, progress: Progress | None = None) -> Scorer:
 
 def load_analyzer(cfg: ModelSettings, progress: Progress | None = None) -> TextAnalyzer:
     scorer = load_scorer(cfg, progress)
+    if cfg.starter_shifts and isinstance(scorer, EncoderHeadScorer):
+        scorer.use_starter_shifts(load_starter_shifts(scorer.base_id))
     topic_encoder = None
     if cfg.name in ("default", DEFAULT_MODEL):
         topic_encoder = load_topic_encoder(default_model_dir(cfg.cache_dir), cfg, scorer)

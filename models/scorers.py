@@ -65,7 +65,10 @@ class EncoderHeadScorer:
         self.base_id = base_id or self.base_name
         self.version = "base"
         #: Language -> shift onto English (models/language_shift.py), for the languages still
-        #: on the shipped fallback head.
+        #: on the shipped fallback head: the starter shifts (shipped, from parallel text),
+        #: overridden per language by the version's own (estimated from the stream).
+        self.starter_shifts: dict[str, np.ndarray] = {}
+        self.version_shifts: dict[str, np.ndarray] = {}
         self.shifts: dict[str, np.ndarray] = {}
 
     def use_heads(
@@ -77,9 +80,15 @@ class EncoderHeadScorer:
         """Score with the shipped heads overridden by `heads`, and the language shifts of the
         version. The worker switches versions in the thread that scores (streams/app.py), so
         no batch sees the heads of one version with the shifts of another."""
-        self.heads, self.shifts = {**self.base_heads, **heads}, dict(shifts or {})
+        self.heads, self.version_shifts = {**self.base_heads, **heads}, dict(shifts or {})
+        self.shifts = {**self.starter_shifts, **self.version_shifts}
         self.version = version
         self.name = self.base_name if version == "base" else f"{self.base_name}@{version}"
+
+    def use_starter_shifts(self, shifts: Mapping[str, np.ndarray]) -> None:
+        """The shipped starter shifts (models/training/starter_shifts.py) under the version's."""
+        self.starter_shifts = dict(shifts)
+        self.shifts = {**self.starter_shifts, **self.version_shifts}
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> ScoreBatch:
         embeddings = self.encoder.encode(texts)

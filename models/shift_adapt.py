@@ -79,7 +79,9 @@ def estimate_shifts(
     if reference is None:
         return report
     own = set(own_heads or ()) | {k for k in scorer.heads if k != "*"}
-    in_use = dict(scorer.shifts)
+    # a stream shift is judged against the shift in use (a starter one where the version has
+    # none), and the new version carries only stream shifts: the starters stay the shipped ones
+    in_use, versioned = dict(scorer.shifts), dict(scorer.version_shifts)
     head = scorer.heads["*"]
     for lang, raw in sorted(texts_by_lang.items()):
         if lang == SOURCE_LANGUAGE or lang in own or lang in ("*", "unknown"):
@@ -102,10 +104,12 @@ def estimate_shifts(
         report.judged[lang] = verdict
         if verdict["adopted"]:
             report.shifts[lang] = estimate.shift
-    kept = {lang: v for lang, v in in_use.items() if lang not in report.shifts and lang not in own}
+    kept = {
+        lang: v for lang, v in versioned.items() if lang not in report.shifts and lang not in own
+    }
     new = {**kept, **report.shifts}
-    report.changed = set(new) != set(in_use) or any(
-        float(np.linalg.norm(new[lang] - in_use[lang])) > SAME_SHIFT for lang in new
+    report.changed = set(new) != set(versioned) or any(
+        float(np.linalg.norm(new[lang] - versioned[lang])) > SAME_SHIFT for lang in new
     )
     report.shifts = new
     return report

@@ -237,7 +237,9 @@ def run_adapt(
         else (current.evaluation if current is not None else []),
         topics=topics,
         topic_evaluation=run.topics.as_dict() if run.topics else None,
-        shifts=run.shifts.shifts if run.shifts else (heads_scorer.shifts if heads_scorer else None),
+        shifts=run.shifts.shifts
+        if run.shifts
+        else (heads_scorer.version_shifts if heads_scorer else None),
         shift_evaluation=run.shifts.as_list() if run.shifts else None,
         now=clock(),
     )

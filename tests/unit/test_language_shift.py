@@ -144,3 +144,106 @@ def test_the_report_says_which_languages_the_version_shifts_and_which_shifts_are
     _print_shifts(report.as_list())
     printed = " ".join(capsys.readouterr().out.split())
     assert "not sampled" in printed and "kept" in printed and "10.0%" in printed
+
+
+def test_a_paired_shift_moves_translations_onto_their_originals():
+    from models.language_shift import paired_shift
+
+    english, y = language(800, (1 / 3, 1 / 3, 1 / 3), np.zeros(DIM), seed=5)
+    # the same content translated: the language's offset, plus noise of its own per text
+    rng = np.random.default_rng(6)
+    translated = unit(english * 1.0 + OFFSET + rng.normal(0, 0.1, english.shape))
+    shift = paired_shift(english[:400], translated[:400])
+    assert accuracy(translated[400:], y[400:]) < 0.7
+    assert accuracy(apply_shift(translated[400:], shift), y[400:]) > accuracy(english, y) - 0.05
+    with pytest.raises(ValueError):
+        paired_shift(english[:3], translated[:2])
+
+
+def test_starter_shifts_sit_under_the_versions_and_only_for_their_base(tmp_path: Path):
+    from models.language_shift import load_starter_shifts
+
+    toward_bad = np.array([3.0, 0, 0, 0, 0, 0], np.float32)
+    toward_good = np.array([0, 3.0, 0, 0, 0, 0], np.float32)
+    path = tmp_path / "starter.npz"
+    np.savez(
+        path,
+        langs=np.array(["sl", "sv"]),
+        shifts=np.stack([toward_bad, toward_bad]),
+        pairs=np.array([400, 500]),
+        base=np.array("m1"),
+    )
+    assert load_starter_shifts("another base", path) == {}
+    assert load_starter_shifts("m1", tmp_path / "missing.npz") == {}
+    starters = load_starter_shifts("m1", path)
+    assert set(starters) == {"sl", "sv"}
+
+    shipped = SoftmaxHead(
+        np.array([[4.0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 3], [0, 4, 0, 0, 0, 0]], np.float32),
+        np.zeros(3, np.float32),
+        SENTIMENT_LABELS,
+    )
+    scorer = EncoderHeadScorer(KeywordEncoder(), {"*": shipped}, name="m", base_id="m1")
+    scorer.use_starter_shifts(starters)
+
+    def labels() -> list[str]:
+        probs = scorer.score(["late"] * 4, ["sl", "sv", "de", "en"]).probs
+        return [SENTIMENT_LABELS[i] for i in probs.argmax(1)]
+
+    assert labels() == ["negative", "negative", "neutral", "neutral"]
+    # a version's own (stream) shift replaces the starter for its language only, and going
+    # back to the shipped heads keeps the starters
+    scorer.use_heads({}, "v1", {"sv": toward_good})
+    assert labels() == ["negative", "positive", "neutral", "neutral"]
+    assert set(scorer.version_shifts) == {"sv"} and set(scorer.shifts) == {"sl", "sv"}
+    scorer.use_heads({}, "base")
+    assert labels() == ["negative", "negative", "neutral", "neutral"]
+
+
+def test_a_new_version_carries_stream_shifts_never_the_starters(monkeypatch):
+    from models import shift_adapt
+    from models.analyzer import TextAnalyzer
+    from models.shift_adapt import estimate_shifts
+
+    monkeypatch.setattr(shift_adapt, "load_reference", lambda base: np.ones(6, np.float32))
+
+    shipped = SoftmaxHead(
+        np.array([[4.0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 3], [0, 4, 0, 0, 0, 0]], np.float32),
+        np.zeros(3, np.float32),
+        SENTIMENT_LABELS,
+    )
+    scorer = EncoderHeadScorer(KeywordEncoder(), {"*": shipped}, name="m", base_id="m1")
+    scorer.use_starter_shifts({"sl": np.ones(6, np.float32)})
+    analyzer = TextAnalyzer(scorer)
+    scorer.use_heads({}, "v1", {"de": np.ones(6, np.float32)})
+    # Swedish has too few texts: nothing new; the version's German shift is kept, and the
+    # Slovenian starter is not copied into the version (it stays the shipped one)
+    report = estimate_shifts(analyzer, {"sv": ["late"] * 20}, min_texts=300)
+    assert set(report.shifts) == {"de"} and not report.changed
+    assert set(scorer.shifts) == {"sl", "de"}
+
+
+def test_parallel_pairs_come_from_catalogs_without_markup_fuzzy_or_short_strings(tmp_path):
+    from models.training.starter_shifts import catalog_pairs
+
+    def catalog(code: str, body: str) -> None:
+        path = tmp_path / "app" / "locale" / code / "LC_MESSAGES" / "django.po"
+        path.parent.mkdir(parents=True)
+        path.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n' + body)
+
+    catalog(
+        "sl",
+        'msgid "Your order %(id)s could not be <b>saved</b>."\n'
+        'msgstr "Vašega naročila %(id)s ni bilo mogoče <b>shraniti</b>."\n\n'
+        'msgid "Save"\nmsgstr "Shrani"\n\n'  # one English word: too short to carry an offset
+        '#, fuzzy\nmsgid "The page was not found on this server."\n'
+        'msgstr "Strani ni bilo mogoče najti."\n',
+    )
+    catalog("pt_BR", 'msgid "Please try again later."\nmsgstr "Tente novamente mais tarde."\n')
+    catalog("nb", 'msgid "Please try again later."\nmsgstr "Prøv igjen senere."\n')
+    pairs = catalog_pairs(tmp_path)
+    assert pairs["sl"] == {
+        "Your order could not be saved .": "Vašega naročila ni bilo mogoče shraniti ."
+    }
+    assert pairs["pt"] == {"Please try again later.": "Tente novamente mais tarde."}
+    assert set(pairs) == {"sl", "pt", "no"}  # Norwegian under the code py3langid gives it
