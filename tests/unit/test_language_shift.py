@@ -229,7 +229,8 @@ def test_parallel_pairs_come_from_catalogs_without_markup_fuzzy_or_short_strings
     def catalog(code: str, body: str) -> None:
         path = tmp_path / "app" / "locale" / code / "LC_MESSAGES" / "django.po"
         path.parent.mkdir(parents=True)
-        path.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n' + body)
+        header = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        path.write_text(header + body)
 
     catalog(
         "sl",
