@@ -22,9 +22,17 @@ class SoftmaxHead:
     temperature: float = 1.0
     #: Subtracted from embeddings before the layer (the training mean, for centering).
     center: np.ndarray | None = None
+    #: Added to (unit) embeddings first, back on the unit sphere: the language shift a head
+    #: adapted from corrections was fitted on (models/language_shift.py), so it reads the
+    #: encoder's raw output as the scorer hands it over.
+    shift: np.ndarray | None = None
 
     def logits(self, embeddings: np.ndarray) -> np.ndarray:
-        x = embeddings if self.center is None else embeddings - self.center
+        x = embeddings
+        if self.shift is not None:
+            moved = x + self.shift
+            x = moved / np.maximum(np.linalg.norm(moved, axis=-1, keepdims=True), 1e-12)
+        x = x if self.center is None else x - self.center
         out: np.ndarray = x @ self.weight.T + self.bias
         return out
 
@@ -36,6 +44,8 @@ class SoftmaxHead:
         arrays = {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)}
         if self.center is not None:
             arrays["center"] = self.center.astype(np.float32)
+        if self.shift is not None:
+            arrays["shift"] = self.shift.astype(np.float32)
         meta = json.dumps({"labels": list(self.labels), "temperature": self.temperature})
         arrays["meta"] = np.frombuffer(meta.encode(), dtype=np.uint8)
         np.savez(path, **arrays)  # type: ignore[arg-type]
@@ -50,6 +60,7 @@ class SoftmaxHead:
                 labels=tuple(meta["labels"]),
                 temperature=float(meta["temperature"]),
                 center=data.get("center"),
+                shift=data.get("shift"),  # heads saved before shifts were kept: none
             )
 
 

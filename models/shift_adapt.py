@@ -45,6 +45,9 @@ class ShiftReport:
     #: The shifts of the new version (kept ones included).
     shifts: dict[str, np.ndarray] = field(default_factory=dict)
     changed: bool = False
+    #: Languages with a shipped starter shift (models/training/starter_shifts.py): where the
+    #: version has no shift of its own, the starter is what moves them.
+    starters: frozenset[str] = frozenset()
 
     def as_list(self) -> list[dict[str, object]]:
         """Per language: its estimate, how it was judged, and whether the new version shifts it
@@ -53,6 +56,7 @@ class ShiftReport:
         for e in self.estimates:
             row = {**e.as_dict(), **self.judged.get(e.lang, {}), "in_use": e.lang in self.shifts}
             row["kept"] = bool(row["in_use"]) and not (e.shift is not None and row.get("adopted"))
+            row["starter"] = e.lang in self.starters and not row["in_use"]
             rows.append(row)
         estimated = {e.lang for e in self.estimates}
         rows += [
@@ -75,6 +79,7 @@ def estimate_shifts(
     scorer = analyzer.scorer
     if not isinstance(scorer, EncoderHeadScorer):
         return report
+    report.starters = frozenset(scorer.starter_shifts)
     reference = load_reference(scorer.base_id)
     if reference is None:
         return report

@@ -193,7 +193,11 @@ def run_adapt(
     elif heads_scorer is not None:
         examples = examples_from(corrections, analyzer)
         result = run.result = adapt(
-            heads_scorer.base_heads, heads_scorer.heads, examples, min_train=min_train
+            heads_scorer.base_heads,
+            heads_scorer.heads,
+            examples,
+            min_train=min_train,
+            input_shifts=heads_scorer.shifts,
         )
     else:
         run.result = result

@@ -203,6 +203,8 @@ def _print_shifts(rows: list[dict[str, Any]]) -> None:
             judged += " (not adopted)"
         if r.get("kept"):
             judged += "; the shift in use is kept"
+        elif r.get("starter"):
+            judged += "; the starter shift (from parallel text) stays in use"
         mix = (
             "/".join(f"{v:.0%}" for v in r.get("mix_before", ()))
             + " -> "

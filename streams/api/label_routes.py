@@ -153,8 +153,14 @@ def label_router(
             for row in latest.get("shift_evaluation") or []
             if row.get("in_use", row.get("estimated") and row.get("adopted", True))
         }
+        # sampled, too few for a shift of their own, and moved by the shipped starter shift
+        starter = {
+            row["lang"]
+            for row in latest.get("shift_evaluation") or []
+            if row.get("starter") and row["lang"] not in shifted
+        }
         languages = []
-        for lang in sorted(set(by_lang) | set(evaluation) | set(shifted)):
+        for lang in sorted(set(by_lang) | set(evaluation) | set(shifted) | starter):
             row = evaluation.get(lang, {})
             shift = shifted.get(lang)
             measured = row.get("after") if row.get("adopted") else row.get("before")
@@ -178,6 +184,7 @@ def label_router(
                     }
                     if shift
                     else None,
+                    "starter": lang in starter,
                 }
             )
         return {

@@ -130,8 +130,9 @@ def loop(real_services, run_id, tmp_path):
 
 def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     env, api, search_url = loop["env"], loop["api"], loop["search"]
-    rows, slovenian = posts(), posts("sl")
-    sent = [mention(r, i) for i, r in enumerate([*rows, *slovenian])]
+    # and a few German posts: too few for a shift of their own, so the starter shift stays
+    rows, slovenian, german = posts(), posts("sl"), posts("de")[:10]
+    sent = [mention(r, i) for i, r in enumerate([*rows, *slovenian, *german])]
     run_cli(["replay", str(write_jsonl(loop["tmp"] / "sv.jsonl", sent))], env)
     wait_until(lambda: count_docs(search_url, run_id) == len(sent), 240, "the posts indexed")
     ids = [r["id"] for r in rows]
@@ -206,7 +207,12 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     versions = VersionStore(Path(env["EARFUL_MODEL__VERSIONS_DIR"]))
     [sv] = [e for e in versions.get("v1").evaluation if e["lang"] == "sv"]
     assert sv["adopted"] and sv["held_out"] >= 5
-    assert sv["after"]["accuracy"] > sv["before"]["accuracy"]
+    # the model in use reads Swedish through the starter shift, 15 of the 17 held-out posts
+    # right (0.765 without it): the head learned on top of it is as accurate and surer where
+    # it is right (strict improvements in accuracy are tested where there is room for them:
+    # tests/models, Slovenian)
+    assert sv["after"]["accuracy"] >= sv["before"]["accuracy"]
+    assert sv["after"]["log_loss"] < sv["before"]["log_loss"]
     # Slovenian, never corrected, is moved onto English from its 84 indexed posts
     [sl] = [e for e in versions.get("v1").shift_evaluation if e["lang"] == "sl"]
     assert sl["estimated"] and sl["texts"] == len(slovenian) and sl["adopted"], sl
@@ -224,6 +230,9 @@ def test_corrections_teach_the_model_and_the_worker_follows(loop, run_id):
     assert models["topics"]["held_out"] == topics["held_out"]
     [sl_row] = [x for x in models["languages"] if x["lang"] == "sl"]
     assert sl_row["shift"] == {"texts": len(slovenian), "changed": sl["changed"], "kept": False}
+    assert not sl_row["starter"]  # its own stream shift replaced the starter
+    [de_row] = [x for x in models["languages"] if x["lang"] == "de"]
+    assert de_row["starter"] and de_row["shift"] is None
     # nothing new since v1: a second adapt publishes nothing
     assert "no corrections since v1" in run_cli(["models", "adapt"], env, timeout=300)
 

@@ -262,6 +262,40 @@ def test_language_shifts_from_unlabeled_text_lift_slovenian_and_spanish(tmp_path
     assert again.version is None and again.shifts is not None and not again.shifts.changed
 
 
+def test_corrections_refine_the_model_as_it_scores_with_its_starter_shift(tmp_path: Path):
+    """Corrections in a language the shipped head reads through its starter shift: the head
+    learned from them starts from that shift and carries it. Slovenian, read worst, is
+    measurably better on its held-out corrections (model card: 0.556 -> 0.722 of 18); Swedish,
+    already 15 of 17 right with the starter, is no less accurate and surer."""
+    import json
+    from types import SimpleNamespace
+
+    from models.adapt import adapt
+    from streams.model_adapt import examples_from
+
+    analyzer = load_analyzer(ModelSettings(versions_dir=tmp_path / "versions", cache_size=0))
+    scorer = analyzer.scorer
+    assert {"sl", "sv"} <= set(scorer.starter_shifts)
+    social = Path(__file__).resolve().parents[2] / "data" / "eval" / "social"
+    for lang in ("sl", "sv"):
+        rows = [json.loads(line) for line in (social / f"{lang}.jsonl").open()]
+        corrections = [
+            SimpleNamespace(mention_id=r["id"], sentiment=r["label"], text=r["text"], lang=lang)
+            for r in rows
+        ]
+        examples = examples_from(corrections, analyzer)  # type: ignore[arg-type]
+        result = adapt(scorer.base_heads, scorer.heads, examples, input_shifts=scorer.shifts)
+        [report] = result.languages
+        assert report.adopted and report.before is not None and report.after is not None
+        head = (result.heads or {})[lang]
+        assert head.shift is not None and np.allclose(head.shift, scorer.starter_shifts[lang])
+        if lang == "sl":
+            assert report.after.accuracy > report.before.accuracy + 0.1, report
+        else:
+            assert report.after.accuracy >= report.before.accuracy
+            assert report.after.log_loss < report.before.log_loss
+
+
 def test_one_pass_reads_sentiment_at_layer_6_and_keeps_the_untouched_embedding_at_12(tmp_path):
     """The default encoder is one pass: its first 6 layers are the sentiment encoder, so the
     sentiment embedding is exactly a 6-layer cut of it; its last layer keeps the untouched

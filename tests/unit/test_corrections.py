@@ -78,6 +78,56 @@ def test_a_candidate_worse_than_the_head_in_use_is_not_adopted():
     assert not again.languages[0].adopted and again.heads is None
 
 
+def test_a_candidate_starts_from_the_shift_in_use_and_carries_it(tmp_path: Path):
+    """A language the shipped head reads through a shift (a starter or a stream one): its
+    candidate is fitted on the shifted embeddings, pulled towards the shipped head *as it
+    scores now*, and reads raw embeddings itself (the scorer hands an adapted head the
+    encoder's output unshifted)."""
+    from models.language_shift import apply_shift, unit
+
+    rng = np.random.default_rng(4)
+    w = np.zeros((3, DIM), dtype=np.float32)
+    w[0, 0], w[2, 0] = -6.0, 6.0
+    shipped = SoftmaxHead(w, np.array([-1.5, 0.0, -1.5], np.float32), SENTIMENT_LABELS)
+    offset = np.zeros(DIM, dtype=np.float32)
+    offset[0] = -0.5  # the language reads as more negative than it is
+    examples = []
+    for i in range(120):
+        label = int(rng.integers(0, 3))
+        english = rng.normal(0, 0.1, DIM)
+        english[0], english[1] = (label - 1) * 0.6 + rng.normal(0, 0.1), 0.8
+        raw = unit(english + offset).astype(np.float32)
+        examples.append(Example(f"sl-{i}", "sl", label, raw))
+    x = np.stack([e.embedding for e in examples])
+    y = np.array([e.label for e in examples])
+    base = {"*": shipped}
+    assert score(shipped, x, y).accuracy < 0.5 < score(shipped, apply_shift(x, -offset), y).accuracy
+
+    result = adapt(base, base, examples, min_train=20, input_shifts={"sl": -offset})
+    [report] = result.languages
+    head = (result.heads or {})["sl"]
+    assert report.adopted and head.shift is not None and np.allclose(head.shift, -offset)
+    test = [held_out(e.mention_id) for e in examples]
+    shifted_before = score(shipped, apply_shift(x[test], -offset), y[test])
+    assert report.after is not None and report.after.accuracy >= shifted_before.accuracy
+    # it takes the raw embeddings and shifts them itself
+    unshifted = replace(head, shift=None)
+    assert np.allclose(
+        head.predict_proba(x), unshifted.predict_proba(apply_shift(x, -offset)), atol=1e-6
+    )
+    # saved and loaded with its shift; the next round refines it on its own shift, whatever
+    # shift the shipped head now reads the language through
+    head.save(tmp_path / "sl.npz")
+    loaded = SoftmaxHead.load(tmp_path / "sl.npz")
+    assert loaded.shift is not None
+    assert np.allclose(loaded.predict_proba(x), head.predict_proba(x), atol=1e-6)
+    again = adapt(base, {"*": shipped, "sl": loaded}, examples, input_shifts={"sl": offset})
+    assert again.languages[0].before is not None
+    assert again.languages[0].before.accuracy == score(loaded, x[test], y[test]).accuracy
+    for lang, h in (again.heads or {}).items():
+        assert lang != "sl" or (h.shift is not None and np.allclose(h.shift, -offset))
+
+
 def test_fit_head_with_a_huge_penalty_stays_the_base_head():
     rng = np.random.default_rng(3)
     base = base_head()

@@ -200,7 +200,7 @@ def test_starter_shifts_sit_under_the_versions_and_only_for_their_base(tmp_path:
     assert labels() == ["negative", "negative", "neutral", "neutral"]
 
 
-def test_a_new_version_carries_stream_shifts_never_the_starters(monkeypatch):
+def test_a_new_version_carries_stream_shifts_never_the_starters(monkeypatch, capsys):
     from models import shift_adapt
     from models.analyzer import TextAnalyzer
     from models.shift_adapt import estimate_shifts
@@ -221,6 +221,15 @@ def test_a_new_version_carries_stream_shifts_never_the_starters(monkeypatch):
     report = estimate_shifts(analyzer, {"sv": ["late"] * 20}, min_texts=300)
     assert set(report.shifts) == {"de"} and not report.changed
     assert set(scorer.shifts) == {"sl", "de"}
+    # the report says Swedish (no starter) stays unshifted, and where a starter stays in use
+    assert [r["starter"] for r in report.as_list() if r["lang"] == "sv"] == [False]
+    report = estimate_shifts(analyzer, {"sl": ["late"] * 20}, min_texts=300)
+    [sl] = [r for r in report.as_list() if r["lang"] == "sl"]
+    assert sl["starter"] and not sl["in_use"]
+    from earful.cli.models_cmd import _print_shifts
+
+    _print_shifts(report.as_list())
+    assert "starter shift" in " ".join(capsys.readouterr().out.split())
 
 
 def test_parallel_pairs_come_from_catalogs_without_markup_fuzzy_or_short_strings(tmp_path):

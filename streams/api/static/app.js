@@ -528,7 +528,7 @@ async function modelCard(main) {
     return;
   }
   const pct = (x) => (x == null ? "–" : `${Math.round(x * 100)}%`);
-  box.insertAdjacentHTML("beforeend", `<table aria-label="Sentiment model per language"><tr><th>Language</th><th>Corrections</th><th>Held out</th><th>Accuracy on held-out corrections</th><th></th></tr>${m.languages.map((l) => `<tr><td>${esc(l.lang)}</td><td>${fmt.format(l.corrections)}</td><td>${fmt.format(l.held_out)}</td><td>${pct(l.accuracy)}${l.adapted && l.accuracy_before != null ? ` <span class="muted">(was ${pct(l.accuracy_before)})</span>` : ""}</td><td class="muted">${esc(l.adapted ? "adapted" : l.shift ? (l.shift.kept ? "moved onto English (the shift of an earlier version)" : `moved onto English (from ${fmt.format(l.shift.texts)} mentions; ${pct(l.shift.changed)} of labels changed)`) : l.note)}</td></tr>`).join("")}</table>`);
+  box.insertAdjacentHTML("beforeend", `<table aria-label="Sentiment model per language"><tr><th>Language</th><th>Corrections</th><th>Held out</th><th>Accuracy on held-out corrections</th><th></th></tr>${m.languages.map((l) => `<tr><td>${esc(l.lang)}</td><td>${fmt.format(l.corrections)}</td><td>${fmt.format(l.held_out)}</td><td>${pct(l.accuracy)}${l.adapted && l.accuracy_before != null ? ` <span class="muted">(was ${pct(l.accuracy_before)})</span>` : ""}</td><td class="muted">${esc(l.adapted ? "adapted" : l.shift ? (l.shift.kept ? "moved onto English (the shift of an earlier version)" : `moved onto English (from ${fmt.format(l.shift.texts)} mentions; ${pct(l.shift.changed)} of labels changed)`) : l.starter ? "moved onto English by the starter shift (from parallel text, until it has enough mentions for its own)" : l.note)}</td></tr>`).join("")}</table>`);
 }
 
 async function reportsView(main) {
