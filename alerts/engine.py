@@ -107,7 +107,9 @@ class DetectionEngine:
         self.lateness_s = int(ruleset.engine.allowed_lateness.total_seconds())
         self.search_url = ruleset.engine.search_url
         self.detectors = {r.name: make_detector(r, self.bucket_s) for r in self.rules}
-        self.horizon_s = max(int(r.window.total_seconds()) for r in self.rules) + 2 * self.bucket_s
+        #: Each rule's window in seconds (read at every bucket close of every brand).
+        self.window_s = {r.name: int(r.window.total_seconds()) for r in self.rules}
+        self.horizon_s = max(self.window_s.values()) + 2 * self.bucket_s
         self._simple = all(not (r.split_by or r.platforms or r.langs) for r in self.rules)
         #: (brand, series) -> the rules that judge it (`_rules_for`).
         self._judging: dict[tuple[str, str], list[Rule]] = {}
@@ -206,7 +208,7 @@ class DetectionEngine:
             cache=series.cache,
         )
         for rule in self._rules_for(key, sid):
-            window_s = int(rule.window.total_seconds())
+            window_s = self.window_s[rule.name]
             window = windows.get(window_s)
             if window is None:
                 window = windows[window_s] = summarize(

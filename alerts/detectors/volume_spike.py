@@ -27,7 +27,6 @@ With `false_alarms_per_month` set, a sequential test runs beside the windowed on
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
 
@@ -77,6 +76,8 @@ class VolumeSpikeDetector:
         self.rule = rule
         fapm = rule.false_alarms_per_month
         self.sequential = None if fapm is None else SequentialVolume(self, fapm, bucket_s)
+        self._phi_decay = _decay(288.0 * max(1.0, rule.window.total_seconds() / 3600))
+        self._decays_for, self._hod_decay, self._lvl_decay = 0, 1.0, 1.0
 
     def explain(self) -> str:
         text = "" if self.sequential is None else self.sequential.explain()
@@ -219,20 +220,28 @@ class VolumeSpikeDetector:
                 self._learn_one(start, count, state, ctx)
 
     def _learn_one(self, start: int, n: int, state: VolumeProfile, ctx: Context) -> None:
-        at = datetime.fromtimestamp(start, UTC)
         e_prof = self.profile(state, start)
         count = float(n)
         if e_prof is not None and ctx.history_s > 86400:
             cap = e_prof + 4.0 * math.sqrt(e_prof * (1 + self.phi(state) * e_prof)) + 3.0
             count = min(count, cap)  # winsorised: a spike moves the baseline only a little
-        buckets_per_day = 86400 / ctx.bucket_s
-        hod_decay = _decay(
-            self.rule.profile_half_life.total_seconds() / 86400 * buckets_per_day / 24
-        )
-        slot = state.hod[at.hour]
+        hod_decay, _ = self._decays(ctx.bucket_s)
+        slot = state.hod[(start // 3600) % 24]  # the UTC hour (no datetime: once a bucket)
         slot[0] = slot[0] * hod_decay + count
         slot[1] = slot[1] * hod_decay + 1.0
-        self._learn_weekday(state, at, count)
+        self._learn_weekday(state, start, count)
+
+    def _decays(self, bucket_s: int) -> tuple[float, float]:
+        """Per bucket: the hour-of-day slots' decay and the level's (constants of the rule and
+        the bucket size, worked out once)."""
+        if self._decays_for != bucket_s:
+            buckets_per_day = 86400 / bucket_s
+            self._hod_decay = _decay(
+                self.rule.profile_half_life.total_seconds() / 86400 * buckets_per_day / 24
+            )
+            self._lvl_decay = _decay(self.rule.level_half_life.total_seconds() / bucket_s)
+            self._decays_for = bucket_s
+        return self._hod_decay, self._lvl_decay
 
     def _learn_burst(self, bucket: Bucket, state: VolumeSpikeState, ctx: Context) -> None:
         """Every bucket outside an alert, against the expectation it was judged by, its
@@ -258,7 +267,7 @@ class VolumeSpikeDetector:
         count = float(n)
         if ctx.history_s > 86400:
             count = min(count, 2.0 * e_prof * self.level(state) + 3.0)
-        lvl_decay = _decay(self.rule.level_half_life.total_seconds() / ctx.bucket_s)
+        _, lvl_decay = self._decays(ctx.bucket_s)
         lvl = state.lvl
         lvl[0] = lvl[0] * lvl_decay + count
         lvl[1] = lvl[1] * lvl_decay + e_prof
@@ -280,7 +289,7 @@ class VolumeSpikeDetector:
                 return min(max(pair[0] / pair[1], 0.2), 5.0)
         return 1.0
 
-    def _learn_weekday(self, state: VolumeProfile, at: datetime, count: float) -> None:
+    def _learn_weekday(self, state: VolumeProfile, start: int, count: float) -> None:
         """A finished day's weekday factor: its volume against the profile at the level it
         began with. Against the bare profile, the weekday factors took in a drift (a brand
         growing all week had its weekend learned at weekend x growth, and the level stayed
@@ -288,10 +297,10 @@ class VolumeSpikeDetector:
         Monday after a weekend was expected at the weekend's level, and read as a spike (seen
         on scenario sets: most false volume alerts fell on that Monday)."""
         day = state.day
-        index = int(at.timestamp()) // 86400
+        index = start // 86400
         if day[0] != index:
             if day[0] >= 0 and day[2] > 0 and day[1] > 0:
-                weekday = datetime.fromtimestamp(day[0] * 86400, UTC).weekday()
+                weekday = (int(day[0]) + 3) % 7  # day 0, 1970-01-01, was a Thursday
                 before = self._factor(state, weekday)
                 pair = state.dow[weekday]
                 d = _decay(2.0)  # a weekday factor follows the last few weeks
@@ -300,7 +309,7 @@ class VolumeSpikeDetector:
                 self._reexpress_level(state, int(day[0]), self._factor(state, weekday) / before)
             day[:] = [index, 0.0, 0.0]
             state.day_level = self.level(state)
-        hod = state.hod[at.hour]
+        hod = state.hod[(start // 3600) % 24]
         if hod[1] > 1e-9:
             day[1] += count
             day[2] += hod[0] / hod[1] * state.day_level
@@ -366,7 +375,7 @@ class VolumeSpikeDetector:
             if expected >= 1:
                 # calibrate overdispersion on ordinary windows only (pooled moments)
                 pair = state.phi
-                d = _decay(288.0 * max(1.0, rule.window.total_seconds() / 3600))
+                d = self._phi_decay
                 pair[0] = pair[0] * d + (observed - expected) ** 2 - expected
                 pair[1] = pair[1] * d + expected**2
             return [Finding(anomalous=False, sustained=False)]
