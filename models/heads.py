@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.language_shift import apply_shift
+
 
 @dataclass(frozen=True)
 class SoftmaxHead:
@@ -28,10 +30,7 @@ class SoftmaxHead:
     shift: np.ndarray | None = None
 
     def logits(self, embeddings: np.ndarray) -> np.ndarray:
-        x = embeddings
-        if self.shift is not None:
-            moved = x + self.shift
-            x = moved / np.maximum(np.linalg.norm(moved, axis=-1, keepdims=True), 1e-12)
+        x = embeddings if self.shift is None else apply_shift(embeddings, self.shift)
         x = x if self.center is None else x - self.center
         out: np.ndarray = x @ self.weight.T + self.bias
         return out

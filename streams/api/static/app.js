@@ -517,7 +517,7 @@ function topicEditor(h) {
 async function modelCard(main) {
   const m = await api("/api/models");
   const box = section(main, `Sentiment model: ${m.version === "base" ? "as shipped" : `version ${m.version}`}`,
-    '<p class="muted">Corrections teach the model: <code>earful models adapt</code> (also on the worker\'s schedule) trains a head per language with enough of them, and the topics people corrected, and publishes a new version only where it is not worse on held-out corrections. Languages without a head of their own are moved onto English from their own mentions (no labels needed).</p>');
+    '<p class="muted">Corrections teach the model: <code>earful models adapt</code> (also on the worker\'s schedule) trains a head per language with enough of them, and the topics people corrected, and publishes a new version only where it is not worse on held-out corrections. Languages without a head of their own are moved onto English from their own mentions, and until they have enough of them by a starter shift learned from translated text (no labels needed).</p>');
   const t = m.topics || {};
   const f1 = (s) => (s && s.micro_f1 != null ? `${Math.round(s.micro_f1 * 100)}%` : "–");
   if (t.corrections) {
