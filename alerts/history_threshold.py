@@ -23,10 +23,16 @@ bound (the rule is never slower than before) and never below what one known term
 need. Until the tally has `MIN_HISTORY_S` of watching and enough crossings, the union bound
 holds. On those 12 sets it took the 150-a-day brand's h from about 18 to 13.5-15 after five
 days, the 600-a-day brand's from 18.7-18.9 to 14.4-15.4.
+
+The trending-topic CUSUMs use the same tally the other way round (`measured_level`): their
+threshold is simulated under a binomial null, and a brand whose topic statistics the tally
+shows crossing it more often than the budget (topics burstier than that null) gets the level
+its own history does not cross that often.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 
 #: The levels (nats) whose up-crossings are tallied.
@@ -93,3 +99,23 @@ def from_history(
     slope = min(max(slope, FLATTEST), STEEPEST)
     target = max(false_alarms_per_month * AIM, 1e-9)
     return LEVELS[top] + max(0.0, math.log(rate / target)) / slope
+
+
+def measured_level(
+    tally: list[float], watched_s: float, false_alarms_per_month: float, floor: float
+) -> float:
+    """`floor` (a threshold simulated under a null), or above it the lowest level the tally
+    does not show crossed more than `false_alarms_per_month` times a month; a level counts as
+    crossed too often only with `MIN_CROSSINGS` behind it (one incident's climb never moves
+    h). Measured, not extrapolated: the tally at the level at or just below `floor` first."""
+    if watched_s < MIN_HISTORY_S or len(tally) != len(LEVELS):
+        return floor
+    months = watched_s / PER_MONTH_S
+    start = i = max(0, bisect.bisect_right(LEVELS, floor) - 1)
+    while (
+        i < len(LEVELS) and tally[i] >= MIN_CROSSINGS and tally[i] / months > false_alarms_per_month
+    ):
+        i += 1
+    if i == start:
+        return floor
+    return max(floor, LEVELS[min(i, len(LEVELS) - 1)])

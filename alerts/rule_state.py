@@ -213,6 +213,11 @@ class TrendingTopicState(ShareCusumsState):
     tot: float = 0.0
     #: Mentions learned from so far (the warm-up counts them).
     seen: int = 0
+    #: Up-crossings of each level of alerts/history_threshold.py `LEVELS` by the topics'
+    #: statistics after the warm-up, and the seconds watched, both decayed (a month's
+    #: half-life): a brand burstier than the simulated null gets a higher threshold.
+    crossings: list[float] = field(default_factory=list)
+    watched_s: float = 0.0
 
 
 @dataclass

@@ -12,6 +12,15 @@ which raises the alert:
   `false_alarms_per_month` over every topic and lift. Evidence is never dropped at a window
   boundary, so a small brand's trend (a few topic mentions an hour) is caught once enough of
   them add up: at least half of `min_volume` since the estimated start, at `min_lift` x p0.
+
+The threshold is calibrated by simulation (alerts/calibration.py), one topic's three lifts
+together, at its share of the budget (1 / `MIN_TOPICS`: more topics add the log of how many
+more). The union bound over topics x lifts, h = ln(24 x ARL0) = 12.2 at one false alarm a
+month, counted the three lifts of a topic as unrelated and ignored that data at the tolerance's
+edge drifts the statistic down; simulated, one a month needs 7.9 at 20 mentions a day, 8.4 at
+45 and 10.0 from 150. The simulation draws topic mentions binomially; a brand whose topics are
+burstier than that shows it in its own statistics' crossings (alerts/history_threshold.py
+`measured_level`), which then raise h, never above the union bound.
 """
 
 from __future__ import annotations
@@ -21,18 +30,25 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
 
+import numpy as np
+
 from alerts.buckets import Bucket, WindowSummary
+from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.history_threshold import LEVELS, decay, empty_tally, measured_level
 from alerts.rule_state import TrendingTopicState
 from alerts.rules import TrendingTopicRule
-from alerts.sequential import ShareCusums, threshold
+from alerts.sequential import ShareCusums, share_llr_array, threshold
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: The union bound counts at least this many topics, however few the brand has had so far.
 MIN_TOPICS = 8
 #: A learned share may be 20% off before data counts as evidence against it.
 SHARES = ShareCusums(tolerance=0.2)
+#: The null a topic's CUSUMs are calibrated under: its share at the edge of the tolerance
+#: (usual x 1.2: the worst case still called usual), over a grid of usual shares.
+TOPIC_NULL = NullGrid(shares=(0.012, 0.03, 0.06, 0.12, 0.3))
 
 
 class TrendingTopicDetector:
@@ -42,18 +58,66 @@ class TrendingTopicDetector:
         self.rule = rule
         self.bucket_s = bucket_s
         self.lifts = (rule.min_lift, 2 * rule.min_lift, 4 * rule.min_lift)
+        #: h of one topic's bank at its share of the budget, by brand size (calibration.py).
+        self.thresholds: Thresholds = calibrated(
+            ("trending_topic", self.lifts, SHARES.tolerance),
+            self.bank_llrs,
+            len(self.lifts),
+            rule.false_alarms_per_month / MIN_TOPICS,
+            bucket_s,
+            Tolerance(0.0, 0.0),
+            TOPIC_NULL,
+        )
 
-    def threshold(self, topics: int) -> float:
-        """h for one false alarm budget shared by every (topic, lift) CUSUM of a brand."""
+    def bank_llrs(
+        self,
+        n: np.ndarray,
+        topic: np.ndarray,
+        _other: np.ndarray,
+        _expected: np.ndarray,
+        share: float,
+        _dispersion: float,
+    ) -> np.ndarray:
+        """One topic's bucket LLRs per lift, over arrays, for the calibration's simulations:
+        `topic` mentions of `n` carry it, `share` is the null (usual x tolerance), as `fold`
+        scores them."""
+        return np.stack(
+            [share_llr_array(topic, n, share, min(share * lift, 0.95)) for lift in self.lifts],
+            axis=-1,
+        )
+
+    def union_bound(self, topics: int) -> float:
+        """Lorden's bound over every (topic, lift) CUSUM: the ceiling h never goes above."""
         k = max(topics, MIN_TOPICS) * len(self.lifts)
         return threshold(k, self.rule.false_alarms_per_month, self.bucket_s)
 
+    def threshold(
+        self, topics: int, per_day: float | None = None, state: TrendingTopicState | None = None
+    ) -> float:
+        """h for one false alarm budget shared by every topic's CUSUMs of a brand: one topic's
+        bank calibrated by simulation at 1 / `MIN_TOPICS` of the budget, plus ln(topics /
+        `MIN_TOPICS`) where a brand has more; raised where the brand's own statistics cross
+        it more often than the budget (`measured_level`); never above the union bound."""
+        extra = math.log(max(topics, MIN_TOPICS) / MIN_TOPICS)
+        h = self.thresholds.at(per_day) + extra
+        if state is not None:
+            fapm = self.rule.false_alarms_per_month
+            h = measured_level(state.crossings, state.watched_s, fapm, h)
+        return min(self.union_bound(topics), h)
+
+    @staticmethod
+    def per_day(state: TrendingTopicState, ctx: Context) -> float | None:
+        """The brand's mentions a day since it was first seen (what h is read at)."""
+        return state.seen * 86400 / ctx.history_s if ctx.history_s > 0 else None
+
     def explain(self) -> str:
+        fapm = self.rule.false_alarms_per_month
         return (
-            f"false_alarms_per_month {self.rule.false_alarms_per_month:g} sets the topic "
-            f"CUSUM's threshold h = {self.threshold(0):.1f} over at least "
-            f"{len(self.lifts) * MIN_TOPICS} topic x lift statistics (more as a brand has more "
-            "topics); the windowed test keeps its alpha"
+            f"false_alarms_per_month {fapm:g} sets the topic CUSUM's threshold over at least "
+            f"{MIN_TOPICS} topics x {len(self.lifts)} lifts: "
+            f"{self.thresholds.describe()} (more as a brand has more topics, and higher where "
+            "its own topic statistics cross it more often than that); the windowed test keeps "
+            "its alpha"
         )
 
     def _decay(self, bucket_s: int) -> float:
@@ -150,7 +214,10 @@ class TrendingTopicDetector:
         """Fold the bucket just closed into each topic's CUSUM; the alarm where one crossed h,
         and for a firing topic whether the reverse test says it is over."""
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
-        h = self.threshold(len(state.tp))
+        h = self.threshold(len(state.tp), self.per_day(state, ctx), state)
+        if len(state.crossings) != len(LEVELS):  # a state from before the tally was kept
+            state.crossings, state.watched_s = empty_tally(), 0.0
+        state.watched_s = decay(state.crossings, state.watched_s, ctx.bucket_s)
         if bucket is not None and bucket.n:  # an empty bucket is no evidence either way
             SHARES.fold(
                 state,
@@ -161,6 +228,7 @@ class TrendingTopicDetector:
                 start=bucket.start,
                 end=ctx.end,
                 h=h,
+                crossings=state.crossings,
             )
         return SHARES.judge(
             state,
