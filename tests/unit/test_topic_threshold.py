@@ -122,7 +122,7 @@ def test_a_bursty_brands_topics_raise_its_threshold_through_the_detector():
     tally kept as the detector folds buckets raises h for that brand, and only for it."""
     from datetime import UTC, datetime
 
-    from alerts.buckets import Bucket
+    from alerts.buckets import Bucket, summarize
     from alerts.detectors.base import Context
 
     def run(bursty: bool) -> float:
@@ -145,7 +145,7 @@ def test_a_bursty_brands_topics_raise_its_threshold_through_the_detector():
             closed = {t: bucket}
             ctx = Context(brand="b", end=t + 300, bucket_s=300, history_s=(b + 1) * 300,
                           search_url=None, closed=closed, cache={})  # fmt: skip
-            topics._sequential(None, state, ctx)  # type: ignore[arg-type]  # (no window read)
+            topics._sequential(summarize([bucket], t, t + 300), state, ctx)
             topics.learn(bucket, state, ctx, set())
             h = topics.threshold(len(state.tp), topics.per_day(state, ctx), state)
         return h
