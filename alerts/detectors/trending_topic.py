@@ -20,7 +20,10 @@ month, counted the three lifts of a topic as unrelated and ignored that data at 
 edge drifts the statistic down; simulated, one a month needs 7.9 at 20 mentions a day, 8.4 at
 45 and 10.0 from 150. The simulation draws topic mentions binomially; a brand whose topics are
 burstier than that shows it in its own statistics' crossings (alerts/history_threshold.py
-`measured_level`), which then raise h, never above the union bound.
+`measured_level`), which then raise h, never above the union bound. Real trends climb across
+levels too and are counted with the rest: only five or more crossings of a level a month (and
+more than the budget) move h, so one trend never does, and a brand that trends at that level
+every week is told about it less often, as its budget says.
 """
 
 from __future__ import annotations
