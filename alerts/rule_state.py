@@ -218,6 +218,9 @@ class TrendingTopicState(ShareCusumsState):
     #: half-life): a brand burstier than the simulated null gets a higher threshold.
     crossings: list[float] = field(default_factory=list)
     watched_s: float = 0.0
+    #: Start of the first bucket this rule learned from (-1: not yet): the brand's size, which
+    #: the threshold is read at, is `seen` over the time since.
+    since: int = -1
 
 
 @dataclass

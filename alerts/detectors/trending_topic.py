@@ -110,8 +110,12 @@ class TrendingTopicDetector:
 
     @staticmethod
     def per_day(state: TrendingTopicState, ctx: Context) -> float | None:
-        """The brand's mentions a day since it was first seen (what h is read at)."""
-        return state.seen * 86400 / ctx.history_s if ctx.history_s > 0 else None
+        """The brand's mentions a day since this rule first learned from it (what h is read
+        at): a rule added to a brand watched for months counts from its own start, not the
+        brand's, or a busy brand would read as a small one and get a small brand's h."""
+        since = ctx.end - state.since if state.since >= 0 else ctx.history_s
+        watched = min(ctx.history_s, since)
+        return state.seen * 86400 / watched if watched > 0 else None
 
     def explain(self) -> str:
         fapm = self.rule.false_alarms_per_month
@@ -135,6 +139,9 @@ class TrendingTopicDetector:
     def learn(
         self, bucket: Bucket, state: TrendingTopicState, ctx: Context, firing: set[str]
     ) -> None:
+        if state.since < 0:
+            # a state written before it kept its start counted since the brand's first event
+            state.since = bucket.start if state.seen == 0 else ctx.end - ctx.history_s
         if bucket.n == 0:
             SHARES.restart(state, firing)
             return

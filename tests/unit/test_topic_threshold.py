@@ -151,3 +151,28 @@ def test_a_bursty_brands_topics_raise_its_threshold_through_the_detector():
         return h
 
     assert run(bursty=True) > run(bursty=False) + 1.0
+
+
+def test_a_rule_added_to_a_long_watched_brand_reads_its_size_from_its_own_start():
+    """A busy brand watched for a year gets a trending rule today: its size (what h is read
+    at) is the mentions this rule has seen over the time since it started, not over the
+    brand's year, or it would be judged as a tiny brand (a lower h, more false alarms)."""
+    from alerts.buckets import Bucket
+    from alerts.detectors.base import Context
+
+    topics = detector()
+    state = TrendingTopicState()
+    year = 365 * 86_400
+    start = 1_790_000_000 - 1_790_000_000 % 300
+    for b in range(288):  # one day at 2,000 a day: about 7 mentions a bucket
+        t = start + b * 300
+        ctx = Context(brand="b", end=t + 300, bucket_s=300, history_s=year + (b + 1) * 300,
+                      search_url=None, closed={}, cache={})  # fmt: skip
+        topics.learn(Bucket(start=t, n=7), state, ctx, set())
+    assert state.since == start
+    assert topics.per_day(state, ctx) == pytest.approx(7 * 288)
+    # a state from before `since` was kept goes on counting from the brand's first event
+    old = TrendingTopicState.load({k: v for k, v in state.dump().items() if k != "since"})
+    assert old.since == -1
+    topics.learn(Bucket(start=start + 288 * 300, n=7), old, ctx, set())
+    assert old.since == ctx.end - ctx.history_s
