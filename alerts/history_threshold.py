@@ -78,6 +78,14 @@ def decay(tally: list[float], watched_s: float, seconds: int) -> float:
     return watched_s * factor + seconds
 
 
+def watch(tally: list[float], watched_s: float, seconds: int) -> tuple[list[float], float]:
+    """One bucket of watching: the tally aged by `seconds`, and the time watched. A state from
+    before the tally was kept (or kept for other levels) starts a fresh one."""
+    if len(tally) != len(LEVELS):
+        tally, watched_s = empty_tally(), 0.0
+    return tally, decay(tally, watched_s, seconds)
+
+
 def from_history(
     tally: list[float], watched_s: float, false_alarms_per_month: float
 ) -> float | None:

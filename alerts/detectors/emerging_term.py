@@ -26,14 +26,7 @@ from typing import ClassVar
 from alerts.buckets import Bucket, RunningTerms, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
-from alerts.history_threshold import (
-    AIM,
-    LEVELS,
-    MIN_HISTORY_S,
-    decay,
-    empty_tally,
-    from_history,
-)
+from alerts.history_threshold import AIM, MIN_HISTORY_S, from_history, watch
 from alerts.rule_state import EmergingTermState
 from alerts.rules import EmergingTermRule
 from alerts.sequential import ShareCusums, round3, threshold
@@ -239,9 +232,7 @@ class EmergingTermDetector:
     def _sequential(self, state: EmergingTermState, ctx: Context) -> list[Finding]:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         h = self.sequential_threshold(state)
-        if len(state.crossings) != len(LEVELS):  # a state from before the tally was kept
-            state.crossings, state.watched_s = empty_tally(), 0.0
-        state.watched_s = decay(state.crossings, state.watched_s, ctx.bucket_s)
+        state.crossings, state.watched_s = watch(state.crossings, state.watched_s, ctx.bucket_s)
         lift = self.rule.min_lift
         if bucket is not None and bucket.n:
             SHARES.fold(

@@ -39,7 +39,7 @@ from alerts.buckets import Bucket, WindowSummary
 from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
-from alerts.history_threshold import LEVELS, decay, empty_tally, measured_level
+from alerts.history_threshold import measured_level, watch
 from alerts.rule_state import TrendingTopicState
 from alerts.rules import TrendingTopicRule
 from alerts.sequential import ShareCusums, share_llr_array, threshold
@@ -225,9 +225,7 @@ class TrendingTopicDetector:
         and for a firing topic whether the reverse test says it is over."""
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         h = self.threshold(len(state.tp), self.per_day(state, ctx), state)
-        if len(state.crossings) != len(LEVELS):  # a state from before the tally was kept
-            state.crossings, state.watched_s = empty_tally(), 0.0
-        state.watched_s = decay(state.crossings, state.watched_s, ctx.bucket_s)
+        state.crossings, state.watched_s = watch(state.crossings, state.watched_s, ctx.bucket_s)
         if bucket is not None and bucket.n:  # an empty bucket is no evidence either way
             SHARES.fold(
                 state,
