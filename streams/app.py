@@ -496,6 +496,11 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
                     "%.0f s; partitions are not checked for progress until it ends",
                     now - since,
                 )
+            if isinstance(consumer, faust_consumer.SafeConsumer):
+                try:  # the recovery's own changelog partitions are watched meanwhile
+                    await consumer.heal_recovery(now, w.heal_after_s)
+                except Exception as exc:  # a rebalance starting again ends this round
+                    log.warning("could not check the table recovery for progress: %s", exc)
             return
         rebalancing_since[:] = [None, None]
         if isinstance(consumer, faust_consumer.SafeConsumer):

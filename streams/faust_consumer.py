@@ -24,7 +24,9 @@ dense: a jump is either a stale record or records the broker deleted before they
 - and, as a net under all of the above (`heal`): a partition with unread messages whose
   committed offset has not moved for a while, with nothing of it being processed, is fetched
   again from its committed offset. Seen once in CI after the fixes above: one partition stuck
-  with lag 66 and nothing in flight. Re-reading costs duplicates (at-least-once), never data.
+  with lag 66 and nothing in flight. Re-reading costs duplicates (at-least-once), never data;
+- the same net for the table recovery after a rebalance (`heal_recovery`): a changelog
+  partition it waits for and receives nothing of is fetched again from where it stands.
 
 The fix lives in a subclass installed as the transport's consumer class, so every Faust app in
 the process uses it (`install()`, called by `streams.app.create_app`).
@@ -110,6 +112,8 @@ class SafeConsumer(faust_aiokafka.Consumer):
         self._drops_told: set[Any] = set()
         #: Per partition without a commit: the offset it was last read from (`_new_offset`).
         self._first: dict[Any, int] = {}
+        #: (changelog partition, recovery start) -> when `heal_recovery` last fetched it again.
+        self._recovery_seeks: dict[tuple[Any, float], float] = {}
         self.callback = self._deliver_fresh(self.callback)
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
@@ -337,6 +341,62 @@ class SafeConsumer(faust_aiokafka.Consumer):
             metrics.PARTITIONS_REREAD.labels(topic=tp.topic).inc()
             healed += 1
         return healed
+
+    async def heal_recovery(self, now: float, after_s: float = 30.0) -> int:
+        """Fetch again every changelog partition the table recovery waits for and receives
+        nothing of: it holds every stream until each active changelog partition is read to its
+        end, so one partition the fetcher never delivers stops the worker for good. Seen once
+        in CI (the scale-out fault test, under CPU load): the survivor's recovery waited on
+        one detector-state changelog partition, "No event received for active tp", for
+        minutes. A seek to the offset the recovery last applied (the one it started from, if
+        none) is what the recovery did itself when it began; the record at that offset is read
+        twice and the recovery ignores it. Returns how many partitions were fetched again."""
+        recovery = getattr(getattr(self.app, "tables", None), "recovery", None)
+        if recovery is None or not recovery.in_recovery:
+            self._recovery_seeks.clear()
+            return 0
+        started = recovery._recovery_started_at
+        if started is None:
+            return 0
+        received: dict[Any, float] = recovery._active_events_received_at
+        targets: dict[Any, int] = {}
+        for tp, left in recovery.active_remaining().items():
+            if left <= 0:
+                continue
+            quiet_since = max(
+                received.get(tp, started), self._recovery_seeks.get((tp, started), started)
+            )
+            if now - quiet_since < after_s:
+                continue
+            offset = recovery.active_offsets[tp]
+            targets[tp] = max(offset, 0)
+            log.warning(
+                "the table recovery has received nothing of %s[%d] for %.0f s with %d changes "
+                "left to read (%s); fetching it again from offset %d",
+                tp.topic,
+                tp.partition,
+                now - quiet_since,
+                left,
+                self._fetch_state(tp),
+                targets[tp],
+            )
+            self._recovery_seeks[(tp, started)] = now
+        if not targets:
+            return 0
+        await self.seek_wait(targets)
+        self.resume_partitions(set(targets))
+        for tp in targets:
+            metrics.PARTITIONS_REREAD.labels(topic=tp.topic).inc()
+        return len(targets)
+
+    async def seek_wait(self, partitions: Any) -> None:
+        """Faust's seek-and-wait (the table recovery's), whose read-offset writes always apply:
+        the drain loop's guard (`_must_reread`) is for its own writes, not for a seek."""
+        await super().seek_wait(partitions)
+        read_offsets = self._read_offset
+        assert isinstance(read_offsets, _ReadOffsets)
+        for tp, offset in partitions.items():
+            read_offsets.force(ensure_TP(tp), offset if offset > 0 else None)
 
     def _fetch_state(self, tp: Any) -> str:
         """What the fetcher holds for `tp`, said when it is re-read: the cause of a stall is

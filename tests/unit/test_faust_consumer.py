@@ -362,3 +362,71 @@ def test_a_seek_from_the_event_loop_leaves_the_fetchers_results_to_its_own_threa
         assert again.getall() == ["record 40", "record 41"]  # at the position: handed over
 
     asyncio.run(scenario())
+
+
+CHANGELOG = TP("t-detector-state-changelog", 1)
+
+
+def recovering(offset: int, highwater: int, received_at: float | None = None):
+    """A consumer whose table recovery (Faust's `Recovery`, as its fields stand) waits for
+    `CHANGELOG` from `offset` to `highwater`, started at t=0."""
+    c, _ = consumer()
+    c._recovery_seeks = {}
+    recovery = SimpleNamespace(
+        in_recovery=True,
+        _recovery_started_at=0.0,
+        _active_events_received_at={} if received_at is None else {CHANGELOG: received_at},
+        active_offsets={CHANGELOG: offset},
+        active_remaining=lambda: {CHANGELOG: highwater - recovery.active_offsets[CHANGELOG]},
+    )
+    c.app.tables = SimpleNamespace(recovery=recovery)
+    c.sought, c.resumed = [], []
+
+    async def seek_wait(partitions):
+        c.sought.append(dict(partitions))
+
+    c.seek_wait = seek_wait
+    c.resume_partitions = lambda tps: c.resumed.append(set(tps))
+    c._fetch_state = lambda tp: "diagnosis"
+    return c, recovery
+
+
+def test_a_recovery_that_receives_nothing_of_a_changelog_partition_fetches_it_again():
+    c, recovery = recovering(offset=41, highwater=96)
+    assert asyncio.run(c.heal_recovery(29.0, after_s=30)) == 0
+    assert asyncio.run(c.heal_recovery(31.0, after_s=30)) == 1
+    # from the offset the recovery last applied (read twice, ignored by it), and resumed
+    assert c.sought == [{CHANGELOG: 41}] and c.resumed == [{CHANGELOG}]
+    # then it gets the same time again before the next try
+    assert asyncio.run(c.heal_recovery(50.0, after_s=30)) == 0
+    assert asyncio.run(c.heal_recovery(62.0, after_s=30)) == 1
+    recovery.active_offsets[CHANGELOG] = -1  # nothing applied yet: from the start
+    assert asyncio.run(c.heal_recovery(93.0, after_s=30)) == 1
+    assert c.sought[-1] == {CHANGELOG: 0}
+
+
+def test_a_recovery_that_is_reading_or_done_is_left_alone():
+    reading, _ = recovering(offset=41, highwater=96, received_at=25.0)
+    assert asyncio.run(reading.heal_recovery(31.0, after_s=30)) == 0  # an event 6 s ago
+    done, _ = recovering(offset=96, highwater=96)
+    assert asyncio.run(done.heal_recovery(100.0, after_s=30)) == 0
+    over, recovery = recovering(offset=41, highwater=96)
+    recovery.in_recovery = False
+    assert asyncio.run(over.heal_recovery(100.0, after_s=30)) == 0
+    assert reading.sought == done.sought == over.sought == []
+
+
+def test_a_recovery_seek_always_sets_the_read_offset(monkeypatch):
+    import faust.transport.drivers.aiokafka as driver
+
+    c, _ = consumer()
+    c._read_offset[P] = 57
+    c._last = c._dropped = record(40)  # the drain loop's guard refuses a write of offset 40
+
+    async def faust_seek_wait(self, partitions):  # Faust writes through the guard
+        for tp, offset in partitions.items():
+            c._read_offset[tp] = offset
+
+    monkeypatch.setattr(driver.Consumer, "seek_wait", faust_seek_wait)
+    asyncio.run(SafeConsumer.seek_wait(c, {P: 40}))
+    assert c._read_offset[P] == 40
