@@ -576,6 +576,10 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     async def watch_progress() -> None:
         health.search_backlog = steps["index"].backlog
         health.late_observations = steps["detect"].late
+        if not app.rebalancing:
+            health.held_since = None
+        elif health.held_since is None:
+            health.held_since = time.monotonic()
         run = asyncio.get_running_loop().run_in_executor(monitor_thread[0], monitor.run_once)
         try:
             await asyncio.wait_for(run, timeout=max(30.0, 4 * w.lag_interval_s))

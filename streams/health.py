@@ -9,6 +9,9 @@ Served at `/healthz` beside `/metrics`. The status is
 - `stalled` (HTTP 503) when a partition has lag and its committed offset has not moved for
   `stall_after_s`: the worker cannot make progress there (search engine down, a stuck agent)
   and needs attention.
+
+`streams_held_s` says how long a rebalance, or the table recovery after it, has held every
+stream (0 when none does): a stall that is a recovery waiting on its changelogs reads as one.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ class WorkerHealth:
         self.late_observations = 0
         #: When each partition last moved (or had nothing to do).
         self.last_progress: dict[TP, float] = {}
+        #: Since when a rebalance (or the table recovery after it) holds the streams, on
+        #: `clock`'s scale; None while none does.
+        self.held_since: float | None = None
         self.sampled = False
 
     def observe(self, committed: dict[TP, int], lag: dict[TP, int]) -> None:
@@ -109,6 +115,9 @@ class WorkerHealth:
                     for r in self.lost
                 ],
                 "offset_resets": list(self.resets),
+                "streams_held_s": (
+                    0.0 if self.held_since is None else round(now - self.held_since, 1)
+                ),
                 "search_backlog": self.search_backlog,
                 "late_observations": self.late_observations,
             }

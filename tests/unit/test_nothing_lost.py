@@ -161,6 +161,16 @@ def test_health_turns_stalled_when_a_partition_with_lag_stops_moving():
     ]
 
 
+def test_health_says_how_long_a_rebalance_or_recovery_has_held_the_streams():
+    t = [100.0]
+    health = WorkerHealth(stall_after_s=10, clock=lambda: t[0])
+    health.observe({("mentions", 0): 5}, {("mentions", 0): 0})
+    assert health.report()[1]["streams_held_s"] == 0.0
+    health.held_since = 100.0
+    t[0] = 142.5
+    assert health.report()[1]["streams_held_s"] == 42.5
+
+
 def test_audit_counts_by_id():
     expected = Expected(lines=6, ids={"a", "b", "c", "d", "e"}, malformed=1)
     original = base64.b64encode(json.dumps({"id": "d"}).encode()).decode()
