@@ -430,3 +430,34 @@ def test_a_recovery_seek_always_sets_the_read_offset(monkeypatch):
     monkeypatch.setattr(driver.Consumer, "seek_wait", faust_seek_wait)
     asyncio.run(SafeConsumer.seek_wait(c, {P: 40}))
     assert c._read_offset[P] == 40
+
+
+def test_the_recovery_net_reads_fausts_own_recovery():
+    """`heal_recovery` reads Faust's `Recovery` (private fields among them): against the
+    installed Faust's own object, so an upgrade that renames them fails here, not silently in
+    the worker's log."""
+    import faust
+
+    app = faust.App("earful-test-recovery", broker="kafka://127.0.0.1:1", store="memory://")
+    recovery = app.tables.recovery
+    c, _ = consumer()
+    c._recovery_seeks = {}
+    c.app.tables = app.tables
+    c.sought, c.resumed = [], []
+
+    async def seek_wait(partitions):
+        c.sought.append(dict(partitions))
+
+    c.seek_wait = seek_wait
+    c.resume_partitions = lambda tps: c.resumed.append(set(tps))
+    c._fetch_state = lambda tp: "diagnosis"
+    assert asyncio.run(c.heal_recovery(100.0, after_s=30)) == 0  # not recovering
+    recovery._set_recovery_started()
+    started = recovery._recovery_started_at
+    recovery.active_highwaters[CHANGELOG] = 96
+    recovery.active_offsets[CHANGELOG] = 41
+    assert asyncio.run(c.heal_recovery(started + 10, after_s=30)) == 0
+    assert asyncio.run(c.heal_recovery(started + 31, after_s=30)) == 1
+    assert c.sought == [{CHANGELOG: 41}] and c.resumed == [{CHANGELOG}]
+    recovery._set_recovery_ended()
+    assert asyncio.run(c.heal_recovery(started + 100, after_s=30)) == 0
