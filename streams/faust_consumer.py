@@ -26,7 +26,10 @@ dense: a jump is either a stale record or records the broker deleted before they
   again from its committed offset. Seen once in CI after the fixes above: one partition stuck
   with lag 66 and nothing in flight. Re-reading costs duplicates (at-least-once), never data;
 - the same net for the table recovery after a rebalance (`heal_recovery`): a changelog
-  partition it waits for and receives nothing of is fetched again from where it stands.
+  partition it waits for and receives nothing of is fetched again from where it stands;
+- and Faust's active partitions reach aiokafka's fetcher as a selection even when a rebalance
+  has paused them all (`Selection`): aiokafka reads an empty one as "every partition", and a
+  fetch waiting through the rebalance handed over records Faust then dropped.
 
 The fix lives in a subclass installed as the transport's consumer class, so every Faust app in
 the process uses it (`install()`, called by `streams.app.create_app`).
@@ -350,7 +353,14 @@ class SafeConsumer(faust_aiokafka.Consumer):
         one detector-state changelog partition, "No event received for active tp", for
         minutes. A seek to the offset the recovery last applied (the one it started from, if
         none) is what the recovery did itself when it began; the record at that offset is read
-        twice and the recovery ignores it. Returns how many partitions were fetched again."""
+        twice and the recovery ignores it. Returns how many partitions were fetched again.
+
+        A way it can happen, read in Faust's code (not confirmed by a log): a fetch the drain
+        loop started before the rebalance, with the partitions it asked for fixed then, returns
+        after the recovery's own seek; Faust finds its flow suspended, drops the batch and
+        seeks back only the stream partitions, so the changelog's fetch position is past
+        records nothing delivered, and the recovery waits for them for ever. Load on the
+        machine widens that window."""
         recovery = getattr(getattr(self.app, "tables", None), "recovery", None)
         if recovery is None or not recovery.in_recovery:
             self._recovery_seeks.clear()
@@ -472,10 +482,58 @@ def seek_leaving_fetched(fetcher: Any, tp: Any, offset: int) -> None:
     fetcher._notify(fetcher._wait_consume_future)
 
 
+class Selection:
+    """Faust's live set of active partitions as aiokafka's fetcher reads a selection: an empty
+    one selects nothing.
+
+    Faust hands its own set to `Fetcher.fetched_records`, which waits for data, then returns
+    what it holds for `partitions` — or for every partition when `partitions` is empty. A
+    rebalance pauses every partition (the set empties) while such a call waits; woken by a
+    fetch, it returned records of partitions Faust had paused, Faust found its flow suspended
+    and dropped them, and only the stream partitions are sought back. For a changelog
+    partition the table recovery had already sought, its records were past the fetch position
+    and never delivered: the recovery waited for them for ever (read in the code, with the CI
+    run in which a survivor's recovery did). Here a paused partition's records stay with the
+    fetcher until it is resumed or sought."""
+
+    __slots__ = ("live",)
+
+    def __init__(self, live: set[Any]) -> None:
+        self.live = live
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self.live
+
+    def __iter__(self) -> Any:
+        return iter(list(self.live))
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+
+def _fetch_selected(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def fetch_records(
+        self: Any, consumer: Any, active_partitions: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if isinstance(active_partitions, set):
+            active_partitions = Selection(active_partitions)
+        return await original(self, consumer, active_partitions, *args, **kwargs)
+
+    fetch_records.earful_selection = True  # type: ignore[attr-defined]
+    return fetch_records
+
+
 def install() -> None:
-    """Make `SafeConsumer` the consumer of Faust's Kafka transport, and aiokafka's fetcher seek
-    without touching the fetcher's results from another thread (idempotent)."""
+    """Make `SafeConsumer` the consumer of Faust's Kafka transport, aiokafka's fetcher seek
+    without touching the fetcher's results from another thread, and read Faust's active
+    partitions as a selection even when empty (`Selection`) (idempotent)."""
     from aiokafka.consumer.fetcher import Fetcher
 
     faust_aiokafka.Transport.Consumer = SafeConsumer
     Fetcher.seek_to = seek_leaving_fetched
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    if not getattr(thread._fetch_records, "earful_selection", False):
+        thread._fetch_records = _fetch_selected(thread._fetch_records)  # type: ignore[method-assign,assignment]

@@ -461,3 +461,71 @@ def test_the_recovery_net_reads_fausts_own_recovery():
     assert c.sought == [{CHANGELOG: 41}] and c.resumed == [{CHANGELOG}]
     recovery._set_recovery_ended()
     assert asyncio.run(c.heal_recovery(started + 100, after_s=30)) == 0
+
+
+def _fetcher_holding(tp, offsets):
+    """aiokafka's `Fetcher` state holding one fetched result of `offsets` for `tp` (its own
+    `FetchResult`, a stand-in for the assignment and the records)."""
+    from aiokafka.consumer.fetcher import FetchResult
+
+    class Records:
+        def __init__(self):
+            self.left = list(offsets)
+            self.next_fetch_offset = offsets[0]
+
+        def __iter__(self):
+            while self.left:
+                offset = self.left.pop(0)
+                self.next_fetch_offset = offset + 1
+                yield SimpleNamespace(offset=offset)
+
+    state = SimpleNamespace(paused=False, position=offsets[0], consumed_to=lambda o: None)
+    assignment = SimpleNamespace(active=True, state_value=lambda tp: state)
+    result = FetchResult(tp, assignment=assignment, partition_records=Records(), backoff=0)
+    subscriptions = SimpleNamespace(reassignment_in_progress=False, is_assigned=lambda tp: True)
+    return SimpleNamespace(
+        _records={tp: result},
+        _subscriptions=subscriptions,
+        _notify=lambda future: None,
+        _wait_consume_future=None,
+    )
+
+
+def test_a_paused_partitions_records_stay_with_the_fetcher_while_every_partition_is_paused():
+    """aiokafka reads an empty selection as "every partition"; Faust's active set empties when
+    a rebalance pauses everything, and a fetch waiting then returned the paused partitions'
+    records, which Faust dropped (streams/faust_consumer.py `Selection`)."""
+    from aiokafka.consumer.fetcher import Fetcher
+
+    from streams.faust_consumer import Selection
+
+    live: set = set()
+    held = _fetcher_holding(CHANGELOG, [41, 42, 43])
+    assert asyncio.run(Fetcher.fetched_records(held, Selection(live))) == {}
+    assert CHANGELOG in held._records  # kept for when the partition is resumed (or sought)
+    live.add(CHANGELOG)  # resumed: the live set is read at each call
+    drained = asyncio.run(Fetcher.fetched_records(held, Selection(live)))
+    assert [r.offset for r in drained[CHANGELOG]] == [41, 42, 43]
+    # what Faust's own set did, and why: the same empty set selects everything
+    bare = _fetcher_holding(CHANGELOG, [41, 42, 43])
+    assert CHANGELOG in asyncio.run(Fetcher.fetched_records(bare, set()))
+
+
+def test_faust_hands_the_fetcher_its_active_partitions_as_a_selection():
+    import faust.transport.drivers.aiokafka as driver
+
+    from streams.faust_consumer import Selection, _fetch_selected, install
+
+    install()
+    install()  # idempotent: wrapped once
+    assert driver.AIOKafkaConsumerThread._fetch_records.earful_selection
+    seen = []
+
+    async def original(self, consumer, active_partitions, timeout=None, max_records=None):
+        seen.append(active_partitions)
+        return {}
+
+    asyncio.run(_fetch_selected(original)(None, None, set(), timeout=1.0))
+    asyncio.run(_fetch_selected(original)(None, None, None, timeout=1.0))  # client-only: all
+    assert isinstance(seen[0], Selection) and seen[0] and not list(seen[0])
+    assert seen[1] is None
