@@ -479,6 +479,8 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
             except Exception:  # scheduled training is optional; the stream is not
                 log.exception("scheduled model adapt failed (tried again at the next interval)")
 
+    health = WorkerHealth(stall_after_s=w.stall_after_s)
+
     #: Since when a rebalance has held the streams (the net waits for it), and whether that
     #: was said: a rebalance that never ends is a stall the net cannot heal, and must be seen.
     rebalancing_since: list[float | None] = [None, None]
@@ -489,6 +491,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
         now = time.monotonic()
         if app.rebalancing:
             since = rebalancing_since[0] = rebalancing_since[0] or now
+            health.held_since = since  # /healthz `streams_held_s` (the same monotonic clock)
             if now - since >= 4 * w.heal_after_s and rebalancing_since[1] is None:
                 rebalancing_since[1] = now
                 log.warning(
@@ -503,6 +506,7 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
                     log.warning("could not check the table recovery for progress: %s", exc)
             return
         rebalancing_since[:] = [None, None]
+        health.held_since = None
         if isinstance(consumer, faust_consumer.SafeConsumer):
             try:
                 await consumer.heal(now, w.heal_after_s)
@@ -562,7 +566,6 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     async def check_sla_clocks() -> None:
         await steps["care"].tick()
 
-    health = WorkerHealth(stall_after_s=w.stall_after_s)
     monitor = ProgressMonitor(
         GroupOffsets(settings.kafka),
         w.app_id,
@@ -576,10 +579,6 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     async def watch_progress() -> None:
         health.search_backlog = steps["index"].backlog
         health.late_observations = steps["detect"].late
-        if not app.rebalancing:
-            health.held_since = None
-        elif health.held_since is None:
-            health.held_since = time.monotonic()
         run = asyncio.get_running_loop().run_in_executor(monitor_thread[0], monitor.run_once)
         try:
             await asyncio.wait_for(run, timeout=max(30.0, 4 * w.lag_interval_s))

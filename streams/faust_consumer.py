@@ -355,12 +355,8 @@ class SafeConsumer(faust_aiokafka.Consumer):
         none) is what the recovery did itself when it began; the record at that offset is read
         twice and the recovery ignores it. Returns how many partitions were fetched again.
 
-        A way it can happen, read in Faust's code (not confirmed by a log): a fetch the drain
-        loop started before the rebalance, with the partitions it asked for fixed then, returns
-        after the recovery's own seek; Faust finds its flow suspended, drops the batch and
-        seeks back only the stream partitions, so the changelog's fetch position is past
-        records nothing delivered, and the recovery waits for them for ever. Load on the
-        machine widens that window."""
+        The likely cause, read in Faust's and aiokafka's code (not confirmed by a log), is
+        closed by `Selection`; this net stays for any other."""
         recovery = getattr(getattr(self.app, "tables", None), "recovery", None)
         if recovery is None or not recovery.in_recovery:
             self._recovery_seeks.clear()
@@ -509,9 +505,6 @@ class Selection:
 
     def __iter__(self) -> Any:
         return iter(list(self.live))
-
-    def __len__(self) -> int:
-        return len(self.live)
 
 
 def _fetch_selected(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

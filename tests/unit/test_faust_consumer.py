@@ -367,19 +367,12 @@ def test_a_seek_from_the_event_loop_leaves_the_fetchers_results_to_its_own_threa
 CHANGELOG = TP("t-detector-state-changelog", 1)
 
 
-def recovering(offset: int, highwater: int, received_at: float | None = None):
-    """A consumer whose table recovery (Faust's `Recovery`, as its fields stand) waits for
-    `CHANGELOG` from `offset` to `highwater`, started at t=0."""
+def recovery_watcher(tables):
+    """A consumer of an app with these `tables` (and their recovery), whose seeks and resumes
+    are recorded in `sought` and `resumed`."""
     c, _ = consumer()
     c._recovery_seeks = {}
-    recovery = SimpleNamespace(
-        in_recovery=True,
-        _recovery_started_at=0.0,
-        _active_events_received_at={} if received_at is None else {CHANGELOG: received_at},
-        active_offsets={CHANGELOG: offset},
-        active_remaining=lambda: {CHANGELOG: highwater - recovery.active_offsets[CHANGELOG]},
-    )
-    c.app.tables = SimpleNamespace(recovery=recovery)
+    c.app.tables = tables
     c.sought, c.resumed = [], []
 
     async def seek_wait(partitions):
@@ -388,7 +381,20 @@ def recovering(offset: int, highwater: int, received_at: float | None = None):
     c.seek_wait = seek_wait
     c.resume_partitions = lambda tps: c.resumed.append(set(tps))
     c._fetch_state = lambda tp: "diagnosis"
-    return c, recovery
+    return c
+
+
+def recovering(offset: int, highwater: int, received_at: float | None = None):
+    """A consumer whose table recovery (Faust's `Recovery`, as its fields stand) waits for
+    `CHANGELOG` from `offset` to `highwater`, started at t=0."""
+    recovery = SimpleNamespace(
+        in_recovery=True,
+        _recovery_started_at=0.0,
+        _active_events_received_at={} if received_at is None else {CHANGELOG: received_at},
+        active_offsets={CHANGELOG: offset},
+        active_remaining=lambda: {CHANGELOG: highwater - recovery.active_offsets[CHANGELOG]},
+    )
+    return recovery_watcher(SimpleNamespace(recovery=recovery)), recovery
 
 
 def test_a_recovery_that_receives_nothing_of_a_changelog_partition_fetches_it_again():
@@ -440,17 +446,7 @@ def test_the_recovery_net_reads_fausts_own_recovery():
 
     app = faust.App("earful-test-recovery", broker="kafka://127.0.0.1:1", store="memory://")
     recovery = app.tables.recovery
-    c, _ = consumer()
-    c._recovery_seeks = {}
-    c.app.tables = app.tables
-    c.sought, c.resumed = [], []
-
-    async def seek_wait(partitions):
-        c.sought.append(dict(partitions))
-
-    c.seek_wait = seek_wait
-    c.resume_partitions = lambda tps: c.resumed.append(set(tps))
-    c._fetch_state = lambda tp: "diagnosis"
+    c = recovery_watcher(app.tables)
     assert asyncio.run(c.heal_recovery(100.0, after_s=30)) == 0  # not recovering
     recovery._set_recovery_started()
     started = recovery._recovery_started_at
