@@ -120,12 +120,14 @@ class SequentialVolumeState(SeriesCusumState):
     pos: EWMA | None = None
     neg: EWMA | None = None
     n: EWMA | None = None
-    #: Buckets the dispersion holds back while the rule's guard band is up (`flag_from`:
-    #: this CUSUM at half its threshold, or an unusual window): [count, expected]
-    #: (`Overdispersion.learn_or_hold`).
+    #: Buckets the dispersion has yet to learn: the last two hours', and more while the rule's
+    #: guard band is up (`flag_from`: this CUSUM at half its threshold, or an unusual window):
+    #: [count, expected] (`Overdispersion.learn_or_hold`).
     held: list[list[float]] = field(default_factory=list)
     #: The hour being scored: [its start, mentions so far, expected so far (the null's)].
     hour: list[float] = field(default_factory=lambda: [-1.0, 0.0, 0.0])
+    #: Buckets the usual mix has yet to learn (`ripe`): [start, mentions, positives, negatives].
+    mix_held: list[list[float]] = field(default_factory=list)
 
 
 @dataclass
@@ -192,6 +194,9 @@ class CrisisState(RuleState):
     cusum: StoredCusum | None = None
     #: Per alternative, [mentions, negatives, expected] since its evidence began.
     span: list[list[float]] | None = None
+    #: One CUSUM per volume factor on the count alone: while it builds, the baselines hold
+    #: the buckets (a surge that is not a crisis is not ordinary either).
+    surge: StoredCusum | None = None
     #: 1 while an episode of this rule is open (its evidence is spent when it resolves).
     ep: int = 0
     #: Armed (the alert fired): [volume factor, negative share] halfway between usual and what
@@ -199,9 +204,11 @@ class CrisisState(RuleState):
     #: statistic.
     armed: list[float] | None = None
     calm: float = 0.0
-    #: Buckets the dispersion holds back while evidence builds: [count, expected]
-    #: (`Overdispersion.learn_or_hold`).
+    #: Buckets the dispersion has yet to learn: the last two hours', and more while evidence
+    #: builds: [count, expected] (`Overdispersion.learn_or_hold`).
     held: list[list[float]] = field(default_factory=list)
+    #: Buckets the usual negative share has yet to learn (`ripe`): [start, mentions, negatives].
+    share_held: list[list[float]] = field(default_factory=list)
 
 
 @dataclass

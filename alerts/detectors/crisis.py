@@ -4,9 +4,13 @@ evidence (alerts/sequential.py).
 Baselines, learned per closed bucket and never from suspicious ones:
 - volume: the seasonal profile of `volume_spike` (hour of day, weekday, level), kept in this
   rule's own state so the rule stands alone;
-- negative share: a volume-weighted exponential mean, as `sentiment_dip` keeps it;
-- overdispersion of bucket counts (pooled moments over ordinary buckets): bursty volume is
-  scored with a negative binomial, so a burst is not mistaken for evidence.
+- negative share: a volume-weighted exponential mean, as `sentiment_dip` keeps it, learned two
+  hours late (`ripe`: an incident's first buckets are not yet usual when it is judged);
+- overdispersion of bucket counts (pooled moments over ordinary buckets, two hours late): bursty
+  volume is scored with a negative binomial, so a burst is not mistaken for evidence.
+A surge of volume alone (a viral post's praise) never builds this rule's CUSUM, yet it is no
+ordinary burst either: a CUSUM per volume factor on the count alone holds the baselines while it
+builds, and drops the held buckets if it reaches the threshold.
 
 Judgement: per closed bucket, one LLR per alternative (volume factor f, negative share rise r)
 = count LLR + share LLR, summed into that alternative's CUSUM. It fires when the best CUSUM
@@ -43,6 +47,7 @@ from alerts.sequential import (
     bank,
     count_llr,
     count_llr_array,
+    ripe,
     share_llr,
     share_llr_array,
 )
@@ -132,14 +137,17 @@ class CrisisDetector:
         self.volume.learn(bucket, vol, ctx, {"firing"} if suspicious or building else set())
         if suspicious:
             state.held.clear()  # the alert's own buckets: never learned
+            state.share_held.clear()
             return
         if expected is not None and expected > 0 and ctx.history_s > 86400:
             DISPERSION.learn_or_hold(state.phi, state.held, bucket.n, expected, building=building)
         if bucket.n:
-            neg, tot = self._share(state, ctx.bucket_s)
-            neg.update(bucket.neg)
-            tot.update(bucket.n)
-            state.neg, state.n = neg, tot
+            row = [float(bucket.start), float(bucket.n), float(bucket.neg)]
+            for _, n, negatives in ripe(state.share_held, row, bucket.start):
+                neg, tot = self._share(state, ctx.bucket_s)
+                neg.update(negatives)
+                tot.update(n)
+                state.neg, state.n = neg, tot
 
     def _held(self, since: int, before: int, vol: VolumeProfile, ctx: Context) -> list[float]:
         """Mentions, negatives and expected over the held buckets in [since, before)."""
@@ -159,16 +167,30 @@ class CrisisDetector:
         p0 = min(max(p0, 0.01), 0.95)
         return p0, expected * (1 + VOLUME_TOLERANCE), min(p0 + SHARE_TOLERANCE, 0.97)
 
-    def bucket_llrs(self, bucket: Bucket, expected: float, p0: float, r: float) -> list[float]:
-        """One bucket's LLR per alternative: the count's plus the negative share's."""
-        p0, e0, q0 = self._null(expected, p0)
-        n, neg = bucket.n, bucket.neg
-        # the bank is factors x rises: each distinct term is computed once (a replay runs this
-        # for every brand and bucket), and summed as before, so the values are the same
-        counts = {
+    def count_llrs(self, n: int, expected: float, p0: float, r: float) -> dict[float, float]:
+        """The count's LLR per volume factor of the bank."""
+        _, e0, _ = self._null(expected, p0)
+        return {
             f: count_llr(n, e0, f / (1 + VOLUME_TOLERANCE), r) if f > 1 + VOLUME_TOLERANCE else 0.0
             for f in self._by_factor
         }
+
+    def bucket_llrs(
+        self,
+        bucket: Bucket,
+        expected: float,
+        p0: float,
+        r: float,
+        counts: dict[float, float] | None = None,
+    ) -> list[float]:
+        """One bucket's LLR per alternative: the count's (`count_llrs`) plus the negative
+        share's."""
+        p0, _, q0 = self._null(expected, p0)
+        n, neg = bucket.n, bucket.neg
+        # the bank is factors x rises: each distinct term is computed once (a replay runs this
+        # for every brand and bucket), and summed as before, so the values are the same
+        if counts is None:
+            counts = self.count_llrs(n, expected, p0, r)
         shares = {
             rise: share_llr(neg, n, q0, max(a.negative_share(p0), q0))
             for rise, a in self._by_rise.items()
@@ -237,7 +259,17 @@ class CrisisDetector:
         r = self.thresholds.scored_dispersion(self.dispersion(state))
         # by the brand's size and burstiness: an hour-long burst is many buckets of evidence
         h = self.thresholds.at(self.volume.per_day(vol, ctx.bucket_s, bucket.start), r)
-        llrs = self.bucket_llrs(bucket, expected, p0, r)
+        counts = self.count_llrs(bucket.n, expected, p0, r)
+        llrs = self.bucket_llrs(bucket, expected, p0, r, counts)
+        # Volume alone, for the baselines' sake: a surge whose mix does not turn negative (a
+        # viral post's praise) never builds the joint CUSUM, and learned as ordinary it made
+        # a 600-a-day brand read 4x burstier than its volume rule found it (r 6 against 26),
+        # which raised this rule's threshold and cut every later crisis's evidence.
+        surge = Cusum.of(state.surge, len(counts))
+        surge.update(list(counts.values()), bucket.start, cap=1.5 * h)
+        surge.forget_before(ctx.end - NEW_NORMAL_S)
+        state.surge = surge.stored()
+        surging, surge_s = surge.best()
         p0 = min(max(p0, 0.01), 0.95)
         cusum = Cusum.of(state.cusum, len(self.alternatives))
         sums = state.span
@@ -254,6 +286,13 @@ class CrisisDetector:
         since = cusum.since[best] if cusum.since[best] >= 0 else bucket.start
         # strong evidence building up: the volume profile's guard band holds those buckets
         vol.flag_from = since if s >= h / 2 else -1
+        if surge_s >= h / 2:
+            began = surge.since[surging]
+            vol.flag_from = began if vol.flag_from < 0 else min(vol.flag_from, began)
+        if surge_s >= h:
+            # a volume incident (the volume rule's to report), not this brand's burstiness:
+            # the buckets held for the dispersion are dropped, as a firing alert's are
+            state.held.clear()
         if state.armed is not None:
             # The reverse test: is the brand back to usual rather than halfway to what fired?
             # The forward CUSUM, capped at 1.5 h, took hours to fall below h / 2 after a

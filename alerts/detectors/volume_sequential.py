@@ -42,6 +42,7 @@ from alerts.sequential import (
     count_llr,
     hour_count_llr,
     hour_count_llr_array,
+    ripe,
     share_llr,
     share_llr_array,
 )
@@ -62,7 +63,8 @@ MATURE_S = 2 * 86400
 MIX_RISE = 0.4
 #: How far the learned share may be off before the mix counts as evidence (as in `crisis`).
 MIX_TOLERANCE = 0.04
-#: The share baselines follow the brand's usual mix with this half-life.
+#: The share baselines follow the brand's usual mix with this half-life (each bucket learned
+#: two hours late, `ripe`: a surge's first buckets are not yet the brand's usual mix).
 MIX_HALF_LIFE_S = 2 * 86400
 #: The sentiment each alternative's mix leans to (None: volume alone).
 MIX_SIDES: tuple[str | None, ...] = (None, "pos", "neg")
@@ -140,13 +142,15 @@ class SequentialVolume:
     def _learn_mix(self, seq: SequentialVolumeState, bucket: Bucket) -> None:
         if not bucket.n:
             return
-        pos = seq.pos if seq.pos is not None else EWMA(self.mix_half_life)
-        neg = seq.neg if seq.neg is not None else EWMA(self.mix_half_life)
-        tot = seq.n if seq.n is not None else EWMA(self.mix_half_life)
-        pos.update(bucket.pos)
-        neg.update(bucket.neg)
-        tot.update(bucket.n)
-        seq.pos, seq.neg, seq.n = pos, neg, tot
+        row = [float(bucket.start), float(bucket.n), float(bucket.pos), float(bucket.neg)]
+        for _, n, positives, negatives in ripe(seq.mix_held, row, bucket.start):
+            pos = seq.pos if seq.pos is not None else EWMA(self.mix_half_life)
+            neg = seq.neg if seq.neg is not None else EWMA(self.mix_half_life)
+            tot = seq.n if seq.n is not None else EWMA(self.mix_half_life)
+            pos.update(positives)
+            neg.update(negatives)
+            tot.update(n)
+            seq.pos, seq.neg, seq.n = pos, neg, tot
 
     def _mix_llr(self, bucket: Bucket, side: str | None, usual: dict[str, float] | None) -> float:
         """The binomial LLR of the bucket's mix under "this side rose MIX_RISE of the way"."""
@@ -184,6 +188,7 @@ class SequentialVolume:
         self.cusum.settle(seq, "" in firing)
         if firing:
             seq.held.clear()  # the alert's own buckets: never learned
+            seq.mix_held.clear()
             return
         self._learn_mix(seq, bucket)
         if ctx.history_s <= 86400:

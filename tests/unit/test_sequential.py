@@ -16,6 +16,7 @@ from alerts.engine import DetectionEngine
 from alerts.replay import Replayer, observations_from_dict
 from alerts.rules import RuleSet
 from alerts.sequential import (
+    LEARN_DELAY_S,
     Alternative,
     Cusum,
     Overdispersion,
@@ -25,6 +26,7 @@ from alerts.sequential import (
     bank,
     count_llr,
     cusum_step,
+    ripe,
     round3,
     share_llr,
     threshold,
@@ -294,19 +296,25 @@ def test_a_cusum_step_floors_at_zero_caps_and_dates_its_evidence():
 
 
 def test_a_surge_does_not_raise_its_own_threshold_and_ordinary_bursts_are_learned_in_full():
-    """The dispersion (and with it h) holds back buckets while evidence builds: a surge that
-    fires never made the brand look burstier, and a burst that subsides is learned after all,
-    exactly as if it had been learned at once (same buckets, same order)."""
+    """The dispersion (and with it h) learns each bucket two hours late, and holds buckets
+    back for longer while evidence builds: a surge that fires never made the brand look
+    burstier, and a burst that subsides is learned after all, exactly as if it had been
+    learned at once (same buckets, same order)."""
     rng = np.random.default_rng(7)
     dispersion = Overdispersion(prior=0.1, prior_weight=50.0)
+    late = dispersion.delay_buckets
     plain, held_pair, held = [0.0, 0.0], [0.0, 0.0], []
     e, r = 2.0, 16.0  # mentions per bucket, the true burstiness
-    for _ in range(4000):  # two weeks of ordinary, bursty buckets
-        n = float(rng.poisson(e * rng.gamma(r, 1 / r)))
+    counts = [float(rng.poisson(e * rng.gamma(r, 1 / r))) for _ in range(4000)]  # two weeks
+    for n in counts:
         dispersion.learn(plain, n, e)
         dispersion.learn_or_hold(held_pair, held, n, e, building=False)
-    before = dispersion.dispersion(plain)
-    assert held_pair == plain
+    lagged = [0.0, 0.0]
+    for n in counts[:-late]:
+        dispersion.learn(lagged, n, e)
+    assert held_pair == lagged and [n for n, _ in held] == counts[-late:]
+    before = dispersion.dispersion(held_pair)
+    assert before == pytest.approx(dispersion.dispersion(plain), rel=0.02)
 
     surge = (9.0, 7.0, 13.0, 8.0, 10.0)  # a viral surge's first 25 minutes at 4x
     for n in surge:
@@ -316,19 +324,63 @@ def test_a_surge_does_not_raise_its_own_threshold_and_ordinary_bursts_are_learne
     assert dispersion.dispersion(held_pair) == before  # held: judged as before it began
     held.clear()  # it fired: its buckets are never learned
 
-    burst = [plain.copy(), held_pair.copy()]
-    for n in (6.0, 5.0, 1.0):  # an ordinary burst builds evidence, then subsides
-        dispersion.learn(burst[0], n, e)
-        dispersion.learn_or_hold(burst[1], held, n, e, building=n > 2)
+    burst = held_pair.copy()
+    ordinary = [float(rng.poisson(e)) for _ in range(late)]
+    steps = [(6.0, True), (5.0, True), (1.0, False)] + [(n, False) for n in ordinary]
+    for n, building in steps:  # an ordinary burst builds evidence, then subsides
+        dispersion.learn_or_hold(burst, held, n, e, building=building)
     replayed = held_pair.copy()
     for n in (6.0, 5.0, 1.0):
         dispersion.learn(replayed, n, e)
-    assert burst[1] == pytest.approx(replayed) and not held
+    assert burst == pytest.approx(replayed) and [n for n, _ in held] == ordinary
     # at most max_held wait: a change that builds for long is learned from its oldest on
     pair, waiting = [0.0, 0.0], []
     for _ in range(80):
         dispersion.learn_or_hold(pair, waiting, 4.0, e, building=True, max_held=72)
     assert len(waiting) == 72 and pair[1] > 0
+
+
+def test_a_baseline_learns_a_bucket_once_it_has_waited_two_hours():
+    queue: list[list[float]] = []
+    learned = []
+    for start in range(0, 4 * 3600, 300):
+        learned += ripe(queue, [float(start), 1.0], start)
+        assert all(row[0] > start - LEARN_DELAY_S for row in queue)
+        assert [row[0] for row in learned] == [
+            float(t) for t in range(0, start - LEARN_DELAY_S + 1, 300)
+        ]
+
+
+def test_a_viral_surge_does_not_make_the_crisis_rule_read_the_brand_as_burstier():
+    """A surge whose mix does not turn negative never builds the crisis CUSUM; its buckets
+    had been learned as ordinary burstiness (a 600-a-day brand read r = 6 where its volume rule
+    read 26), which raised the crisis threshold and cut every later crisis's evidence."""
+    from alerts.detectors.crisis import DISPERSION
+
+    def dispersion_after(incidents: list[Incident]) -> float:
+        brand = BrandProfile("Brand", "brand", per_day=600, mix=(0.25, 0.45, 0.30))
+        rows = generate(
+            [brand],
+            POOLS,
+            start=SET_START,
+            days=5,
+            incidents=incidents,
+            seed=11,
+            with_sentiment=True,
+            retweet_share=0.0,
+        )
+        replayer = Replayer(DetectionEngine(RuleSet.from_text(RULES)))
+        replayer.feed(o for row in rows for o in observations_from_dict(row))
+        replayer.finish()
+        [series] = replayer.states["Brand"].series.values()
+        return DISPERSION.dispersion(series.rules["crisis"].phi)
+
+    start = SET_START + timedelta(days=3, hours=10)
+    viral = Incident(
+        "viral_positive", "Brand", start, timedelta(hours=1), volume_factor=4, mix=(0.1, 0.2, 0.7)
+    )
+    ordinary = dispersion_after([])
+    assert dispersion_after([viral]) >= 0.8 * ordinary
 
 
 def test_a_findings_evidence_is_built_once_and_only_when_read():
