@@ -140,6 +140,8 @@ class VolumeProfile(RuleState):
     dow: list[list[float]] = field(default_factory=lambda: _pairs(7))
     #: Recent observed against expected volume: the level that follows slow drifts.
     lvl: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    #: Buckets the level has yet to learn, where it learns them late: [start, mentions].
+    lvl_held: list[list[float]] = field(default_factory=list)
     #: Pooled moments of the windowed test's overdispersion: [excess, scale].
     phi: list[float] = field(default_factory=lambda: [0.0, 0.0])
     #: The day being summed for the weekday factor: [day index, observed, profile x level].

@@ -36,7 +36,7 @@ from alerts.detectors.volume_sequential import DISPERSION, SequentialVolume
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rule_state import VolumeProfile, VolumeSpikeState
 from alerts.rules import VolumeSpikeRule
-from alerts.sequential import beside_window
+from alerts.sequential import beside_window, ripe
 from alerts.stats import negbin_quantile, negbin_tail_ge, z_from_p
 
 #: Prior overdispersion before any window has been seen (variance = mu + phi mu^2).
@@ -72,8 +72,11 @@ def _weekday(hour: int) -> int:
 class VolumeSpikeDetector:
     State: ClassVar[type[VolumeSpikeState]] = VolumeSpikeState
 
-    def __init__(self, rule: VolumeSpikeRule, bucket_s: int = 300):
+    def __init__(self, rule: VolumeSpikeRule, bucket_s: int = 300, *, level_late: bool = False):
         self.rule = rule
+        #: The level learns each bucket two hours late (`ripe`), and drops what waits when an
+        #: alert fires (the crisis rule's profile; see `learn`).
+        self.level_late = level_late
         fapm = rule.false_alarms_per_month
         self.sequential = None if fapm is None else SequentialVolume(self, fapm, bucket_s)
         self._phi_decay = _decay(288.0 * max(1.0, rule.window.total_seconds() / 3600))
@@ -192,7 +195,14 @@ class VolumeSpikeDetector:
         if not firing:
             if isinstance(state, VolumeSpikeState):
                 self._learn_burst(bucket, state, ctx)
-            self._learn_level(bucket.start, bucket.n, state, ctx)
+            if self.level_late:
+                row = [float(bucket.start), float(bucket.n)]
+                for ripe_start, ripe_n in ripe(state.lvl_held, row, bucket.start):
+                    self._learn_level(int(ripe_start), int(ripe_n), state, ctx)
+            else:
+                self._learn_level(bucket.start, bucket.n, state, ctx)
+        elif "building" not in firing:
+            state.lvl_held.clear()  # an alert's onset: not the brand's level
         pending = state.pending
         pending.append([bucket.start, bucket.n, 1 if firing else 0])
         flag_from = state.flag_from
@@ -260,7 +270,10 @@ class VolumeSpikeDetector:
 
     def _learn_level(self, start: int, n: int, state: VolumeProfile, ctx: Context) -> None:
         """The level follows slow drifts: it learns every non-firing bucket at once (no guard
-        band), winsorised, with a half-life of hours, so a short spike moves it little."""
+        band), winsorised, with a half-life of hours, so a short spike moves it little. The
+        crisis rule's learns two hours late (`level_late`): the volume rule's must follow a
+        busy brand's morning ramp-up as it happens (learned an hour late, it raised false
+        alarms there), while a crisis also needs its mix to turn."""
         e_prof = self.profile(state, start)
         if e_prof is None:
             return

@@ -436,3 +436,45 @@ def test_a_resolved_crisis_spends_its_evidence():
 )
 def test_round3_is_round_to_three_places_bit_for_bit(x):
     assert struct.pack("<d", round3(x)) == struct.pack("<d", round(x, 3))
+
+
+def test_the_crisis_rules_level_learns_two_hours_late_and_never_an_alerts_onset():
+    """At a 45-a-day brand the level (hours-long half-life, each bucket capped at twice the
+    expectation plus 3) rose 10% within a crisis's first 25 minutes, before its evidence
+    reached half the threshold, and lowered the evidence of every bucket after."""
+    from alerts.buckets import Bucket
+    from alerts.detectors.base import Context
+    from alerts.detectors.volume_spike import VolumeSpikeDetector
+    from alerts.rule_state import VolumeProfile
+    from alerts.rules import VolumeSpikeRule
+
+    def fed(level_late: bool, onset: int, marks: set[str]) -> list[float]:
+        detector = VolumeSpikeDetector(
+            VolumeSpikeRule(name="crisis.volume", window=timedelta(hours=1)),
+            level_late=level_late,
+        )
+        state, start = VolumeProfile(), 0
+        rng = np.random.default_rng(5)
+        for i in range(3 * 288 + onset):  # three ordinary days, then the onset's buckets
+            start = i * 300
+            n = 4 if i >= 3 * 288 else int(rng.poisson(0.3))
+            ctx = Context(brand="Tiny", end=start + 300, bucket_s=300, history_s=start + 300)
+            detector.learn(Bucket(n=n, start=start), state, ctx, set())
+        levels = [detector.level(state)]
+        for i in range(1, 25):  # the alert fires (or not), then two ordinary hours
+            start += 300
+            ctx = Context(brand="Tiny", end=start + 300, bucket_s=300, history_s=start + 300)
+            detector.learn(Bucket(n=0, start=start), state, ctx, marks if i < 3 else set())
+        return [*levels, detector.level(state)]
+
+    at_once, late = fed(False, 5, set()), fed(True, 5, set())
+    assert at_once[0] > 1.15 * late[0]  # learned at once, five buckets of 4 moved the level
+    fired = fed(True, 5, {"firing"})
+    assert fired[1] < late[1]  # no alert: learned two hours late; an alert's onset never
+    building = fed(True, 5, {"building"})
+    assert building[1] > fired[1] and building[1] == pytest.approx(late[1], rel=1e-3)
+
+    from alerts.detectors.crisis import CrisisDetector
+    from alerts.rules import CrisisRule
+
+    assert CrisisDetector(CrisisRule(name="crisis")).volume.level_late
