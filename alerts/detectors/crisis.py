@@ -38,7 +38,6 @@ import numpy as np
 from alerts.buckets import Bucket, WindowSummary
 from alerts.calibration import Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
-from alerts.detectors.volume_sequential import MATURE_S
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rule_state import CrisisState, VolumeProfile
@@ -279,10 +278,7 @@ class CrisisDetector:
         rule = self.rule
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         vol = state.vol
-        # the volume rule's own CUSUM waits as long, for the same reason: after one day each
-        # hour's expectation rests on one noisy hour (two crises on fresh seeds, both on a
-        # brand's second day, one at 20 and one at 600 mentions a day)
-        if bucket is None or ctx.history_s < max(rule.warmup.total_seconds(), MATURE_S):
+        if bucket is None or ctx.history_s < rule.warmup.total_seconds():
             return []
         expected = self.volume.expected(vol, bucket.start)
         p0 = self.expected_share(state, ctx.bucket_s)
