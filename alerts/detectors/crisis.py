@@ -49,7 +49,6 @@ from alerts.sequential import (
     bank,
     count_llr,
     count_llr_array,
-    cusum_step,
     ripe,
     share_llr,
     share_llr_array,
@@ -252,28 +251,6 @@ class CrisisDetector:
             axis=-1,
         )
 
-    @staticmethod
-    def _surge(
-        state: CrisisState, counts: dict[float, float], start: int, cap: float, end: int
-    ) -> tuple[float, int]:
-        """Add the bucket's count LLRs to the surge CUSUMs (in place, one per volume factor;
-        evidence older than `NEW_NORMAL_S` let go, as the joint CUSUM's): (the best statistic,
-        where its evidence began)."""
-        stored = state.surge
-        if stored is None or len(stored[0]) != len(counts):
-            stored = state.surge = ([0.0] * len(counts), [-1] * len(counts))
-        values, began = stored
-        horizon = end - NEW_NORMAL_S
-        best, best_since = 0.0, -1
-        for i, llr in enumerate(counts.values()):
-            s, since = cusum_step(values[i], began[i], llr, start, cap)
-            if 0 <= since < horizon:
-                s, since = 0.0, -1
-            values[i], began[i] = s, since
-            if s > best:
-                best, best_since = s, since
-        return best, best_since
-
     def evaluate(self, window: WindowSummary, state: CrisisState, ctx: Context) -> list[Finding]:
         rule = self.rule
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
@@ -293,7 +270,11 @@ class CrisisDetector:
         # viral post's praise) never builds the joint CUSUM, and learned as ordinary it made
         # a 600-a-day brand read 4x burstier than its volume rule found it (r 6 against 26),
         # which raised this rule's threshold and cut every later crisis's evidence.
-        surge_s, surge_since = self._surge(state, counts, bucket.start, 1.5 * h, ctx.end)
+        surge = Cusum.of(state.surge, len(counts))
+        surge.update(list(counts.values()), bucket.start, cap=1.5 * h)
+        surge.forget_before(ctx.end - NEW_NORMAL_S)
+        state.surge = surge.stored()
+        surging, surge_s = surge.best()
         p0 = min(max(p0, 0.01), 0.95)
         cusum = Cusum.of(state.cusum, len(self.alternatives))
         sums = state.span
@@ -311,8 +292,8 @@ class CrisisDetector:
         # strong evidence building up: the volume profile's guard band holds those buckets
         vol.flag_from = since if s >= h / 2 else -1
         if surge_s >= h / 2:
-            flag = vol.flag_from
-            vol.flag_from = surge_since if flag < 0 else min(flag, surge_since)
+            began = surge.since[surging]
+            vol.flag_from = began if vol.flag_from < 0 else min(vol.flag_from, began)
         if surge_s >= h:
             # a volume incident (the volume rule's to report), not this brand's burstiness:
             # the buckets held for the dispersion are dropped, as a firing alert's are
