@@ -511,6 +511,8 @@ class Overdispersion:
     prior: float = 0.1
     prior_weight: float = 50.0
     half_life_buckets: float = 2016.0
+    #: `LEARN_DELAY_S` in the engine's default 5-minute buckets (counted in calls: a gap or a
+    #: brand's first day, which the callers skip, does not count).
     delay_buckets: int = 24
 
     def learn(self, pair: list[float], n: float, expected: float) -> None:
