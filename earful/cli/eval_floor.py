@@ -13,7 +13,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tooling.clairvoyant import FloorRow, IncidentModel, MinuteCounts, floor_rows
+from tooling.clairvoyant import (
+    FloorRow,
+    IncidentModel,
+    MinuteCounts,
+    floor_rows,
+    unknown_term_keys,
+)
 
 
 def _minutes(value: float | None) -> str:
@@ -38,13 +44,19 @@ def floor_report(
                     continue  # reported by the replay already
     rows = floor_rows(models, counts, delays)
     table = Table(title="delay against the clairvoyant floor (minutes)")
-    for col in ("incident", "size/day", "Earful", "floor", "ratio", "goal"):
+    for col in ("incident", "size/day", "Earful", "floor", "ratio", "goal", "term unknown"):
         table.add_column(col, justify="left" if col == "incident" else "right")
     for r in sorted(rows, key=lambda r: (r.kind, r.size, r.incident)):
         goal = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[r.within_goal]
         ratio = "—" if r.ratio is None else f"{r.ratio:.1f}"
         table.add_row(
-            r.incident, str(r.size), _minutes(r.earful_min), _minutes(r.floor_min), ratio, goal
+            r.incident,
+            str(r.size),
+            _minutes(r.earful_min),
+            _minutes(r.floor_min),
+            ratio,
+            goal,
+            _minutes(r.unknown_floor_min) if r.kind == "new_term" else "",
         )
     console.print(table)
     summary = _by_size_and_kind(rows)
@@ -63,6 +75,26 @@ def floor_report(
             f"{s['within_goal']}/{s['detected']}",
         )
     console.print(table)
+    unknown = _new_terms_unknown(rows)
+    if unknown:
+        table = Table(
+            title=f"new terms against a floor not told the term (h + ln {unknown_term_keys():,}"
+            ", the keys any detector of new terms watches; median minutes)"
+        )
+        for col in ("size/day", "incidents", "detected", "Earful", "floor", "term unknown"):
+            table.add_column(col, justify="right")
+        table.add_column("goal, term unknown", justify="right")
+        for u in unknown:
+            table.add_row(
+                str(u["size"]),
+                str(u["incidents"]),
+                str(u["detected"]),
+                _minutes(u["earful_median_min"]),
+                _minutes(u["floor_median_min"]),
+                _minutes(u["unknown_floor_median_min"]),
+                f"{u['within_unknown_goal']}/{u['detected']}",
+            )
+        console.print(table)
     judged = [r for r in rows if r.within_goal is not None]
     # An incident the clairvoyant detector itself cannot see (within the incident and an hour
     # after it, at the same false-alarm rate) is below the physical limit: recall over the
@@ -83,6 +115,7 @@ def floor_report(
             "judged": len(judged),
             "median_ratio": _median([r.ratio for r in rows]),
             "by_size_and_kind": summary,
+            "new_terms_term_unknown": unknown,
         }
     }
 
@@ -108,4 +141,26 @@ def _by_size_and_kind(rows: Sequence[FloorRow]) -> list[dict[str, Any]]:
             "within_goal": sum(1 for r in group if r.within_goal),
         }
         for (kind, size), group in sorted(groups.items())
+    ]
+
+
+def _new_terms_unknown(rows: Sequence[FloorRow]) -> list[dict[str, Any]]:
+    """Per brand size, new terms against both floors: the clairvoyant one knows the term, the
+    other pays for watching every key (`FloorRow.unknown_floor_min`)."""
+    groups: dict[int, list[FloorRow]] = defaultdict(list)
+    for r in rows:
+        if r.kind == "new_term":
+            groups[r.size].append(r)
+    return [
+        {
+            "size": size,
+            "incidents": len(group),
+            "detected": sum(1 for r in group if r.earful_min is not None),
+            "earful_median_min": _median([r.earful_min for r in group]),
+            "floor_median_min": _median([r.floor_min for r in group]),
+            "unknown_floor_median_min": _median([r.unknown_floor_min for r in group]),
+            "within_goal": sum(1 for r in group if r.within_goal),
+            "within_unknown_goal": sum(1 for r in group if r.within_unknown_goal),
+        }
+        for size, group in sorted(groups.items())
     ]

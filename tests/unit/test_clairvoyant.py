@@ -145,3 +145,29 @@ def test_a_term_two_incidents_share_is_counted_once_a_mention():
     )
     (row,) = counts.counts["Small"].values()
     assert row[0] == 1 and row[3]["#seatgate"] == 1
+
+
+def test_a_floor_not_told_the_new_term_pays_for_every_key_it_watches():
+    from tooling.clairvoyant import floor_rows, unknown_term_keys
+
+    start = SET_START + timedelta(days=3, hours=11)
+    term = Incident("new_term", "Acme", start, timedelta(hours=2), term="#seatgate", term_rate=0.1)
+    model = incident_model(term, BRAND, 0.2)
+    counts = counts_for(term)
+    (row,) = floor_rows([model], counts, {model.id: 20.0})
+    assert unknown_term_keys() == 3_000  # 1,000 terms x 3 shares, as the rule's threshold
+    assert row.floor_min is not None and row.unknown_floor_min is not None
+    # the same evidence against a threshold higher by ln(3,000): never sooner
+    assert row.unknown_floor_min >= row.floor_min
+    assert row.unknown_floor_min == clairvoyant_delay(
+        model, counts, false_alarms_per_month=1 / 3_000
+    )
+    assert row.within_unknown_goal == (
+        max(1.5 * row.unknown_floor_min, row.unknown_floor_min + 10) >= 20.0
+    )
+    # other kinds know every key they watch (one volume, one mix): no second floor
+    crisis = Incident(
+        "crisis", "Acme", start, timedelta(hours=1), volume_factor=3, mix=(0.8, 0.15, 0.05)
+    )
+    (other,) = floor_rows([incident_model(crisis, BRAND, 0.2)], counts_for(crisis), {})
+    assert other.unknown_floor_min is None and other.within_unknown_goal is None
