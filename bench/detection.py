@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from alerts.replay import Replayer
     from tooling.scenarios import BrandProfile
 
 #: Mentions of the stream each rule is replayed alone on (the first days of it).
@@ -52,18 +53,12 @@ def _measure(seed: int, days: int) -> list[tuple[str, str, float]]:
 
     from alerts import native
     from alerts.engine import DetectionEngine
-    from alerts.replay import Replayer, ReplayStats, batch_collection, parse_lines
+    from alerts.replay import Replayer
     from alerts.rules import load_rules
 
     brands, lines = _stream(seed, days)
     replayer = Replayer(DetectionEngine(load_rules(None)))
-    stats = ReplayStats()
-    started = time.perf_counter()
-    with batch_collection():  # as `eval detect` and `rules backtest` replay
-        for observations in parse_lines(lines, stats):
-            replayer.feed(observations)
-        replayer.finish()
-    seconds = time.perf_counter() - started
+    mentions, seconds = _timed_replay(replayer, lines)
     # measured as the Faust table writes it to its changelog (compact JSON)
     sizes = {brand: len(codecs.dumps("json", s.to_dict())) for brand, s in replayer.states.items()}
     largest = max(sizes, key=sizes.__getitem__)
@@ -72,8 +67,8 @@ def _measure(seed: int, days: int) -> list[tuple[str, str, float]]:
         (
             "detection replay (shipped rules, 1 core, "
             f"{'compiled with mypyc' if native.active() else 'interpreted'})",
-            f"{stats.mentions:,} pre-scored mentions, {len(brands)} brands, {days} days",
-            stats.mentions / seconds,
+            f"{mentions:,} pre-scored mentions, {len(brands)} brands, {days} days",
+            mentions / seconds,
         ),
         (
             "detector state, largest brand",
@@ -95,6 +90,20 @@ def _stream(
     pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
     brands, _, mentions = scenario_stream(seed, days, pools)
     return brands, [json.dumps(m).encode() for m in itertools.islice(mentions, first)]
+
+
+def _timed_replay(replayer: Replayer, lines: list[bytes]) -> tuple[int, float]:
+    """(mentions, seconds) of one replay, read and fed as `eval detect` and `rules backtest`
+    do; the replayer is built (its thresholds calibrated) before the clock starts."""
+    from alerts.replay import ReplayStats, batch_collection, parse_lines
+
+    stats = ReplayStats()
+    started = time.perf_counter()
+    with batch_collection():
+        for observations in parse_lines(lines, stats):
+            replayer.feed(observations)
+        replayer.finish()
+    return stats.mentions, time.perf_counter() - started
 
 
 def _changelog(seed: int, days: int) -> list[tuple[str, str, float]]:
@@ -162,7 +171,7 @@ def _per_brand(seed: int, days: int) -> list[tuple[str, str, float]]:
     emerging-term rule's statistics, and the windows hold more), so its rate bounds the
     replay's."""
     from alerts.engine import DetectionEngine
-    from alerts.replay import Replayer, ReplayStats, batch_collection, parse_lines
+    from alerts.replay import Replayer
     from alerts.rules import load_rules
 
     brands, lines = _stream(seed, days)
@@ -173,20 +182,13 @@ def _per_brand(seed: int, days: int) -> list[tuple[str, str, float]]:
     buckets = days * 86_400 // int(rules.engine.bucket.total_seconds())
     rows = []
     for brand in sorted(brands, key=lambda b: -b.per_day):
-        replayer = Replayer(DetectionEngine(rules))
-        stats = ReplayStats()
-        started = time.perf_counter()
-        with batch_collection():
-            for observations in parse_lines(by_brand[brand.name], stats):
-                replayer.feed(observations)
-            replayer.finish()
-        seconds = time.perf_counter() - started
+        mentions, seconds = _timed_replay(Replayer(DetectionEngine(rules)), by_brand[brand.name])
         rows.append(
             (
                 f"  brand {brand.name} alone ({brand.per_day:,.0f} mentions a day)",
-                f"{stats.mentions:,} mentions, {seconds / buckets * 1e6:,.0f} us a bucket "
+                f"{mentions:,} mentions, {seconds / buckets * 1e6:,.0f} us a bucket "
                 f"({buckets:,} buckets)",
-                stats.mentions / seconds,
+                mentions / seconds,
             )
         )
     return rows
@@ -198,7 +200,7 @@ def _per_rule(seed: int, days: int) -> list[tuple[str, str, float]]:
     together say which rules a faster replay has to rewrite."""
     from alerts import native
     from alerts.engine import DetectionEngine
-    from alerts.replay import Replayer, ReplayStats, batch_collection, parse_lines
+    from alerts.replay import Replayer
     from alerts.rules import Rule, load_rules
 
     _, lines = _stream(seed, days, PER_RULE_MENTIONS)
@@ -207,14 +209,8 @@ def _per_rule(seed: int, days: int) -> list[tuple[str, str, float]]:
 
     def replay(rules: tuple[Rule, ...]) -> float:
         ruleset = shipped.model_copy(update={"rules": rules})
-        replayer = Replayer(DetectionEngine(ruleset))  # thresholds calibrated here, untimed
-        stats = ReplayStats()
-        started = time.perf_counter()
-        with batch_collection():
-            for observations in parse_lines(lines, stats):
-                replayer.feed(observations)
-            replayer.finish()
-        return stats.mentions / (time.perf_counter() - started)
+        mentions, seconds = _timed_replay(Replayer(DetectionEngine(ruleset)), lines)
+        return mentions / seconds
 
     replay(shipped.rules[:1])  # warm: the first replay of a process pays for its imports
     rows = [(f"  rule {rule.name} alone", what, replay((rule,))) for rule in shipped.rules]

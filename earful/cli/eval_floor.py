@@ -75,7 +75,7 @@ def floor_report(
             f"{s['within_goal']}/{s['detected']}",
         )
     console.print(table)
-    unknown = _new_terms_unknown(rows)
+    unknown = [s for s in summary if s["kind"] == "new_term"]
     if unknown:
         table = Table(
             title=f"new terms against a floor not told the term (h + ln {unknown_term_keys():,}"
@@ -115,7 +115,6 @@ def floor_report(
             "judged": len(judged),
             "median_ratio": _median([r.ratio for r in rows]),
             "by_size_and_kind": summary,
-            "new_terms_term_unknown": unknown,
         }
     }
 
@@ -139,28 +138,16 @@ def _by_size_and_kind(rows: Sequence[FloorRow]) -> list[dict[str, Any]]:
             "floor_median_min": _median([r.floor_min for r in group]),
             "median_ratio": _median([r.ratio for r in group]),
             "within_goal": sum(1 for r in group if r.within_goal),
+            **(_term_unknown(group) if kind == "new_term" else {}),
         }
         for (kind, size), group in sorted(groups.items())
     ]
 
 
-def _new_terms_unknown(rows: Sequence[FloorRow]) -> list[dict[str, Any]]:
-    """Per brand size, new terms against both floors: the clairvoyant one knows the term, the
-    other pays for watching every key (`FloorRow.unknown_floor_min`)."""
-    groups: dict[int, list[FloorRow]] = defaultdict(list)
-    for r in rows:
-        if r.kind == "new_term":
-            groups[r.size].append(r)
-    return [
-        {
-            "size": size,
-            "incidents": len(group),
-            "detected": sum(1 for r in group if r.earful_min is not None),
-            "earful_median_min": _median([r.earful_min for r in group]),
-            "floor_median_min": _median([r.floor_min for r in group]),
-            "unknown_floor_median_min": _median([r.unknown_floor_min for r in group]),
-            "within_goal": sum(1 for r in group if r.within_goal),
-            "within_unknown_goal": sum(1 for r in group if r.within_unknown_goal),
-        }
-        for size, group in sorted(groups.items())
-    ]
+def _term_unknown(group: Sequence[FloorRow]) -> dict[str, Any]:
+    """New terms against the floor that pays for watching every key
+    (`FloorRow.unknown_floor_min`) as well as the clairvoyant one."""
+    return {
+        "unknown_floor_median_min": _median([r.unknown_floor_min for r in group]),
+        "within_unknown_goal": sum(1 for r in group if r.within_unknown_goal),
+    }

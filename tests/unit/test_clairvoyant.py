@@ -171,3 +171,10 @@ def test_a_floor_not_told_the_new_term_pays_for_every_key_it_watches():
     )
     (other,) = floor_rows([incident_model(crisis, BRAND, 0.2)], counts_for(crisis), {})
     assert other.unknown_floor_min is None and other.within_unknown_goal is None
+    # the report's summary by size and kind carries it for new terms only
+    from earful.cli.eval_floor import _by_size_and_kind
+
+    by_kind = {s["kind"]: s for s in _by_size_and_kind([row, other])}
+    assert by_kind["new_term"]["unknown_floor_median_min"] == round(row.unknown_floor_min, 2)
+    assert by_kind["new_term"]["within_unknown_goal"] == int(bool(row.within_unknown_goal))
+    assert "unknown_floor_median_min" not in by_kind["crisis"]
