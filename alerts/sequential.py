@@ -90,18 +90,46 @@ def beside_window(false_alarms_per_month: float | None, threshold_text: str) -> 
     )
 
 
-def count_llr(n: int, expected: float, factor: float, dispersion: float | None) -> float:
+def count_llr(
+    n: int, expected: float, factor: float, dispersion: float | None, *, added: bool = False
+) -> float:
     """LLR of a bucket count under mean `factor` x `expected` against mean `expected`.
 
     Negative binomial (variance mu + mu^2 / dispersion) when a dispersion is given: bursty
-    social volume would otherwise read as evidence; Poisson as the dispersion grows."""
+    social volume would otherwise read as evidence; Poisson as the dispersion grows.
+
+    `added`: the rise is an event's own mentions *added* to the usual traffic (a story, an
+    outage: arrivals of their own), not the usual traffic scaled up with its burstiness. The
+    count then has variance f mu + mu^2 / r (the usual bursts plus the Poisson spread of all
+    arrivals), matched by a negative binomial of mean f mu and dispersion f^2 r (`added_nb`):
+    a burst of the usual kind, wide, no longer reads as the narrower surge (scaled, a 4x surge
+    at r = 9 could never gather more than r (f - 1 - ln f) = 9.3 nats in an hour, below every
+    threshold, however busy the brand). The null is unchanged, so the false-alarm rate is what
+    the calibration by simulation under it says."""
     if factor == 1.0 or expected <= 0:
         return 0.0
     mu0, mu1 = expected, factor * expected
     if dispersion is None or dispersion > 1e6:
         return n * math.log(factor) - (mu1 - mu0)
     r = dispersion
-    return n * math.log(mu1 / mu0) + (n + r) * math.log((r + mu0) / (r + mu1))
+    if not added:
+        return n * math.log(mu1 / mu0) + (n + r) * math.log((r + mu0) / (r + mu1))
+    r1 = added_nb(factor, r)
+    return (
+        math.lgamma(n + r1)
+        - math.lgamma(r1)
+        - math.lgamma(n + r)
+        + math.lgamma(r)
+        + r1 * math.log(r1 / (r1 + mu1))
+        - r * math.log(r / (r + mu0))
+        + n * (math.log(mu1 / (r1 + mu1)) - math.log(mu0 / (r + mu0)))
+    )
+
+
+def added_nb(factor: float, dispersion: float) -> float:
+    """The dispersion of mean f mu whose variance is f mu + mu^2 / r: the usual traffic's
+    bursts (dispersion r) with (f - 1) mu arrivals of an event's own added (`count_llr`)."""
+    return factor * factor * dispersion
 
 
 def share_llr(k: int, n: int, p0: float, p1: float) -> float:
@@ -119,7 +147,12 @@ def clamped_share(p: float) -> float:
 
 
 def count_llr_array(
-    n: np.ndarray, expected: np.ndarray | float, factor: float, dispersion: float | None
+    n: np.ndarray,
+    expected: np.ndarray | float,
+    factor: float,
+    dispersion: float | None,
+    *,
+    added: bool = False,
 ) -> np.ndarray:
     """`count_llr` over arrays of counts and expectations (the calibration's simulations)."""
     if factor == 1.0:
@@ -129,12 +162,32 @@ def count_llr_array(
         out: np.ndarray = n * math.log(factor) - (mu1 - mu0)
         return out
     r = dispersion
-    out = n * math.log(factor) + (n + r) * np.log((r + mu0) / (r + mu1))
+    if not added:
+        out = n * math.log(factor) + (n + r) * np.log((r + mu0) / (r + mu1))
+        return out
+    from scipy.special import gammaln  # the calibration's simulations only
+
+    r1 = added_nb(factor, r)
+    out = (
+        gammaln(n + r1)
+        - math.lgamma(r1)
+        - gammaln(n + r)
+        + math.lgamma(r)
+        + r1 * np.log(r1 / (r1 + mu1))
+        - r * np.log(r / (r + mu0))
+        + n * (np.log(mu1 / (r1 + mu1)) - np.log(mu0 / (r + mu0)))
+    )
     return out
 
 
 def hour_count_llr(
-    n: int, so_far: Sequence[float], expected: float, factor: float, dispersion: float | None
+    n: int,
+    so_far: Sequence[float],
+    expected: float,
+    factor: float,
+    dispersion: float | None,
+    *,
+    added: bool = False,
 ) -> float:
     """`count_llr` for one bucket whose hour already held `so_far` = (mentions, expected):
     the bucket's share of the hour's evidence, i.e. the hour's count LLR with the bucket
@@ -146,9 +199,9 @@ def hour_count_llr(
     and cannot explain: a lucky hour adds little, a 3x surge a lot (Gamma-Poisson, conjugate:
     the sum telescopes)."""
     total_n, total_e = so_far
-    return count_llr(int(total_n) + n, total_e + expected, factor, dispersion) - count_llr(
-        int(total_n), total_e, factor, dispersion
-    )
+    return count_llr(
+        int(total_n) + n, total_e + expected, factor, dispersion, added=added
+    ) - count_llr(int(total_n), total_e, factor, dispersion, added=added)
 
 
 def hour_count_llr_array(
@@ -157,6 +210,8 @@ def hour_count_llr_array(
     factor: float,
     dispersion: float,
     per_hour: int,
+    *,
+    added: bool = False,
 ) -> np.ndarray:
     """`hour_count_llr` over [chains, buckets] arrays that begin at the top of an hour."""
     chains, buckets = n.shape
@@ -165,7 +220,7 @@ def hour_count_llr_array(
     shape = (chains, buckets // per_hour, per_hour)
     totals = np.cumsum(n.reshape(shape), axis=2)
     exposure = np.cumsum(np.broadcast_to(expected, n.shape).reshape(shape), axis=2)
-    running = count_llr_array(totals, exposure, factor, dispersion)
+    running = count_llr_array(totals, exposure, factor, dispersion, added=added)
     before = np.concatenate([np.zeros((*shape[:2], 1)), running[:, :, :-1]], axis=2)
     out: np.ndarray = (running - before).reshape(chains, buckets)
     return out

@@ -1,5 +1,5 @@
-"""crisis: volume and negative share rising together, caught by their joint, accumulated
-evidence (alerts/sequential.py).
+"""crisis: volume and negative share rising together, caught by their joint, accumulated evidence
+(alerts/sequential.py).
 
 Baselines, learned per closed bucket and never from suspicious ones:
 - volume: the seasonal profile of `volume_spike` (hour of day, weekday, level), kept in this
@@ -14,16 +14,17 @@ A surge of volume alone (a viral post's praise) never builds this rule's CUSUM, 
 ordinary burst either: a CUSUM per volume factor on the count alone holds the baselines while it
 builds, and drops the held buckets if it reaches the threshold.
 
-Judgement: per closed bucket, one LLR per alternative (volume factor f, negative share rise r)
-= count LLR + share LLR, summed into that alternative's CUSUM. It fires when the best CUSUM
-reaches h (set by `false_alarms_per_month`), at least `min_volume` mentions arrived since the
-estimated start, and the negative share over that span did rise (at least half the
-alternative's rise): a viral *positive* surge raises volume, not this alert. The evidence says
-when the change began ("started around 14:05, 23 min before this alert").
+Judgement: per closed bucket, one LLR per alternative (volume factor f, negative share rise r) =
+count LLR + share LLR, summed into that alternative's CUSUM. The count's alternative is the
+crisis's own mentions added to the usual bursty traffic (`count_llr`'s `added`). It fires when
+the best CUSUM reaches h (set by `false_alarms_per_month`), at least `min_volume` mentions
+arrived since the estimated start, and the negative share over that span did rise (at least half
+the alternative's rise): a viral *positive* surge raises volume, not this alert. The evidence
+says when the change began ("started around 14:05, 23 min before this alert").
 
 Once it fired, a reverse CUSUM weighs each bucket as "back to usual" against halfway between
-usual and what fired (as the volume and dip tests do); at 20:1 the alert is no longer
-sustained and resolves, and its evidence is spent.
+usual and what fired (as the volume and dip tests do); at 20:1 the alert is no longer sustained
+and resolves, and its evidence is spent.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class CrisisDetector:
         self._by_rise = {a.rise: a for a in self.alternatives}
         #: h by brand size, calibrated by simulation (alerts/calibration.py).
         self.thresholds = calibrated(
-            ("crisis", self.alternatives, VOLUME_TOLERANCE, SHARE_TOLERANCE),
+            ("crisis", "added", self.alternatives, VOLUME_TOLERANCE, SHARE_TOLERANCE),
             self.bank_llrs,
             len(self.alternatives),
             rule.false_alarms_per_month,
@@ -176,7 +177,9 @@ class CrisisDetector:
         """The count's LLR per volume factor of the bank."""
         _, e0, _ = self._null(expected, p0)
         return {
-            f: count_llr(n, e0, f / (1 + VOLUME_TOLERANCE), r) if f > 1 + VOLUME_TOLERANCE else 0.0
+            f: count_llr(n, e0, f / (1 + VOLUME_TOLERANCE), r, added=True)
+            if f > 1 + VOLUME_TOLERANCE
+            else 0.0
             for f in self._by_factor
         }
 
@@ -241,7 +244,7 @@ class CrisisDetector:
         return np.stack(
             [
                 (
-                    count_llr_array(n, e0, a.factor / (1 + VOLUME_TOLERANCE), r)
+                    count_llr_array(n, e0, a.factor / (1 + VOLUME_TOLERANCE), r, added=True)
                     if a.factor > 1 + VOLUME_TOLERANCE
                     else np.zeros_like(n)
                 )

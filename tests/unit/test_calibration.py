@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from alerts import calibration
 from alerts.buckets import Bucket
@@ -80,31 +81,41 @@ def test_the_simulations_score_buckets_as_the_detectors_do():
 
 def test_an_hours_buckets_add_up_to_the_evidence_of_the_hours_total():
     """The volume bank scores each bucket as its share of the hour's evidence: over an hour
-    the bucket LLRs (live, with the hour's running totals, and simulated) sum to the negative
-    binomial LLR of the hour's total, so a lucky hour is one piece of evidence, not twelve."""
+    the bucket LLRs (live, with the hour's running totals, and simulated) sum to the LLR of
+    the hour's total, so a lucky hour is one piece of evidence, not twelve."""
     _, volume = detectors()
     sequential = volume.sequential
     rng = random.Random(3)
-    r, factor = 8.0, sequential.alternatives[3][0] / 1.25  # ratio 4, as the bank scores it
+    at = sequential.alternatives.index((4.0, None))  # volume alone at ratio 4
+    r, factor = 8.0, sequential.alternatives[at][0] / 1.25  # as the bank scores it
     counts = [rng.choice([0, 2, 5, 9]) for _ in range(12)]
     expected = [rng.uniform(1.0, 6.0) for _ in range(12)]
     so_far, live = [0.0, 0.0], []
     for n, e in zip(counts, expected, strict=True):
         bucket = Bucket(start=0, n=n, pos=0, neg=0)
-        live.append(sequential.bucket_llrs(bucket, e, None, r, so_far)[3])
+        live.append(sequential.bucket_llrs(bucket, e, None, r, so_far)[at])
         so_far = [so_far[0] + n, so_far[1] + e * 1.25]
-    assert sum(live) == pytest.approx(count_llr(sum(counts), so_far[1], factor, r))
+    assert sum(live) == pytest.approx(count_llr(sum(counts), so_far[1], factor, r, added=True))
     zeros = np.zeros((1, 12))
     simulated = sequential.bank_llrs(
         np.array([counts], dtype=float), zeros, zeros, np.array(expected), 0.3, r
-    )[0, :, 3]
+    )[0, :, at]
     assert np.allclose(simulated, live, atol=1e-9)
     # within one hour, a surge of exactly the alternative's size gives bounded evidence
-    # against a Gamma(r) hour however busy the brand: r (f - 1 - ln f) nats (a burst that big
-    # is rare, not impossible); the next hour's draw is a fresh piece of evidence
-    limit = r * (factor - 1 - math.log(factor))
+    # against a Gamma(r) hour however busy the brand (a burst that big is rare, not
+    # impossible); the next hour's draw is a fresh piece of evidence. Scored as the usual
+    # traffic scaled up, the bound is r (f - 1 - ln f) nats; as arrivals of the surge's own
+    # added to it, the Gamma(f^2 r) hour's density against the Gamma(r) one's, more than that
+    scaled = r * (factor - 1 - math.log(factor))
+    added = stats.gamma.logpdf(factor, a=factor**2 * r, scale=1 / (factor * r)) - (
+        stats.gamma.logpdf(factor, a=r, scale=1 / r)
+    )
+    assert added > scaled + 1
     for hour_expected in (25.0, 250.0, 2500.0):
-        assert count_llr(round(factor * hour_expected), hour_expected, factor, r) < limit + 0.05
+        n = round(factor * hour_expected)
+        assert count_llr(n, hour_expected, factor, r) < scaled + 0.05
+        surge = count_llr(n, hour_expected, factor, r, added=True)
+        assert count_llr(n, hour_expected, factor, r) < surge < added + 0.05
 
 
 def test_thresholds_grow_with_brand_size_past_lordens_bound_where_bursts_last():
