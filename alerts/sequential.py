@@ -102,10 +102,11 @@ def count_llr(
     outage: arrivals of their own), not the usual traffic scaled up with its burstiness. The
     count then has variance f mu + mu^2 / r (the usual bursts plus the Poisson spread of all
     arrivals), matched by a negative binomial of mean f mu and dispersion f^2 r (`added_nb`):
-    a burst of the usual kind, wide, no longer reads as the narrower surge (scaled, a 4x surge
-    at r = 9 could never gather more than r (f - 1 - ln f) = 9.3 nats in an hour, below every
-    threshold, however busy the brand). The null is unchanged, so the false-alarm rate is what
-    the calibration by simulation under it says."""
+    a burst of the usual kind, wide, no longer reads as the narrower surge (scaled, a surge of
+    exactly the alternative's f = 3.2 against an hour of dispersion r = 9 could never gather
+    more than r (f - 1 - ln f) = 9.3 nats in that hour, however busy the brand: under the
+    10.1-10.5 a 2,000-a-day brand's volume CUSUM needs). The null is unchanged, so the
+    false-alarm rate is what the calibration by simulation under it says."""
     if factor == 1.0 or expected <= 0:
         return 0.0
     mu0, mu1 = expected, factor * expected
@@ -186,22 +187,20 @@ def hour_count_llr(
     expected: float,
     factor: float,
     dispersion: float | None,
-    *,
-    added: bool = False,
 ) -> float:
-    """`count_llr` for one bucket whose hour already held `so_far` = (mentions, expected):
-    the bucket's share of the hour's evidence, i.e. the hour's count LLR with the bucket
-    minus without it. Real volume (and the scenarios) is bursty by the hour: an hour's rate is
-    one Gamma(r) draw its buckets share. Scored bucket by bucket as independent negative
-    binomials, one lucky hour is twelve buckets of evidence, and the threshold must sit high
-    to absorb it (calibrated h = 24.7 for a 2,000-a-day brand), so a surge waits for it. Here
-    an hour's buckets add up to the evidence of the hour's total, which is what a burst can
-    and cannot explain: a lucky hour adds little, a 3x surge a lot (Gamma-Poisson, conjugate:
-    the sum telescopes)."""
+    """`count_llr` (a surge `added` to the usual traffic) for one bucket whose hour already held
+    `so_far` = (mentions, expected): the bucket's share of the hour's evidence, i.e. the hour's
+    count LLR with the bucket minus without it. Real volume (and the scenarios) is bursty by the
+    hour: an hour's rate is one Gamma(r) draw its buckets share. Scored bucket by bucket as
+    independent negative binomials, one lucky hour is twelve buckets of evidence, and the
+    threshold must sit high to absorb it (calibrated h = 24.7 for a 2,000-a-day brand), so a
+    surge waits for it. Here an hour's buckets add up to the evidence of the hour's total, which
+    is what a burst can and cannot explain: a lucky hour adds little, a 3x surge a lot (Gamma-
+    Poisson, conjugate: the sum telescopes)."""
     total_n, total_e = so_far
     return count_llr(
-        int(total_n) + n, total_e + expected, factor, dispersion, added=added
-    ) - count_llr(int(total_n), total_e, factor, dispersion, added=added)
+        int(total_n) + n, total_e + expected, factor, dispersion, added=True
+    ) - count_llr(int(total_n), total_e, factor, dispersion, added=True)
 
 
 def hour_count_llr_array(
@@ -210,8 +209,6 @@ def hour_count_llr_array(
     factor: float,
     dispersion: float,
     per_hour: int,
-    *,
-    added: bool = False,
 ) -> np.ndarray:
     """`hour_count_llr` over [chains, buckets] arrays that begin at the top of an hour."""
     chains, buckets = n.shape
@@ -220,7 +217,7 @@ def hour_count_llr_array(
     shape = (chains, buckets // per_hour, per_hour)
     totals = np.cumsum(n.reshape(shape), axis=2)
     exposure = np.cumsum(np.broadcast_to(expected, n.shape).reshape(shape), axis=2)
-    running = count_llr_array(totals, exposure, factor, dispersion, added=added)
+    running = count_llr_array(totals, exposure, factor, dispersion, added=True)
     before = np.concatenate([np.zeros((*shape[:2], 1)), running[:, :, :-1]], axis=2)
     out: np.ndarray = (running - before).reshape(chains, buckets)
     return out

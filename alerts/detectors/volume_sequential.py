@@ -8,21 +8,21 @@ piece of evidence, not twelve), so the threshold need not sit high to absorb ord
 8-9 at one false alarm a month for any size, where independent buckets needed up to 25.6). The
 surge is an event's own arrivals added to the usual traffic (`count_llr`'s `added`), not that
 traffic scaled up with its bursts: scaled, a lucky hour (twice the usual, 84 expected at
-dispersion 9) scored -0.6 nats towards a 3.2x surge (added: -11), and a real 4x surge gathers at
-most r (f - 1 - ln f) a hour. On the tuning sets 10167-10178, 14 crises and viral surges were
-caught a bucket or more sooner and 5 later. A surge usually comes from one story, and one story
-moves the sentiment mix: besides "volume alone", each factor has two joint alternatives, "and
-the positive share rose" and "and the negative share rose" (`MIX_RISE` of the way to 100%),
-whose LLR adds the binomial evidence of the mix to the count's (as the crisis rule does for
-negatives). So a viral post's praise wave at a small brand is caught by its volume *and* its
-tone together, long before volume alone is significant; a surge whose mix does not move is
-judged on volume alone, as before. The threshold comes from `false_alarms_per_month` over all
-the alternatives. A windowed test waits for its window to fill at a fixed alpha; this one fires
-as soon as the surge's evidence adds up (a busy brand's viral post within one or two buckets),
-and for a small brand it keeps adding across window boundaries. It fires once half of
-`min_volume` mentions have arrived since the estimated start at `min_ratio` x expected, says
-when the surge began (and how the mix moved), and ends when the reverse test finds volume back
-to usual (20:1).
+dispersion 9) scored -0.6 nats towards a 3.2x surge (added: -11), and a surge of exactly the
+alternative's size gathers at most r (f - 1 - ln f) an hour (`count_llr`). On the tuning sets
+10167-10178, 14 crises and viral surges were caught a bucket or more sooner and 5 later. A surge
+usually comes from one story, and one story moves the sentiment mix: besides "volume alone",
+each factor has two joint alternatives, "and the positive share rose" and "and the negative
+share rose" (`MIX_RISE` of the way to 100%), whose LLR adds the binomial evidence of the mix to
+the count's (as the crisis rule does for negatives). So a viral post's praise wave at a small
+brand is caught by its volume *and* its tone together, long before volume alone is significant;
+a surge whose mix does not move is judged on volume alone, as before. The threshold comes from
+`false_alarms_per_month` over all the alternatives. A windowed test waits for its window to fill
+at a fixed alpha; this one fires as soon as the surge's evidence adds up (a busy brand's viral
+post within one or two buckets), and for a small brand it keeps adding across window boundaries.
+It fires once half of `min_volume` mentions have arrived since the estimated start at
+`min_ratio` x expected, says when the surge began (and how the mix moved), and ends when the
+reverse test finds volume back to usual (20:1).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class SequentialVolume:
             "neg": share_llr_array(neg, n, q0, p1),
         }
         counts = {
-            f: hour_count_llr_array(n, e0, f / (1 + TOLERANCE), r, self.per_hour, added=True)
+            f: hour_count_llr_array(n, e0, f / (1 + TOLERANCE), r, self.per_hour)
             for f, _ in self.alternatives
         }
         return np.stack([counts[f] + mix[side] for f, side in self.alternatives], axis=-1)
@@ -185,7 +185,7 @@ class SequentialVolume:
         a joint one."""
         e0 = max(expected, 0.01) * (1 + TOLERANCE)
         volume = {
-            f: hour_count_llr(bucket.n, hour, e0, f / (1 + TOLERANCE), r, added=True)
+            f: hour_count_llr(bucket.n, hour, e0, f / (1 + TOLERANCE), r)
             for f, _ in self.alternatives
         }
         return [volume[f] + self._mix_llr(bucket, side, usual) for f, side in self.alternatives]

@@ -40,7 +40,7 @@ def test_the_calibrations_arrays_score_as_the_detector_does() -> None:
         for b in range(24):
             one = count_llr(int(n[chain, b]), float(expected[b]), 2.4, 9.0, added=True)
             assert arrays[chain, b] == pytest.approx(one, abs=1e-9)
-    hourly = hour_count_llr_array(n, expected, 2.4, 9.0, 12, added=True)
+    hourly = hour_count_llr_array(n, expected, 2.4, 9.0, 12)
     first_hour = count_llr(int(n[0, :12].sum()), float(expected[:12].sum()), 2.4, 9.0, added=True)
     assert hourly[0, :12].sum() == pytest.approx(first_hour, abs=1e-9)
 
