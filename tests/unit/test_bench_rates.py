@@ -22,12 +22,23 @@ def test_the_worker_is_not_split_into_a_negative_rest():
     from bench.__main__ import PipelineRun, _where_it_goes
 
     cpu = {"worker": 42.8, "Kafka": 5.4, "OpenSearch": 10.7}
-    run = PipelineRun(6419, 33.8, 219.0, cpu, 1580.0)
+    run = PipelineRun(6419, 33.1, 0.7, 219.0, cpu, 1580.0)
     table = _where_it_goes(run, 258.0, 46.2 / 6419)  # the scorer alone was slower per mention
     values = [float(v) for v in table.columns[1]._cells]
     assert min(values) >= 0 and values[0] == 42.8
     split = _where_it_goes(run, 258.0, 38.0 / 6419)
     assert [float(v) for v in split.columns[1]._cells][:2] == [38.0, 4.8]
+
+
+def test_where_the_time_goes_counts_the_cores_from_the_replay_cli_s_launch():
+    from bench.__main__ import PipelineRun, _where_it_goes
+
+    # the CPU counters run from the launch: 2 cores x (the 10 s run + 2 s of CLI start-up)
+    run = PipelineRun(1000, 10.0, 2.0, 100.0, {"worker": 12.0}, 1.0)
+    table = _where_it_goes(run, 200.0, 0.01)
+    assert "2 cores x 12 s" in str(table.columns[2].header)
+    assert [float(v) for v in table.columns[1]._cells] == [10.0, 2.0, 12.0]  # idle: 24 - 12
+    assert "100 mentions/s" in str(table.title) and "= 0.50 of" in str(table.title)
 
 
 def test_kafka_bytes_are_summed_per_topic_of_the_run_over_its_partitions(tmp_path):
@@ -48,6 +59,6 @@ def test_kafka_bytes_are_summed_per_topic_of_the_run_over_its_partitions(tmp_pat
     found = kafka_bytes_by_topic(tmp_path, "benchab12")
     assert found == {"mentions": 150, "mentions.scored": 70, "detector-state-changelog": 425}
     assert kafka_bytes_by_topic(tmp_path / "absent", "benchab12") == {}
-    run = PipelineRun(5, 1.0, 5.0, {}, 1.0, found)
+    run = PipelineRun(5, 1.0, 0.0, 5.0, {}, 1.0, found)
     rows = _kafka_traffic(run).columns[0]._cells
     assert rows == ["detector-state-changelog", "mentions", "mentions.scored"]
