@@ -210,7 +210,7 @@ class PipelineRun:
 class FirstRecord:
     """When the first record reached a topic, watched from a thread (its end offsets polled
     every 20 ms): the clock of an end-to-end run starts there, not at the replay CLI's launch,
-    whose interpreter start and imports (1-2 s) are not the pipeline's."""
+    whose interpreter start and imports (0.7 s on 2026-12-07) are not the pipeline's."""
 
     def __init__(self, bootstrap: str, topic: str, poll_s: float = 0.02):
         from kafka import KafkaConsumer
