@@ -39,7 +39,6 @@ import numpy as np
 from alerts.buckets import Bucket, WindowSummary
 from alerts.calibration import Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
-from alerts.detectors.volume_sequential import MATURE_S
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rule_state import CrisisState, VolumeProfile
@@ -103,9 +102,7 @@ class CrisisDetector:
             f"false_alarms_per_month {n:g} means at most about {n:g} alert a month for a brand "
             f"whose mentions follow their usual pattern; it sets the CUSUM threshold over "
             f"{len(self.alternatives)} alternatives, by the brand's size and burstiness: "
-            f"{self.thresholds.describe()} (higher h: fewer false alarms, later alerts); "
-            f"scored from a brand's day {MATURE_S // 86400 + 1}, once each hour's expected "
-            "volume rests on more than one day"
+            f"{self.thresholds.describe()} (higher h: fewer false alarms, later alerts)"
         )
 
     # -- baselines ------------------------------------------------------------------------
@@ -261,13 +258,7 @@ class CrisisDetector:
         rule = self.rule
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         vol = state.vol
-        if bucket is None or ctx.history_s < max(rule.warmup.total_seconds(), MATURE_S):
-            # as the volume CUSUM (`MATURE_S`): after one day each hour's expectation rests on
-            # one noisy hour, and a CUSUM adds up its error. Scored from the second day, the
-            # rule raised 4 of its 17 false alarms on 36 scenario sets there (seeds
-            # 10299-10334, day 2 of 14), 3 at a 20-a-day brand; on 24 sets made after this
-            # change (10335-10358) none of its 3 was on day 2 (no change; one 45-a-day crisis
-            # caught at 185 min, the floor 182, was missed: the state it reached differed)
+        if bucket is None or ctx.history_s < rule.warmup.total_seconds():
             return []
         expected = self.volume.expected(vol, bucket.start)
         p0 = self.expected_share(state, ctx.bucket_s)

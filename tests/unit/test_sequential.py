@@ -162,23 +162,6 @@ def test_a_45_a_day_brands_crisis_is_caught_first_by_the_joint_detector():
     assert "started around" in crisis_alert.summary
 
 
-def test_the_crisis_cusum_waits_for_two_days_of_history_as_the_volume_cusum_does():
-    """After one day each hour's expected volume rests on one noisy hour; the crisis rule is
-    scored from the third day (alerts/detectors/volume_sequential.py `MATURE_S`), whatever its
-    warm-up, and a day-2 crisis is left to the windowed rules."""
-
-    def crisis_on(day: int) -> Incident:
-        start = SET_START + timedelta(days=day, hours=10)
-        return Incident(
-            "crisis", "Tiny", start, timedelta(hours=3), volume_factor=6, mix=(0.8, 0.15, 0.05)
-        )
-
-    early = replay(150, crisis_on(1))
-    assert not [a for a in early if a.rule == "crisis"]
-    assert early  # the windowed rules still see it
-    assert [a for a in replay(150, crisis_on(2)) if a.rule == "crisis"]
-
-
 def test_a_viral_positive_surge_is_not_a_crisis():
     start = SET_START + timedelta(days=3, hours=10)
     viral = Incident(
