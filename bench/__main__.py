@@ -239,10 +239,14 @@ class FirstRecord:
         finally:
             self._consumer.close()
 
+    def stop(self) -> None:
+        """Stop watching (a run that failed never calls `wait`); the consumer closes."""
+        self._stop.set()
+
     def wait(self, timeout_s: float = 10.0) -> float:
         """When the first record was seen (called once the run is over: it has been)."""
         self._thread.join(timeout_s)
-        self._stop.set()
+        self.stop()
         if self.at is None:
             raise AssertionError(f"no record was ever seen on {self.topic}")
         return self.at
@@ -271,6 +275,7 @@ def bench_pipeline() -> PipelineRun:
     with tempfile.TemporaryDirectory() as tmp:
         env = earful_env(run_id, services, Path(tmp))
         worker = Worker(env, Path(tmp) / "worker.log").start()
+        first: FirstRecord | None = None
         assert worker.proc is not None
         pids = {
             "worker": worker.proc.pid,
@@ -317,6 +322,8 @@ def bench_pipeline() -> PipelineRun:
                 kafka_bytes_by_topic(_state_dir() / "kafka" / "data", run_id),
             )
         finally:
+            if first is not None:
+                first.stop()
             worker.stop()
 
 

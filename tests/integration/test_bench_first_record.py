@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -33,8 +34,14 @@ def test_the_clock_starts_when_the_first_record_lands_not_before(real_services, 
 
 
 def test_a_topic_that_never_gets_a_record_is_an_error_not_a_time(real_services, run_id):
-    import pytest
-
     watch = FirstRecord(real_services["kafka"], f"{run_id}.absent", poll_s=0.01)
     with pytest.raises(AssertionError, match="no record was ever seen"):
         watch.wait(timeout_s=0.5)
+
+
+def test_a_watch_stopped_early_closes_its_consumer(real_services, run_id):
+    """A run that fails before it ends stops the watch (bench_pipeline's finally)."""
+    watch = FirstRecord(real_services["kafka"], f"{run_id}.absent", poll_s=0.01)
+    watch.stop()
+    watch._thread.join(10)
+    assert not watch._thread.is_alive() and watch.at is None
