@@ -87,7 +87,9 @@ class VolumeSpikeDetector:
         return beside_window(self.rule.false_alarms_per_month, text)
 
     # -- baseline ---------------------------------------------------------------------------
-    def profile(self, state: VolumeProfile, ts: int) -> float | None:
+    def profile(
+        self, state: VolumeProfile, ts: int, slots: dict[int, float | None] | None = None
+    ) -> float | None:
         """Expected mentions per bucket starting at `ts`, from hour-of-day and weekday (no
         level). Each hour slot holds that hour's mean, so it is placed at the half hour and
         the profile is interpolated linearly between slots: a step per hour would under-
@@ -95,14 +97,25 @@ class VolumeSpikeDetector:
         hours = (ts + BUCKET_MID_S) / 3600 - 0.5
         first = math.floor(hours)
         frac = hours - first
-        a = self._profile(state, first % 24, _weekday(first))
+        a = self._slot(state, first, slots)
         if a is None:
             return None
-        second = first + 1
-        b = self._profile(state, second % 24, _weekday(second))
+        b = self._slot(state, first + 1, slots)
         if b is None:
             return None
         return a * (1 - frac) + b * frac
+
+    def _slot(
+        self, state: VolumeProfile, hour: int, slots: dict[int, float | None] | None
+    ) -> float | None:
+        """`_profile` of the hour `hour` since the epoch, looked up in `slots` where given (a
+        window's buckets share two or three hours: a 1-hour window read them 24 times)."""
+        if slots is None:
+            return self._profile(state, hour % 24, _weekday(hour))
+        if hour in slots:
+            return slots[hour]
+        found = slots[hour] = self._profile(state, hour % 24, _weekday(hour))
+        return found
 
     def _profile(self, state: VolumeProfile, hour: int, weekday: int) -> float | None:
         """The hour's slot, read as (2 x slot + both neighbours) over their weights, times the
@@ -132,8 +145,9 @@ class VolumeSpikeDetector:
     def expected_sum(self, state: VolumeProfile, starts: list[int]) -> float | None:
         """Expected mentions over the given buckets."""
         total = 0.0
+        slots: dict[int, float | None] = {}  # the state does not change while it is read
         for ts in starts:
-            base = self.profile(state, ts)
+            base = self.profile(state, ts, slots)
             if base is None:
                 return None
             total += base
