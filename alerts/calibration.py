@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from alerts import llr
 from alerts.sequential import threshold
 
 #: Bucket LLRs of a bank, vectorised: (mentions, positives, negatives: [chains, buckets];
@@ -366,7 +367,7 @@ def _name(
     that computes them included; None where that source cannot be read (nothing is kept)."""
     owner = getattr(llrs, "__self__", None)  # the detector, where it is a bound method
     defined = type(owner).__module__ if owner is not None else getattr(llrs, "__module__", None)
-    modules = sorted({__name__, threshold.__module__, defined or ""} - {""})
+    modules = sorted({__name__, threshold.__module__, llr.__name__, defined or ""} - {""})
     try:
         sources = [_source(name) for name in modules]
     except (KeyError, OSError):

@@ -31,6 +31,8 @@ from pathlib import Path
 #: the EWMA they hold, alerts/stats.py), the rules, routing and notification.
 COMPILED = (
     "alerts/sequential.py",
+    "alerts/llr.py",
+    "alerts/share_cusums.py",
     "alerts/history_threshold.py",
     "alerts/buckets.py",
     "alerts/calibration.py",

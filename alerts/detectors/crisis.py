@@ -41,19 +41,10 @@ from alerts.calibration import Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.llr import count_llr, count_llr_array, share_llr, share_llr_array
 from alerts.rule_state import CrisisState, VolumeProfile
 from alerts.rules import CrisisRule, VolumeSpikeRule
-from alerts.sequential import (
-    CALM_LLR,
-    Cusum,
-    Overdispersion,
-    bank,
-    count_llr,
-    count_llr_array,
-    ripe,
-    share_llr,
-    share_llr_array,
-)
+from alerts.sequential import CALM_LLR, Cusum, Overdispersion, bank, ripe
 from alerts.stats import EWMA
 
 #: Bucket-level overdispersion of counts, learned from ordinary buckets.

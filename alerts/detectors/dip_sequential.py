@@ -21,9 +21,10 @@ import numpy as np
 from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.llr import share_llr, share_llr_array
 from alerts.rule_state import SeriesCusumState
 from alerts.rules import SentimentDipRule
-from alerts.sequential import SeriesCusum, share_llr, share_llr_array
+from alerts.sequential import SeriesCusum
 
 #: The learned share may be this far off (absolute) before negatives are evidence against it.
 TOLERANCE = 0.04

@@ -7,7 +7,7 @@ emerging when its background share is tiny (at most `max_background_share`), c >
 c/n is at least `min_lift` times its smoothed background share, and P(X >= c) under
 Binomial(n, p_background) is below alpha divided by the number of terms tested.
 
-Beside that windowed test, a CUSUM per new term (alerts/sequential.py `ShareCusums`) weighs,
+Beside that windowed test, a CUSUM per new term (alerts/share_cusums.py `ShareCusums`) weighs,
 bucket by bucket, "the term is now in 5%, 15% or 40% of mentions" against its background share,
 with the threshold set by `false_alarms_per_month` over the brand's whole vocabulary. A small
 brand's new hashtag, a couple of mentions an hour, never fills a window to `min_volume`; its
@@ -27,9 +27,11 @@ from alerts.buckets import Bucket, RunningTerms, WindowSummary
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.history_threshold import AIM, MIN_HISTORY_S, from_history, watch
+from alerts.llr import round3
 from alerts.rule_state import EmergingTermState
 from alerts.rules import EmergingTermRule
-from alerts.sequential import ShareCusums, round3, threshold
+from alerts.sequential import threshold
+from alerts.share_cusums import ShareCusums
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: Terms remembered per brand and rule; the least frequent are forgotten beyond this. The

@@ -7,7 +7,7 @@ which raises the alert:
 
 - windowed: topic count c out of n mentions in the window is improbable under Binomial(n, p0)
   (alpha split over the topics tested) and the share is at least `min_lift` times p0;
-- sequential (alerts/sequential.py): per topic, a CUSUM of the binomial LLR of "its share rose
+- sequential (alerts/share_cusums.py): per topic, a CUSUM of the binomial LLR of "its share rose
   to lift x p0" for lifts `min_lift`, 2 x and 4 x, bucket by bucket, with the threshold set by
   `false_alarms_per_month` over every topic and lift. Evidence is never dropped at a window
   boundary, so a small brand's trend (a few topic mentions an hour) is caught once enough of
@@ -40,9 +40,11 @@ from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.history_threshold import measured_level, watch
+from alerts.llr import share_llr_array
 from alerts.rule_state import TrendingTopicState
 from alerts.rules import TrendingTopicRule
-from alerts.sequential import ShareCusums, share_llr_array, threshold
+from alerts.sequential import threshold
+from alerts.share_cusums import ShareCusums
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: The union bound counts at least this many topics, however few the brand has had so far.

@@ -39,17 +39,9 @@ from alerts.buckets import Bucket
 from alerts.calibration import Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
 from alerts.evidence import build_evidence, fmt_span, search_query
+from alerts.llr import count_llr, hour_count_llr, hour_count_llr_array, share_llr, share_llr_array
 from alerts.rule_state import SequentialVolumeState
-from alerts.sequential import (
-    Overdispersion,
-    SeriesCusum,
-    count_llr,
-    hour_count_llr,
-    hour_count_llr_array,
-    ripe,
-    share_llr,
-    share_llr_array,
-)
+from alerts.sequential import Overdispersion, SeriesCusum, ripe
 from alerts.stats import EWMA
 
 if TYPE_CHECKING:

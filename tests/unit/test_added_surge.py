@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from alerts.sequential import added_nb, count_llr, count_llr_array, hour_count_llr_array
+from alerts.llr import added_nb, count_llr, count_llr_array, hour_count_llr_array
 
 
 def nb_logpmf(n: np.ndarray | int, mean: float, dispersion: float) -> np.ndarray:

@@ -21,8 +21,9 @@ from alerts.calibration import (
 from alerts.detectors.crisis import CrisisDetector
 from alerts.detectors.sentiment_dip import SentimentDipDetector
 from alerts.detectors.volume_spike import VolumeSpikeDetector
+from alerts.llr import count_llr
 from alerts.rules import RuleSet
-from alerts.sequential import count_llr, threshold
+from alerts.sequential import threshold
 
 RULES = """
 rules:

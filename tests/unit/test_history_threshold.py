@@ -21,9 +21,10 @@ from alerts.history_threshold import (
     empty_tally,
     from_history,
 )
-from alerts.rule_state import EmergingTermState
+from alerts.rule_state import EmergingTermState, ShareCusumsState
 from alerts.rules import EmergingTermRule
-from alerts.sequential import ShareCusums, ShareCusumsState, threshold
+from alerts.sequential import threshold
+from alerts.share_cusums import ShareCusums
 
 
 def test_a_climb_counts_each_level_it_crosses_once():

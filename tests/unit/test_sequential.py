@@ -13,24 +13,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.engine import DetectionEngine
+from alerts.llr import count_llr, round3, share_llr
 from alerts.replay import Replayer, observations_from_dict
+from alerts.rule_state import SeriesCusumState, ShareCusumsState
 from alerts.rules import RuleSet
 from alerts.sequential import (
     LEARN_DELAY_S,
     Alternative,
     Cusum,
     Overdispersion,
-    SeriesCusumState,
-    ShareCusums,
-    ShareCusumsState,
     bank,
-    count_llr,
     cusum_step,
     ripe,
-    round3,
-    share_llr,
     threshold,
 )
+from alerts.share_cusums import ShareCusums
 from tooling.scenarios import SET_START, BrandProfile, Incident, TextPools, generate
 
 E, P0 = 2.0, 0.25  # mentions per bucket and negative share under the baseline

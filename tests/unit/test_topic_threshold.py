@@ -20,9 +20,10 @@ from alerts.history_threshold import (
     empty_tally,
     measured_level,
 )
+from alerts.llr import share_llr
 from alerts.rule_state import TrendingTopicState
 from alerts.rules import TrendingTopicRule
-from alerts.sequential import share_llr, threshold
+from alerts.sequential import threshold
 
 
 def detector(false_alarms_per_month: float = 1.0) -> TrendingTopicDetector:
