@@ -102,6 +102,7 @@ class ShareCusums:
             rest = n - count
             runs_out = 0.0  # the mention clock at which absence alone brings all to zero
             was = 0.0  # the best statistic before this bucket's evidence (caught up)
+            best = 0.0  # the best statistic after it (as stored: rounded, never below 0)
             for i in range(k):
                 p1 = alts[i]
                 per_absent = math.log((1 - p1) / (1 - q0))
@@ -131,11 +132,12 @@ class ShareCusums:
                     runs_out = max(runs_out, v / -per_absent)
                 # rounded where it is computed (not where it is stored), so a replay cut into
                 # batches anywhere still gives the same alerts, and the state stays small
-                s[i], since[i] = round3(v), began
+                v = round3(v)
+                s[i], since[i] = v, began
+                best = v if v > best else best
             old_since = raw[1] if raw is not None else None
             stats[key] = (s, since, clock, clock + math.ceil(runs_out))
-            self._follow(spans, key, since, old_since, count, before, start)
-            best = max(s)
+            follow_spans(spans, key, since, old_since, count, before, start)
             if crossings is not None:
                 count_crossings(crossings, was, best)
             if best >= h:  # all `crossed` looks at
@@ -146,44 +148,6 @@ class ShareCusums:
             for key in [k for k, raw in stats.items() if raw[3] <= clock and k not in keep]:
                 del stats[key]
                 state.spans.pop(key, None)
-
-    @staticmethod
-    def _follow(
-        spans: dict[str, list[int]],
-        key: str,
-        since: Sequence[int],
-        old_since: Sequence[int] | None,
-        count: int,
-        before: int,
-        start: int,
-    ) -> None:
-        """Per alternative, the key's count and the clock since its evidence began: started
-        afresh where it began with this bucket, added to where it goes on (-1: unknown, state
-        from before spans were kept)."""
-        if all(b < 0 for b in since):
-            spans.pop(key, None)
-            return
-        held = spans.get(key)
-        k = len(since)
-        known = held is not None and len(held) == 2 * k and old_since is not None
-        out = [0] * (2 * k)  # [clock, count] per alternative (0, 0 where at zero)
-        for i in range(k):
-            began = since[i]
-            if began < 0:
-                continue
-            if began == start:
-                out[2 * i], out[2 * i + 1] = before, count
-            elif (
-                known
-                and held is not None
-                and old_since is not None
-                and old_since[i] == began
-                and held[2 * i + 1] >= 0
-            ):
-                out[2 * i], out[2 * i + 1] = held[2 * i], held[2 * i + 1] + count
-            else:
-                out[2 * i], out[2 * i + 1] = -1, -1
-        spans[key] = out
 
     def since_began(self, state: ShareCusumsState, key: str) -> tuple[int, int] | None:
         """(the key's count, mentions) since the best alternative's evidence began, or None
@@ -252,3 +216,43 @@ class ShareCusums:
             state.trend.pop(key, None)
             state.calm.pop(key, None)
         state.firing = sorted(firing)
+
+
+def follow_spans(
+    spans: dict[str, list[int]],
+    key: str,
+    since: list[int],
+    old_since: list[int] | None,
+    count: int,
+    before: int,
+    start: int,
+) -> None:
+    """`ShareCusums.fold`'s spans of one key: per alternative, the key's count and the clock
+    since its evidence began, started afresh where it began with this bucket, added to where
+    it goes on (-1: unknown, state from before spans were kept). A function, not a method:
+    mypyc calls it directly (as a static method it went through Python's call protocol, a
+    tenth of `fold`)."""
+    if all(b < 0 for b in since):
+        spans.pop(key, None)
+        return
+    held = spans.get(key)
+    k = len(since)
+    known = held is not None and len(held) == 2 * k and old_since is not None
+    out = [0] * (2 * k)  # [clock, count] per alternative (0, 0 where at zero)
+    for i in range(k):
+        began = since[i]
+        if began < 0:
+            continue
+        if began == start:
+            out[2 * i], out[2 * i + 1] = before, count
+        elif (
+            known
+            and held is not None
+            and old_since is not None
+            and old_since[i] == began
+            and held[2 * i + 1] >= 0
+        ):
+            out[2 * i], out[2 * i + 1] = held[2 * i], held[2 * i + 1] + count
+        else:
+            out[2 * i], out[2 * i + 1] = -1, -1
+    spans[key] = out
