@@ -2,27 +2,26 @@
 
 Per closed bucket, the negative binomial LLR of "volume rose to f x expected" (f = 1, 2 and 4 x
 `min_ratio`) against the seasonal expectation of `volume_spike` (plus 25% for its own error) is
-added to one CUSUM per alternative (alerts/sequential.py); the count is scored as its share of
-its hour's evidence (`hour_count_llr`: volume is bursty by the hour, and a lucky hour is one
-piece of evidence, not twelve), so the threshold need not sit high to absorb ordinary bursts (h
-8-9 at one false alarm a month for any size, where independent buckets needed up to 25.6). The
-surge is an event's own arrivals added to the usual traffic (`count_llr`'s `added`), not that
-traffic scaled up with its bursts: scaled, a lucky hour (twice the usual, 84 expected at
-dispersion 9) scored -0.6 nats towards a 3.2x surge (added: -11), and a surge of exactly the
-alternative's size gathers at most r (f - 1 - ln f) an hour (`count_llr`). On the tuning sets
-10167-10178, 14 crises and viral surges were caught a bucket or more sooner and 5 later. A surge
-usually comes from one story, and one story moves the sentiment mix: besides "volume alone",
-each factor has two joint alternatives, "and the positive share rose" and "and the negative
-share rose" (`MIX_RISE` of the way to 100%), whose LLR adds the binomial evidence of the mix to
-the count's (as the crisis rule does for negatives). So a viral post's praise wave at a small
-brand is caught by its volume *and* its tone together, long before volume alone is significant;
-a surge whose mix does not move is judged on volume alone, as before. The threshold comes from
-`false_alarms_per_month` over all the alternatives. A windowed test waits for its window to fill
-at a fixed alpha; this one fires as soon as the surge's evidence adds up (a busy brand's viral
-post within one or two buckets), and for a small brand it keeps adding across window boundaries.
-It fires once half of `min_volume` mentions have arrived since the estimated start at
-`min_ratio` x expected, says when the surge began (and how the mix moved), and ends when the
-reverse test finds volume back to usual (20:1).
+added to one CUSUM per alternative (alerts/sequential.py); the count is scored as its share of its
+hour's evidence (`hour_count_llr`: volume is bursty by the hour, and a lucky hour is one piece of
+evidence, not twelve), so the threshold need not sit high to absorb ordinary bursts (h 8-9 at one
+false alarm a month for any size, where independent buckets needed up to 25.6). The surge is an
+event's own arrivals added to the usual traffic (`count_llr`'s `added`), not that traffic scaled up
+with its bursts: scaled, a lucky hour (twice the usual, 84 expected at dispersion 9) scored -0.6
+nats towards a 3.2x surge (added: -11), and a surge of exactly the alternative's size gathers at
+most r (f - 1 - ln f) an hour (`count_llr`). On the tuning sets 10167-10178, 14 crises and viral
+surges were caught a bucket or more sooner and 5 later. A surge usually comes from one story, and
+one story moves the sentiment mix: besides "volume alone", each factor has joint alternatives, "and
+the positive share rose" and "and the negative share rose" (`MIX_RISES`: 40% or 70% of the way to
+100%), whose LLR adds the binomial evidence of the mix to the count's (as the crisis rule does for
+negatives). So a viral post's praise wave at a small brand is caught by its volume *and* its tone
+together, long before volume alone is significant; a surge whose mix does not move is judged on
+volume alone, as before. The threshold comes from `false_alarms_per_month` over all the
+alternatives. A windowed test waits for its window to fill at a fixed alpha; this one fires as soon
+as the surge's evidence adds up (a busy brand's viral post within one or two buckets), and for a
+small brand it keeps adding across window boundaries. It fires once half of `min_volume` mentions
+have arrived since the estimated start at `min_ratio` x expected, says when the surge began (and
+how the mix moved), and ends when the reverse test finds volume back to usual (20:1).
 """
 
 from __future__ import annotations
@@ -55,15 +54,21 @@ TOLERANCE = 0.25
 #: History needed before buckets are scored, whatever the rule's warm-up: after one day each
 #: hour's expectation rests on one noisy hour, and a CUSUM adds up its error.
 MATURE_S = 2 * 86400
-#: How far (of the way to 100%) the joint alternatives move the positive or negative share.
-MIX_RISE = 0.4
+#: How far (of the way to 100%) the joint alternatives move the positive or negative share:
+#: a moderate and a strong turn (a surge's mix can move most of the way: one story, one tone).
+MIX_RISES = (0.4, 0.7)
+#: A surge whose mix moved less than this (of the way) is called volume alone.
+MIX_RISE = min(MIX_RISES)
 #: How far the learned share may be off before the mix counts as evidence (as in `crisis`).
 MIX_TOLERANCE = 0.04
 #: The share baselines follow the brand's usual mix with this half-life (each bucket learned
 #: two hours late, `ripe`: a surge's first buckets are not yet the brand's usual mix).
 MIX_HALF_LIFE_S = 2 * 86400
-#: The sentiment each alternative's mix leans to (None: volume alone).
-MIX_SIDES: tuple[str | None, ...] = (None, "pos", "neg")
+#: The sentiment each alternative's mix leans to (None: volume alone), and how far.
+MIX_SIDES: tuple[tuple[str | None, float], ...] = (
+    (None, 0.0),
+    *((side, rise) for side in ("pos", "neg") for rise in MIX_RISES),
+)
 
 
 class SequentialVolume:
@@ -73,8 +78,11 @@ class SequentialVolume:
     def __init__(self, volume: VolumeSpikeDetector, false_alarms_per_month: float, bucket_s: int):
         self.volume = volume
         ratio = volume.rule.min_ratio
-        #: (volume factor, the side of the mix that rises with it or None), one CUSUM each.
-        self.alternatives = [(f, side) for f in (ratio, 2 * ratio, 4 * ratio) for side in MIX_SIDES]
+        #: (volume factor, the side of the mix that rises with it or None, how far), one
+        #: CUSUM each.
+        self.alternatives = [
+            (f, side, rise) for f in (ratio, 2 * ratio, 4 * ratio) for side, rise in MIX_SIDES
+        ]
         self.cusum = SeriesCusum(len(self.alternatives))
         self.mix_half_life = max(1.0, MIX_HALF_LIFE_S / bucket_s)
         self.per_hour = max(1, 3600 // bucket_s)
@@ -85,7 +93,6 @@ class SequentialVolume:
                 "added",
                 tuple(self.alternatives),
                 TOLERANCE,
-                MIX_RISE,
                 MIX_TOLERANCE,
             ),
             self.bank_llrs,
@@ -98,7 +105,8 @@ class SequentialVolume:
     def explain(self) -> str:
         return (
             f"the volume CUSUM's threshold over {len(self.alternatives)} alternatives (3 volume "
-            "factors, each alone or with the positive or negative share rising), by the "
+            "factors, each alone or with the positive or negative share rising "
+            f"{' or '.join(f'{r:.0%}' for r in MIX_RISES)} of the way), by the "
             f"brand's size and burstiness: {self.thresholds.describe()}"
         )
 
@@ -117,17 +125,17 @@ class SequentialVolume:
         e0 = np.maximum(expected, 0.01) * (1 + TOLERANCE)
         p0 = min(max(share, 0.01), 0.95)
         q0 = min(p0 + MIX_TOLERANCE, 0.97)
-        p1 = max(min(p0 + MIX_RISE * (1 - p0), 0.98), q0)
-        mix: dict[str | None, np.ndarray] = {
-            None: np.zeros_like(n),
-            "pos": share_llr_array(pos, n, q0, p1),
-            "neg": share_llr_array(neg, n, q0, p1),
-        }
+        mix: dict[tuple[str | None, float], np.ndarray] = {(None, 0.0): np.zeros_like(n)}
+        for side, rise in MIX_SIDES[1:]:
+            p1 = max(min(p0 + rise * (1 - p0), 0.98), q0)
+            mix[(side, rise)] = share_llr_array(pos if side == "pos" else neg, n, q0, p1)
         counts = {
             f: hour_count_llr_array(n, e0, f / (1 + TOLERANCE), r, self.per_hour)
-            for f, _ in self.alternatives
+            for f, _, _ in self.alternatives
         }
-        return np.stack([counts[f] + mix[side] for f, side in self.alternatives], axis=-1)
+        return np.stack(
+            [counts[f] + mix[(side, rise)] for f, side, rise in self.alternatives], axis=-1
+        )
 
     def usual_mix(
         self, seq: SequentialVolumeState, *, clamped: bool = True
@@ -155,14 +163,17 @@ class SequentialVolume:
             tot.update(n)
             seq.pos, seq.neg, seq.n = pos, neg, tot
 
-    def _mix_llr(self, bucket: Bucket, side: str | None, usual: dict[str, float] | None) -> float:
-        """The binomial LLR of the bucket's mix under "this side rose MIX_RISE of the way"."""
+    @staticmethod
+    def _mix_llr(
+        bucket: Bucket, side: str | None, rise: float, usual: dict[str, float] | None
+    ) -> float:
+        """The binomial LLR of the bucket's mix under "this side rose `rise` of the way"."""
         if side is None or usual is None:
             return 0.0
         p0 = usual[side]
         q0 = min(p0 + MIX_TOLERANCE, 0.97)
         k = bucket.pos if side == "pos" else bucket.neg
-        return share_llr(k, bucket.n, q0, max(min(p0 + MIX_RISE * (1 - p0), 0.98), q0))
+        return share_llr(k, bucket.n, q0, max(min(p0 + rise * (1 - p0), 0.98), q0))
 
     def bucket_llrs(
         self,
@@ -178,9 +189,10 @@ class SequentialVolume:
         e0 = max(expected, 0.01) * (1 + TOLERANCE)
         volume = {
             f: hour_count_llr(bucket.n, hour, e0, f / (1 + TOLERANCE), r)
-            for f, _ in self.alternatives
+            for f, _, _ in self.alternatives
         }
-        return [volume[f] + self._mix_llr(bucket, side, usual) for f, side in self.alternatives]
+        mix = {(side, rise): self._mix_llr(bucket, side, rise, usual) for side, rise in MIX_SIDES}
+        return [volume[f] + mix[(side, rise)] for f, side, rise in self.alternatives]
 
     def learn(
         self, bucket: Bucket, state: VolumeSpikeState, ctx: Context, firing: set[str]

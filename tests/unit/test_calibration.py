@@ -87,7 +87,7 @@ def test_an_hours_buckets_add_up_to_the_evidence_of_the_hours_total():
     _, volume = detectors()
     sequential = volume.sequential
     rng = random.Random(3)
-    at = sequential.alternatives.index((4.0, None))  # volume alone at ratio 4
+    at = sequential.alternatives.index((4.0, None, 0.0))  # volume alone at ratio 4
     r, factor = 8.0, sequential.alternatives[at][0] / 1.25  # as the bank scores it
     counts = [rng.choice([0, 2, 5, 9]) for _ in range(12)]
     expected = [rng.uniform(1.0, 6.0) for _ in range(12)]
@@ -127,7 +127,11 @@ def test_thresholds_grow_with_brand_size_past_lordens_bound_where_bursts_last():
     the volume bank, which scores an hour as one piece of evidence, stays under the bound at
     every size; a share (the dip's) is not bursty, and stays under it."""
     crisis, volume = detectors()
-    banks = ((crisis.thresholds, 18), (volume.sequential.thresholds, 9), (dip().thresholds, 3))
+    banks = (
+        (crisis.thresholds, 18),
+        (volume.sequential.thresholds, len(volume.sequential.alternatives)),
+        (dip().thresholds, 3),
+    )
     for thresholds, k in banks:
         bound = threshold(k, 1.0, 300)
         assert thresholds.bound == pytest.approx(bound)
@@ -139,7 +143,8 @@ def test_thresholds_grow_with_brand_size_past_lordens_bound_where_bursts_last():
         middle = thresholds.at(math.sqrt(20 * 45))  # interpolated in log size
         assert middle == pytest.approx((thresholds.values[0] + thresholds.values[1]) / 2)
     assert crisis.thresholds.at(2000) > threshold(18, 1.0, 300) + 5
-    assert volume.sequential.thresholds.at(2000) < threshold(9, 1.0, 300)
+    k = len(volume.sequential.alternatives)
+    assert volume.sequential.thresholds.at(2000) < threshold(k, 1.0, 300)
     assert dip().thresholds.at(5000) < threshold(3, 1.0, 300) - 1
 
 

@@ -161,6 +161,25 @@ def test_a_praise_wave_is_caught_sooner_by_its_volume_and_tone_together():
     assert all(a <= b for a, b in zip(praise, plain, strict=True))
 
 
+def test_a_mix_that_turns_most_of_the_way_is_weighed_as_such():
+    """A bucket of a praise wave, 4 mentions all positive against a usual 25%: its strongest
+    alternative is the strong turn of the mix (70% of the way), which gathers more than the
+    moderate one (40%) could, where one rise alone undersold a wave that turned most of the
+    way; a bucket at the usual mix gathers nothing from either."""
+    sequential = make_detector(RuleSet.from_text(volume_rule(1)).rules[0], 300).sequential
+    usual = {"pos": 0.25, "neg": 0.25}
+    llrs = sequential.bucket_llrs(Bucket(start=0, n=4, pos=4), 0.7, usual, 20.0)
+    best = max(range(len(llrs)), key=llrs.__getitem__)
+    assert sequential.alternatives[best][1:] == ("pos", 0.7)
+    moderate = max(
+        llr for llr, a in zip(llrs, sequential.alternatives, strict=True) if a[1:] == ("pos", 0.4)
+    )
+    assert llrs[best] > moderate + 1.0
+    usual_mix = sequential.bucket_llrs(Bucket(start=0, n=4, pos=1, neg=1, neu=2), 0.7, usual, 20.0)
+    alone = [llr for llr, a in zip(usual_mix, sequential.alternatives, strict=True) if not a[1]]
+    assert max(usual_mix) == pytest.approx(max(alone))
+
+
 def test_a_swinging_mix_alone_raises_no_volume_alarm():
     """Two weeks at usual volume whose positive share swings by +-20 points hour by hour: the
     mix is evidence only beside a volume rise, so at a loose target of 30 a month the count of
@@ -220,8 +239,9 @@ def test_the_volume_cusum_raises_the_same_alerts_streamed_or_replayed():
 def test_rules_check_says_what_the_volume_target_means():
     rule = RuleSet.from_text(volume_rule(1)).rules[0]
     text = make_detector(rule, 300).explain()
-    bound = math.log(9 * 30 * 288)
+    bound = math.log(15 * 30 * 288)  # 3 factors x (volume alone, 2 sides x 2 rises of the mix)
     assert "3 volume factors" in text and "positive or negative" in text
+    assert "15 alternatives" in text and "40% or 70% of the way" in text
     assert "calibrated by simulation" in text and f"Lorden's bound would ask {bound:.1f}" in text
     assert re.search(r"h = \d+\.\d \(20 a day\) to \d+\.\d \(2,000 a day\)", text)
     assert make_detector(RuleSet.from_text(volume_rule()).rules[0], 300).explain() == ""
