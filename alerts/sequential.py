@@ -168,9 +168,17 @@ class Overdispersion:
     #: brand's first day, which the callers skip, does not count).
     delay_buckets: int = 24
 
+    #: Where set, a bucket's residual counts at most this many standard deviations, at the
+    #: estimate so far (winsorised moments; see volume_sequential's `DISPERSION`).
+    clip_sd: float | None = None
+
     def learn(self, pair: list[float], n: float, expected: float) -> None:
         d = 0.5 ** (1 / self.half_life_buckets)
-        pair[0] = pair[0] * d + (n - expected) ** 2 - expected
+        residual = abs(n - expected)
+        if self.clip_sd is not None:
+            sd = math.sqrt(expected * (1 + expected / self.dispersion(pair)))
+            residual = min(residual, self.clip_sd * sd)
+        pair[0] = pair[0] * d + residual * residual - expected
         pair[1] = pair[1] * d + expected**2
 
     def learn_or_hold(

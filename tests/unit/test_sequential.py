@@ -337,6 +337,26 @@ def test_a_surge_does_not_raise_its_own_threshold_and_ordinary_bursts_are_learne
     assert len(waiting) == 72 and pair[1] > 0
 
 
+def test_a_small_brands_rare_big_buckets_do_not_read_as_burstiness_once_winsorised():
+    """At 0.25 mentions a bucket (a 45-a-day brand) whose hours vary by dispersion 12, one
+    bucket of 4 a day (a thread, an incident no alert caught) made the plain pooled moments
+    read the brand as bursty as dispersion 1-2 over two weeks, so a surge's volume counted
+    for little; residuals clipped at 4 standard deviations leave it several times steadier."""
+    plain = Overdispersion(prior=0.1, prior_weight=50.0)
+    clipped = Overdispersion(prior=0.1, prior_weight=50.0, clip_sd=4.0)
+    found = []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        a, b = [0.0, 0.0], [0.0, 0.0]
+        for i in range(2 * 2016):
+            n = 4.0 if i % 288 == 100 else float(rng.poisson(0.25 * rng.gamma(12.0, 1 / 12.0)))
+            plain.learn(a, n, 0.25)
+            clipped.learn(b, n, 0.25)
+        found.append((plain.dispersion(a), clipped.dispersion(b)))
+    assert all(c > 2 * p for p, c in found)
+    assert sorted(p for p, _ in found)[2] < 2.5 and sorted(c for _, c in found)[2] > 6
+
+
 def test_a_baseline_learns_a_bucket_once_it_has_waited_two_hours():
     queue: list[list[float]] = []
     learned = []
