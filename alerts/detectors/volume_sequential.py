@@ -4,8 +4,8 @@ Per closed bucket, the negative binomial LLR of "volume rose to f x expected" (f
 `min_ratio`) against the seasonal expectation of `volume_spike` (plus 25% for its own error) is
 added to one CUSUM per alternative (alerts/sequential.py); the count is scored as its share of its
 hour's evidence (`hour_count_llr`: volume is bursty by the hour, and a lucky hour is one piece of
-evidence, not twelve), so the threshold need not sit high to absorb ordinary bursts (h 8-9 at one
-false alarm a month for any size, where independent buckets needed up to 25.6). The surge is an
+evidence, not twelve), so the threshold need not sit high to absorb ordinary bursts (h 8.3-9.6 at
+one false alarm a month for any size, where independent buckets needed up to 25.6). The surge is an
 event's own arrivals added to the usual traffic (`count_llr`'s `added`), not that traffic scaled up
 with its bursts: scaled, a lucky hour (twice the usual, 84 expected at dispersion 9) scored -0.6
 nats towards a 3.2x surge (added: -11), and a surge of exactly the alternative's size gathers at

@@ -180,6 +180,36 @@ def test_a_mix_that_turns_most_of_the_way_is_weighed_as_such():
     assert max(usual_mix) == pytest.approx(max(alone))
 
 
+def test_a_small_brands_daily_busy_bucket_does_not_mute_its_volume_cusum():
+    """A 45-a-day brand (its hours vary by dispersion 12) with 4 extra mentions in one bucket
+    every morning, replayed for 8 days: the volume CUSUM learns its dispersion from winsorised
+    moments and still reads the brand as steady, while the crisis rule's plain moments, fed the
+    same buckets, read it as bursty as dispersion 1-2 (each of those buckets adds as much excess
+    as a week of ordinary ones)."""
+    from alerts.detectors.crisis import DISPERSION as CRISIS_DISPERSION
+    from alerts.detectors.volume_sequential import DISPERSION
+
+    rules = volume_rule(1) + (
+        "  - {name: cr, kind: crisis, window: 1h, false_alarms_per_month: 1, warmup: 24h,\n"
+        "     brands: [acme]}\n"
+    )
+    days = 8
+    for seed in (1, 2, 3):
+        stream = brand_stream(seed, 45, days=days, dispersion=12.0)
+        busy = [
+            obs(f"x{d}-{k}", T0 + timedelta(days=d, hours=10, seconds=10 * k))
+            for d in range(days)
+            for k in range(4)
+        ]
+        replayer = Replayer(DetectionEngine(RuleSet.from_text(rules)))
+        alerts = replayer.feed(sorted(stream + busy + feed(days), key=lambda o: o.at))
+        assert not firing(alerts + replayer.finish())
+        series = replayer.states["acme"].series[""]
+        volume = DISPERSION.dispersion(series.rules["vol"].seq.phi)
+        crisis = CRISIS_DISPERSION.dispersion(series.rules["cr"].phi)
+        assert crisis < 2 and volume > 5 * crisis
+
+
 def test_a_swinging_mix_alone_raises_no_volume_alarm():
     """Two weeks at usual volume whose positive share swings by +-20 points hour by hour: the
     mix is evidence only beside a volume rise, so at a loose target of 30 a month the count of
