@@ -365,11 +365,8 @@ def _name(
 ) -> str | None:
     """A name for these thresholds made of everything they depend on, the source of the code
     that computes them included; None where that source cannot be read (nothing is kept)."""
-    owner = getattr(llrs, "__self__", None)  # the detector, where it is a bound method
-    defined = type(owner).__module__ if owner is not None else getattr(llrs, "__module__", None)
-    modules = sorted({__name__, threshold.__module__, llr.__name__, defined or ""} - {""})
     try:
-        sources = [_source(name) for name in modules]
+        sources = [_source(name) for name in computing_modules(llrs)]
     except (KeyError, OSError):
         return None
     digest = hashlib.sha256(
@@ -378,6 +375,19 @@ def _name(
         ).encode()
     ).hexdigest()
     return digest[:32]
+
+
+def computing_modules(llrs: BankLLRs) -> list[str]:
+    """The modules whose source the thresholds of `llrs` depend on: this one, the LLRs', and
+    those of the detector's class and of every class it inherits from (where `llrs` is a
+    bound method: the crisis rule's LLRs are its base class's)."""
+    owner = getattr(llrs, "__self__", None)
+    defined = (
+        {c.__module__ for c in type(owner).__mro__ if c is not object}
+        if owner is not None
+        else {getattr(llrs, "__module__", None) or ""}
+    )
+    return sorted({__name__, threshold.__module__, llr.__name__, *defined} - {""})
 
 
 def _source(module: str) -> str:

@@ -47,6 +47,7 @@ COMPILED = (
     "alerts/detectors/sentiment_dip.py",
     "alerts/detectors/dip_sequential.py",
     "alerts/detectors/crisis.py",
+    "alerts/detectors/crisis_bank.py",
     "alerts/detectors/trending_topic.py",
     "alerts/detectors/emerging_term.py",
 )

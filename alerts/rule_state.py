@@ -199,6 +199,8 @@ class CrisisState(RuleState):
     #: One CUSUM per volume factor on the count alone: while it builds, the baselines hold
     #: the buckets (a surge that is not a crisis is not ordinary either).
     surge: StoredCusum | None = None
+    #: 1 from when that CUSUM reached the threshold until it falls under half of it.
+    surged: int = 0
     #: 1 while an episode of this rule is open (its evidence is spent when it resolves).
     ep: int = 0
     #: Armed (the alert fired): [volume factor, negative share] halfway between usual and what
@@ -211,6 +213,9 @@ class CrisisState(RuleState):
     held: list[list[float]] = field(default_factory=list)
     #: Buckets the usual negative share has yet to learn (`ripe`): [start, mentions, negatives].
     share_held: list[list[float]] = field(default_factory=list)
+    #: The hour being scored: [its start, mentions so far, expected so far (the null's)]
+    #: (a busy brand's counts are scored by the hour).
+    hour: list[float] = field(default_factory=lambda: [-1.0, 0.0, 0.0])
 
 
 @dataclass

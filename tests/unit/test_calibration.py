@@ -18,7 +18,7 @@ from alerts.calibration import (
     calibrated,
     period_max,
 )
-from alerts.detectors.crisis import CrisisDetector
+from alerts.detectors.crisis import BUSY_PER_DAY, CrisisDetector
 from alerts.detectors.sentiment_dip import SentimentDipDetector
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.llr import count_llr
@@ -117,6 +117,65 @@ def test_an_hours_buckets_add_up_to_the_evidence_of_the_hours_total():
         assert count_llr(n, hour_expected, factor, r) < scaled + 0.05
         surge = count_llr(n, hour_expected, factor, r, added=True)
         assert count_llr(n, hour_expected, factor, r) < surge < added + 0.05
+
+
+def test_a_busy_brands_crisis_counts_are_scored_by_the_hour_as_simulated():
+    """From `BUSY_PER_DAY` the crisis rule scores a bucket's count as its share of the hour's
+    evidence: live (with the hour's running totals) and simulated LLRs agree bucket by bucket,
+    over an hour the counts add up to the LLR of the hour's total, and the share's evidence
+    is the bucket's own as before. Smaller brands keep scoring buckets alone."""
+    crisis, _ = detectors()
+    assert crisis.scoring(BUSY_PER_DAY - 1) is None
+    assert crisis.scoring(None) is None
+    assert crisis.scoring(BUSY_PER_DAY) is crisis.hourly_thresholds
+    rng = random.Random(5)
+    share, r = 0.3, 12.0
+    counts = [rng.choice([0, 2, 5, 9, 14]) for _ in range(12)]
+    negs = [rng.randint(0, n) for n in counts]
+    expected = [rng.uniform(1.0, 6.0) for _ in range(12)]
+    so_far, live = (0.0, 0.0), []
+    for n, k, e in zip(counts, negs, expected, strict=True):
+        bucket = Bucket(start=0, n=n, pos=0, neg=k)
+        hour_counts = crisis.count_llrs(n, e, share, r, so_far)
+        live.append(crisis.bucket_llrs(bucket, e, share, r, hour_counts))
+        alone = crisis.bucket_llrs(bucket, e, share, r)
+        for a, alt in enumerate(crisis.alternatives):  # the share's part is unchanged
+            hour_part = hour_counts[alt.factor]
+            alone_part = crisis.count_llrs(n, e, share, r)[alt.factor]
+            assert live[-1][a] - hour_part == pytest.approx(alone[a] - alone_part)
+        so_far = (so_far[0] + n, so_far[1] + e * 1.25)
+    simulated = crisis.hourly_bank_llrs(
+        np.array([counts], dtype=float),
+        np.zeros((1, 12)),
+        np.array([negs], dtype=float),
+        np.array(expected),
+        share,
+        r,
+    )[0]
+    assert np.allclose(simulated, np.array(live), atol=1e-9)
+    top = max(crisis.alternatives, key=lambda a: a.factor)
+    at = crisis.alternatives.index(top)
+    hours_share = sum(row[at] for row in live) - sum(
+        crisis.bucket_llrs(Bucket(start=0, n=n, pos=0, neg=k), e, share, r)[at]
+        - crisis.count_llrs(n, e, share, r)[top.factor]
+        for n, k, e in zip(counts, negs, expected, strict=True)
+    )
+    assert hours_share == pytest.approx(
+        count_llr(sum(counts), so_far[1], top.factor / 1.25, r, added=True)
+    )
+
+
+def test_a_busy_brands_crisis_threshold_need_not_absorb_its_bursty_hours():
+    """Scored bucket by bucket, a busy brand's ordinary bursty hour is many buckets of
+    evidence and the crisis threshold sits far above Lorden's bound; scored by the hour, it
+    stays near the volume CUSUM's, under the bound, at every busy size and burstiness."""
+    crisis, _ = detectors()
+    bound = threshold(len(crisis.alternatives), 1.0, 300)
+    for per_day in (BUSY_PER_DAY, 600.0, 2000.0):
+        for r in (8.0, 16.0, 32.0):
+            assert crisis.hourly_thresholds.at(per_day, r) < bound
+            assert crisis.hourly_thresholds.at(per_day, r) < crisis.thresholds.at(per_day, r)
+    assert crisis.thresholds.at(2000.0, 8.0) - crisis.hourly_thresholds.at(2000.0, 8.0) > 10
 
 
 def test_thresholds_grow_with_brand_size_past_lordens_bound_where_bursts_last():
@@ -284,6 +343,23 @@ def test_thresholds_are_kept_and_read_back_without_simulating():
         assert store.kept[name]["values"] == list(first.values)
     finally:
         calibration.remember_in(None)
+
+
+def test_a_stored_thresholds_name_covers_the_source_of_every_class_with_the_llrs():
+    """The crisis rule's LLRs live in the class it inherits (`CrisisBank`): its module's
+    source is part of the name, so an edit there names a new entry, never a stale one."""
+    crisis, volume = detectors()
+    assert calibration.computing_modules(crisis.bank_llrs) == [
+        "alerts.calibration",
+        "alerts.detectors.crisis",
+        "alerts.detectors.crisis_bank",
+        "alerts.llr",
+        "alerts.sequential",
+    ]
+    assert volume.sequential is not None
+    assert "alerts.detectors.volume_sequential" in calibration.computing_modules(
+        volume.sequential.bank_llrs
+    )
 
 
 @pytest.mark.parametrize("bucket_s", [60, 240, 300, 600, 3600])
