@@ -213,8 +213,9 @@ class CrisisState(RuleState):
     held: list[list[float]] = field(default_factory=list)
     #: Buckets the usual negative share has yet to learn (`ripe`): [start, mentions, negatives].
     share_held: list[list[float]] = field(default_factory=list)
-    #: The hour being scored: [its start, mentions so far, expected so far (the null's)]
-    #: (a busy brand's counts are scored by the hour).
+    #: 1 where the brand is busy enough for its counts to be scored by the hour, and the hour
+    #: being scored: [its start, mentions so far, expected so far (the null's)].
+    by_hour: int = 0
     hour: list[float] = field(default_factory=lambda: [-1.0, 0.0, 0.0])
 
 

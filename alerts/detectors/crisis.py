@@ -20,11 +20,12 @@ crisis's own mentions added to the usual bursty traffic (`count_llr`'s `added`).
 `BUSY_PER_DAY` a bucket's count is scored as its share of its hour's evidence (`hour_count_llr`,
 as the volume CUSUM scores it): scored bucket by bucket, a busy brand's ordinary bursty hour is
 twelve pieces of evidence, and the threshold had to absorb it (h 19.8 at 600 a day for the
-burstiest brands, 29.4 at 2,000; by the hour 10.2-10.5), so every crisis waited for it. A
-smaller brand keeps the bucket-by-bucket score (its hours hold too few mentions for their
-bursts to matter much; scored by the hour from 100 a day, two crises at 45 and 150 a day came
-later on the tuning sets and one more false alarm was raised). It fires when the best CUSUM
-reaches h (set by `false_alarms_per_month`), at least `min_volume` mentions
+burstiest brands, 29.4 at 2,000; by the hour 10.2-10.5), so every crisis waited for it
+(`scoring`: the statistics start afresh when a brand changes sides, and it changes back only
+1.25 times smaller). A smaller brand keeps the bucket-by-bucket score (its hours hold too few
+mentions for their bursts to matter much; scored by the hour from 100 a day, two crises at 45
+and 150 a day came later on the tuning sets and one more false alarm was raised). It fires when
+the best CUSUM reaches h (set by `false_alarms_per_month`), at least `min_volume` mentions
 arrived since the estimated start, and the negative share over that span did rise (at least half
 the alternative's rise): a viral *positive* surge raises volume, not this alert. The evidence
 says when the change began ("started around 14:05, 23 min before this alert").
@@ -42,7 +43,7 @@ from functools import partial
 from typing import ClassVar
 
 from alerts.buckets import Bucket, WindowSummary
-from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrated
+from alerts.calibration import NullGrid, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding
 from alerts.detectors.crisis_bank import SHARE_TOLERANCE, VOLUME_TOLERANCE, CrisisBank
 from alerts.detectors.volume_spike import VolumeSpikeDetector
@@ -61,6 +62,8 @@ NEW_NORMAL_S = 6 * 3600
 #: From this size (mentions a day) a bucket's count is scored as its share of its hour's
 #: evidence (`hour_count_llr`, as the volume CUSUM scores it).
 BUSY_PER_DAY = 300.0
+#: A busy brand's counts are scored bucket by bucket again once it is this many times smaller.
+HYSTERESIS = 1.25
 #: The sizes the hourly scoring's thresholds are calibrated for (held below the first).
 HOURLY_SIZES = (300.0, 600.0, 2000.0)
 
@@ -173,10 +176,21 @@ class CrisisDetector(CrisisBank):
         return [float(sum(b.n for b in held)), float(sum(b.neg for b in held)), expected]
 
     # -- judgement ------------------------------------------------------------------------
-    def scoring(self, per_day: float | None) -> Thresholds | None:
-        """The hourly thresholds where a brand is busy enough for its counts to be scored by
-        the hour, else None (bucket by bucket, `thresholds`)."""
-        return self.hourly_thresholds if per_day and per_day >= BUSY_PER_DAY else None
+    def scoring(self, state: CrisisState, per_day: float | None) -> bool:
+        """Whether the brand's counts are scored by the hour (busy) or bucket by bucket. It
+        changes with the brand's size (`BUSY_PER_DAY`, and back under it by `HYSTERESIS`, so a
+        brand near the line does not flip with its weekdays), never while an episode is open,
+        and the statistics start afresh when it does: scored the other way, they were meant
+        for the other threshold (an ordinary bursty hour builds a bucket-by-bucket CUSUM to
+        15 at 300 a day, past the hourly threshold of 10)."""
+        busy = bool(state.by_hour)
+        if per_day is None or state.ep or state.armed is not None:
+            return busy
+        now = per_day >= (BUSY_PER_DAY / HYSTERESIS if busy else BUSY_PER_DAY)
+        if now != busy:
+            state.cusum = state.span = state.surge = None
+            state.surged, state.by_hour = 0, int(now)
+        return now
 
     def evaluate(self, window: WindowSummary, state: CrisisState, ctx: Context) -> list[Finding]:
         rule = self.rule
@@ -189,8 +203,8 @@ class CrisisDetector(CrisisBank):
         if expected is None or p0 is None:
             return []
         per_day = self.volume.per_day(vol, ctx.bucket_s, bucket.start)
-        hourly = self.scoring(per_day)
-        thresholds = hourly or self.thresholds
+        hourly = self.scoring(state, per_day)
+        thresholds = self.hourly_thresholds if hourly else self.thresholds
         r = thresholds.scored_dispersion(self.dispersion(state))
         # by the brand's size and burstiness: scored bucket by bucket, an hour-long burst is
         # many buckets of evidence (a busy brand's counts are scored by the hour instead)

@@ -18,10 +18,11 @@ from alerts.calibration import (
     calibrated,
     period_max,
 )
-from alerts.detectors.crisis import BUSY_PER_DAY, CrisisDetector
+from alerts.detectors.crisis import BUSY_PER_DAY, HYSTERESIS, CrisisDetector
 from alerts.detectors.sentiment_dip import SentimentDipDetector
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.llr import count_llr
+from alerts.rule_state import CrisisState
 from alerts.rules import RuleSet
 from alerts.sequential import threshold
 
@@ -125,9 +126,9 @@ def test_a_busy_brands_crisis_counts_are_scored_by_the_hour_as_simulated():
     over an hour the counts add up to the LLR of the hour's total, and the share's evidence
     is the bucket's own as before. Smaller brands keep scoring buckets alone."""
     crisis, _ = detectors()
-    assert crisis.scoring(BUSY_PER_DAY - 1) is None
-    assert crisis.scoring(None) is None
-    assert crisis.scoring(BUSY_PER_DAY) is crisis.hourly_thresholds
+    assert not crisis.scoring(CrisisState(), BUSY_PER_DAY - 1)
+    assert not crisis.scoring(CrisisState(), None)
+    assert crisis.scoring(CrisisState(), BUSY_PER_DAY)
     rng = random.Random(5)
     share, r = 0.3, 12.0
     counts = [rng.choice([0, 2, 5, 9, 14]) for _ in range(12)]
@@ -163,6 +164,29 @@ def test_a_busy_brands_crisis_counts_are_scored_by_the_hour_as_simulated():
     assert hours_share == pytest.approx(
         count_llr(sum(counts), so_far[1], top.factor / 1.25, r, added=True)
     )
+
+
+def test_a_brand_changes_how_its_crisis_counts_are_scored_with_hysteresis_and_afresh():
+    """A brand that grows past `BUSY_PER_DAY` is scored by the hour from then on, and by the
+    bucket again only once it is `HYSTERESIS` times smaller (a brand near the line does not
+    flip with its weekdays); its statistics start afresh at each change (built for the other
+    threshold, they would fire at once against the lower hourly one); an open episode keeps
+    the scoring it fired with until it ends."""
+    crisis, _ = detectors()
+    state = CrisisState(cusum=([12.0], [0]), span=[[9.0, 7.0, 2.0]], surge=([5.0], [0]))
+    assert not crisis.scoring(state, BUSY_PER_DAY * 0.99)
+    assert state.cusum is not None  # no change, nothing forgotten
+    assert crisis.scoring(state, BUSY_PER_DAY)
+    assert state.by_hour == 1
+    assert state.cusum is None and state.span is None and state.surge is None
+    state.cusum = ([3.0], [0])
+    assert crisis.scoring(state, BUSY_PER_DAY / HYSTERESIS)  # within the band: still busy
+    assert state.cusum is not None
+    state.ep = 1
+    assert crisis.scoring(state, 20.0)  # an open episode keeps its scoring
+    state.ep = 0
+    assert not crisis.scoring(state, BUSY_PER_DAY / HYSTERESIS - 1)
+    assert state.by_hour == 0 and state.cusum is None
 
 
 def test_a_busy_brands_crisis_threshold_need_not_absorb_its_bursty_hours():
