@@ -181,8 +181,9 @@ class CrisisDetector(CrisisBank):
         changes with the brand's size (`BUSY_PER_DAY`, and back under it by `HYSTERESIS`, so a
         brand near the line does not flip with its weekdays), never while an episode is open,
         and the statistics start afresh when it does: scored the other way, they were meant
-        for the other threshold (an ordinary bursty hour builds a bucket-by-bucket CUSUM to
-        15 at 300 a day, past the hourly threshold of 10)."""
+        for the other threshold (at 300 a day the shipped rule's is 16.2 bucket by bucket for
+        the burstiest brands, where ordinary hours take the statistic once in its budget, and
+        10.2 by the hour)."""
         busy = bool(state.by_hour)
         if per_day is None or state.ep or state.armed is not None:
             return busy

@@ -170,7 +170,7 @@ def test_a_brand_changes_how_its_crisis_counts_are_scored_with_hysteresis_and_af
     """A brand that grows past `BUSY_PER_DAY` is scored by the hour from then on, and by the
     bucket again only once it is `HYSTERESIS` times smaller (a brand near the line does not
     flip with its weekdays); its statistics start afresh at each change (built for the other
-    threshold, they would fire at once against the lower hourly one); an open episode keeps
+    threshold, they could fire at once against the lower hourly one); an open episode keeps
     the scoring it fired with until it ends."""
     crisis, _ = detectors()
     state = CrisisState(cusum=([12.0], [0]), span=[[9.0, 7.0, 2.0]], surge=([5.0], [0]))
