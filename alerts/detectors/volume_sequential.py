@@ -91,6 +91,9 @@ class SequentialVolume:
         self.alternatives = [
             (f, side, rise) for f in (ratio, 2 * ratio, 4 * ratio) for side, rise in MIX_SIDES
         ]
+        #: The distinct volume factors: each one's count LLR is computed once a bucket and
+        #: shared by its mix alternatives (a replay runs this for every bucket of every brand).
+        self.factors = tuple(dict.fromkeys(f for f, _, _ in self.alternatives))
         self.cusum = SeriesCusum(len(self.alternatives))
         self.mix_half_life = max(1.0, MIX_HALF_LIFE_S / bucket_s)
         self.per_hour = max(1, 3600 // bucket_s)
@@ -139,7 +142,7 @@ class SequentialVolume:
             mix[(side, rise)] = share_llr_array(pos if side == "pos" else neg, n, q0, p1)
         counts = {
             f: hour_count_llr_array(n, e0, f / (1 + TOLERANCE), r, self.per_hour)
-            for f, _, _ in self.alternatives
+            for f in self.factors
         }
         return np.stack(
             [counts[f] + mix[(side, rise)] for f, side, rise in self.alternatives], axis=-1
@@ -196,8 +199,7 @@ class SequentialVolume:
         a joint one."""
         e0 = max(expected, 0.01) * (1 + TOLERANCE)
         volume = {
-            f: hour_count_llr(bucket.n, hour, e0, f / (1 + TOLERANCE), r)
-            for f, _, _ in self.alternatives
+            f: hour_count_llr(bucket.n, hour, e0, f / (1 + TOLERANCE), r) for f in self.factors
         }
         mix = {(side, rise): self._mix_llr(bucket, side, rise, usual) for side, rise in MIX_SIDES}
         return [volume[f] + mix[(side, rise)] for f, side, rise in self.alternatives]
