@@ -41,6 +41,22 @@ def terms_of(text: str) -> tuple[str, ...]:
     return tuple(terms(text))
 
 
+#: The fields of a scored mention `observations_from_dict` reads (what a backtest asks the
+#: search index for).
+OBSERVATION_FIELDS = (
+    "id",
+    "created_at",
+    "brands",
+    "sentiment",
+    "topics",
+    "text",
+    "author",
+    "url",
+    "platform",
+    "lang",
+)
+
+
 def observations_from_dict(m: dict[str, Any]) -> list[Observation]:
     """A pre-scored mention dict (`eval detect` input) -> one observation per brand.
 

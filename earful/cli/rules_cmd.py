@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import datetime
 from pathlib import Path
@@ -138,7 +139,7 @@ def backtest(
 
 
 def _from_file(run: Any, path: Path, progress: Progress) -> None:
-    import json
+    import orjson
 
     task = progress.add_task("replaying", total=path.stat().st_size)
     batch: list[dict[str, Any]] = []
@@ -148,8 +149,8 @@ def _from_file(run: Any, path: Path, progress: Progress) -> None:
             if not line.strip():
                 continue
             try:
-                batch.append(json.loads(line))
-            except ValueError:
+                batch.append(orjson.loads(line))
+            except ValueError:  # orjson.JSONDecodeError is one
                 run.skipped += 1
             if len(batch) >= 5000:
                 run.feed(batch)
@@ -158,6 +159,7 @@ def _from_file(run: Any, path: Path, progress: Progress) -> None:
 
 
 async def _from_index(run: Any, progress: Progress) -> None:
+    from alerts.replay import OBSERVATION_FIELDS
     from earful.settings import Settings
     from streams.search import open_store
 
@@ -174,8 +176,19 @@ async def _from_index(run: Any, progress: Progress) -> None:
     try:
         total = await store.count("mentions", query)
         task = progress.add_task("reading the mention index", total=total)
-        async for page in store.scan("mentions", query):
-            run.feed(page)
-            progress.advance(task, len(page))
+        pages = aiter(store.scan("mentions", query, fields=OBSERVATION_FIELDS))
+        ahead = asyncio.ensure_future(anext(pages, None))
+        try:
+            while (page := await ahead) is not None:
+                # the next page is asked for while this one is replayed (in a thread, so the
+                # request and the search engine's work go on meanwhile): reading and
+                # detection overlap instead of taking turns
+                ahead = asyncio.ensure_future(anext(pages, None))
+                await asyncio.to_thread(run.feed, page)
+                progress.advance(task, len(page))
+        finally:
+            ahead.cancel()  # where the replay failed: the read stops, its point in time closes
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead
     finally:
         await store.close()

@@ -11,6 +11,35 @@ from opensearchpy.exceptions import ConnectionTimeout
 from streams.search.base import PIT_KEEP_ALIVE, ClientStore
 
 
+def _orjson_serializer() -> Any:
+    """opensearch-py's JSON serializer with orjson doing the work (it decodes every search
+    response and encodes every bulk line: a 2,000-document page of a backtest decodes several
+    times faster); anything orjson refuses goes to the stock serializer."""
+    import orjson
+    from opensearchpy.serializer import JSONSerializer
+
+    class OrjsonSerializer(JSONSerializer):
+        def loads(self, s: str) -> Any:
+            try:
+                return orjson.loads(s)
+            except orjson.JSONDecodeError:
+                return super().loads(s)  # raises the client's SerializationError
+
+        def dumps(self, data: Any) -> Any:
+            if isinstance(data, str):
+                return data
+            try:
+                return orjson.dumps(
+                    data,
+                    default=self.default,
+                    option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+                ).decode()
+            except (TypeError, orjson.JSONEncodeError):
+                return super().dumps(data)
+
+    return OrjsonSerializer()
+
+
 class OpenSearchStore(ClientStore):
     engine = "opensearch"
     CONNECTION_ERRORS = (ClusterUnreachable, ConnectionTimeout)
@@ -29,7 +58,12 @@ class OpenSearchStore(ClientStore):
 
         auth = (username, password) if username and password else None
         client = AsyncOpenSearch(
-            hosts=[url], http_auth=auth, verify_certs=verify_certs, ssl_show_warn=False, timeout=30
+            hosts=[url],
+            http_auth=auth,
+            verify_certs=verify_certs,
+            ssl_show_warn=False,
+            timeout=30,
+            serializer=_orjson_serializer(),
         )
         return cls(client, **kwargs)
 

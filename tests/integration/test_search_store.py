@@ -245,3 +245,20 @@ def test_backtest_replays_the_mention_index(real_services, run_id, tmp_path):
     assert result["mentions"] == sum(1 for r in rows if r["brands"] == ["Acme"])
     assert result["per_week"].get("pr-crisis"), out[-2000:]
     assert "what would have fired" in out and "alerts per week and rule" in out
+
+
+async def test_scan_reads_only_the_fields_asked_for(store):
+    """A backtest asks the index for what detection reads (`OBSERVATION_FIELDS`), not whole
+    documents; what comes back is the text as written (the client's JSON is orjson's)."""
+    from alerts.replay import OBSERVATION_FIELDS, observations_from_dict
+
+    text = "Letalo je spet zamujalo 😡 — flyget är försenat, «encore» en retard"
+    body = {**doc(1).body, "text": text, "engagement": {"likes": 3}, "model": "v3"}
+    await store.bulk_index("mentions", [Doc(id="m1", body=body, at=T0)])
+    await store.refresh("mentions")
+    pages = [p async for p in store.scan("mentions", {"match_all": {}}, fields=OBSERVATION_FIELDS)]
+    (found,) = [d for page in pages for d in page]
+    assert set(found) == set(OBSERVATION_FIELDS) & set(body)  # no engagement, no model
+    assert found["text"] == text
+    (obs,) = observations_from_dict(found)
+    assert (obs.id, obs.brand, obs.sentiment, obs.at) == ("m1", "Acme", "negative", T0)
