@@ -328,6 +328,9 @@ def bench_pipeline() -> PipelineRun:
 
 
 def main() -> None:
+    from bench import keep_calibrations
+
+    keep_calibrations()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--skip-insights", action="store_true")

@@ -222,4 +222,7 @@ def _per_rule(seed: int, days: int) -> list[tuple[str, str, float]]:
 
 
 if __name__ == "__main__":
+    from bench import keep_calibrations
+
+    keep_calibrations()
     print(json.dumps(_measure(int(sys.argv[1]), int(sys.argv[2]))))
