@@ -1,4 +1,5 @@
-"""`make bench`: scorer throughput alone and end-to-end throughput on the real pipeline."""
+"""`make bench`: scorer throughput alone, end-to-end throughput on the real pipeline, detection
+replay (bench/detection.py) and `earful rules backtest` from the search index and from a file."""
 
 from __future__ import annotations
 
@@ -399,6 +400,8 @@ def main() -> None:
             float("nan"),
         )
         where = _where_it_goes(pipeline, own, SCORER_CPU_S.get(label, float("nan")))
+        for name, what, rate in bench_backtest():
+            table.add_row(name, what, f"{rate:,.0f}")
     console.print(table)
     if where is not None:
         console.print(where)
@@ -407,6 +410,75 @@ def main() -> None:
         from bench.insights import run
 
         console.print(run(args.insight_mentions))
+
+
+def bench_backtest(seed: int = 901, days: int = 30) -> list[tuple[str, str, float]]:
+    """`earful rules backtest` over the detection replay's stream indexed into the search
+    engine (the CLI as a user runs it: read with a point in time and `search_after`, replayed
+    through the shipped rules), beside the same command on the stream as a file."""
+    import asyncio
+    import json
+    from datetime import datetime
+
+    from bench.detection import _stream
+    from streams.search import open_store
+    from streams.search.base import Doc
+    from tooling.harness import earful_env, run_cli
+
+    brands, lines = _stream(seed, days)
+    services = {
+        "kafka": os.environ.get("EARFUL_TEST_KAFKA", "127.0.0.1:9092"),
+        "search": os.environ.get("EARFUL_TEST_SEARCH", "http://127.0.0.1:9200"),
+    }
+    run_id = "bench" + uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = earful_env(run_id, services, Path(tmp))
+        file = Path(tmp) / "stream.jsonl"
+        file.write_bytes(b"\n".join(lines) + b"\n")
+        rows = [json.loads(line) for line in lines]
+
+        async def index() -> None:
+            from earful.settings import SearchSettings
+
+            store = await open_store(SearchSettings(url=services["search"], index_prefix=run_id))
+            await store.ensure_setup()
+            for i in range(0, len(rows), 5000):
+                docs = [
+                    Doc(r["id"], r, datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")))
+                    for r in rows[i : i + 5000]
+                ]
+                await store.bulk_index("mentions", docs)
+            await store.refresh("mentions")
+            await store.close()
+
+        async def drop() -> None:
+            from earful.settings import SearchSettings
+
+            store = await open_store(SearchSettings(url=services["search"], index_prefix=run_id))
+            await store.delete_all()
+            await store.close()
+
+        asyncio.run(index())
+        try:
+            period = ["--from", "2026-01-01", "--to", "2027-12-31"]
+            out = []
+            for where, extra in (
+                ("the search index", []),
+                ("a JSON-lines file", ["--input", str(file)]),
+            ):
+                done = run_cli(["rules", "backtest", *period, *extra], env, timeout=600)
+                result = json.loads(done.strip().splitlines()[-1])
+                out.append(
+                    (
+                        f"backtest from {where} (shipped rules, 1 core)",
+                        f"{result['mentions']:,} pre-scored mentions, {len(brands)} brands, "
+                        f"{days} days",
+                        result["mentions"] / result["seconds"],
+                    )
+                )
+            return out
+        finally:
+            asyncio.run(drop())
 
 
 def _where_it_goes(run: PipelineRun, own: float, per_mention: float) -> Table:
