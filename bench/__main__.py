@@ -447,7 +447,9 @@ def bench_backtest(seed: int = 901, days: int = 30) -> list[tuple[str, str, floa
                     Doc(r["id"], r, datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")))
                     for r in rows[i : i + 5000]
                 ]
-                await store.bulk_index("mentions", docs)
+                failed = (await store.bulk_index("mentions", docs)).failures
+                if failed:  # a backtest over part of the stream would be a wrong figure
+                    raise RuntimeError(f"{len(failed)} documents not indexed: {failed[0]}")
             await store.refresh("mentions")
             await store.close()
 
