@@ -263,15 +263,20 @@ def steady_rate(samples: Sequence[tuple[float, int]], total: int) -> float:
     return (n90 - n10) / (t90 - t10) if t90 > t10 else float("nan")
 
 
+def _services() -> dict[str, str]:
+    """The Kafka and search engine the benchmark runs against (`with-services.sh`'s)."""
+    return {
+        "kafka": os.environ.get("EARFUL_TEST_KAFKA", "127.0.0.1:9092"),
+        "search": os.environ.get("EARFUL_TEST_SEARCH", "http://127.0.0.1:9200"),
+    }
+
+
 def bench_pipeline() -> PipelineRun:
     import resource
 
     from tooling.harness import Worker, count_docs, earful_env, run_cli, wait_until
 
-    services = {
-        "kafka": os.environ.get("EARFUL_TEST_KAFKA", "127.0.0.1:9092"),
-        "search": os.environ.get("EARFUL_TEST_SEARCH", "http://127.0.0.1:9200"),
-    }
+    services = _services()
     run_id = "bench" + uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
         env = earful_env(run_id, services, Path(tmp))
@@ -421,15 +426,13 @@ def bench_backtest(seed: int = 901, days: int = 30) -> list[tuple[str, str, floa
     from datetime import datetime
 
     from bench.detection import _stream
+    from earful.settings import SearchSettings
     from streams.search import open_store
-    from streams.search.base import Doc
+    from streams.search.base import Doc, SearchStore
     from tooling.harness import earful_env, run_cli
 
     brands, lines = _stream(seed, days)
-    services = {
-        "kafka": os.environ.get("EARFUL_TEST_KAFKA", "127.0.0.1:9092"),
-        "search": os.environ.get("EARFUL_TEST_SEARCH", "http://127.0.0.1:9200"),
-    }
+    services = _services()
     run_id = "bench" + uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
         env = earful_env(run_id, services, Path(tmp))
@@ -437,10 +440,11 @@ def bench_backtest(seed: int = 901, days: int = 30) -> list[tuple[str, str, floa
         file.write_bytes(b"\n".join(lines) + b"\n")
         rows = [json.loads(line) for line in lines]
 
-        async def index() -> None:
-            from earful.settings import SearchSettings
+        async def opened() -> SearchStore:
+            return await open_store(SearchSettings(url=services["search"], index_prefix=run_id))
 
-            store = await open_store(SearchSettings(url=services["search"], index_prefix=run_id))
+        async def index() -> None:
+            store = await opened()
             await store.ensure_setup()
             for i in range(0, len(rows), 5000):
                 docs = [
@@ -454,9 +458,7 @@ def bench_backtest(seed: int = 901, days: int = 30) -> list[tuple[str, str, floa
             await store.close()
 
         async def drop() -> None:
-            from earful.settings import SearchSettings
-
-            store = await open_store(SearchSettings(url=services["search"], index_prefix=run_id))
+            store = await opened()
             await store.delete_all()
             await store.close()
 
