@@ -539,7 +539,24 @@ def _where_it_goes(run: PipelineRun, own: float, per_mention: float) -> Table:
             table.add_row(name, "—", "—")
         else:
             table.add_row(name, f"{value:,.1f}", f"{value / budget:.0%}")
+    if not unmeasured and len(split) == 2:
+        table.caption = _ceiling(n, cores, own, scoring, used, used - cpu["worker"])
     return table
+
+
+def _ceiling(n: int, cores: int, own: float, scoring: float, used: float, others: float) -> str:
+    """What the run's own CPU accounting allows: the rate with the cores never idle at the CPU
+    per mention the run spent, and with a worker that spent nothing besides scoring (Kafka, the
+    search engine and the producer share the cores the scorer runs on). Against the scorer's
+    own rate: a ratio end to end cannot pass on this machine, whatever the worker does."""
+    busy = cores * n / used
+    bare = cores * n / (scoring + others)
+    return (
+        f"ceiling on these {cores} cores: never idle at this run's {used / n * 1000:.2f} ms of "
+        f"CPU a mention, {busy:,.0f}/s = {busy / own:.2f} of the scorer's own; with a worker "
+        f"that spent nothing besides scoring ({(scoring + others) / n * 1000:.2f} ms), "
+        f"{bare:,.0f}/s = {bare / own:.2f}"
+    )
 
 
 def _kafka_traffic(run: PipelineRun) -> Table:

@@ -62,3 +62,24 @@ def test_kafka_bytes_are_summed_per_topic_of_the_run_over_its_partitions(tmp_pat
     run = PipelineRun(5, 1.0, 0.0, 5.0, {}, 1.0, found)
     rows = _kafka_traffic(run).columns[0]._cells
     assert rows == ["detector-state-changelog", "mentions", "mentions.scored"]
+
+
+def test_the_ceiling_is_what_the_run_s_own_cpu_allows_on_its_cores(monkeypatch):
+    from bench.__main__ import PipelineRun, _where_it_goes
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    # 1,000 mentions; scoring 4 ms CPU each (4 s) + the worker's rest 1 s + services 3 s = 8 s
+    cpu = {"worker": 5.0, "Kafka": 1.0, "OpenSearch": 1.5, "replay (producer CLI)": 0.5}
+    run = PipelineRun(1000, 5.0, 0.0, 200.0, cpu, 1.0)
+    table = _where_it_goes(run, 500.0, 0.004)  # the scorer alone: 500/s
+    # never idle: 2 cores / 8 ms = 250/s = 0.50; with a free worker: 2 / 7 ms = 286/s = 0.57
+    assert "8.00 ms of CPU a mention, 250/s = 0.50 of" in str(table.caption)
+    assert "(7.00 ms), 286/s = 0.57" in str(table.caption)
+
+
+def test_no_ceiling_is_claimed_where_a_service_was_not_measured(monkeypatch):
+    from bench.__main__ import PipelineRun, _where_it_goes
+
+    cpu = {"worker": 5.0, "Kafka": float("nan")}
+    table = _where_it_goes(PipelineRun(1000, 5.0, 0.0, 200.0, cpu, 1.0), 500.0, 0.004)
+    assert table.caption is None
