@@ -10,7 +10,11 @@ from earful.records import ScoredMention
 from earful.text import terms
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a replay builds one for every mention, and a frozen dataclass sets each field
+# through object.__setattr__ (compiled too). Nothing changes one after it is made; alternated
+# replays of the bench stream, best of 3 each: 23.0-25.5k mentions/s against 21.7-24.4k, and
+# the same alerts byte for byte.
+@dataclass(slots=True)
 class Observation:
     id: str
     brand: str
