@@ -18,7 +18,10 @@ from alerts.rule_state import RuleState
 from earful.records import Evidence, Severity
 
 
-@dataclass(frozen=True)
+# Findings and contexts are made for every rule of every bucket: plain dataclasses, as
+# `Observation` (a frozen one sets each field through object.__setattr__). Nothing changes
+# one after it is made except a finding's evidence, built on first use.
+@dataclass
 class Finding:
     """The window is anomalous (or, with `anomalous=False`, what it looked like)."""
 
@@ -43,11 +46,11 @@ class Finding:
         if proof is None or isinstance(proof, Evidence):
             return proof
         built = proof()
-        object.__setattr__(self, "proof", built)  # built once, however often it is read
+        self.proof = built  # built once, however often it is read
         return built
 
 
-@dataclass(frozen=True)
+@dataclass
 class Context:
     brand: str
     #: Bucket-aligned end of the window being judged (epoch seconds).
