@@ -551,7 +551,8 @@ def _ceiling(n: int, cores: int, own: float, scoring: float, used: float, others
     """What the run's own CPU accounting allows: the rate with the cores never idle at the CPU
     per mention the run spent, and with a worker that spent nothing besides scoring (Kafka, the
     search engine and the producer share the cores the scorer runs on). Against the scorer's
-    own rate: a ratio end to end cannot pass on this machine, whatever the worker does."""
+    own rate, the first bounds this pipeline as it is, the second any worker on these cores
+    (as far as the scoring row's CPU a mention holds in the pipeline: it is the scorer's alone)."""
     busy = cores * n / used
     bare = cores * n / (scoring + others)
     return (
