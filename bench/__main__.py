@@ -426,10 +426,12 @@ def bench_backtest(seed: int = 901, days: int = 30) -> list[tuple[str, str, floa
     through the shipped rules), beside the same command on the stream as a file."""
     import asyncio
     import json
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from bench.detection import _stream
+    from earful.records import ScoredMention
     from earful.settings import SearchSettings
+    from streams.indexing import mention_document
     from streams.search import open_store
     from streams.search.base import Doc, SearchStore
     from tooling.harness import earful_env, run_cli
@@ -441,32 +443,37 @@ def bench_backtest(seed: int = 901, days: int = 30) -> list[tuple[str, str, floa
         env = earful_env(run_id, services, Path(tmp))
         file = Path(tmp) / "stream.jsonl"
         file.write_bytes(b"\n".join(lines) + b"\n")
-        rows = [json.loads(line) for line in lines]
+        # indexed as the worker indexes them (streams/indexing.py), so the backtest reads the
+        # documents a user's index holds
+        mentions = [ScoredMention.model_validate_json(line) for line in lines]
 
         async def opened() -> SearchStore:
             return await open_store(SearchSettings(url=services["search"], index_prefix=run_id))
 
         async def index() -> None:
             store = await opened()
-            await store.ensure_setup()
-            for i in range(0, len(rows), 5000):
-                docs = [
-                    Doc(r["id"], r, datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")))
-                    for r in rows[i : i + 5000]
-                ]
-                failed = (await store.bulk_index("mentions", docs)).failures
-                if failed:  # a backtest over part of the stream would be a wrong figure
-                    raise RuntimeError(f"{len(failed)} documents not indexed: {failed[0]}")
-            await store.refresh("mentions")
-            await store.close()
+            try:
+                await store.ensure_setup()
+                now = datetime.now(UTC)
+                for i in range(0, len(mentions), 5000):
+                    docs = [
+                        Doc(m.id, mention_document(m, indexed_at=now), m.created_at)
+                        for m in mentions[i : i + 5000]
+                    ]
+                    failed = (await store.bulk_index("mentions", docs)).failures
+                    if failed:  # a backtest over part of the stream would be a wrong figure
+                        raise RuntimeError(f"{len(failed)} documents not indexed: {failed[0]}")
+                await store.refresh("mentions")
+            finally:
+                await store.close()
 
         async def drop() -> None:
             store = await opened()
             await store.delete_all()
             await store.close()
 
-        asyncio.run(index())
         try:
+            asyncio.run(index())  # inside: indices left by a failed indexing are dropped too
             period = ["--from", "2026-01-01", "--to", "2027-12-31"]
             out = []
             for where, extra in (
