@@ -26,7 +26,9 @@ TOP_POSTS = 5
 MAX_TERMS = 400
 
 
-@dataclass
+# The `__init__`s of the classes below are written out: the one `dataclass` generates is
+# Python code even in a compiled module, and a replay makes these for every mention and bucket.
+@dataclass(init=False)
 class Post:
     id: str
     followers: int
@@ -35,6 +37,24 @@ class Post:
     author: str = ""
     url: str | None = None
     at: int = 0
+
+    def __init__(
+        self,
+        id: str,
+        followers: int,
+        sentiment: str,
+        text: str,
+        author: str = "",
+        url: str | None = None,
+        at: int = 0,
+    ) -> None:
+        self.id = id
+        self.followers = followers
+        self.sentiment = sentiment
+        self.text = text
+        self.author = author
+        self.url = url
+        self.at = at
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,7 +72,7 @@ class Post:
         return cls(d["id"], d["f"], d["s"], d["t"], d.get("a", ""), d.get("u"), d.get("at", 0))
 
 
-@dataclass
+@dataclass(init=False)
 class Counts:
     """What buckets and windows have in common: additive counts and evidence."""
 
@@ -73,6 +93,40 @@ class Counts:
     top: list[Post] = field(default_factory=list)
     top_neg: list[Post] = field(default_factory=list)
 
+    def __init__(
+        self,
+        n: int = 0,
+        neg: int = 0,
+        neu: int = 0,
+        pos: int = 0,
+        score_sum: float = 0.0,
+        reach: int = 0,
+        reach_neg: int = 0,
+        w: float = 0.0,
+        wn: float = 0.0,
+        w2: float = 0.0,
+        topics: dict[str, int] | None = None,
+        topics_neg: dict[str, int] | None = None,
+        terms: dict[str, int] | None = None,
+        top: list[Post] | None = None,
+        top_neg: list[Post] | None = None,
+    ) -> None:
+        self.n = n
+        self.neg = neg
+        self.neu = neu
+        self.pos = pos
+        self.score_sum = score_sum
+        self.reach = reach
+        self.reach_neg = reach_neg
+        self.w = w
+        self.wn = wn
+        self.w2 = w2
+        self.topics = {} if topics is None else topics
+        self.topics_neg = {} if topics_neg is None else topics_neg
+        self.terms = {} if terms is None else terms
+        self.top = [] if top is None else top
+        self.top_neg = [] if top_neg is None else top_neg
+
     @property
     def neg_share(self) -> float:
         return self.neg / self.n if self.n else 0.0
@@ -81,11 +135,38 @@ class Counts:
         return sorted(self.terms.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
 
-@dataclass
+@dataclass(init=False)
 class Bucket(Counts):
     start: int = 0  # epoch seconds, a multiple of the bucket length
     #: Nothing arrived from anywhere in the stream: unknown, not zero.
     gap: bool = False
+
+    def __init__(
+        self,
+        n: int = 0,
+        neg: int = 0,
+        neu: int = 0,
+        pos: int = 0,
+        score_sum: float = 0.0,
+        reach: int = 0,
+        reach_neg: int = 0,
+        w: float = 0.0,
+        wn: float = 0.0,
+        w2: float = 0.0,
+        topics: dict[str, int] | None = None,
+        topics_neg: dict[str, int] | None = None,
+        terms: dict[str, int] | None = None,
+        top: list[Post] | None = None,
+        top_neg: list[Post] | None = None,
+        start: int = 0,
+        gap: bool = False,
+    ) -> None:
+        super().__init__(
+            n, neg, neu, pos, score_sum, reach, reach_neg, w, wn, w2,
+            topics, topics_neg, terms, top, top_neg,
+        )  # fmt: skip
+        self.start = start
+        self.gap = gap
 
     def add(self, obs: Observation) -> None:
         self.n += 1

@@ -57,6 +57,11 @@ def count_llr(
     if not added:
         return n * math.log(mu1 / mu0) + (n + r) * math.log((r + mu0) / (r + mu1))
     r1 = added_nb(factor, r)
+    if n == 0:
+        # the same double as the full expression below: its lgamma terms cancel exactly at
+        # n = 0 (x - x), and adding 0 * (...) changes nothing (a quiet bucket of a small
+        # brand, the most common count there is, skips four lgamma calls)
+        return r1 * math.log(r1 / (r1 + mu1)) - r * math.log(r / (r + mu0))
     return (
         math.lgamma(n + r1)
         - math.lgamma(r1)

@@ -78,12 +78,17 @@ def cusum_step(s: float, since: int, llr: float, start: int, cap: float) -> tupl
     return (value if value < cap else cap), (start if s == 0.0 else since)
 
 
-@dataclass
+@dataclass(init=False)
 class Cusum:
     """The CUSUM statistics of a bank, and where each began to accumulate (JSON-safe)."""
 
     s: list[float]
     since: list[int]
+
+    def __init__(self, s: list[float], since: list[int]) -> None:
+        # written out: the generated one is Python code even compiled (several a bucket)
+        self.s = s
+        self.since = since
 
     @classmethod
     def empty(cls, k: int) -> Cusum:
@@ -106,7 +111,12 @@ class Cusum:
         """Per alternative, `values` (mentions, negatives, expected ...) summed over the buckets
         since its evidence began: call after `update` with the bucket just added. What the
         alarm reports about "since the change began" then never depends on how many buckets
-        the engine happens to hold (other rules' windows decide that)."""
+        the engine happens to hold (other rules' windows decide that).
+
+        `sums` itself where every statistic is at zero and `sums` already holds the zeros that
+        says (a brand at rest: most of a small brand's buckets), not a copy of them."""
+        if at_rest(self.since, sums, len(values)):
+            return sums
         out = []
         fresh: list[float] | None = None  # `values` rounded: where evidence began just now
         for since, held in zip(self.since, sums, strict=True):
@@ -121,7 +131,7 @@ class Cusum:
         return out
 
     def best(self) -> tuple[int, float]:
-        i = max(range(len(self.s)), key=self.s.__getitem__)
+        i = argmax(self.s)
         return i, self.s[i]
 
     def stored(self) -> StoredCusum:
@@ -133,6 +143,33 @@ class Cusum:
         if stored is None or len(stored[0]) != k:
             return cls.empty(k)  # the bank changed (rule edited): start afresh
         return cls(list(stored[0]), list(stored[1]))
+
+
+def argmax(values: list[float]) -> int:
+    """The index of the first largest value, as `max(range(len(values)), key=values.__getitem__)`
+    gives it (a loop: compiled, the key function went through Python's call protocol)."""
+    best = 0
+    for i in range(1, len(values)):
+        if values[i] > values[best]:
+            best = i
+    return best
+
+
+def at_rest(since: list[int], sums: list[list[float]], width: int) -> bool:
+    """Every alternative at zero (`since` -1) and `sums` already all zeros, `width` a row:
+    what `Cusum.follow` would build afresh."""
+    if len(sums) != len(since):
+        return False
+    for began in since:
+        if began >= 0:
+            return False
+    for row in sums:
+        if len(row) != width:
+            return False
+        for value in row:
+            if value != 0.0:
+                return False
+    return True
 
 
 #: How long a baseline waits before it learns a bucket (`ripe`, `Overdispersion`): the

@@ -12,7 +12,7 @@ from typing import TypeVar
 from alerts.history_threshold import count_crossings
 from alerts.llr import clamped_share, round3, share_llr
 from alerts.rule_state import ShareCusumsState
-from alerts.sequential import CALM_LLR
+from alerts.sequential import CALM_LLR, argmax
 
 T = TypeVar("T")
 
@@ -156,7 +156,7 @@ class ShareCusums:
         if raw is None or held is None or len(held) != 2 * len(raw[0]):
             return None
         s = raw[0]
-        best = max(range(len(s)), key=s.__getitem__)
+        best = argmax(s)
         base, count = held[2 * best], held[2 * best + 1]
         if count < 0 or raw[1][best] < 0:
             return None
@@ -172,7 +172,7 @@ class ShareCusums:
             if key in firing or key not in stats:
                 continue
             s, since = stats[key][0], stats[key][1]
-            best = max(range(len(s)), key=s.__getitem__)
+            best = argmax(s)
             if s[best] >= h:
                 out.append((key, int(since[best]), float(s[best])))
         return out

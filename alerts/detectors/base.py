@@ -19,9 +19,10 @@ from earful.records import Evidence, Severity
 
 
 # Findings and contexts are made for every rule of every bucket: plain dataclasses, as
-# `Observation` (a frozen one sets each field through object.__setattr__). Nothing changes
+# `Observation` (a frozen one sets each field through object.__setattr__), with their
+# `__init__` written out (the generated one is Python code even compiled). Nothing changes
 # one after it is made except a finding's evidence, built on first use.
-@dataclass
+@dataclass(init=False)
 class Finding:
     """The window is anomalous (or, with `anomalous=False`, what it looked like)."""
 
@@ -40,6 +41,26 @@ class Finding:
     term: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
 
+    def __init__(
+        self,
+        anomalous: bool,
+        sustained: bool,
+        severity: Severity = "warning",
+        proof: Evidence | Callable[[], Evidence] | None = None,
+        summary: str = "",
+        topic: str | None = None,
+        term: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        self.anomalous = anomalous
+        self.sustained = sustained
+        self.severity = severity
+        self.proof = proof
+        self.summary = summary
+        self.topic = topic
+        self.term = term
+        self.labels = {} if labels is None else labels
+
     @property
     def evidence(self) -> Evidence | None:
         proof = self.proof
@@ -50,7 +71,7 @@ class Finding:
         return built
 
 
-@dataclass
+@dataclass(init=False)
 class Context:
     brand: str
     #: Bucket-aligned end of the window being judged (epoch seconds).
@@ -63,6 +84,24 @@ class Context:
     #: incremental aggregates (never serialized; rebuilt after the state round-trips).
     closed: dict[int, Bucket] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        brand: str,
+        end: int,
+        bucket_s: int,
+        history_s: int,
+        search_url: str | None = None,
+        closed: dict[int, Bucket] | None = None,
+        cache: dict[Any, Any] | None = None,
+    ) -> None:
+        self.brand = brand
+        self.end = end
+        self.bucket_s = bucket_s
+        self.history_s = history_s
+        self.search_url = search_url
+        self.closed = {} if closed is None else closed
+        self.cache = {} if cache is None else cache
 
     def held_since(self, since: int) -> WindowSummary:
         """The closed buckets still held from `since` to the end: the evidence (posts, terms)

@@ -22,6 +22,7 @@ from alerts.sequential import (
     Alternative,
     Cusum,
     Overdispersion,
+    argmax,
     bank,
     cusum_step,
     ripe,
@@ -453,6 +454,47 @@ def test_a_resolved_crisis_spends_its_evidence():
 )
 def test_round3_is_round_to_three_places_bit_for_bit(x):
     assert struct.pack("<d", round3(x)) == struct.pack("<d", round(x, 3))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.floats(min_value=1e-3, max_value=1e4),
+    st.floats(min_value=1.0001, max_value=50.0),
+    st.floats(min_value=0.05, max_value=1e6),
+)
+def test_an_empty_buckets_added_count_llr_is_the_full_expression_bit_for_bit(e, f, r):
+    """`count_llr` skips the lgamma terms at n = 0 (they cancel exactly): the same double."""
+    mu0, mu1, r1 = e, f * e, f * f * r
+    n = 0
+    full = (
+        math.lgamma(n + r1)
+        - math.lgamma(r1)
+        - math.lgamma(n + r)
+        + math.lgamma(r)
+        + r1 * math.log(r1 / (r1 + mu1))
+        - r * math.log(r / (r + mu0))
+        + n * (math.log(mu1 / (r1 + mu1)) - math.log(mu0 / (r + mu0)))
+    )
+    got = count_llr(0, e, f, r, added=True)
+    assert struct.pack("<d", got) == struct.pack("<d", full)
+
+
+@given(st.lists(st.sampled_from([0.0, 0.5, 1.25, 3.0, -1.0]), min_size=1, max_size=20))
+def test_argmax_is_the_first_largest_as_max_over_the_indices(values):
+    assert argmax(values) == max(range(len(values)), key=values.__getitem__)
+
+
+def test_a_bank_at_rest_keeps_its_sums_and_one_that_moved_gets_new_ones():
+    cusum = Cusum.empty(3)
+    sums = [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    assert cusum.follow(sums, 600, (4.0, 1.0)) is sums  # nothing began: the zeros as they are
+    cusum.update([-1.0, 2.0, -3.0], 600, cap=100.0)
+    moved = cusum.follow(sums, 600, (4.0, 1.0))
+    assert moved == [[0.0, 0.0], [4.0, 1.0], [0.0, 0.0]] and moved is not sums
+    assert sums == [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    # back at rest, but the sums it holds are not zeros yet: built afresh
+    back = Cusum.empty(3)
+    assert back.follow(moved, 900, (2.0, 0.0)) == [[0.0, 0.0]] * 3
 
 
 def test_the_crisis_rules_level_learns_two_hours_late_and_never_an_alerts_onset():
