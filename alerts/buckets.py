@@ -12,10 +12,10 @@ serialize to JSON-safe dicts (they live in Faust tables).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from math import log1p  # a global: compiled, `math.log1p` is an attribute lookup each call
 from typing import Any
 
 from alerts.observation import Observation
@@ -171,7 +171,7 @@ class Bucket(Counts):
     def add(self, obs: Observation) -> None:
         self.n += 1
         reach = obs.followers if obs.followers > 0 else 0
-        weight = math.log1p(reach)
+        weight = log1p(reach)
         self.reach += reach
         self.w += weight
         self.w2 += weight * weight
@@ -276,20 +276,29 @@ def drop_outranked_posts(closed: Iterable[Bucket]) -> None:
     a 3-hour window of a busy brand holds ~20 of its 180 posts (about a third of its state).
     `closed` is in time order."""
     buckets = list(closed)
-    for name in ("top", "top_neg"):
+    for negative in (False, True):  # `top`, then `top_neg` (not by name: compiled, a
+        # getattr by name is a lookup, and this runs at every bucket close)
         later: list[int] = []  # the TOP_POSTS highest follower counts in later buckets
         for bucket in reversed(buckets):
-            posts: list[Post] = getattr(bucket, name)
+            posts = bucket.top_neg if negative else bucket.top
             if not posts:
                 continue
-            kept = [
-                p
-                for ahead, p in enumerate(posts)
-                if ahead + sum(1 for f in later if f > p.followers) < TOP_POSTS
-            ]
+            kept: list[Post] = []
+            for ahead, p in enumerate(posts):
+                above = ahead  # posts ahead of it here, then those with more followers later
+                for f in later:  # highest first: stop at the first that does not outrank it
+                    if f <= p.followers:
+                        break
+                    above += 1
+                if above < TOP_POSTS:
+                    kept.append(p)
             if len(kept) < len(posts):
-                setattr(bucket, name, kept)
-            later = sorted([*later, *[p.followers for p in kept]], reverse=True)[:TOP_POSTS]
+                if negative:
+                    bucket.top_neg = kept
+                else:
+                    bucket.top = kept
+            if kept:
+                later = sorted([*later, *[p.followers for p in kept]], reverse=True)[:TOP_POSTS]
 
 
 class WindowSummary:

@@ -107,6 +107,10 @@ class DetectionEngine:
         self.lateness_s = int(ruleset.engine.allowed_lateness.total_seconds())
         self.search_url = ruleset.engine.search_url
         self.detectors = {r.name: make_detector(r, self.bucket_s) for r in self.rules}
+        #: Each detector's `evaluate` and `learn`, bound once: called through the `Detector`
+        #: protocol, each call looked its method up by name (every rule of every bucket).
+        self._evaluates = {name: d.evaluate for name, d in self.detectors.items()}
+        self._learns = {name: d.learn for name, d in self.detectors.items()}
         #: Each rule's window in seconds (read at every bucket close of every brand).
         self.window_s = {r.name: int(r.window.total_seconds()) for r in self.rules}
         self.horizon_s = max(self.window_s.values()) + 2 * self.bucket_s
@@ -208,7 +212,8 @@ class DetectionEngine:
             cache=series.cache,
         )
         for rule in self._rules_for(key, sid):
-            window_s = self.window_s[rule.name]
+            name = rule.name  # a pydantic model's attribute: read once
+            window_s = self.window_s[name]
             window = windows.get(window_s)
             if window is None:
                 window = windows[window_s] = summarize(
@@ -216,7 +221,7 @@ class DetectionEngine:
                     end - window_s,
                     end,
                 )
-            alerts.extend(self._evaluate(ctx, sid, series, rule, bucket, window))
+            alerts.extend(self._evaluate(ctx, sid, series, rule, name, bucket, window))
         return alerts
 
     def _rules_for(self, key: str, sid: str) -> list[Rule]:
@@ -235,20 +240,21 @@ class DetectionEngine:
         sid: str,
         series: SeriesState,
         rule: Rule,
+        name: str,
         bucket: Bucket,
         window: WindowSummary,
     ) -> list[Alert]:
-        detector = self.detectors[rule.name]
-        rule_state = _rule_state(series, rule.name, detector)
+        detector = self.detectors[name]
+        rule_state = _rule_state(series, name, detector)
         key, end = ctx.brand, window.end
         window_s = end - window.start
         findings = (
             []
             if window.gaps * 2 > window_s // self.bucket_s
-            else detector.evaluate(window, rule_state, ctx)
+            else self._evaluates[name](window, rule_state, ctx)
         )
         alerts = self._lifecycle(series, key, sid, rule, findings, end, window_s)
-        detector.learn(bucket, rule_state, ctx, _firing_keys(series, rule.name))
+        self._learns[name](bucket, rule_state, ctx, _firing_keys(series, name))
         return alerts
 
     def _lifecycle(

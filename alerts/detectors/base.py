@@ -15,7 +15,16 @@ from typing import Any, Protocol
 
 from alerts.buckets import Bucket, WindowSummary, summarize
 from alerts.rule_state import RuleState
+from alerts.stats import EWMA
 from earful.records import Evidence, Severity
+
+
+def mean_of(ewma: EWMA) -> float:
+    """`ewma.mean`, the same arithmetic, read from compiled code: the property is Python code
+    in a module that is not compiled (the states are declared there for pydantic), and the
+    baselines' shares are read at every bucket of every brand."""
+    w = ewma.w
+    return ewma.s / w if w > 0 else 0.0
 
 
 # Findings and contexts are made for every rule of every bucket: plain dataclasses, as

@@ -44,7 +44,7 @@ from typing import ClassVar
 
 from alerts.buckets import Bucket, WindowSummary
 from alerts.calibration import NullGrid, Tolerance, calibrated
-from alerts.detectors.base import Context, Finding
+from alerts.detectors.base import Context, Finding, mean_of
 from alerts.detectors.crisis_bank import SHARE_TOLERANCE, VOLUME_TOLERANCE, CrisisBank
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.evidence import build_evidence, fmt_span, search_query
@@ -126,7 +126,8 @@ class CrisisDetector(CrisisBank):
 
     def expected_share(self, state: CrisisState, bucket_s: int) -> float | None:
         neg, tot = self._share(state, bucket_s)
-        return neg.mean / tot.mean if tot.mean > 0 else None
+        total = mean_of(tot)
+        return mean_of(neg) / total if total > 0 else None
 
     def dispersion(self, state: CrisisState) -> float:
         return DISPERSION.dispersion(state.phi)

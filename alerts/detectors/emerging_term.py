@@ -64,6 +64,9 @@ class EmergingTermDetector:
         self.rule = rule
         self.bucket_s = bucket_s
         self.ignore = {t.lower() for t in rule.ignore}
+        #: `rule.terms == "all"`, read once: a rule is a pydantic model, and each of its
+        #: attributes costs a lookup (this is asked of every term of every bucket)
+        self.all_terms = rule.terms == "all"
 
     def threshold(self, vocabulary: int) -> float:
         """h for one false-alarm budget shared by every (term, share) CUSUM of a brand (the
@@ -96,7 +99,7 @@ class EmergingTermDetector:
         )
 
     def _candidate(self, term: str) -> bool:
-        return term not in self.ignore and (self.rule.terms == "all" or term.startswith("#"))
+        return term not in self.ignore and (self.all_terms or term.startswith("#"))
 
     def background_share(self, state: EmergingTermState, term: str) -> float | None:
         """The term's smoothed background share, or None where it is too common to be new."""

@@ -21,7 +21,7 @@ from functools import partial
 from typing import ClassVar
 
 from alerts.buckets import Bucket, WindowSummary
-from alerts.detectors.base import Context, Finding, strongest
+from alerts.detectors.base import Context, Finding, mean_of, strongest
 from alerts.detectors.dip_sequential import SequentialDip
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.rule_state import (
@@ -79,9 +79,10 @@ class SentimentDipDetector:
 
     def expected_share(self, state: SentimentDipState, bucket_s: int) -> float | None:
         neg, tot = self._baseline(state, bucket_s)
-        if tot.mean <= 0:
+        total = mean_of(tot)
+        if total <= 0:
             return None
-        return neg.mean / tot.mean
+        return mean_of(neg) / total
 
     def evaluate(
         self, window: WindowSummary, state: SentimentDipState, ctx: Context

@@ -36,7 +36,7 @@ import numpy as np
 
 from alerts.buckets import Bucket
 from alerts.calibration import Thresholds, Tolerance, calibrated
-from alerts.detectors.base import Context, Finding
+from alerts.detectors.base import Context, Finding, mean_of
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.llr import count_llr, hour_count_llr, hour_count_llr_array, share_llr, share_llr_array
 from alerts.rule_state import SequentialVolumeState
@@ -153,11 +153,11 @@ class SequentialVolume:
     ) -> dict[str, float] | None:
         """The usual positive and negative shares (None before any mention was learned),
         clamped to 1-95% for the likelihoods (a share never seen is not impossible)."""
-        if seq.n is None or seq.pos is None or seq.neg is None or seq.n.mean <= 0:
+        if seq.n is None or seq.pos is None or seq.neg is None or mean_of(seq.n) <= 0:
             return None
         lo, hi = (0.01, 0.95) if clamped else (0.0, 1.0)
         return {
-            side: min(max(ewma.mean / seq.n.mean, lo), hi)
+            side: min(max(mean_of(ewma) / mean_of(seq.n), lo), hi)
             for side, ewma in (("pos", seq.pos), ("neg", seq.neg))
         }
 
