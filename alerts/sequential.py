@@ -117,17 +117,26 @@ class Cusum:
         says (a brand at rest: most of a small brand's buckets), not a copy of them."""
         if at_rest(self.since, sums, len(values)):
             return sums
+        width = len(values)
+        if len(sums) != len(self.since):
+            raise ValueError(f"{len(sums)} sums for {len(self.since)} alternatives")
         out = []
         fresh: list[float] | None = None  # `values` rounded: where evidence began just now
-        for since, held in zip(self.since, sums, strict=True):
+        # by index, not zip(..., strict=True): compiled, zip with a keyword is a call through
+        # Python's protocol (its lengths are checked here instead)
+        for i in range(len(sums)):
+            since = self.since[i]
             if since < 0:
-                out.append([0.0] * len(values))
+                out.append([0.0] * width)
             elif since == start:  # began with this bucket
                 if fresh is None:
                     fresh = [round3(v) for v in values]
                 out.append(list(fresh))
             else:
-                out.append([round3(a + v) for a, v in zip(held, values, strict=True)])
+                held = sums[i]
+                if len(held) != width:
+                    raise ValueError(f"{len(held)} sums for {width} values")
+                out.append([round3(held[j] + values[j]) for j in range(width)])
         return out
 
     def best(self) -> tuple[int, float]:

@@ -74,6 +74,10 @@ class CrisisDetector(CrisisBank):
     def __init__(self, rule: CrisisRule, bucket_s: int = 300):
         super().__init__(rule, bucket_s)
         self.rule = rule
+        #: The rule's durations in seconds, read once (a rule is a pydantic model: each of its
+        #: attributes costs a lookup, and these are read at every bucket)
+        self.warmup_s = rule.warmup.total_seconds()
+        self.baseline_half_life_s = rule.baseline_half_life.total_seconds()
         #: h by brand size, calibrated by simulation (alerts/calibration.py).
         self.thresholds = calibrated(
             ("crisis", "added", self.alternatives, VOLUME_TOLERANCE, SHARE_TOLERANCE),
@@ -119,9 +123,11 @@ class CrisisDetector(CrisisBank):
 
     # -- baselines ------------------------------------------------------------------------
     def _share(self, state: CrisisState, bucket_s: int) -> tuple[EWMA, EWMA]:
-        half_life = max(1.0, self.rule.baseline_half_life.total_seconds() / bucket_s)
-        neg = state.neg if state.neg is not None else EWMA(half_life)
-        tot = state.n if state.n is not None else EWMA(half_life)
+        neg, tot = state.neg, state.n
+        if neg is None or tot is None:  # nothing learned yet (read at every bucket)
+            half_life = max(1.0, self.baseline_half_life_s / bucket_s)
+            neg = neg if neg is not None else EWMA(half_life)
+            tot = tot if tot is not None else EWMA(half_life)
         return neg, tot
 
     def expected_share(self, state: CrisisState, bucket_s: int) -> float | None:
@@ -198,7 +204,7 @@ class CrisisDetector(CrisisBank):
         rule = self.rule
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         vol = state.vol
-        if bucket is None or ctx.history_s < rule.warmup.total_seconds():
+        if bucket is None or ctx.history_s < self.warmup_s:
             return []
         expected = self.volume.expected(vol, bucket.start)
         p0 = self.expected_share(state, ctx.bucket_s)

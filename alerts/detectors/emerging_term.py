@@ -62,6 +62,10 @@ class EmergingTermDetector:
 
     def __init__(self, rule: EmergingTermRule, bucket_s: int = 300):
         self.rule = rule
+        #: The rule's durations in seconds, read once (a rule is a pydantic model: each of its
+        #: attributes costs a lookup, and these are read at every bucket)
+        self.warmup_s = rule.warmup.total_seconds()
+        self.background_half_life_s = rule.background_half_life.total_seconds()
         self.bucket_s = bucket_s
         self.ignore = {t.lower() for t in rule.ignore}
         #: `rule.terms == "all"`, read once: a rule is a pydantic model, and each of its
@@ -129,7 +133,7 @@ class EmergingTermDetector:
         if bucket.n == 0:
             return
         bg, scale, total = self._background(state)
-        scale /= 0.5 ** (ctx.bucket_s / self.rule.background_half_life.total_seconds())
+        scale /= 0.5 ** (ctx.bucket_s / self.background_half_life_s)
         total += bucket.n * scale
         # A term firing, or whose evidence is building (half the threshold), stays out of the
         # background: at a small brand two mentions of it would otherwise make it "common".
@@ -162,8 +166,7 @@ class EmergingTermDetector:
     def evaluate(
         self, window: WindowSummary, state: EmergingTermState, ctx: Context
     ) -> list[Finding]:
-        rule = self.rule
-        if ctx.history_s < rule.warmup.total_seconds() or state.seen < 200:
+        if ctx.history_s < self.warmup_s or state.seen < 200:
             return []
         sequential = self._sequential(state, ctx)
         return strongest([*self._windowed(window, state, ctx), *sequential])  # windowed first

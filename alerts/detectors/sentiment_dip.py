@@ -37,6 +37,10 @@ class SentimentDipDetector:
 
     def __init__(self, rule: SentimentDipRule, bucket_s: int = 300):
         self.rule = rule
+        #: The rule's durations in seconds, read once (a rule is a pydantic model: each of its
+        #: attributes costs a lookup, and these are read at every bucket)
+        self.warmup_s = rule.warmup.total_seconds()
+        self.baseline_half_life_s = rule.baseline_half_life.total_seconds()
         fapm = rule.false_alarms_per_month
         self.sequential = None if fapm is None else SequentialDip(rule, fapm, bucket_s)
 
@@ -45,9 +49,11 @@ class SentimentDipDetector:
         return beside_window(self.rule.false_alarms_per_month, text)
 
     def _baseline(self, state: SentimentDipState, bucket_s: int) -> tuple[EWMA, EWMA]:
-        half_life = max(1.0, self.rule.baseline_half_life.total_seconds() / bucket_s)
-        neg = state.neg if state.neg is not None else EWMA(half_life)
-        tot = state.n if state.n is not None else EWMA(half_life)
+        neg, tot = state.neg, state.n
+        if neg is None or tot is None:  # nothing learned yet (read at every bucket)
+            half_life = max(1.0, self.baseline_half_life_s / bucket_s)
+            neg = neg if neg is not None else EWMA(half_life)
+            tot = tot if tot is not None else EWMA(half_life)
         return neg, tot
 
     def learn(
@@ -89,7 +95,7 @@ class SentimentDipDetector:
     ) -> list[Finding]:
         rule = self.rule
         p0 = self.expected_share(state, ctx.bucket_s)
-        warmed = ctx.history_s >= rule.warmup.total_seconds() and state.seen >= 3 * rule.min_volume
+        warmed = ctx.history_s >= self.warmup_s and state.seen >= 3 * rule.min_volume
         state.hold = False
         if p0 is None or not warmed:
             return []

@@ -61,6 +61,10 @@ class TrendingTopicDetector:
 
     def __init__(self, rule: TrendingTopicRule, bucket_s: int = 300):
         self.rule = rule
+        #: The rule's durations in seconds, read once (a rule is a pydantic model: each of its
+        #: attributes costs a lookup, and these are read at every bucket)
+        self.warmup_s = rule.warmup.total_seconds()
+        self.baseline_half_life_s = rule.baseline_half_life.total_seconds()
         self.bucket_s = bucket_s
         self.lifts = (rule.min_lift, 2 * rule.min_lift, 4 * rule.min_lift)
         #: h of one topic's bank at its share of the budget, by brand size (calibration.py).
@@ -130,7 +134,7 @@ class TrendingTopicDetector:
         )
 
     def _decay(self, bucket_s: int) -> float:
-        return float(0.5 ** (bucket_s / self.rule.baseline_half_life.total_seconds()))
+        return float(0.5 ** (bucket_s / self.baseline_half_life_s))
 
     def baseline_share(self, state: TrendingTopicState, topic: str) -> float:
         total = state.tot
@@ -163,8 +167,7 @@ class TrendingTopicDetector:
     def evaluate(
         self, window: WindowSummary, state: TrendingTopicState, ctx: Context
     ) -> list[Finding]:
-        rule = self.rule
-        if ctx.history_s < rule.warmup.total_seconds() or state.seen < 100:
+        if ctx.history_s < self.warmup_s or state.seen < 100:
             return []
         sequential = self._sequential(window, state, ctx)
         windowed = self._windowed(window, state, ctx) if window.n else []

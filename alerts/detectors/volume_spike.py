@@ -112,12 +112,16 @@ class VolumeSpikeDetector:
 
     def __init__(self, rule: VolumeSpikeRule, bucket_s: int = 300, *, level_late: bool = False):
         self.rule = rule
+        #: The rule's durations in seconds, read once (a rule is a pydantic model: each of its
+        #: attributes costs a lookup, and these are read at every bucket)
+        self.warmup_s = rule.warmup.total_seconds()
+        self.window_s = rule.window.total_seconds()
         #: The level learns each bucket two hours late (`ripe`), and drops what waits when an
         #: alert fires (the crisis rule's profile; see `learn`).
         self.level_late = level_late
         fapm = rule.false_alarms_per_month
         self.sequential = None if fapm is None else SequentialVolume(self, fapm, bucket_s)
-        self._phi_decay = _decay(288.0 * max(1.0, rule.window.total_seconds() / 3600))
+        self._phi_decay = _decay(288.0 * max(1.0, self.window_s / 3600))
         self._decays_for, self._hod_decay, self._lvl_decay = 0, 1.0, 1.0
 
     def explain(self) -> str:
@@ -257,7 +261,7 @@ class VolumeSpikeDetector:
         for entry in pending:
             if entry[0] >= flag_from >= 0 and not persistent:
                 entry[2] = 1
-        lag = int(self.rule.window.total_seconds())
+        lag = int(self.window_s)
         updates_per_day = 3600 / ctx.bucket_s
         while pending and pending[0][0] < bucket.start + ctx.bucket_s - lag:
             start, count, flagged = pending.pop(0)
@@ -371,7 +375,7 @@ class VolumeSpikeDetector:
     def evaluate(
         self, window: WindowSummary, state: VolumeSpikeState, ctx: Context
     ) -> list[Finding]:
-        if ctx.history_s < self.rule.warmup.total_seconds() or not window.starts:
+        if ctx.history_s < self.warmup_s or not window.starts:
             return []
         windowed = self._windowed(window, state, ctx)
         if self.sequential is None:

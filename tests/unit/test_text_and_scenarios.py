@@ -1,6 +1,9 @@
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from earful.text import hashtags, terms
 from tooling.scenarios import BrandProfile, Incident, TextPools, generate
 
@@ -22,6 +25,58 @@ def test_terms_skip_links_handles_and_stopwords():
         "crashed",
     ]
     assert hashtags("#Outage #cd #outage #x") == ["outage", "cd"]
+
+
+def _terms_every_pattern_run(text: str, max_terms: int = 40) -> list[str]:
+    """`terms` as it was before each pattern was gated on its required character."""
+    from earful.text import _HANDLE, _HASHTAG, _URL, _WORD, STOPWORDS
+
+    cleaned = _HANDLE.sub(" ", _URL.sub(" ", text))
+    out: dict[str, None] = {f"#{t}": None for t in hashtags(cleaned)}
+    for word in _WORD.findall(_HASHTAG.sub(" ", cleaned)):
+        w = word.lower().strip("'’-")
+        if len(w) >= 3 and w not in STOPWORDS:
+            out[w] = None
+        if len(out) >= max_terms:
+            break
+    return list(out)
+
+
+#: Pieces that make or nearly make each pattern match (links, handles, hashtags).
+PIECES = [
+    "WWW.x.io/a",
+    "www.",
+    "Www.b.c",
+    "http://t.co/a",
+    "HTTPS://X.Y",
+    "ſ://q",
+    "@bob",
+    "a@b.c",
+    "@@x",
+    "#Tag",
+    "#tag",
+    "x#y",
+    "##cc",
+    "#_q",
+    "#9",
+    "Ｗｗｗ.x",
+    "flight",
+    "the",
+    "can't",
+    "world's",
+    "crew-",
+    "ÄÖÜ",
+    "wifi",
+    ":",
+    "/",
+    "w",
+]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(PIECES) | st.text(max_size=8), max_size=30).map(" ".join))
+def test_terms_are_the_same_whichever_patterns_are_skipped(text):
+    assert terms(text) == _terms_every_pattern_run(text)
 
 
 def test_generator_is_deterministic_ordered_and_seasonal():
