@@ -17,13 +17,46 @@ from alerts.sequential import CALM_LLR, argmax
 T = TypeVar("T")
 
 
+class KeyShares:
+    """What `ShareCusums.fold` asks of the detector for each key of a bucket: its usual share
+    (None where it is no candidate, e.g. a word too common to be new) and the shares its
+    CUSUMs weigh against that one. A class, not two functions: compiled, a method of a
+    subclass is called directly, a function object through Python's call protocol (this is
+    asked for every term of every bucket of every brand)."""
+
+    def baseline(self, key: str) -> float | None:
+        raise NotImplementedError
+
+    def alternatives(self, q0: float) -> list[float]:
+        raise NotImplementedError
+
+
+class FunctionShares(KeyShares):
+    """`KeyShares` from two functions (tests, one-off callers)."""
+
+    def __init__(
+        self,
+        baseline: Callable[[str], float | None],
+        alternatives: Callable[[float], Sequence[float]],
+    ) -> None:
+        self.baseline_of = baseline
+        self.alternatives_of = alternatives
+
+    def baseline(self, key: str) -> float | None:
+        return self.baseline_of(key)
+
+    def alternatives(self, q0: float) -> list[float]:
+        return list(self.alternatives_of(q0))
+
+
 @dataclass(frozen=True)
 class ShareCusums:
     """One CUSUM per key (a topic, a term) on the share of mentions that carry it, kept in a
     detector's state (`ShareCusumsState`), with the life of an alarm around it:
 
     - `fold` adds one closed bucket: per key, the binomial LLR of each alternative share
-      (`alternatives(q0)`) against the baseline share q0 = p0 x (1 + tolerance);
+      (`shares.alternatives(q0)`) against the baseline share q0 = p0 x (1 + tolerance),
+      p0 = `shares.baseline(key)`;
     - `crossed` lists the keys whose CUSUM reached h and that are not firing yet;
     - `arm` records, when a key fires, the level its reverse test weighs "it is over" against
       (halfway between usual and the observed share); `over` says when that reverse CUSUM has
@@ -43,8 +76,7 @@ class ShareCusums:
         state: ShareCusumsState,
         n: int,
         counts: Mapping[str, int],
-        baseline: Callable[[str], float | None],
-        alternatives: Callable[[float], Sequence[float]],
+        shares: KeyShares,
         *,
         start: int,
         end: int,
@@ -70,7 +102,7 @@ class ShareCusums:
         touched: list[str] = []
         cap, forget, tolerance = 1.5 * h, end - self.new_normal_s, 1 + self.tolerance
         for key in sorted({*counts, *watched}):  # sorted: the same order in every process
-            p0 = baseline(key)
+            p0 = shares.baseline(key)
             if p0 is None:  # not a candidate (a common word is never "new")
                 if key in stats:
                     del stats[key]
@@ -82,7 +114,7 @@ class ShareCusums:
             if watched and key in watched:
                 calm = state.calm
                 calm[key] = max(0.0, calm.get(key, 0.0) + share_llr(count, n, trend[key], q0))
-            alts = alternatives(q0)
+            alts = shares.alternatives(q0)
             raw = stats.get(key)
             # a `Cusum` caught up, updated (`cusum_step`) and forgetting, in one pass per
             # alternative and without the object: this runs for every term of every bucket of

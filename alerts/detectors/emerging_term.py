@@ -18,7 +18,6 @@ evidence adds up across windows, and it fires once a third of `min_volume` menti
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
@@ -31,7 +30,7 @@ from alerts.llr import round3
 from alerts.rule_state import EmergingTermState
 from alerts.rules import EmergingTermRule
 from alerts.sequential import threshold
-from alerts.share_cusums import ShareCusums
+from alerts.share_cusums import KeyShares, ShareCusums
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: Terms remembered per brand and rule; the least frequent are forgotten beyond this. The
@@ -55,6 +54,32 @@ MIN_VOCABULARY = 1_000
 #: raised one more false alarm (a 2,000-a-day brand's "replace", 3 of its mentions).
 SEQUENTIAL_SHARE_OF_MIN_VOLUME = 1 / 3
 SHARES = ShareCusums(tolerance=0.2)
+
+
+class TermShares(KeyShares):
+    """A brand's terms as the term CUSUMs read them in one bucket: each term's smoothed
+    background share (None where it is too common to be new: over `most`), and the shares of
+    mentions it is looked for at (`TERM_SHARES`, at least `lift` x its background)."""
+
+    def __init__(
+        self, bg: dict[str, float], scale: float, mentions: float, most: float, lift: float
+    ) -> None:
+        self.bg = bg
+        self.scale = scale
+        self.mentions = mentions
+        self.most = most
+        self.lift = lift
+
+    def baseline(self, key: str) -> float | None:
+        mentions = self.mentions
+        seen = self.bg.get(key, 0.0) / self.scale
+        if mentions > 0 and seen / mentions > self.most:
+            return None
+        return max((seen + 0.5) / (mentions + 1.0), 1e-5)
+
+    def alternatives(self, q0: float) -> list[float]:
+        lift = self.lift
+        return [max(share, min(q0 * lift, 0.95)) for share in TERM_SHARES]
 
 
 class EmergingTermDetector:
@@ -107,21 +132,14 @@ class EmergingTermDetector:
 
     def background_share(self, state: EmergingTermState, term: str) -> float | None:
         """The term's smoothed background share, or None where it is too common to be new."""
-        return self._background_shares(state)(term)
+        return self._background_shares(state).baseline(term)
 
-    def _background_shares(self, state: EmergingTermState) -> Callable[[str], float | None]:
+    def _background_shares(self, state: EmergingTermState) -> TermShares:
         """`background_share` of the state as it is now, for many terms (one bucket's)."""
         bg, scale, total = self._background(state)
-        mentions = total / scale
-        most = self.rule.max_background_share
-
-        def share(term: str) -> float | None:
-            seen = bg.get(term, 0.0) / scale
-            if mentions > 0 and seen / mentions > most:
-                return None
-            return max((seen + 0.5) / (mentions + 1.0), 1e-5)
-
-        return share
+        return TermShares(
+            bg, scale, total / scale, self.rule.max_background_share, self.rule.min_lift
+        )
 
     def _background(self, state: EmergingTermState) -> tuple[dict[str, float], float, float]:
         return state.bg, state.scale, state.N
@@ -241,14 +259,12 @@ class EmergingTermDetector:
         bucket = ctx.closed.get(ctx.end - ctx.bucket_s)
         h = self.sequential_threshold(state)
         state.crossings, state.watched_s = watch(state.crossings, state.watched_s, ctx.bucket_s)
-        lift = self.rule.min_lift
         if bucket is not None and bucket.n:
             SHARES.fold(
                 state,
                 bucket.n,
                 {t: c for t, c in bucket.terms.items() if self._candidate(t)},
                 self._background_shares(state),
-                lambda q0: [max(share, min(q0 * lift, 0.95)) for share in TERM_SHARES],
                 start=bucket.start,
                 end=ctx.end,
                 h=h,

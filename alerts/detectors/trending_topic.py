@@ -44,7 +44,7 @@ from alerts.llr import share_llr_array
 from alerts.rule_state import TrendingTopicState
 from alerts.rules import TrendingTopicRule
 from alerts.sequential import threshold
-from alerts.share_cusums import ShareCusums
+from alerts.share_cusums import KeyShares, ShareCusums
 from alerts.stats import binom_tail_ge, z_from_p
 
 #: The union bound counts at least this many topics, however few the brand has had so far.
@@ -54,6 +54,33 @@ SHARES = ShareCusums(tolerance=0.2)
 #: The null a topic's CUSUMs are calibrated under: its share at the edge of the tolerance
 #: (usual x 1.2: the worst case still called usual), over a grid of usual shares.
 TOPIC_NULL = NullGrid(shares=(0.012, 0.03, 0.06, 0.12, 0.3))
+
+
+class TopicShares(KeyShares):
+    """A brand's topics as the topic CUSUMs read them in one bucket: each topic's usual share
+    (`TrendingTopicDetector.baseline_share`) and the shares at `lifts` times it."""
+
+    def __init__(
+        self, tp: dict[str, float], total: float, floor: float, lifts: tuple[float, ...]
+    ) -> None:
+        self.tp = tp
+        self.total = total
+        self.floor = floor
+        self.lifts = lifts
+
+    def baseline(self, key: str) -> float | None:
+        return baseline_share(self.tp, self.total, self.floor, key)
+
+    def alternatives(self, q0: float) -> list[float]:
+        return [min(q0 * lift, 0.95) for lift in self.lifts]
+
+
+def baseline_share(tp: dict[str, float], total: float, floor: float, topic: str) -> float:
+    """A topic's usual share of mentions (its decayed count over the decayed total), at least
+    `floor`: a topic the brand never had still needs real volume to trend."""
+    if total <= 0:
+        return floor
+    return float(max(tp.get(topic, 0.0) / total, floor))
 
 
 class TrendingTopicDetector:
@@ -137,10 +164,7 @@ class TrendingTopicDetector:
         return float(0.5 ** (bucket_s / self.baseline_half_life_s))
 
     def baseline_share(self, state: TrendingTopicState, topic: str) -> float:
-        total = state.tot
-        if total <= 0:
-            return self.rule.share_floor
-        return float(max(state.tp.get(topic, 0.0) / total, self.rule.share_floor))
+        return baseline_share(state.tp, state.tot, self.rule.share_floor, topic)
 
     def learn(
         self, bucket: Bucket, state: TrendingTopicState, ctx: Context, firing: set[str]
@@ -236,8 +260,7 @@ class TrendingTopicDetector:
                 state,
                 bucket.n,
                 bucket.topics,
-                lambda topic: self.baseline_share(state, topic),
-                lambda q0: [min(q0 * lift, 0.95) for lift in self.lifts],
+                TopicShares(state.tp, state.tot, self.rule.share_floor, self.lifts),
                 start=bucket.start,
                 end=ctx.end,
                 h=h,

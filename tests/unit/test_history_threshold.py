@@ -24,7 +24,7 @@ from alerts.history_threshold import (
 from alerts.rule_state import EmergingTermState, ShareCusumsState
 from alerts.rules import EmergingTermRule
 from alerts.sequential import threshold
-from alerts.share_cusums import ShareCusums
+from alerts.share_cusums import FunctionShares, ShareCusums
 
 
 def test_a_climb_counts_each_level_it_crosses_once():
@@ -127,8 +127,9 @@ def test_on_a_null_stream_the_level_read_from_one_month_alarms_about_as_budgeted
                         counts[key] = counts.get(key, 0) + (2 if draws.random() < 0.1 else 1)
             counts = {k: min(c, n) for k, c in counts.items()}
             start = b * 300
-            shares.fold(state, n, counts, lambda k: float(usual[int(k[1:])]), alternatives,
-                        start=start, end=start + 300, h=1e9, crossings=tally)  # fmt: skip
+            shares.fold(state, n, counts, FunctionShares(lambda k: float(usual[int(k[1:])]),
+                        alternatives), start=start, end=start + 300, h=1e9,
+                        crossings=tally)  # fmt: skip
         return tally
 
     first, second = month(1), month(2)

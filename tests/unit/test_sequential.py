@@ -28,7 +28,7 @@ from alerts.sequential import (
     ripe,
     threshold,
 )
-from alerts.share_cusums import ShareCusums
+from alerts.share_cusums import FunctionShares, ShareCusums
 from tooling.scenarios import SET_START, BrandProfile, Incident, TextPools, generate
 
 E, P0 = 2.0, 0.25  # mentions per bucket and negative share under the baseline
@@ -269,7 +269,8 @@ def test_term_cusums_caught_up_lazily_equal_a_cusum_updated_at_every_bucket():
         counts = {k: int(rng.binomial(n, 0.3 if k == "a" and 100 <= b < 190 else p))
                   for k, p in usual.items()}  # fmt: skip
         counts = {k: c for k, c in counts.items() if c}
-        shares.fold(state, n, counts, usual.get, alternatives, start=start, end=start + 300, h=h)
+        shares.fold(state, n, counts, FunctionShares(usual.get, alternatives), start=start,
+                    end=start + 300, h=h)  # fmt: skip
         for key, p0 in usual.items():
             q0 = min(p0 * 1.2, 0.95)
             llrs = [share_llr(counts.get(key, 0), n, q0, p1) for p1 in alternatives(q0)]
