@@ -200,11 +200,19 @@ class VolumeSpikeDetector:
         needs that factor too: without it a 146-a-day brand whose weekdays were learned at
         0.65 read as 206 to 260 a day, one that had drifted to 300 read as 630, and every
         threshold was looked up at a brand 1.2 to 2 times its size (higher, so later)."""
-        means = [pair[0] / pair[1] for pair in state.hod if pair[1] > 1e-9]
-        if not means:
+        # the mean of the learned hours' means, summed in order as `sum()` adds floats on
+        # this interpreter (from 0.0, one by one), without a list of them: this is read for
+        # every brand at every bucket by three rules
+        total, hours = 0.0, 0
+        for pair in state.hod:
+            weight = pair[1]
+            if weight > 1e-9:
+                total += pair[0] / weight
+                hours += 1
+        if not hours:
             return None
         factor = 1.0 if at is None else _factor(state.dow, _weekday(at // 3600))
-        return sum(means) / len(means) * 86400 / bucket_s * factor * self.level(state)
+        return total / hours * 86400 / bucket_s * factor * self.level(state)
 
     def phi(self, state: VolumeProfile) -> float:
         """Overdispersion, pooled method of moments: (sum (O-E)^2 - sum E) / sum E^2 over
