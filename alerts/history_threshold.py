@@ -74,7 +74,9 @@ def decay(tally: list[float], watched_s: float, seconds: int) -> float:
     """Age the tally by `seconds` of watching; returns the decayed time watched."""
     factor: float = 0.5 ** (seconds / HALF_LIFE_S)
     for i in range(len(tally)):
-        tally[i] *= factor
+        count = tally[i]
+        if count != 0.0:  # a level never crossed stays 0.0 (0.0 x factor): no new float
+            tally[i] = count * factor
     return watched_s * factor + seconds
 
 

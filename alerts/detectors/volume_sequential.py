@@ -94,6 +94,12 @@ class SequentialVolume:
         #: The distinct volume factors: each one's count LLR is computed once a bucket and
         #: shared by its mix alternatives (a replay runs this for every bucket of every brand).
         self.factors = tuple(dict.fromkeys(f for f, _, _ in self.alternatives))
+        #: Per alternative, the index of its factor in `factors` and of its mix in
+        #: `MIX_SIDES` (`bucket_llrs` sums lists by index, not dicts keyed by floats)
+        self._terms = [
+            (self.factors.index(f), MIX_SIDES.index((side, rise)))
+            for f, side, rise in self.alternatives
+        ]
         self.cusum = SeriesCusum(len(self.alternatives))
         self.mix_half_life = max(1.0, MIX_HALF_LIFE_S / bucket_s)
         self.per_hour = max(1, 3600 // bucket_s)
@@ -198,11 +204,9 @@ class SequentialVolume:
         the mentions and null expectation of the hour's earlier buckets), plus its mix's for
         a joint one."""
         e0 = max(expected, 0.01) * (1 + TOLERANCE)
-        volume = {
-            f: hour_count_llr(bucket.n, hour, e0, f / (1 + TOLERANCE), r) for f in self.factors
-        }
-        mix = {(side, rise): self._mix_llr(bucket, side, rise, usual) for side, rise in MIX_SIDES}
-        return [volume[f] + mix[(side, rise)] for f, side, rise in self.alternatives]
+        volume = [hour_count_llr(bucket.n, hour, e0, f / (1 + TOLERANCE), r) for f in self.factors]
+        mix = [self._mix_llr(bucket, side, rise, usual) for side, rise in MIX_SIDES]
+        return [volume[i] + mix[j] for i, j in self._terms]
 
     def learn(
         self, bucket: Bucket, state: VolumeSpikeState, ctx: Context, firing: set[str]
