@@ -156,7 +156,10 @@ class Cusum:
 
 def argmax(values: list[float]) -> int:
     """The index of the first largest value, as `max(range(len(values)), key=values.__getitem__)`
-    gives it (a loop: compiled, the key function went through Python's call protocol)."""
+    gives it (a loop: compiled, the key function went through Python's call protocol), and
+    the same error for an empty list."""
+    if not values:
+        raise ValueError("argmax of an empty list")
     best = 0
     for i in range(1, len(values)):
         if values[i] > values[best]:

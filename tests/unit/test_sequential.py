@@ -483,6 +483,8 @@ def test_an_empty_buckets_added_count_llr_is_the_full_expression_bit_for_bit(e, 
 @given(st.lists(st.sampled_from([0.0, 0.5, 1.25, 3.0, -1.0]), min_size=1, max_size=20))
 def test_argmax_is_the_first_largest_as_max_over_the_indices(values):
     assert argmax(values) == max(range(len(values)), key=values.__getitem__)
+    with pytest.raises(ValueError):
+        argmax([])
 
 
 def test_a_bank_at_rest_keeps_its_sums_and_one_that_moved_gets_new_ones():
