@@ -81,6 +81,19 @@ def test_ewma_matches_explicit_weighted_mean_and_variance():
     assert m.var == pytest.approx(var)
 
 
+def test_mean_of_is_the_ewmas_own_mean_bit_for_bit():
+    """`mean_of` repeats `EWMA.mean` for compiled callers (the property is Python code): the
+    two must never drift apart."""
+    from alerts.detectors.base import mean_of
+
+    m = EWMA(half_life=7)
+    assert mean_of(m) == m.mean == 0.0  # nothing learned yet
+    rng = np.random.default_rng(3)
+    for x in rng.poisson(2.5, size=300):
+        m.update(int(x))  # counts, as the baselines learn them
+        assert mean_of(m).hex() == m.mean.hex()
+
+
 def test_ewma_round_trips_and_pickles():
     m = EWMA(half_life=3)
     for x in (1.0, 2.0, 4.0):
