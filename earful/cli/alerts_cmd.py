@@ -12,25 +12,31 @@ console = Console()
 
 
 def render(alert: object) -> str:
+    """An alert as console markup: the words of the chat and email notifiers
+    (alerts/notifiers/render.py: values formatted, a usual range or a p-value only where the
+    rule has one), with everything the alert quotes escaped, so a post that says "[b]" or a
+    brand named "[x]" prints as written and never as markup."""
+    from rich.markup import escape
+
+    from alerts.notifiers.render import observed_line
     from earful.records import Alert
 
     assert isinstance(alert, Alert)
     ev = alert.evidence
     colour = {"critical": "red", "warning": "yellow", "info": "cyan"}[alert.severity]
     head = (
-        f"[bold {colour}]{alert.status.upper()} {alert.severity}[/] {alert.kind} "
-        f"[bold]{alert.brand}[/] at {alert.fired_at:%Y-%m-%d %H:%M}Z"
+        f"[bold {colour}]{alert.status.upper()} {alert.severity}[/] {escape(alert.kind)} "
+        f"[bold]{escape(alert.brand)}[/] at {alert.fired_at:%Y-%m-%d %H:%M}Z"
     )
-    lines = [head, f"  {alert.summary}"]
+    lines = [head, f"  {escape(alert.summary)}"]
     if alert.status == "firing":
-        lines.append(
-            f"  observed {ev.observed} vs expected {ev.expected} "
-            f"[{ev.expected_low} .. {ev.expected_high}] ({ev.unit}), p={ev.p_value}"
-        )
+        lines.append(f"  {escape(observed_line(alert))}")
         for post in ev.top_posts[:3]:
-            lines.append(f"  · @{post.author} ({post.followers} followers): {post.text[:100]}")
+            author = escape(post.author or "?")
+            lines.append(f"  · @{author} ({post.followers:,} followers): {escape(post.text[:100])}")
         if ev.top_terms:
-            lines.append("  terms: " + ", ".join(f"{t} ({n})" for t, n in ev.top_terms[:8]))
+            terms = ", ".join(f"{t} ({n})" for t, n in ev.top_terms[:8])
+            lines.append(f"  terms: {escape(terms)}")
     return "\n".join(lines)
 
 
