@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from earful.text import STOPWORDS
+
 EXAMPLE_FIELDS = ["id", "text", "created_at", "author", "platform", "sentiment", "reach", "url"]
 
 
@@ -160,6 +162,9 @@ def emerging_body(
                                     "size": size,
                                     "min_doc_count": 3,
                                     "filter_duplicate_text": True,
+                                    # the function words detection never calls a term: a
+                                    # week of complaints reads "because" as rising
+                                    "exclude": sorted(STOPWORDS),
                                     "background_filter": {
                                         "bool": {"filter": [*scope, *_range(bg_start, fg_start)]}
                                     },
@@ -226,16 +231,25 @@ def read_emerging(
                 }
             )
     topics.sort(key=lambda t: (-t["lift"], -t["mentions"]))
-    terms = [
-        {
-            "term": b["key"],
-            "mentions": int(b["doc_count"]),
-            "background": int(b.get("bg_count", 0)),
-            "score": round(float(b.get("score", 0.0)), 3),
-            "examples": _examples(b),
-        }
-        for b in fg.get("sample", {}).get("terms", {}).get("buckets", [])
-    ]
+    # significant_text scores a common word that rose a little as highly as a rare one that
+    # rose a lot ("flight": 474 of 2,000 sampled now, 503 of 2,559 before): a term is listed
+    # where it rose as a topic must, its share of the sampled mentions against its background
+    sampled = int(fg.get("sample", {}).get("doc_count", fg_total))
+    terms = []
+    for b in fg.get("sample", {}).get("terms", {}).get("buckets", []):
+        n, seen = int(b["doc_count"]), int(b.get("bg_count", 0))
+        lift = rising(n, sampled, seen, bg_total)
+        if n >= min_mentions and lift >= min_lift:
+            terms.append(
+                {
+                    "term": b["key"],
+                    "mentions": n,
+                    "background": seen,
+                    "lift": round(lift, 2),
+                    "score": round(float(b.get("score", 0.0)), 3),
+                    "examples": _examples(b),
+                }
+            )
     return {
         "mentions": fg_total,
         "background_mentions": bg_total,
