@@ -142,9 +142,15 @@ def actions_router(
         severity: Annotated[str | None, Query(pattern="^(info|warning|critical)$")] = None,
         order: Annotated[str, Query(pattern="^(time|priority)$")] = "time",
         size: Annotated[int, Query(ge=1, le=500)] = 50,
+        latest: bool = False,
     ) -> dict[str, Any]:
         """Alert notices, newest first; `order=priority` puts firing critical ones first.
-        `team` is the alert's team label, or the team that reads its kind."""
+        `team` is the alert's team label, or the team that reads its kind.
+
+        `latest`: each alert once, as its newest notice says it is now (an alert that fired
+        and then resolved is listed resolved, not firing with an Acknowledge button), with
+        `began_at`, when the firing notice before a resolution went out. The team views
+        ask for this; without it every notice is listed (the history)."""
         must: list[dict[str, Any]] = [
             {"term": {k: v}}
             for k, v in (
@@ -173,10 +179,27 @@ def actions_router(
             )
         sort: list[Any] = [{"fired_at": "desc"}]
         fetch = size if order == "time" else min(500, size * 5)
-        result = await db().search(
-            "alerts", {"query": {"bool": {"filter": must}}, "size": fetch, "sort": sort}
-        )
-        rows = [h["_source"] for h in result["hits"]["hits"]]
+        body: dict[str, Any] = {"query": {"bool": {"filter": must}}, "size": fetch, "sort": sort}
+        if latest:  # the newest notice of each fingerprint, and the one before it
+            body["collapse"] = {
+                "field": "fingerprint",
+                "inner_hits": {
+                    "name": "before",
+                    "size": 2,
+                    "sort": [{"fired_at": "desc"}],
+                    "_source": ["status", "fired_at"],
+                },
+            }
+        result = await db().search("alerts", body)
+        rows = []
+        for hit in result["hits"]["hits"]:
+            row = hit["_source"]
+            if latest:
+                before = hit.get("inner_hits", {}).get("before", {})
+                earlier = [n["_source"] for n in before.get("hits", {}).get("hits", [])[1:]]
+                if row.get("status") == "resolved" and earlier:
+                    row["began_at"] = earlier[0].get("fired_at")
+            rows.append(row)
         if order == "priority":
             rank = {"critical": 0, "warning": 1, "info": 2}
             rows.sort(

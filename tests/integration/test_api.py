@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from earful.records import Author, ScoredMention, Sentiment
+from earful.records import Alert, Author, ScoredMention, Sentiment
 from earful.settings import SearchSettings
 from streams.indexing import mention_document
 from streams.search import open_store
@@ -160,7 +160,7 @@ def test_alerts_ack_silences_and_audit_against_the_real_services(api_server, rea
     url, _ = api_server
 
     async def seed_alert():
-        from earful.records import Alert, Evidence
+        from earful.records import Evidence
         from streams.dispatch import alert_document
 
         alert = Alert(
@@ -215,3 +215,34 @@ def test_alerts_ack_silences_and_audit_against_the_real_services(api_server, rea
     audit = httpx.get(f"{url}/api/audit", headers=AUTH).json()["entries"]
     assert [e["action"] for e in audit] == ["expire_silence", "silence", "ack"]
     assert {e["actor"] for e in audit} == {"ann"}
+
+    # Each alert once, as it stands now: the notice that resolved it replaces the one that
+    # fired it (with when it fired), where the history lists both
+    async def resolve(before: Alert) -> Alert:
+        from streams.dispatch import alert_document
+
+        resolved = before.model_copy(
+            update={"status": "resolved", "fired_at": T0 + timedelta(minutes=40)}
+        )
+        other = before.model_copy(
+            update={"fingerprint": "fp-other", "fired_at": T0 + timedelta(minutes=10)}
+        )
+        store = await open_store(SearchSettings(url=real_services["search"], index_prefix=run_id))
+        await store.bulk_index("alerts", [Doc(a.id, alert_document(a)) for a in (resolved, other)])
+        await store.refresh("alerts")
+        await store.close()
+        return resolved
+
+    resolved = asyncio.run(resolve(alert))
+    history = httpx.get(f"{url}/api/alerts", params={"team": "pr"}).json()["alerts"]
+    assert len(history) == 3
+    now = httpx.get(
+        f"{url}/api/alerts", params={"team": "pr", "latest": "true", "order": "priority"}
+    ).json()["alerts"]
+    assert [(a["fingerprint"], a["status"]) for a in now] == [
+        ("fp-other", "firing"),
+        ("fp-int", "resolved"),
+    ]
+    assert now[1]["id"] == resolved.id
+    assert now[1]["began_at"].startswith("2026-11-17T14:00")
+    assert "began_at" not in now[0]

@@ -8,6 +8,7 @@ const PALETTE = ["#4f46e5", "#0891b2", "#d97706", "#db2777", "#65a30d", "#7c3aed
 const $ = (sel, el = document) => el.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 const fmt = new Intl.NumberFormat(undefined, {maximumFractionDigits: 1});
+const compact = new Intl.NumberFormat(undefined, {notation: "compact", maximumFractionDigits: 1});
 const fmt2 = new Intl.NumberFormat(undefined, {minimumFractionDigits: 2, maximumFractionDigits: 2, signDisplay: "exceptZero"});
 const pct = (x) => (x == null ? "—" : `${fmt.format(100 * x)}%`);
 const net = (x) => (x == null ? "—" : fmt2.format(x));
@@ -90,15 +91,30 @@ const resizer = new ResizeObserver((entries) => {
   for (const entry of entries) echarts.getInstanceByDom(entry.target)?.resize();
 });
 
+// Value axes read "800K", not "800,000" cut off at the card's edge; an axis name sits inside the
+// chart (the left one reads rightwards, the right one leftwards). The grid makes room for its
+// labels however long (containLabel), where a fixed margin clipped a reach axis to ")00,000".
+function valueAxes(y) {
+  const list = (Array.isArray(y) ? y : [y]).map((a, i) => {
+    if (!a || a.type !== "value") return a;
+    const out = {...a, axisLabel: {formatter: (v) => compact.format(v), ...(a.axisLabel || {})}};
+    if (a.name && !a.nameTextStyle) out.nameTextStyle = {align: i === 0 ? "left" : "right"};
+    return out;
+  });
+  return Array.isArray(y) ? list : list[0];
+}
 function chart(el, option) {
   const c = echarts.init(el, null, {renderer: "canvas"});
   resizer.observe(el);
+  // an axis name goes above its axis: a row lower, so it never sits on the legend
+  const named = [option.yAxis || []].flat().some((a) => a && a.name);
   c.setOption({
     animation: false,
-    grid: {left: 48, right: 16, top: 36, bottom: 36},
+    grid: {left: 8, right: 12, top: named ? 52 : 36, bottom: 8, containLabel: true},
     tooltip: {trigger: "axis"},
     legend: {top: 0, type: "scroll"},
     ...option,
+    ...(option.yAxis ? {yAxis: valueAxes(option.yAxis)} : {}),
   });
   charts.push(c);
   return c;
@@ -176,9 +192,12 @@ async function overview(main) {
   const grid = document.createElement("div");
   grid.className = "grid";
   main.append(grid);
-  const totals = section(grid, "Share of voice", `<table aria-label="Share of voice"><tr><th>Brand</th><th>Mentions</th><th>Share</th><th>Net sentiment</th><th>Reach</th><th>Engagement</th></tr>${
-    sov.brands.map((b) => `<tr><td>${esc(b.brand)}</td><td>${fmt.format(b.mentions)}</td><td>${pct(b.share)}</td><td class="${b.net_sentiment < 0 ? "neg" : "pos"}">${net(b.net_sentiment)}</td><td>${fmt.format(b.reach)}</td><td>${fmt.format(b.engagement)}</td></tr>`).join("")}</table>`);
-  chart(chartIn(totals, 200), {
+  // the table and its pie side by side, two columns wide where two fit: stacked in one
+  // column, the table's six columns were cut off at the card's edge
+  const totals = section(grid, "Share of voice", `<div class="split"><table aria-label="Share of voice"><tr><th>Brand</th><th>Mentions</th><th>Share</th><th>Net sentiment</th><th>Reach</th><th>Engagement</th></tr>${
+    sov.brands.map((b) => `<tr><td>${esc(b.brand)}</td><td>${fmt.format(b.mentions)}</td><td>${pct(b.share)}</td><td class="${b.net_sentiment < 0 ? "neg" : "pos"}">${net(b.net_sentiment)}</td><td title="${fmt.format(b.reach)}">${compact.format(b.reach)}</td><td title="${fmt.format(b.engagement)}">${compact.format(b.engagement)}</td></tr>`).join("")}</table></div>`);
+  totals.classList.add("wide");
+  chart(chartIn($(".split", totals), 260), {
     tooltip: {trigger: "item"},
     legend: {show: false},
     series: [{type: "pie", radius: ["40%", "70%"], data: sov.brands.map((b, i) => ({name: b.brand, value: b.mentions, itemStyle: {color: PALETTE[i]}}))}],
@@ -212,7 +231,7 @@ async function overview(main) {
 
 async function pr(main) {
   const p = project();
-  const alerts = await api("/api/alerts", {team: "pr", brand: p.brand, order: "priority", size: 20});
+  const alerts = await api("/api/alerts", {team: "pr", brand: p.brand, order: "priority", size: 20, latest: true});
   const crisis = section(main, "Crisis alerts");
   crisis.append(...alertList(alerts.alerts.filter((a) => inWindow(a.fired_at)).slice(0, 6), "No PR alerts in this time range."));
   const trend = await api("/api/trends", {brand: p.brand, ...span()});
@@ -220,16 +239,20 @@ async function pr(main) {
   grid.className = "grid";
   main.append(grid);
   const band = expectedBand(trend.points);
-  const marks = alerts.alerts.filter((a) => a.status === "firing" && inWindow(a.fired_at))
-    .map((a) => [{xAxis: a.window_start, name: a.kind}, {xAxis: a.window_end || a.fired_at}]);
-  const vol = section(grid, `Volume · ${p.brand}`, '<p class="muted">Band: typical mentions for that hour on the other days in view (95%). Shaded: alert windows.</p>');
+  // each alert from when it fired until it resolved (or the end of the view, while it fires)
+  const end = window_().end.toISOString();
+  const marks = alerts.alerts.filter((a) => inWindow(a.fired_at))
+    .map((a) => a.status === "resolved"
+      ? [{xAxis: a.began_at || a.window_start, name: a.kind}, {xAxis: a.fired_at}]
+      : [{xAxis: a.fired_at, name: a.kind}, {xAxis: end}]);
+  const vol = section(grid, `Volume · ${p.brand}`, '<p class="muted">Band: typical mentions for that hour on the other days in view (95%). Shaded: while an alert fired.</p>');
   chart(chartIn(vol), {
     xAxis: timeAxis, yAxis: {type: "value"},
     legend: {top: 0, data: ["expected band", "mentions"]},
     series: [
       {name: "expected low", type: "line", symbol: "none", lineStyle: {opacity: 0}, stack: "band", data: band.map(([t, lo]) => [t, lo]), tooltip: {show: false}},
-      {name: "expected band", type: "line", symbol: "none", lineStyle: {opacity: 0}, stack: "band", areaStyle: {color: "#e0e7ff"}, data: band.map(([t, lo, hi]) => [t, hi - lo])},
-      {name: "mentions", type: "line", symbol: "none", color: "#4f46e5", data: trend.points.map((x) => [x.at, x.count]), markArea: {itemStyle: {color: "rgba(220,38,38,0.08)"}, data: marks}},
+      {name: "expected band", type: "line", symbol: "none", lineStyle: {opacity: 0}, stack: "band", color: "#c7d2fe", areaStyle: {color: "#e0e7ff"}, data: band.map(([t, lo, hi]) => [t, hi - lo])},
+      {name: "mentions", type: "line", symbol: "none", color: "#4f46e5", data: trend.points.map((x) => [x.at, x.count]), markArea: {itemStyle: {color: "rgba(220,38,38,0.08)"}, label: {show: false}, data: marks}},
     ],
   });
   const sent = section(grid, `Sentiment · ${p.brand}`);
@@ -264,10 +287,10 @@ async function product(main) {
   const e = section(grid, "Emerging now", `<p class="muted">Last 24 h against the 7 days before (${fmt.format(emerging.mentions)} vs ${fmt.format(emerging.background_mentions)} mentions).</p>`);
   const rows = [
     ...emerging.topics.map((x) => ({label: `topic: ${x.topic}`, detail: `${x.mentions} now, ${x.background} before · ×${x.lift}`, examples: x.examples, q: "", topic: x.topic})),
-    ...emerging.terms.map((x) => ({label: x.term, detail: `${x.mentions} now, ${x.background} before`, examples: x.examples, q: x.term})),
+    ...emerging.terms.map((x) => ({label: x.term, detail: `${x.mentions} now, ${x.background} before · ×${x.lift}`, examples: x.examples, q: x.term})),
   ];
   e.insertAdjacentHTML("beforeend", rows.length ? `<table>${rows.map((r) => `<tr><td><a href="?${new URLSearchParams({...state, view: "search", q: r.q || `topics:"${r.topic}"`})}">${esc(r.label)}</a><div class="muted">${esc(r.detail)}</div></td><td>${r.examples.map((x) => `<div>“${esc(x.text)}” <span class="muted">@${esc(x.author?.handle)}</span></div>`).join("")}</td></tr>`).join("")}</table>` : '<p class="muted">Nothing is rising against its background.</p>');
-  const alerts = await api("/api/alerts", {team: "product", brand: p.brand, size: 10});
+  const alerts = await api("/api/alerts", {team: "product", brand: p.brand, size: 10, latest: true});
   const a = section(main, "Product alerts (trending topics, new terms)");
   a.append(...alertList(alerts.alerts, "No product alerts."));
   await searchView(main, {brand: p.brand});
@@ -298,7 +321,7 @@ async function care(main) {
     xAxis: timeAxis, yAxis: {type: "value", name: "min"},
     series: [
       {name: "first reply median", type: "line", symbol: "none", color: "#4f46e5", data: minutes("first_response_median_s"),
-       markLine: sla.first_response ? {symbol: "none", lineStyle: {color: "#dc2626"}, data: [{yAxis: sla.first_response, name: "SLA"}], label: {formatter: "SLA"}} : undefined},
+       markLine: sla.first_response ? {symbol: "none", lineStyle: {color: "#dc2626"}, data: [{yAxis: sla.first_response, name: "SLA"}], label: {formatter: "SLA", position: "insideEndTop"}} : undefined},
       {name: "first reply p90", type: "line", symbol: "none", color: "#a5b4fc", data: minutes("first_response_p90_s")},
       {name: "reply wait median", type: "line", symbol: "none", color: "#0891b2", data: minutes("reply_wait_median_s")},
     ],
@@ -311,7 +334,7 @@ async function care(main) {
       {name: "response rate", type: "line", yAxisIndex: 1, symbol: "none", color: "#16a34a", data: data.points.map((p) => [p.at, p.response_rate])},
     ],
   });
-  const alerts = await api("/api/alerts", {team: "care", order: "priority", size: 20});
+  const alerts = await api("/api/alerts", {team: "care", order: "priority", size: 20, latest: true});
   const a = section(main, "SLA breaches");
   a.append(...alertList(alerts.alerts.filter((x) => inWindow(x.fired_at)), "No breaches in this time range."));
 }
@@ -322,7 +345,7 @@ async function alertsView(main) {
   bar.innerHTML = `<label>Team <select name="team">${["", "pr", "product", "care"].map((t) => `<option value="${t}" ${t === state.team ? "selected" : ""}>${t || "all"}</option>`).join("")}</select></label>`;
   bar.addEventListener("change", (e) => go({team: e.target.value}));
   main.append(bar);
-  const alerts = await api("/api/alerts", {team: state.team, order: "priority", size: 100});
+  const alerts = await api("/api/alerts", {team: state.team, order: "priority", size: 100, latest: true});
   const list = section(main, `Alerts (${alerts.alerts.length})`);
   list.append(...alertList(alerts.alerts, "No alerts."));
   const silences = await api("/api/silences");
@@ -355,7 +378,11 @@ function alertList(alerts, empty) {
     const posts = (ev.top_posts || []).slice(0, 3).map((p) => `<blockquote>${esc(p.text)} <span class="muted">— @${esc(p.author)} (${fmt.format(p.followers || 0)} followers)</span></blockquote>`).join("");
     const terms = (ev.top_terms || []).slice(0, 6).map((t) => `<span class="pill">${esc(t[0])} · ${esc(t[1])}</span>`).join("");
     const acked = a.acknowledged ? `<span class="pill resolved">acknowledged by ${esc(a.acknowledged.by)}</span>` : "";
-    el.innerHTML = `<h3><span class="pill ${a.status === "resolved" ? "resolved" : a.severity}">${esc(a.status)} · ${esc(a.severity)}</span> ${esc(a.kind)} · ${esc(a.brand)} ${acked}</h3>
+    const at = (t) => esc((t || "").slice(0, 16).replace("T", " "));
+    const when = a.status === "resolved"
+      ? `${a.began_at ? `fired ${at(a.began_at)} · ` : ""}resolved ${at(a.fired_at)} UTC`
+      : `fired ${at(a.fired_at)} UTC`;
+    el.innerHTML = `<h3><span class="pill ${a.status === "resolved" ? "resolved" : a.severity}">${esc(a.status)} · ${esc(a.severity)}</span> ${esc(a.kind)} · ${esc(a.brand)} ${acked} <span class="muted">${when}</span></h3>
       <div>${esc(a.summary)}</div>
       <div class="muted">${esc((a.window_start || "").slice(0, 16).replace("T", " "))} – ${esc((a.window_end || "").slice(11, 16))} UTC · observed ${esc(fmt.format(ev.observed ?? 0))} vs expected ${esc(fmt.format(ev.expected ?? 0))} ${esc(ev.unit || "")}</div>
       ${posts}${terms ? `<div>${terms}</div>` : ""}
