@@ -222,7 +222,11 @@ class Text:
         return format_date(d, format="medium", locale=self.locale)
 
     def when(self, value: datetime, tz: str) -> str:
-        return format_datetime(value, format="short", tzinfo=ZoneInfo(tz), locale=self.locale)
+        """A moment in the report's time zone, with the zone's abbreviation: the alerts it
+        quotes say "since 14:00 UTC", and a bare "15:05" beside that read as an hour later."""
+        zone = ZoneInfo(tz)
+        local = format_datetime(value, format="short", tzinfo=zone, locale=self.locale)
+        return f"{local} {value.astimezone(zone).strftime('%Z')}"
 
     def minutes(self, seconds: float | None) -> str:
         if seconds is None:

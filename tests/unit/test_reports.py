@@ -246,3 +246,14 @@ def test_the_pdf_renders_to_pages(tmp_path):
 
 def test_days_follow_the_local_calendar():
     assert FACTS.current.days[0].day == date(2026, 11, 16)
+
+
+def test_a_moment_says_which_clock_it_is_on():
+    """The alerts a report quotes say "since 14:00 UTC": the time beside them names its zone,
+    and follows summer time."""
+    from reports.i18n import Text
+
+    crisis = datetime(2026, 11, 17, 14, 5, tzinfo=UTC)
+    assert Text("en").when(crisis, "Europe/Ljubljana") == "17/11/2026, 15:05 CET"
+    assert Text("sv").when(crisis.replace(month=7), "Europe/Stockholm") == "2026-07-17 16:05 CEST"
+    assert Text("sl").when(crisis, "UTC") == "17. 11. 2026, 14:05 UTC"
