@@ -11,7 +11,7 @@ from datetime import timedelta
 from reports.config import GOAL_METRICS, Goal, ReportDefinition
 from reports.facts import PeriodFacts, Post, ReportFacts
 from reports.i18n import Text
-from reports.narrative import narrative
+from reports.narrative import narrative, next_steps
 
 
 @dataclass(frozen=True)
@@ -385,15 +385,14 @@ def compose(definition: ReportDefinition, facts: ReportFacts, tz: str) -> Report
         "campaign": lambda: campaign_block(c, t),
     }
     blocks = [builders[s]() for s in definition.sections if s in builders]
-    story, steps = narrative(facts, t, definition.sections, tz)
+    story, first = narrative(facts, t, definition.sections, tz)
     goals = [judge(g, facts, t) for g in definition.goals]
-    if any(g.label.startswith(t("response_rate")) and not g.on_track for g in goals) or any(
-        g_def.metric == "response_rate" and not g.on_track
+    behind = [
+        (g_def.metric, g.label, g.actual, g.target)
         for g_def, g in zip(definition.goals, goals, strict=True)
-    ):
-        steps.append(t("do_care"))
-    if not steps:
-        steps = [t("do_none")]
+        if not g.on_track
+    ]
+    steps = next_steps(facts, t, behind, first)
     end_shown = c.end.astimezone(c.start.tzinfo) if c.start.tzinfo else c.end
     return Report(
         name=definition.name,

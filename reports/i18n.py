@@ -162,6 +162,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "sv": "Svarsfrekvensen är under målet: se över bemanningen vid toppar.",
         "sl": "Odzivnost je pod ciljem: preverite zasedbo v konicah.",
     },
+    "do_ack": {
+        "en": "{n} critical alert(s) were not acknowledged: check that crisis alerts reach someone who owns them.",
+        "sv": "{n} kritiska larm kvitterades inte: se till att krislarm når någon som äger dem.",
+        "sl": "{n} kritičnih opozoril ni bilo potrjenih: preverite, ali opozorila o krizah dosežejo nekoga, ki zanje skrbi.",
+    },
+    "do_goal": {
+        "en": "“{goal}” is behind ({actual}, goal {target}): plan what closes the gap before the next report.",
+        "sv": "”{goal}” ligger efter ({actual}, mål {target}): planera hur gapet sluts före nästa rapport.",
+        "sl": "»{goal}« zaostaja ({actual}, cilj {target}): načrtujte, kako zapreti vrzel do naslednjega poročila.",
+    },
+    "do_sentiment_goal": {
+        "en": "Net sentiment is under its goal ({actual}, goal {target}): look into “{topic}”, which carries the most negative posts.",
+        "sv": "Nettosentimentet är under målet ({actual}, mål {target}): titta på ”{topic}”, som har flest negativa inlägg.",
+        "sl": "Neto razpoloženje je pod ciljem ({actual}, cilj {target}): preverite »{topic}«, kjer je največ negativnih objav.",
+    },
     "do_none": {
         "en": "Keep the current plan; nothing needs a change.",
         "sv": "Fortsätt enligt plan; inget behöver ändras.",

@@ -121,3 +121,29 @@ def _worst_topic(c: PeriodFacts, p: PeriodFacts) -> str | None:
     grown = [(x.negative - before.get(x.topic, 0), x.topic) for x in c.topics if x.negative]
     grown = [g for g in grown if g[0] > 0]
     return max(grown)[1] if grown else None
+
+
+def next_steps(
+    facts: ReportFacts,
+    t: Text,
+    behind: list[tuple[str, str, str, str]],
+    first: list[str],
+) -> list[str]:
+    """What to do next: `first` (the narrative's own), then one step for critical alerts
+    nobody acknowledged, and one per goal that is behind (`behind`: metric, label, actual,
+    target). "Keep the current plan" only where none applies: a week with three
+    unacknowledged critical alerts and two goals behind said exactly that."""
+    c = facts.current
+    steps = list(first)
+    silent = [x for x in c.crises if x.severity == "critical" and x.acknowledged_after_s is None]
+    if silent:
+        steps.append(t("do_ack", n=t.number(len(silent))))
+    loudest = max((x for x in c.topics if x.negative), key=lambda x: x.negative, default=None)
+    for metric, label, actual, target in behind:
+        if metric == "response_rate":
+            steps.append(t("do_care"))
+        elif metric == "net_sentiment" and loudest is not None:
+            steps.append(t("do_sentiment_goal", actual=actual, target=target, topic=loudest.topic))
+        else:
+            steps.append(t("do_goal", goal=label, actual=actual, target=target))
+    return list(dict.fromkeys(steps)) or [t("do_none")]

@@ -10,7 +10,7 @@ import pytest
 
 from reports.charts import pdf, pngs
 from reports.compose import compose
-from reports.config import ReportDefinition
+from reports.config import Goal, ReportDefinition
 from reports.facts import (
     AlertFacts,
     BrandFacts,
@@ -257,3 +257,35 @@ def test_a_moment_says_which_clock_it_is_on():
     assert Text("en").when(crisis, "Europe/Ljubljana") == "17/11/2026, 15:05 CET"
     assert Text("sv").when(crisis.replace(month=7), "Europe/Stockholm") == "2026-07-17 16:05 CEST"
     assert Text("sl").when(crisis, "UTC") == "17. 11. 2026, 14:05 UTC"
+
+
+def test_what_to_do_next_covers_silent_alerts_and_every_goal_behind():
+    """A week with a critical alert nobody acknowledged and goals behind is not told to keep
+    the current plan; a week with neither is."""
+    silent = CRISIS.model_copy(update={"acknowledged_after_s": None})
+    current = FACTS.current.model_copy(update={"alerts": (silent,)})
+    definition = DEFINITION.model_copy(
+        update={
+            "goals": (
+                *DEFINITION.goals,
+                Goal(metric="net_sentiment", op=">=", target=0.0),
+                Goal(metric="mentions", op=">=", target=2000, label="Mentions 2,000 a week"),
+            )
+        }
+    )
+    steps = compose(definition, FACTS.model_copy(update={"current": current}), "UTC").next_steps
+    assert steps == [
+        "Look into “cancellations”: it carries most negative posts.",
+        "1 critical alert(s) were not acknowledged: check that crisis alerts reach someone"
+        " who owns them.",
+        "Care response rate is under goal: review staffing at peak hours.",
+        "Net sentiment is under its goal (−0.15, goal +0.00): look into “cancellations”, which"
+        " carries the most negative posts.",
+        "“Mentions 2,000 a week” is behind (1,200, goal 2,000): plan what closes the gap before"
+        " the next report.",
+    ]
+    calm = FACTS.model_copy(update={"previous": FACTS.current})  # nothing moved
+    on_track = DEFINITION.model_copy(update={"goals": DEFINITION.goals[:2]})
+    assert compose(on_track, calm, "UTC").next_steps == [
+        "Keep the current plan; nothing needs a change."
+    ]
