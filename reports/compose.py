@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from reports.config import GOAL_METRICS, Goal, ReportDefinition
 from reports.facts import PeriodFacts, Post, ReportFacts
-from reports.i18n import Text
+from reports.i18n import Text, clip
 from reports.narrative import narrative, next_steps
 
 
@@ -122,7 +122,7 @@ def _formatter(metric: str, t: Text) -> Callable[[float], str]:
 
 # -- sections ------------------------------------------------------------------------------------
 def _post_line(post: Post, t: Text) -> str:
-    text = post.text if len(post.text) <= 160 else post.text[:157] + "…"
+    text = clip(post.text, 160)
     return f"“{text}” — @{post.author} · {t('engagement').lower()} {t.number(post.engagement)}"
 
 
@@ -270,7 +270,7 @@ def alerts_block(c: PeriodFacts, p: PeriodFacts, t: Text, tz: str) -> Block:
             [
                 t.when(a.fired_at, tz),
                 f"{a.severity} · {a.kind}",
-                a.summary[:140],
+                clip(a.summary, 140),
                 ", ".join(handled),
             ]
         )

@@ -185,6 +185,18 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` within `limit` characters, cut at a word with an ellipsis where it is longer (a
+    cut mid-phrase read "started around 14:00, 5 min" as if it were the whole sentence)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if not text[limit - 1].isspace():  # the cut ends inside a word: drop that word
+        space = cut.rfind(" ")
+        cut = cut[:space] if space > limit // 2 else cut
+    return cut.rstrip(" ,;:") + "…"
+
+
 class Text:
     """Messages and formatting for one language."""
 

@@ -6,7 +6,7 @@ model). Each candidate sentence gets a score on one scale: a 10% volume change s
 from __future__ import annotations
 
 from reports.facts import PeriodFacts, ReportFacts
-from reports.i18n import Text
+from reports.i18n import Text, clip
 
 
 def lift(c: PeriodFacts, p: PeriodFacts, topic: str, mentions: int) -> float:
@@ -86,7 +86,7 @@ def narrative(
                     "n_alerts",
                     n=len(critical),
                     when=t.when(first.fired_at, tz),
-                    summary=first.summary[:120],
+                    summary=clip(first.summary, 120),
                 ),
             )
         )

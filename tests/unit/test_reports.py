@@ -289,3 +289,18 @@ def test_what_to_do_next_covers_silent_alerts_and_every_goal_behind():
     assert compose(on_track, calm, "UTC").next_steps == [
         "Keep the current plan; nothing needs a change."
     ]
+
+
+def test_a_long_summary_is_cut_at_a_word_with_an_ellipsis():
+    from reports.i18n import clip
+
+    summary = (
+        "Skyway Air: 33 mentions since 14:00 UTC (4.0x the 8 expected), 73% negative vs 33% "
+        "usually; started around 14:00, 5 min before this alert"
+    )
+    start = "Skyway Air: 33 mentions since 14:00 UTC (4.0x the 8 expected), 73% negative vs 33% "
+    assert clip(summary, 120) == start + "usually; started around 14:00, 5 min…"  # a word ends
+    assert clip(summary, 118) == start + "usually; started around 14:00, 5…"  # inside "min"
+    assert len(clip(summary, 120)) <= 120
+    assert clip("short", 120) == "short"
+    assert clip("x" * 200, 10) == "x" * 9 + "…"  # no word to cut at
