@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.care.policies import CarePolicies
 from earful.projects import Project
+from earful.text import STOPWORDS
 from reports.config import ReportDefinition
 from reports.facts import (
     AlertFacts,
@@ -151,6 +152,7 @@ async def detail_facts(
                             "size": 5,
                             "min_doc_count": 3,
                             "filter_duplicate_text": True,
+                            "exclude": sorted(STOPWORDS),  # as the dashboard's emerging terms
                             "background_filter": {
                                 "bool": {
                                     "filter": [
