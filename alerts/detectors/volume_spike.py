@@ -149,37 +149,23 @@ class VolumeSpikeDetector:
     def expected_sum(self, state: VolumeProfile, starts: list[int]) -> float | None:
         """Expected mentions over the given buckets: `profile` of each, summed in order. A
         window's buckets share two or three hours (a 1-hour window read them 24 times), so
-        the last two hours' slots are kept at hand; the state does not change while it is
-        read, and the arithmetic is `profile`'s."""
+        the slots of the hour being read and the next are kept while buckets stay in that
+        hour, and the next becomes the current one when they move on; the state does not
+        change while it is read, and the arithmetic is `profile`'s."""
         total = 0.0
         hod, dow = state.hod, state.dow
-        unset = -(1 << 40)
-        h1, v1, h2, v2 = unset, 0.0, unset, 0.0  # the two hours read last, newest first
+        read = -(1 << 40)  # the hour whose slot and the next's `a` and `b` hold
+        a = b = 0.0
         for ts in starts:
             hours = (ts + BUCKET_MID_S) / 3600 - 0.5
             first = math.floor(hours)
             frac = hours - first
-            if first == h1:
-                a = v1
-            elif first == h2:
-                a = v2
-            else:
-                found = _slot(hod, dow, first % 24, _weekday(first))
-                if found is None:
+            if first != read:
+                found = b if first == read + 1 else _slot(hod, dow, first % 24, _weekday(first))
+                after = _slot(hod, dow, (first + 1) % 24, _weekday(first + 1))
+                if found is None or after is None:
                     return None
-                a = found
-                h2, v2, h1, v1 = h1, v1, first, a
-            after = first + 1
-            if after == h1:
-                b = v1
-            elif after == h2:
-                b = v2
-            else:
-                found = _slot(hod, dow, after % 24, _weekday(after))
-                if found is None:
-                    return None
-                b = found
-                h2, v2, h1, v1 = h1, v1, after, b
+                a, b, read = found, after, first
             total += a * (1 - frac) + b * frac
         return total * self.level(state)
 
