@@ -10,10 +10,8 @@ plain `Msg` objects to a step, which holds the logic and is unit-tested without 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,15 +40,18 @@ from streams.deadletters import DeadLetters
 from streams.detection import DetectStep, FanoutStep
 from streams.detector_states import SplitStates
 from streams.dispatch import DispatchStep
+from streams.faust_io import FaustOutbox, TableStates
 from streams.health import WorkerHealth
 from streams.indexing import IndexStep
 from streams.labels import LabelStep
-from streams.lag import GroupOffsets, OffsetResetWatch, ProgressMonitor
 from streams.messages import Msg
+from streams.model_versions import ModelVersions
+from streams.resources import Analyzer, LazyStore
 from streams.rollups import RollupStep
 from streams.scoring import ScoreStep
-from streams.search import SearchStore, SearchUnavailable, open_store
+from streams.search import SearchUnavailable
 from streams.topic_policy import topic_configs
+from streams.watchdogs import install_watchdogs
 
 log = logging.getLogger(__name__)
 
@@ -87,54 +88,6 @@ def _raw_topic(app: faust.App, name: str, partitions: int, config: dict[str, str
     )
 
 
-class FaustOutbox:
-    def __init__(self, topics: dict[str, Any]):
-        self.topics = topics
-        #: Deliveries not yet waited for (what `flush` waits for): futures of the producer.
-        self._unconfirmed: list[asyncio.Future[Any]] = []
-        self._prune_at = 4096
-
-    async def send(
-        self, topic: str, key: str | None, value: bytes, timestamp: float | None = None
-    ) -> None:
-        # `send` hands the record to the producer; the future it returns resolves on the
-        # broker's acknowledgment
-        delivery = await self.topics[topic].send(
-            key=key.encode() if key is not None else None, value=value, timestamp=timestamp
-        )
-        if len(self._unconfirmed) >= self._prune_at:
-            # a step that never flushes: keep only the pending ones, and prune again when the
-            # list has doubled (a backlog of pending sends must not make each send a scan)
-            self._unconfirmed = [d for d in self._unconfirmed if not d.done()]
-            self._prune_at = max(4096, 2 * len(self._unconfirmed))
-        self._unconfirmed.append(delivery)
-
-    async def flush(self) -> None:
-        waiting, self._unconfirmed = self._unconfirmed, []
-        if waiting:
-            await asyncio.gather(*waiting)
-
-
-class TableStates:
-    """Adapts a Faust table to the engine's `StateStore` (values are JSON dicts)."""
-
-    def __init__(self, table: Any):
-        self.table = table
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        value: dict[str, Any] | None = self.table.get(key)
-        return value
-
-    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
-        self.table[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.table[key]
-
-    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        return iter(list(self.table.items()))
-
-
 @dataclass
 class Dependencies:
     """What the agents need from outside; tests pass their own."""
@@ -144,130 +97,6 @@ class Dependencies:
     notifiers: dict[str, list[Notifier]] = field(default_factory=dict)
     routes: RoutingConfig | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-
-class LazyStore:
-    """Opens the search store once, on first use, inside the running event loop."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._store: SearchStore | None = None
-        self._lock = asyncio.Lock()
-
-    async def __call__(self) -> SearchStore:
-        if self._store is None:
-            async with self._lock:
-                if self._store is None:
-                    store = await open_store(self.settings.search)
-                    await store.ensure_setup()
-                    self._store = store
-        return self._store
-
-    async def close(self) -> None:
-        if self._store is not None:
-            await self._store.close()
-            self._store = None
-
-
-class Analyzer:
-    """Loads the model once (in whatever thread first asks) and hands out the same instance."""
-
-    def __init__(self, factory: Callable[[], TextAnalyzer]):
-        import threading
-
-        self._factory = factory
-        self._analyzer: TextAnalyzer | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def loaded(self) -> TextAnalyzer | None:
-        return self._analyzer
-
-    def __call__(self) -> TextAnalyzer:
-        if self._analyzer is None:
-            with self._lock:
-                if self._analyzer is None:
-                    self._analyzer = self._factory()
-        return self._analyzer
-
-
-class ModelVersions:
-    """The worker's side of model versions: follow CURRENT, and adapt on a schedule."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        analyzer: Analyzer,
-        executor: ThreadPoolExecutor,
-        store: LazyStore,
-        clock: Callable[[], datetime],
-    ):
-        from models.registry import VersionWatcher
-        from models.versions import VersionStore
-
-        self.settings = settings
-        self.analyzer = analyzer
-        self.executor = executor
-        self.store = store
-        self.clock = clock
-        self.versions = VersionStore(settings.model.versions_dir)
-        self.watcher = VersionWatcher(self.versions)
-
-    async def _in_model_thread(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        # the thread that scores: heads never change under a batch being scored
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kw))
-
-    async def follow(self) -> None:
-        if self.analyzer.loaded is None:
-            return  # not loaded yet: loading applies the version in use
-        switched = await self._in_model_thread(self.watcher.check, self.analyzer.loaded)
-        if switched is not None:
-            from streams import metrics
-
-            metrics.MODEL_VERSION.clear()
-            metrics.MODEL_VERSION.labels(version=switched).set(1)
-
-    async def adapt(self) -> None:
-        from streams.model_adapt import (
-            audit_model_change,
-            read_corrections,
-            read_language_sample,
-            run_adapt,
-            version_details,
-        )
-
-        try:
-            store = await self.store()
-            corrections = await read_corrections(store)
-            stream = await read_language_sample(store) if self.settings.model.adapt_shifts else None
-            run = await self._in_model_thread(
-                run_adapt,
-                corrections,
-                self.analyzer(),
-                self.versions,
-                by="worker schedule",
-                min_train=self.settings.model.adapt_min_corrections,
-                stream=stream,
-                shift_min_texts=self.settings.model.adapt_shift_min_texts,
-                clock=self.clock,
-            )
-        except (SearchUnavailable, OSError) as exc:
-            log.warning("scheduled model adapt not run: %s", exc)
-            return
-        if run.version is None:
-            log.info("scheduled model adapt: no new version (%s)", run.skipped or "none better")
-            return
-        log.info("scheduled model adapt published %s", run.version.id)
-        await audit_model_change(
-            store,
-            action="model.publish",
-            version=run.version.id,
-            by="worker schedule",
-            details=version_details(run.version, "scheduled adapt"),
-            at=self.clock(),
-        )
-        await self.follow()
 
 
 @dataclass
@@ -481,38 +310,6 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
 
     health = WorkerHealth(stall_after_s=w.stall_after_s)
 
-    #: Since when a rebalance has held the streams (the net waits for it), and whether that
-    #: was said: a rebalance that never ends is a stall the net cannot heal, and must be seen.
-    rebalancing_since: list[float | None] = [None, None]
-
-    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
-    async def heal_stuck_partitions() -> None:
-        consumer = app.consumer
-        now = time.monotonic()
-        if app.rebalancing:
-            since = rebalancing_since[0] = rebalancing_since[0] or now
-            health.held_since = since  # /healthz `streams_held_s` (the same monotonic clock)
-            if now - since >= 4 * w.heal_after_s and rebalancing_since[1] is None:
-                rebalancing_since[1] = now
-                log.warning(
-                    "a rebalance (or the table recovery after it) has held the streams for "
-                    "%.0f s; partitions are not checked for progress until it ends",
-                    now - since,
-                )
-            if isinstance(consumer, faust_consumer.SafeConsumer):
-                try:  # the recovery's own changelog partitions are watched meanwhile
-                    await consumer.heal_recovery(now, w.heal_after_s)
-                except Exception as exc:  # a rebalance starting again ends this round
-                    log.warning("could not check the table recovery for progress: %s", exc)
-            return
-        rebalancing_since[:] = [None, None]
-        health.held_since = None
-        if isinstance(consumer, faust_consumer.SafeConsumer):
-            try:
-                await consumer.heal(now, w.heal_after_s)
-            except Exception as exc:  # the broker may be briefly away; the next round retries
-                log.warning("could not check partitions for progress: %s", exc)
-
     @app.timer(interval=w.tick_interval_s)  # type: ignore[untyped-decorator]
     async def close_idle_lanes() -> None:
         await steps["detect"].tick()
@@ -566,30 +363,6 @@ def create_app(settings: Settings, deps: Dependencies | None = None) -> EarfulAp
     async def check_sla_clocks() -> None:
         await steps["care"].tick()
 
-    monitor = ProgressMonitor(
-        GroupOffsets(settings.kafka),
-        w.app_id,
-        [names[k] for k in settings.topics.CONSUMED],
-        health,
-        OffsetResetWatch().install(),
-    )
-    monitor_thread = [ThreadPoolExecutor(max_workers=1, thread_name_prefix="earful-monitor")]
-
-    @app.timer(interval=w.lag_interval_s)  # type: ignore[untyped-decorator]
-    async def watch_progress() -> None:
-        health.search_backlog = steps["index"].backlog
-        health.late_observations = steps["detect"].late
-        run = asyncio.get_running_loop().run_in_executor(monitor_thread[0], monitor.run_once)
-        try:
-            await asyncio.wait_for(run, timeout=max(30.0, 4 * w.lag_interval_s))
-        except TimeoutError:
-            # a broker call that never answers must not freeze the lag sampling: leave that
-            # thread behind, and sample with fresh clients from a fresh one
-            log.warning("consumer lag sample hung; reconnecting")
-            monitor_thread[0].shutdown(wait=False)
-            monitor_thread[0] = ThreadPoolExecutor(1, thread_name_prefix="earful-monitor")
-            monitor.offsets = GroupOffsets(settings.kafka)
-        except Exception as exc:  # the broker may be briefly away; the next sample retries
-            log.warning("consumer lag sample failed: %s", exc)
+    install_watchdogs(app, settings, health, steps)
 
     return EarfulApp(app=app, topics=topics, steps=steps, store=store, health=health)
