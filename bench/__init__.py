@@ -1,5 +1,10 @@
 """Benchmarks (`make bench`): figures are printed, never asserted."""
 
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample" / "mentions.jsonl"
+
 
 def keep_calibrations() -> None:
     """Keep the CUSUM thresholds where the CLI and the worker keep them: otherwise every
@@ -10,3 +15,17 @@ def keep_calibrations() -> None:
     from earful.settings import CACHE_DIR
 
     calibration.remember_in(JsonFiles(CACHE_DIR / "calibration"))
+
+
+def sample_texts() -> list[str]:
+    """Texts of the sample's *valid* mentions (the malformed lines are dead-lettered)."""
+    from earful.codec import InvalidMessage, decode_record
+    from earful.records import Mention
+
+    out = []
+    for line in SAMPLE.read_bytes().splitlines():
+        try:
+            out.append(decode_record(line, Mention).text)
+        except InvalidMessage:
+            continue
+    return out

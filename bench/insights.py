@@ -41,7 +41,7 @@ TOPICS = (
 
 
 def documents(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    from bench.__main__ import sample_texts
+    from bench import sample_texts
 
     rng = random.Random(seed)
     texts = sample_texts()

@@ -1,5 +1,5 @@
 """`make bench` starts its end-to-end clock when the first mention reaches Kafka
-(bench/__main__.py `FirstRecord`), watched on the real broker."""
+(bench/pipeline.py `FirstRecord`), watched on the real broker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from bench.__main__ import FirstRecord
+from bench.pipeline import FirstRecord
 
 
 def test_the_clock_starts_when_the_first_record_lands_not_before(real_services, run_id):
