@@ -35,7 +35,8 @@ from alerts.care.policies import load_policies
 from earful.projects import load_projects
 from earful.settings import Settings
 from models.topics import load_taxonomy
-from streams.api import insights, queries
+from streams.api import queries
+from streams.api import rollup_queries as rollups
 from streams.api.actions import ReadCommands, actions_router
 from streams.api.auth import Authenticator, Principal
 from streams.api.insight_routes import insight_router, insight_span
@@ -240,16 +241,16 @@ def create_api(
     ) -> dict[str, Any]:
         """Volume, sentiment mix, reach and engagement per interval. Long spans come from the
         trend rollups (`source=auto`); a query string always needs the mention index."""
-        filters = insights.rollup_filters(
+        filters = rollups.rollup_filters(
             start,
             end,
-            insights.interval_seconds(interval),
+            rollups.interval_seconds(interval),
             brands=[brand] if brand else None,
             topic=topic,
         )
-        if not q and filters and await insights.use_rollups(db(), source, start, end, interval):
-            result = await db().search("rollups", insights.rollup_trend_body(filters, interval))
-            points = insights.read_rollup_trend(result)
+        if not q and filters and await rollups.use_rollups(db(), source, start, end, interval):
+            result = await db().search("rollups", rollups.rollup_trend_body(filters, interval))
+            points = rollups.read_rollup_trend(result)
             return {"interval": interval, "source": "rollups", "points": points}
         query = queries.mention_query(q, start=start, end=end, brand=brand, topic=topic)
         result = await search_or_400(queries.trend_body(query, interval))

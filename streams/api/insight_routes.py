@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query
 from alerts.care.policies import CarePolicies
 from earful.projects import Project, Projects
 from earful.types import parse_duration
-from streams.api import insights
+from streams.api import insights, rollup_queries
 from streams.api.auth import Principal
 from streams.search.base import SearchStore
 
@@ -87,12 +87,12 @@ def insight_router(
         ((positive − negative) / all), reach and engagement, in total and per interval.
         Long spans come from the trend rollups (`source=auto`)."""
         p = project_of(project)
-        if await insights.use_rollups(db(), source, start, end, interval):
-            body = insights.rollup_sov_body(
-                p.brands, start, end, interval, insights.interval_seconds(interval)
+        if await rollup_queries.use_rollups(db(), source, start, end, interval):
+            body = rollup_queries.rollup_sov_body(
+                p.brands, start, end, interval, rollup_queries.interval_seconds(interval)
             )
             result = await db().search("rollups", body)
-            answer = insights.read_rollup_sov(p.brands, result)
+            answer = rollup_queries.read_rollup_sov(p.brands, result)
             return {"project": p.name, "interval": interval, "source": "rollups", **answer}
         body = insights.share_of_voice_body(p.brands, start, end, interval)
         result = await db().search("mentions", body)
