@@ -1,5 +1,5 @@
 """The numbers a report is made of, for its period and the one before (fetched from the
-indexes by streams/reports.py; built by hand in tests)."""
+indexes by streams/report_facts.py; built by hand in tests)."""
 
 from __future__ import annotations
 

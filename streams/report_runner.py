@@ -39,7 +39,7 @@ from reports import charts, render
 from reports.compose import Report, compose
 from reports.config import ReportDefinition, Reports
 from reports.periods import Period, last_complete
-from streams.reports import fetch_facts
+from streams.report_facts import fetch_facts
 from streams.search.base import Doc, SearchStore
 
 log = logging.getLogger(__name__)
