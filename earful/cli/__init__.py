@@ -19,6 +19,7 @@ from earful.cli import (
     alerts_cmd,
     care_cmd,
     eval_cmd,
+    eval_models,
     labels_cmd,
     models_cmd,
     projects_cmd,
@@ -54,6 +55,10 @@ app.add_typer(reports_cmd.app, name="reports")
 app.add_typer(rollups_cmd.app, name="rollups")
 app.add_typer(retention_cmd.app, name="retention")
 app.command("audit")(topics_cmd.audit)
+eval_cmd.app.command("sentiment")(eval_models.sentiment)
+eval_cmd.app.command("topics")(eval_models.topics)
+eval_cmd.app.command("topic-corrections")(eval_models.topic_corrections)
+eval_cmd.app.command("prepare")(eval_models.prepare)
 alerts_cmd.app.command("ack")(routes_cmd.ack)
 console = Console(stderr=True)
 
