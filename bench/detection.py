@@ -85,7 +85,8 @@ def _stream(
     """The bench's scenario brands and their mentions (the `first` of them) as JSON lines, as
     `eval detect` reads them."""
     from models.training.data import airline_pools, airline_topic_pools
-    from tooling.scenarios import TextPools, scenario_stream
+    from tooling.scenario_sets import scenario_stream
+    from tooling.scenarios import TextPools
 
     pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
     brands, _, mentions = scenario_stream(seed, days, pools)

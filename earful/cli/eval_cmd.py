@@ -35,7 +35,8 @@ def scenarios(
     """Build labeled scenario sets (pre-scored mentions + incidents) from real tweets."""
     from models.training.data import airline_pools, airline_topic_pools
     from tooling.clairvoyant import incident_model
-    from tooling.scenarios import EXPECTED_ALERTS, TextPools, scenario_stream
+    from tooling.scenario_sets import scenario_stream
+    from tooling.scenarios import EXPECTED_ALERTS, TextPools
 
     pools = TextPools(by_label=airline_pools(), by_topic=airline_topic_pools())
     out.mkdir(parents=True, exist_ok=True)
