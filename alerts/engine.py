@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from alerts.buckets import Bucket, WindowSummary, drop_outranked_posts, summarize
+from alerts.buckets import Bucket, drop_outranked_posts
 from alerts.detectors.base import Context, Detector, Finding
 from alerts.detectors.crisis import CrisisDetector
 from alerts.detectors.emerging_term import EmergingTermDetector
@@ -41,6 +41,7 @@ from alerts.rules import (
     VolumeSpikeRule,
 )
 from alerts.state import KeyState, SeriesState
+from alerts.windows import WindowSummary, summarize
 from earful.records import Alert
 
 __all__ = ["DetectionEngine", "GapCheck", "KeyState"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from alerts.buckets import Post, WindowSummary
+from alerts.buckets import Post
+from alerts.windows import WindowSummary
 from earful.records import Evidence, TopPost
 
 TOP_TERMS = 10

@@ -35,6 +35,7 @@ COMPILED = (
     "alerts/share_cusums.py",
     "alerts/history_threshold.py",
     "alerts/buckets.py",
+    "alerts/windows.py",
     "alerts/calibration.py",
     "alerts/state.py",
     "alerts/engine.py",

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from alerts.buckets import Bucket, WindowSummary, summarize
+from alerts.buckets import Bucket
 from alerts.rule_state import RuleState
 from alerts.stats import EWMA
+from alerts.windows import WindowSummary, summarize
 from earful.records import Evidence, Severity
 
 

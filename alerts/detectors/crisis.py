@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
 
-from alerts.buckets import Bucket, WindowSummary
+from alerts.buckets import Bucket
 from alerts.calibration import NullGrid, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding, mean_of
 from alerts.detectors.crisis_bank import SHARE_TOLERANCE, VOLUME_TOLERANCE, CrisisBank
@@ -52,6 +52,7 @@ from alerts.rule_state import CrisisState, VolumeProfile
 from alerts.rules import CrisisRule, VolumeSpikeRule
 from alerts.sequential import CALM_LLR, Cusum, Overdispersion, ripe
 from alerts.stats import EWMA
+from alerts.windows import WindowSummary
 
 #: Bucket-level overdispersion of counts, learned from ordinary buckets.
 DISPERSION = Overdispersion(prior=0.1, prior_weight=50.0)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
 
-from alerts.buckets import Bucket, RunningTerms, WindowSummary
+from alerts.buckets import Bucket
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
 from alerts.history_threshold import AIM, MIN_HISTORY_S, from_history, watch
@@ -32,6 +32,7 @@ from alerts.rules import EmergingTermRule
 from alerts.sequential import threshold
 from alerts.share_cusums import KeyShares, ShareCusums
 from alerts.stats import binom_tail_ge, z_from_p
+from alerts.windows import RunningTerms, WindowSummary
 
 #: Terms remembered per brand and rule; the least frequent are forgotten beyond this. The
 #: background lives in the brand's table value, which must stay well under a Kafka message

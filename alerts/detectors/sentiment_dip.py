@@ -20,7 +20,7 @@ import math
 from functools import partial
 from typing import ClassVar
 
-from alerts.buckets import Bucket, WindowSummary
+from alerts.buckets import Bucket
 from alerts.detectors.base import Context, Finding, mean_of, strongest
 from alerts.detectors.dip_sequential import SequentialDip
 from alerts.evidence import build_evidence, fmt_span, search_query
@@ -30,6 +30,7 @@ from alerts.rule_state import (
 from alerts.rules import SentimentDipRule
 from alerts.sequential import beside_window
 from alerts.stats import EWMA, binom_tail_ge, z_from_p
+from alerts.windows import WindowSummary
 
 
 class SentimentDipDetector:

@@ -35,7 +35,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from alerts.buckets import Bucket, WindowSummary
+from alerts.buckets import Bucket
 from alerts.calibration import NullGrid, Thresholds, Tolerance, calibrated
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.evidence import build_evidence, fmt_span, search_query
@@ -46,6 +46,7 @@ from alerts.rules import TrendingTopicRule
 from alerts.sequential import threshold
 from alerts.share_cusums import KeyShares, ShareCusums
 from alerts.stats import binom_tail_ge, z_from_p
+from alerts.windows import WindowSummary
 
 #: The union bound counts at least this many topics, however few the brand has had so far.
 MIN_TOPICS = 8

@@ -30,7 +30,7 @@ import math
 from functools import partial
 from typing import ClassVar
 
-from alerts.buckets import Bucket, WindowSummary
+from alerts.buckets import Bucket
 from alerts.detectors.base import Context, Finding, strongest
 from alerts.detectors.volume_sequential import DISPERSION, SequentialVolume
 from alerts.evidence import build_evidence, fmt_span, search_query
@@ -38,6 +38,7 @@ from alerts.rule_state import VolumeProfile, VolumeSpikeState
 from alerts.rules import VolumeSpikeRule
 from alerts.sequential import beside_window, ripe
 from alerts.stats import negbin_quantile, negbin_tail_ge, z_from_p
+from alerts.windows import WindowSummary
 
 #: Prior overdispersion before any window has been seen (variance = mu + phi mu^2).
 PHI_PRIOR = 0.05

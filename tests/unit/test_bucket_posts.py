@@ -3,8 +3,9 @@
 import random
 from datetime import UTC, datetime, timedelta
 
-from alerts.buckets import TOP_POSTS, Bucket, drop_outranked_posts, summarize
+from alerts.buckets import TOP_POSTS, Bucket, drop_outranked_posts
 from alerts.observation import Observation
+from alerts.windows import summarize
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 

@@ -123,8 +123,9 @@ def test_a_bursty_brands_topics_raise_its_threshold_through_the_detector():
     tally kept as the detector folds buckets raises h for that brand, and only for it."""
     from datetime import UTC, datetime
 
-    from alerts.buckets import Bucket, summarize
+    from alerts.buckets import Bucket
     from alerts.detectors.base import Context
+    from alerts.windows import summarize
 
     def run(bursty: bool) -> float:
         topics, state = detector(), TrendingTopicState()
