@@ -43,6 +43,7 @@ COMPILED = (
     "alerts/observation.py",
     "alerts/replay.py",
     "alerts/detectors/base.py",
+    "alerts/detectors/seasonal_volume.py",
     "alerts/detectors/volume_spike.py",
     "alerts/detectors/volume_sequential.py",
     "alerts/detectors/sentiment_dip.py",

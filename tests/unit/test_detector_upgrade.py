@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.detectors import volume_spike
+from alerts.detectors import seasonal_volume, volume_spike
 from alerts.driver import LaneClock
 from alerts.engine import DetectionEngine
 from alerts.replay import Replayer, observations_from_dict
@@ -71,11 +71,11 @@ def keyed(alerts):
 def test_the_previous_releases_state_carries_on_as_if_it_never_stopped(monkeypatch):
     # The fixture's volume profile was learned with the guard band of its release (windows at
     # p < 0.05 held back once an hour had one day of data); this release holds back fewer
-    # (volume_spike.GUARD_P) and only after three days (ESTABLISHED_DAYS), so it learns a
-    # different profile from the same three days. Continuity is judged under the fixture's
-    # learning; the test below checks the upgrade with today's.
+    # (volume_spike.GUARD_P) and only after three days (seasonal_volume.ESTABLISHED_DAYS), so
+    # it learns a different profile from the same three days. Continuity is judged under the
+    # fixture's learning; the test below checks the upgrade with today's.
     monkeypatch.setattr(volume_spike, "GUARD_P", 0.05)
-    monkeypatch.setattr(volume_spike, "ESTABLISHED_DAYS", 1)
+    monkeypatch.setattr(seasonal_volume, "ESTABLISHED_DAYS", 1)
     rules = RuleSet.from_text(FIXTURE["rules"])
     observations = stream()
     resumed = resume(rules, observations)
