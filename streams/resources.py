@@ -39,7 +39,6 @@ class Analyzer:
     """Loads the model once (in whatever thread first asks) and hands out the same instance."""
 
     def __init__(self, factory: Callable[[], TextAnalyzer]):
-
         self._factory = factory
         self._analyzer: TextAnalyzer | None = None
         self._lock = threading.Lock()
