@@ -19,6 +19,7 @@ from alerts.calibration import (
     period_max,
 )
 from alerts.detectors.crisis import BUSY_PER_DAY, HYSTERESIS, CrisisDetector
+from alerts.detectors.crisis_bank import VOLUME_TOLERANCE
 from alerts.detectors.sentiment_dip import SentimentDipDetector
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.llr import count_llr
@@ -144,7 +145,7 @@ def test_a_busy_brands_crisis_counts_are_scored_by_the_hour_as_simulated():
             hour_part = hour_counts[alt.factor]
             alone_part = crisis.count_llrs(n, e, share, r)[alt.factor]
             assert live[-1][a] - hour_part == pytest.approx(alone[a] - alone_part)
-        so_far = (so_far[0] + n, so_far[1] + e * 1.25)
+        so_far = (so_far[0] + n, so_far[1] + e * (1 + VOLUME_TOLERANCE))
     simulated = crisis.hourly_bank_llrs(
         np.array([counts], dtype=float),
         np.zeros((1, 12)),
@@ -162,7 +163,7 @@ def test_a_busy_brands_crisis_counts_are_scored_by_the_hour_as_simulated():
         for n, k, e in zip(counts, negs, expected, strict=True)
     )
     assert hours_share == pytest.approx(
-        count_llr(sum(counts), so_far[1], top.factor / 1.25, r, added=True)
+        count_llr(sum(counts), so_far[1], top.factor / (1 + VOLUME_TOLERANCE), r, added=True)
     )
 
 
