@@ -113,7 +113,9 @@ class CrisisDetector(CrisisBank):
         n = self.rule.false_alarms_per_month
         return (
             f"false_alarms_per_month {n:g} means at most about {n:g} alert a month for a brand "
-            f"whose mentions follow their usual pattern; it sets the CUSUM threshold over "
+            f"whose mentions follow their usual pattern (up to {VOLUME_TOLERANCE:.0%} more "
+            f"volume and {SHARE_TOLERANCE * 100:.0f} points more negative than learned still "
+            f"counts as usual); it sets the CUSUM threshold over "
             f"{len(self.alternatives)} alternatives, by the brand's size and burstiness. "
             f"Under {BUSY_PER_DAY:,.0f} mentions a day each bucket's count is scored alone: "
             f"{self.thresholds.describe()}. From {BUSY_PER_DAY:,.0f} a day a bucket's count is "

@@ -167,6 +167,17 @@ def test_a_busy_brands_crisis_counts_are_scored_by_the_hour_as_simulated():
     )
 
 
+def test_the_crisis_rules_explanation_says_what_still_counts_as_usual():
+    """`earful rules check` says what the false-alarm budget is spent against: the baseline
+    give or take the edge the threshold is calibrated at."""
+    crisis, _ = detectors()
+    text = crisis.explain()
+    assert "(up to 10% more volume and 2 points more negative than learned still counts as " in (
+        " ".join(text.split())
+    )
+    assert "calibrated by simulation" in text
+
+
 def test_a_brand_changes_how_its_crisis_counts_are_scored_with_hysteresis_and_afresh():
     """A brand that grows past `BUSY_PER_DAY` is scored by the hour from then on, and by the
     bucket again only once it is `HYSTERESIS` times smaller (a brand near the line does not
