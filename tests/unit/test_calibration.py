@@ -21,6 +21,7 @@ from alerts.calibration import (
 from alerts.detectors.crisis import BUSY_PER_DAY, HYSTERESIS, CrisisDetector
 from alerts.detectors.crisis_bank import VOLUME_TOLERANCE
 from alerts.detectors.sentiment_dip import SentimentDipDetector
+from alerts.detectors.volume_sequential import TOLERANCE
 from alerts.detectors.volume_spike import VolumeSpikeDetector
 from alerts.llr import count_llr
 from alerts.rule_state import CrisisState
@@ -90,14 +91,14 @@ def test_an_hours_buckets_add_up_to_the_evidence_of_the_hours_total():
     sequential = volume.sequential
     rng = random.Random(3)
     at = sequential.alternatives.index((4.0, None, 0.0))  # volume alone at ratio 4
-    r, factor = 8.0, sequential.alternatives[at][0] / 1.25  # as the bank scores it
+    r, factor = 8.0, sequential.alternatives[at][0] / (1 + TOLERANCE)  # as the bank scores it
     counts = [rng.choice([0, 2, 5, 9]) for _ in range(12)]
     expected = [rng.uniform(1.0, 6.0) for _ in range(12)]
     so_far, live = [0.0, 0.0], []
     for n, e in zip(counts, expected, strict=True):
         bucket = Bucket(start=0, n=n, pos=0, neg=0)
         live.append(sequential.bucket_llrs(bucket, e, None, r, so_far)[at])
-        so_far = [so_far[0] + n, so_far[1] + e * 1.25]
+        so_far = [so_far[0] + n, so_far[1] + e * (1 + TOLERANCE)]
     assert sum(live) == pytest.approx(count_llr(sum(counts), so_far[1], factor, r, added=True))
     zeros = np.zeros((1, 12))
     simulated = sequential.bank_llrs(
@@ -174,6 +175,18 @@ def test_the_crisis_rules_explanation_says_what_still_counts_as_usual():
     text = crisis.explain()
     assert "(up to 10% more volume and 2 points more negative than learned still counts as " in (
         " ".join(text.split())
+    )
+    assert "calibrated by simulation" in text
+
+
+def test_the_volume_rules_explanation_says_what_still_counts_as_usual():
+    """The volume CUSUM's threshold is calibrated at the same kind of edge as the crisis
+    rule's, and `earful rules check` says so."""
+    _, volume = detectors()
+    text = " ".join(volume.explain().split())
+    assert (
+        "up to 10% more volume than learned, and positive and negative shares 2 points above "
+        "the usual, still count as usual" in text
     )
     assert "calibrated by simulation" in text
 
